@@ -1,0 +1,115 @@
+# pgstream -- one non-recursive Makefile, one build directory per mode.
+#
+#   make                 bin/pgstream (optimised, warnings are errors)
+#   make test            install missing Debian packages (as root), then build
+#                        with ASan+UBSan and run unit tests, fuzz-seed replay
+#                        and integration tests against real local clusters
+#   make fuzz            libFuzzer targets (clang) in build/fuzz/
+#   make bench           benchmarks (see bench/README.md)
+#   make demo            a live migration on two local clusters
+#   make lint            layering and banned-function checks
+
+MODE     ?= release
+BUILD    := build/$(MODE)
+CC       ?= cc
+ifeq ($(MODE),fuzz)
+CC       := clang
+endif
+
+PG_INCLUDEDIR := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
+WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wformat=2 -Wvla -Wwrite-strings -Wimplicit-fallthrough -Wundef -Werror
+MODE_debug   := -O0 -g3
+MODE_san     := -O1 -g3 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+MODE_release := -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+MODE_fuzz    := -O1 -g3 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
+CFLAGS   := -std=c17 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARNINGS) $(MODE_$(MODE)) $(EXTRA_CFLAGS)
+CPPFLAGS := -I. -I$(PG_INCLUDEDIR) -MMD -MP
+LDFLAGS  := $(filter -fsanitize=%,$(MODE_$(MODE)))
+LDLIBS   := -lpq -llz4 -lssl -lcrypto -lpthread -lm
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
+
+PROTOCOL_SRC := $(wildcard protocol/*.c)
+APPLY_SRC    := $(wildcard apply/*.c)
+ENGINE_SRC   := $(filter-out engine/main.c,$(wildcard engine/*.c))
+UNIT_SRC     := $(wildcard tests/unit/*.c) tests/support/wire_build.c
+INTEG_SRC    := $(wildcard tests/integration/*.c) $(filter-out tests/support/wire_build.c,$(wildcard tests/support/*.c))
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(filter-out tests/fuzz/replay_main.c,$(wildcard tests/fuzz/fuzz_*.c)))
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+
+PROTOCOL_OBJ := $(call obj,$(PROTOCOL_SRC))
+APPLY_OBJ    := $(call obj,$(APPLY_SRC))
+ENGINE_OBJ   := $(call obj,$(ENGINE_SRC))
+
+.PHONY: all test check-unit check-integration fuzz-replay fuzz bench demo lint clean deps \
+        drill lint-layers
+
+all: bin/pgstream
+
+bin/pgstream: $(BUILD)/pgstream
+	@mkdir -p bin
+	cp $< $@
+
+$(BUILD)/pgstream: $(BUILD)/engine/main.o $(ENGINE_OBJ) $(APPLY_OBJ) $(PROTOCOL_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/run_unit: $(call obj,$(UNIT_SRC)) $(APPLY_OBJ) $(PROTOCOL_OBJ) $(ENGINE_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+
+$(BUILD)/run_integration: $(call obj,$(INTEG_SRC))
+	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
+
+# Every fuzz target also links with a replay main, so seeds run under gcc.
+$(BUILD)/replay_%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay_main.o $(PROTOCOL_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+build/fuzz/fuzz_%: build/fuzz/tests/fuzz/fuzz_%.o $(patsubst %.c,build/fuzz/%.o,$(PROTOCOL_SRC))
+	clang -fsanitize=fuzzer,address,undefined -o $@ $^
+
+deps:
+	@tests/support/install-deps.sh
+
+test: deps
+	$(MAKE) MODE=san check-unit fuzz-replay
+	$(MAKE) MODE=san check-integration
+
+check-unit: $(BUILD)/run_unit
+	$(BUILD)/run_unit
+
+fuzz-replay: $(patsubst %,$(BUILD)/replay_%,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+	  echo "replaying tests/fuzz/seeds/$$t"; \
+	  $(BUILD)/replay_$$t tests/fuzz/seeds/$$t || exit 1; \
+	done
+
+check-integration: $(BUILD)/run_integration $(BUILD)/pgstream
+	PGSTREAM_BIN=$(abspath $(BUILD)/pgstream) $(BUILD)/run_integration
+
+fuzz:
+	$(MAKE) MODE=fuzz $(patsubst %,build/fuzz/%,$(FUZZ_TARGETS))
+	@echo "run e.g.: mkdir -p build/fuzz/corpus/fuzz_pgoutput && build/fuzz/fuzz_pgoutput build/fuzz/corpus/fuzz_pgoutput tests/fuzz/seeds/fuzz_pgoutput"
+
+bench: bin/pgstream
+	bench/run.sh
+
+demo: bin/pgstream
+	tests/support/demo.sh
+
+# protocol/ is pure: no libpq, no I/O, no upward includes.  apply/ never
+# includes engine/.  Banned functions everywhere.
+lint-layers:
+	@! grep -nE '#include [<"](libpq-fe\.h|apply/|engine/|stdio\.h|unistd\.h)' protocol/*.[ch] || { echo "protocol/ must stay pure"; exit 1; }
+	@! grep -nE '#include "engine/' apply/*.[ch] || { echo "apply/ must not include engine/"; exit 1; }
+	@! grep -nwE '(strcpy|strcat|sprintf|gets|atoi|system|popen)' protocol/*.c apply/*.c engine/*.c || { echo "banned function"; exit 1; }
+
+lint: lint-layers
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)
