@@ -1,0 +1,316 @@
+/*
+ * apply/pgconn.c -- libpq connection and query helpers.
+ *
+ * Session settings follow what PostgreSQL's own subscriber does in
+ * libpqrcv_connect(): a known client encoding, ISO dates, full float
+ * precision and an always-secure empty search_path.  Errors go into a
+ * SyncError; nothing here logs.
+ */
+#include "apply/pgconn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SESSION_OPTIONS \
+	"-c datestyle=ISO -c intervalstyle=postgres -c extra_float_digits=3"
+#define NO_TIMEOUT_OPTIONS \
+	" -c statement_timeout=0 -c lock_timeout=0" \
+	" -c idle_in_transaction_session_timeout=0"
+#define MAX_CONN_PARAMS 64
+
+/* Copy a libpq error message without its trailing newline(s). */
+static void
+copy_trimmed(char *dst, size_t dstsize, const char *src)
+{
+	size_t		n;
+
+	snprintf(dst, dstsize, "%s", src ? src : "");
+	n = strlen(dst);
+	while (n > 0 && (dst[n - 1] == '\n' || dst[n - 1] == ' '))
+		dst[--n] = '\0';
+}
+
+bool
+pgconn_check_conninfo(const char *conninfo, const char *what, SyncError *err)
+{
+	char	   *errmsg = NULL;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &errmsg);
+	char		msg[256];
+
+	if (opts != NULL)
+	{
+		PQconninfoFree(opts);
+		return true;
+	}
+	/* libpq's parse errors quote a keyword, never a value. */
+	copy_trimmed(msg, sizeof(msg), errmsg ? errmsg : "out of memory");
+	PQfreemem(errmsg);
+	return sync_error_set(err, SYNC_ERR_USAGE,
+						  "invalid %s connection string: %s", what, msg);
+}
+
+char *
+pgconn_redact(const char *conninfo, char *buf, size_t bufsize)
+{
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+	size_t		used = 0;
+
+	if (bufsize == 0)
+		return buf;
+	buf[0] = '\0';
+	if (opts == NULL)
+	{
+		snprintf(buf, bufsize, "(invalid connection string)");
+		return buf;
+	}
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+	{
+		int			n;
+
+		if (o->val == NULL || strcmp(o->keyword, "password") == 0)
+			continue;
+		n = snprintf(buf + used, bufsize - used, "%s%s=%s",
+					 used ? " " : "", o->keyword, o->val);
+		if (n < 0 || (size_t) n >= bufsize - used)
+			break;
+		used += (size_t) n;
+	}
+	PQconninfoFree(opts);
+	return buf;
+}
+
+/*
+ * Build the keyword/value arrays for PQconnectdbParams from the user's
+ * options plus ours.  options_buf receives the merged "options" value.
+ */
+static int
+build_params(PQconninfoOption *user, const PgconnOptions *opts,
+			 const char **keys, const char **vals, char *options_buf,
+			 size_t options_size)
+{
+	int			n = 0;
+	const char *user_options = "";
+
+	for (PQconninfoOption *o = user; o->keyword != NULL; o++)
+	{
+		if (o->val == NULL || n >= MAX_CONN_PARAMS - 6)
+			continue;
+		if (strcmp(o->keyword, "options") == 0)
+		{
+			user_options = o->val;
+			continue;
+		}
+		if (strcmp(o->keyword, "client_encoding") == 0 ||
+			strcmp(o->keyword, "replication") == 0)
+			continue;
+		keys[n] = o->keyword;
+		vals[n++] = o->val;
+	}
+	snprintf(options_buf, options_size, "%s%s%s%s%s", user_options,
+			 *user_options ? " " : "", SESSION_OPTIONS,
+			 opts->no_timeouts ? NO_TIMEOUT_OPTIONS : "",
+			 opts->extra_options ? opts->extra_options : "");
+	keys[n] = "options";
+	vals[n++] = options_buf;
+	keys[n] = "client_encoding";
+	vals[n++] = "UTF8";
+	keys[n] = "fallback_application_name";
+	vals[n++] = opts->application_name ? opts->application_name : "pgstream";
+	if (opts->kind == PGCONN_REPLICATION)
+	{
+		keys[n] = "replication";
+		vals[n++] = "database";
+	}
+	keys[n] = NULL;
+	vals[n] = NULL;
+	return n;
+}
+
+/* Settings that cannot go in the startup packet on every version. */
+static bool
+set_session(PGconn *conn, const PgconnOptions *opts, SyncError *err)
+{
+	PGresult   *res;
+
+	res = PQexec(conn, "SELECT pg_catalog.set_config('search_path', '', false)");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		return pgconn_error_from_result(conn, res, err);
+	PQclear(res);
+	if (opts->no_timeouts && PQserverVersion(conn) >= 170000)
+		return pgconn_exec(conn, "SET transaction_timeout = 0", err);
+	return true;
+}
+
+PGconn *
+pgconn_connect(const char *conninfo, const PgconnOptions *opts,
+			   const char *what, SyncError *err)
+{
+	PQconninfoOption *user;
+	const char *keys[MAX_CONN_PARAMS];
+	const char *vals[MAX_CONN_PARAMS];
+	char		options_buf[1024];
+	PGconn	   *conn;
+	char		msg[SYNC_ERROR_MESSAGE_MAX];
+
+	if (!pgconn_check_conninfo(conninfo, what, err))
+		return NULL;
+	user = PQconninfoParse(conninfo, NULL);
+	if (user == NULL)
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory"), NULL;
+	build_params(user, opts, keys, vals, options_buf, sizeof(options_buf));
+	conn = PQconnectdbParams(keys, vals, 0);
+	PQconninfoFree(user);
+	if (conn == NULL)
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory"), NULL;
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		copy_trimmed(msg, sizeof(msg), PQerrorMessage(conn));
+		PQfinish(conn);
+		sync_error_set(err, SYNC_ERR_CONNECT, "could not connect to %s: %s",
+					   what, msg);
+		return NULL;
+	}
+	if (!set_session(conn, opts, err))
+	{
+		PQfinish(conn);
+		sync_error_context(err, "could not set up %s session", what);
+		return NULL;
+	}
+	return conn;
+}
+
+bool
+pgconn_error_from_result(PGconn *conn, const PGresult *res, SyncError *err)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *detail = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : NULL;
+	char		msg[SYNC_ERROR_MESSAGE_MAX];
+
+	if (primary != NULL)
+		snprintf(msg, sizeof(msg), "%s%s%s", primary, detail ? ": " : "",
+				 detail ? detail : "");
+	else
+		copy_trimmed(msg, sizeof(msg),
+					 res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res)
+					 : PQerrorMessage(conn));
+	sync_error_set(err, SYNC_ERR_SERVER, "%s", msg[0] ? msg : "unknown server error");
+	if (state != NULL)
+		snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", state);
+	PQclear((PGresult *) res);
+	return false;
+}
+
+bool
+pgconn_exec(PGconn *conn, const char *sql, SyncError *err)
+{
+	PGresult   *res = PQexec(conn, sql);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		return pgconn_error_from_result(conn, res, err);
+	PQclear(res);
+	return true;
+}
+
+PGresult *
+pgconn_query(PGconn *conn, const char *sql, int nparams,
+			 const char *const *params, SyncError *err)
+{
+	PGresult   *res;
+	ExecStatusType st;
+
+	if (nparams > 0)
+		res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	else
+		res = PQexec(conn, sql);
+	st = PQresultStatus(res);
+	if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+	{
+		pgconn_error_from_result(conn, res, err);
+		return NULL;
+	}
+	return res;
+}
+
+bool
+pgconn_query_value(PGconn *conn, const char *sql, int nparams,
+				   const char *const *params, char *buf, size_t bufsize,
+				   bool null_ok, SyncError *err)
+{
+	PGresult   *res = pgconn_query(conn, sql, nparams, params, err);
+
+	if (res == NULL)
+		return false;
+	if (PQntuples(res) != 1 || PQnfields(res) < 1)
+	{
+		int			ntuples = PQntuples(res);
+
+		PQclear(res);
+		return sync_error_set(err, SYNC_ERR_INTERNAL,
+							  "query returned %d rows, expected one", ntuples);
+	}
+	if (PQgetisnull(res, 0, 0) && !null_ok)
+	{
+		PQclear(res);
+		return sync_error_set(err, SYNC_ERR_INTERNAL,
+							  "query returned NULL, expected a value");
+	}
+	snprintf(buf, bufsize, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return true;
+}
+
+char *
+pgconn_quote_ident(PGconn *conn, const char *ident)
+{
+	char	   *q = PQescapeIdentifier(conn, ident, strlen(ident));
+	char	   *copy;
+
+	if (q == NULL)
+		return NULL;
+	copy = strdup(q);
+	PQfreemem(q);
+	return copy;
+}
+
+char *
+pgconn_quote_qualified(PGconn *conn, const char *nspname, const char *relname)
+{
+	char	   *n = pgconn_quote_ident(conn, nspname);
+	char	   *r = pgconn_quote_ident(conn, relname);
+	char	   *out = NULL;
+	size_t		len;
+
+	if (n != NULL && r != NULL)
+	{
+		len = strlen(n) + strlen(r) + 2;
+		out = malloc(len);
+		if (out != NULL)
+			snprintf(out, len, "%s.%s", n, r);
+	}
+	free(n);
+	free(r);
+	return out;
+}
+
+char *
+pgconn_quote_literal(PGconn *conn, const char *value)
+{
+	char	   *q = PQescapeLiteral(conn, value, strlen(value));
+	char	   *copy;
+
+	if (q == NULL)
+		return NULL;
+	copy = strdup(q);
+	PQfreemem(q);
+	return copy;
+}
+
+void
+pgconn_close(PGconn *conn)
+{
+	if (conn != NULL)
+		PQfinish(conn);
+}

@@ -1,0 +1,34 @@
+/*
+ * engine/cli.h -- what every subcommand shares: exit codes, option parsing
+ * helpers and the subcommand entry points.
+ *
+ * Exit codes (documented in README.md and docs/runbook.md):
+ *   0  success
+ *   1  the operation failed (details on stderr)
+ *   2  blocking problems found (assess, or sync's preflight); nothing changed
+ *   3  usage error: bad option, value or connection string
+ *   4  could not connect or authenticate
+ */
+#ifndef PGSTREAM_ENGINE_CLI_H
+#define PGSTREAM_ENGINE_CLI_H
+
+#include <stdbool.h>
+
+#include "protocol/error.h"
+
+#define EXIT_OK 0
+#define EXIT_FAILED 1
+#define EXIT_BLOCKED 2
+#define EXIT_USAGE 3
+#define EXIT_CONNECT 4
+
+/* Map an error to the exit code above. */
+int			cli_exit_code(const SyncError *err);
+
+/* Parse a non-negative integer option value; false on junk or overflow. */
+bool		cli_parse_int(const char *text, long min, long max, long *out);
+
+/* Subcommands: argv[0] is the subcommand name. */
+int			cmd_peek(int argc, char **argv);
+
+#endif
