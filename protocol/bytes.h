@@ -26,7 +26,8 @@ typedef enum ByteReaderFailure
 {
 	BYTE_READER_OK = 0,
 	BYTE_READER_TRUNCATED,		/* wanted more bytes than remain */
-	BYTE_READER_INVALID			/* a value is not allowed (see reason) */
+	BYTE_READER_INVALID,		/* a value is not allowed (see reason) */
+	BYTE_READER_NOMEM			/* the caller's arena refused an allocation */
 } ByteReaderFailure;
 
 typedef struct ByteReader
@@ -70,14 +71,30 @@ ByteView	byte_reader_bytes(ByteReader *r, size_t n, const char *field);
  */
 ByteView	byte_reader_cstring(ByteReader *r, const char *field);
 
-/* Mark the reader invalid (sticky) with a reason, at the current offset. */
+/*
+ * Mark the reader invalid (sticky) with a reason, at the current offset.  The
+ * first failure wins: a reader that has already failed is left as it is.
+ */
 void		byte_reader_invalid(ByteReader *r, const char *field, const char *reason);
+
+/*
+ * As byte_reader_invalid(), but report offset (normally where the offending
+ * field started, so that "flags" read at byte 1 is reported at byte 1).
+ */
+void		byte_reader_invalid_at(ByteReader *r, size_t offset, const char *field,
+								   const char *reason);
+
+/* Mark the reader failed because memory for field could not be obtained. */
+void		byte_reader_nomem(ByteReader *r, const char *field);
 
 /*
  * Finish decoding message msg_name: if the reader failed, or if bytes remain
  * (trailing garbage), fill err and return false.  The message names the
  * message, the field and the offset, e.g.
- * "Insert: truncated at byte 9 reading \"relid\"".
+ * "Insert: truncated at byte 9 reading \"relid\"" (SYNC_ERR_TRUNCATED),
+ * "Commit: invalid \"flags\" at byte 1: must be 0" (SYNC_ERR_INVALID),
+ * "Commit: 3 trailing bytes at byte 34" (SYNC_ERR_INVALID) or
+ * "Relation: out of memory at byte 30 allocating \"columns\"" (SYNC_ERR_NOMEM).
  */
 bool		byte_reader_finish(ByteReader *r, const char *msg_name, SyncError *err);
 

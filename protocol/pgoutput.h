@@ -237,7 +237,9 @@ typedef struct PgoutputState
 {
 	int			proto_version;	/* 1..4 as negotiated */
 	bool		in_stream;		/* between Stream Start and Stream Stop */
-	bool		streaming_parallel; /* Stream Abort carries abort_lsn/time */
+	bool		streaming_parallel; /* Stream Abort carries abort_lsn/time;
+									 * honoured only with proto_version >= 4,
+									 * the only versions that allow it */
 } PgoutputState;
 
 void		pgoutput_state_init(PgoutputState *state, int proto_version,
@@ -249,6 +251,16 @@ void		pgoutput_state_init(PgoutputState *state, int proto_version,
  * \"old tuple column kind\"") and *out is undefined.  Messages not allowed by
  * state->proto_version are DECODE_INVALID, as are unknown tags, unknown
  * flags, counts larger than the remaining bytes and trailing bytes.
+ *
+ * Stream blocks: a successful Stream Start sets state->in_stream and a
+ * successful Stream Stop clears it; nothing else changes state.  Inside a
+ * block only Origin, Relation, Type, Insert, Update, Delete, Truncate, Message
+ * and Stream Stop are allowed (the others are DECODE_INVALID), and the
+ * types that carry it read the Int32 xid prefix into stream_xid.
+ *
+ * Also DECODE_INVALID, distinguished by err->code: SYNC_ERR_NOMEM when arena
+ * is NULL or refuses space for a non-empty array, SYNC_ERR_USAGE when
+ * state->proto_version is outside 1..4.
  */
 DecodeStatus pgoutput_decode(const uint8_t *buf, size_t len,
 							 PgoutputState *state, PgoutputMessage *out,

@@ -40,7 +40,12 @@ typedef struct ReplMessage
 /* Never fails; "xlogdata", "keepalive" or "unknown". */
 const char *repl_message_kind_name(int kind);
 
-/* Decode one CopyData payload from the server. */
+/*
+ * Decode one CopyData payload from the server.  An XLogData's payload is
+ * returned as a view (it may be empty; pgoutput_decode() then reports it
+ * truncated).  A keepalive must be exactly 18 bytes with replyRequested 0 or
+ * 1.  Unknown sub-types and trailing bytes are DECODE_INVALID.
+ */
 DecodeStatus replication_decode(const uint8_t *buf, size_t len,
 								ReplMessage *out, SyncError *err);
 
@@ -66,6 +71,12 @@ typedef struct FeedbackState
 	bool		idle;			/* nothing received is still pending apply */
 } FeedbackState;
 
+/*
+ * Start at start (normally the slot's confirmed_flush, or the position
+ * START_REPLICATION was given): received, durable and both reported positions
+ * are set to it.  The state starts not idle, so flush follows durable until
+ * the caller says otherwise.
+ */
 void		feedback_init(FeedbackState *f, Lsn start);
 
 /* Record a position seen on the wire ('w' data_start/wal_end, 'k' wal_end). */
