@@ -1,0 +1,536 @@
+/*
+ * engine/fullload.c -- parallel snapshot COPY (see fullload.h).
+ */
+#include "engine/fullload.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "apply/pgconn.h"
+#include "engine/log.h"
+#include "engine/progress.h"
+
+#define MAX_PARTS_PER_TABLE 1024
+
+int
+fullload_part_count(int64_t bytes, int64_t pages, int64_t split_bytes)
+{
+	int64_t		n;
+
+	if (split_bytes <= 0 || bytes <= split_bytes || pages < 2)
+		return 1;
+	n = (bytes + split_bytes - 1) / split_bytes;
+	if (n > pages)
+		n = pages;
+	if (n > MAX_PARTS_PER_TABLE)
+		n = MAX_PARTS_PER_TABLE;
+	return (int) n;
+}
+
+bool
+fullload_import_snapshot(PGconn *conn, const char *snapshot_name, SyncError *err)
+{
+	char	   *lit = pgconn_quote_literal(conn, snapshot_name);
+	char		sql[256];
+	bool		ok;
+
+	if (lit == NULL)
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	snprintf(sql, sizeof(sql),
+			 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
+			 "SET TRANSACTION SNAPSHOT %s", lit);
+	free(lit);
+	ok = pgconn_exec(conn, sql, err);
+	if (!ok)
+	{
+		PQclear(PQexec(conn, "ROLLBACK"));
+		/* 22023 invalid_parameter_value: "invalid snapshot identifier" */
+		if (strcmp(err->sqlstate, "22023") == 0)
+			err->code = SYNC_ERR_PRECONDITION;
+		return sync_error_context(err, "could not import snapshot \"%s\" on source",
+								  snapshot_name);
+	}
+	return true;
+}
+
+/* Catalog query for the tables to copy: plain and partition leaf tables. */
+static const char plan_query_fmt[] =
+	"SELECT c.oid, n.nspname, c.relname,"
+	" coalesce((SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)"
+	"   FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0"
+	"   AND NOT a.attisdropped %s), ''),"
+	" pg_catalog.pg_relation_size(c.oid),"
+	" greatest(c.reltuples, 0)::bigint,"
+	" pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::int"
+	" FROM pg_catalog.pg_class c"
+	" JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+	" WHERE c.relkind = 'r' AND c.relpersistence IN ('p', 'u')"
+	" AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+	" AND n.nspname !~ '^pg_(toast|temp)'"
+	" AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"
+	"   WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid"
+	"   AND d.deptype = 'e')"
+	" ORDER BY 5 DESC, 1";
+
+static bool
+insert_plan_row(PGconn *target, PGresult *tables, int row, int64_t split_bytes,
+				SyncError *err)
+{
+	int64_t		bytes = atoll(PQgetvalue(tables, row, 4));
+	int64_t		pages = atoll(PQgetvalue(tables, row, 6));
+	int			nparts = fullload_part_count(bytes, pages, split_bytes);
+	int64_t		per = (pages + nparts - 1) / nparts;
+	char		nbuf[16];
+	const char *p[8];
+	PGresult   *res;
+
+	snprintf(nbuf, sizeof(nbuf), "%d", nparts);
+	for (int c = 0; c < 7; c++)
+		p[c] = PQgetvalue(tables, row, c);
+	p[7] = nbuf;
+	res = pgconn_query(target,
+					   "INSERT INTO pgstream.tables (relid, nspname, relname, columns,"
+					   " est_bytes, est_rows, pages, nparts)"
+					   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8, p, err);
+	if (res == NULL)
+		return false;
+	PQclear(res);
+	for (int i = 0; i < nparts; i++)
+	{
+		char		part[16],
+					first[24],
+					end[24];
+		const char *q[4] = {PQgetvalue(tables, row, 0), part, first,
+		i == nparts - 1 ? NULL : end};
+
+		snprintf(part, sizeof(part), "%d", i);
+		snprintf(first, sizeof(first), "%lld", (long long) (nparts == 1 ? 0 : per * i));
+		snprintf(end, sizeof(end), "%lld", (long long) (per * (i + 1)));
+		res = pgconn_query(target,
+						   "INSERT INTO pgstream.copy_parts (relid, part, first_page, end_page)"
+						   " VALUES ($1, $2, $3, $4)", 4, q, err);
+		if (res == NULL)
+			return false;
+		PQclear(res);
+	}
+	return true;
+}
+
+static bool
+store_plan(PGconn *target, PGresult *tables, int64_t split_bytes, SyncError *err)
+{
+	if (!pgconn_exec(target, "BEGIN; DELETE FROM pgstream.copy_parts;"
+					 " DELETE FROM pgstream.tables", err))
+		return false;
+	for (int r = 0; r < PQntuples(tables); r++)
+		if (!insert_plan_row(target, tables, r, split_bytes, err))
+		{
+			PQclear(PQexec(target, "ROLLBACK"));
+			return false;
+		}
+	return pgconn_exec(target, "COMMIT", err);
+}
+
+bool
+fullload_plan(const FullLoadOptions *opts, PGconn *target, SyncError *err)
+{
+	PgconnOptions co = {PGCONN_SQL, "pgstream copy", true, NULL};
+	PGconn	   *src = pgconn_connect(opts->source_conninfo, &co, "source", err);
+	PGresult   *tables = NULL;
+	char		query[2048];
+	bool		ok = false;
+
+	if (src == NULL)
+		return false;
+	snprintf(query, sizeof(query), plan_query_fmt,
+			 PQserverVersion(src) >= 120000 ? "AND a.attgenerated = ''" : "");
+	if (fullload_import_snapshot(src, opts->snapshot_name, err) &&
+		(tables = pgconn_query(src, query, 0, NULL, err)) != NULL)
+		ok = store_plan(target, tables, opts->split_bytes, err);
+	if (!ok)
+		sync_error_context(err, "could not plan the copy");
+	PQclear(tables);
+	pgconn_close(src);
+	return ok;
+}
+
+/* ------------------------------------------------------------------------
+ * Running the copy
+ * ------------------------------------------------------------------------ */
+
+typedef struct CopyPart
+{
+	char	   *relid;			/* owned; source OID as text */
+	int			part;
+	char	   *first_page;		/* owned */
+	char	   *end_page;		/* owned, NULL = open end */
+	char	   *src_rel;		/* owned; quoted schema.table */
+	char	   *dst_rel;		/* owned */
+	char	   *columns;		/* owned; quoted column list, "" = none */
+	int			nparts;
+	int			table;			/* index into progress tables */
+} CopyPart;
+
+typedef struct CopyRun
+{
+	const FullLoadOptions *opts;
+	CopyPart   *parts;
+	int			nparts;
+	atomic_int	next;
+	atomic_int	running;		/* workers not yet finished */
+	atomic_bool failed;
+	pthread_mutex_t lock;
+	SyncError	first_error;
+	Progress	progress;
+} CopyRun;
+
+static void
+free_parts(CopyPart *parts, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		free(parts[i].relid);
+		free(parts[i].first_page);
+		free(parts[i].end_page);
+		free(parts[i].src_rel);
+		free(parts[i].dst_rel);
+		free(parts[i].columns);
+	}
+	free(parts);
+}
+
+static char *
+strdup_or_null(PGresult *res, int r, int c)
+{
+	return PQgetisnull(res, r, c) ? NULL : strdup(PQgetvalue(res, r, c));
+}
+
+/* Load pending parts, biggest tables first, and register tables for progress. */
+static bool
+load_parts(CopyRun *run, PGconn *target, SyncError *err)
+{
+	PGresult   *res = pgconn_query(target,
+								   "SELECT p.relid, p.part, p.first_page, p.end_page,"
+								   " format('%I.%I', t.nspname, t.relname), t.columns, t.nparts,"
+								   " t.est_bytes, t.est_rows, p.done, coalesce(p.rows, 0),"
+								   " coalesce(p.bytes, 0)"
+								   " FROM pgstream.copy_parts p JOIN pgstream.tables t USING (relid)"
+								   " ORDER BY t.est_bytes DESC, p.relid, p.part", 0, NULL, err);
+	int			table = -1;
+	const char *last_relid = "";
+
+	if (res == NULL)
+		return false;
+	run->parts = calloc((size_t) PQntuples(res) + 1, sizeof(CopyPart));
+	for (int r = 0; run->parts && r < PQntuples(res); r++)
+	{
+		CopyPart   *p = &run->parts[run->nparts];
+
+		if (strcmp(last_relid, PQgetvalue(res, r, 0)) != 0)
+		{
+			last_relid = PQgetvalue(res, r, 0);
+			table = progress_add_table(&run->progress, PQgetvalue(res, r, 4),
+									   atoll(PQgetvalue(res, r, 8)),
+									   atoll(PQgetvalue(res, r, 7)),
+									   atoi(PQgetvalue(res, r, 6)));
+		}
+		if (PQgetvalue(res, r, 9)[0] == 't')
+		{
+			progress_part_done(&run->progress, table, atoll(PQgetvalue(res, r, 10)),
+							   atoll(PQgetvalue(res, r, 11)));
+			continue;
+		}
+		p->relid = strdup(PQgetvalue(res, r, 0));
+		p->part = atoi(PQgetvalue(res, r, 1));
+		p->first_page = strdup(PQgetvalue(res, r, 2));
+		p->end_page = strdup_or_null(res, r, 3);
+		p->src_rel = strdup(PQgetvalue(res, r, 4));
+		p->dst_rel = strdup(PQgetvalue(res, r, 4));
+		p->columns = strdup(PQgetvalue(res, r, 5));
+		p->nparts = atoi(PQgetvalue(res, r, 6));
+		p->table = table;
+		run->nparts++;
+	}
+	PQclear(res);
+	if (run->parts == NULL)
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	return true;
+}
+
+static void
+build_copy_out(const CopyPart *p, char *sql, size_t size)
+{
+	const char *cols = p->columns[0] ? p->columns : "";
+
+	if (p->nparts == 1)
+		snprintf(sql, size, "COPY %s %s%s%s TO STDOUT", p->src_rel,
+				 cols[0] ? "(" : "", cols, cols[0] ? ")" : "");
+	else if (p->end_page == NULL)
+		snprintf(sql, size, "COPY (SELECT %s FROM ONLY %s WHERE ctid >= '(%s,0)'::tid)"
+				 " TO STDOUT", cols[0] ? cols : "", p->src_rel, p->first_page);
+	else
+		snprintf(sql, size, "COPY (SELECT %s FROM ONLY %s WHERE ctid >= '(%s,0)'::tid"
+				 " AND ctid < '(%s,0)'::tid) TO STDOUT", cols[0] ? cols : "",
+				 p->src_rel, p->first_page, p->end_page);
+}
+
+/* Start COPY on conn expecting status want; fills err otherwise. */
+static bool
+start_copy(PGconn *conn, const char *sql, ExecStatusType want, SyncError *err)
+{
+	PGresult   *res = PQexec(conn, sql);
+
+	if (PQresultStatus(res) != want)
+		return pgconn_error_from_result(conn, res, err);
+	PQclear(res);
+	return true;
+}
+
+/* Read the final result of a COPY; on target, "COPY n" gives the row count. */
+static bool
+finish_copy(PGconn *conn, long long *rows, SyncError *err)
+{
+	PGresult   *res = PQgetResult(conn);
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+		return pgconn_error_from_result(conn, res, err);
+	if (rows != NULL)
+		*rows = atoll(PQcmdTuples(res));
+	PQclear(res);
+	while ((res = PQgetResult(conn)) != NULL)
+		PQclear(res);
+	return true;
+}
+
+/* Pipe rows from src (COPY OUT) to dst (COPY IN).  Never buffers more than a row. */
+static bool
+pipe_rows(CopyRun *run, const CopyPart *p, PGconn *src, PGconn *dst,
+		  long long *bytes, SyncError *err)
+{
+	char	   *buf = NULL;
+	int			n;
+	long long	rows = 0,
+				flushed_rows = 0,
+				flushed_bytes = 0;
+
+	*bytes = 0;
+	while ((n = PQgetCopyData(src, &buf, 0)) > 0)
+	{
+		int			put = PQputCopyData(dst, buf, n);
+
+		PQfreemem(buf);
+		if (put != 1)
+			return sync_error_set(err, SYNC_ERR_CONNECT, "could not send rows to target: %s",
+								  PQerrorMessage(dst));
+		rows++;
+		*bytes += n;
+		if ((rows & 1023) == 0)
+		{
+			progress_add(&run->progress, p->table, rows - flushed_rows, *bytes - flushed_bytes);
+			flushed_rows = rows;
+			flushed_bytes = *bytes;
+			if (*run->opts->stop || atomic_load(&run->failed))
+				return sync_error_set(err, SYNC_ERR_INTERNAL, "copy interrupted");
+		}
+	}
+	progress_add(&run->progress, p->table, rows - flushed_rows, *bytes - flushed_bytes);
+	if (n == -2)
+		return sync_error_set(err, SYNC_ERR_CONNECT, "lost source connection during COPY: %s",
+							  PQerrorMessage(src));
+	return finish_copy(src, NULL, err);
+}
+
+static bool
+mark_part_done(PGconn *dst, const CopyPart *p, long long rows, long long bytes,
+			   SyncError *err)
+{
+	char		partbuf[16],
+				rowbuf[24],
+				bytebuf[24];
+	const char *params[4] = {p->relid, partbuf, rowbuf, bytebuf};
+	PGresult   *res;
+
+	snprintf(partbuf, sizeof(partbuf), "%d", p->part);
+	snprintf(rowbuf, sizeof(rowbuf), "%lld", rows);
+	snprintf(bytebuf, sizeof(bytebuf), "%lld", bytes);
+	res = pgconn_query(dst, "UPDATE pgstream.copy_parts SET done = true, rows = $3,"
+					   " bytes = $4 WHERE relid = $1 AND part = $2 AND NOT done",
+					   4, params, err);
+	if (res == NULL)
+		return false;
+	if (strcmp(PQcmdTuples(res), "1") != 0)
+	{
+		PQclear(res);
+		return sync_error_set(err, SYNC_ERR_INTERNAL,
+							  "copy part %s/%d was already marked done", p->relid, p->part);
+	}
+	PQclear(res);
+	return true;
+}
+
+static bool
+copy_part(CopyRun *run, const CopyPart *p, PGconn *src, PGconn *dst, SyncError *err)
+{
+	char	   *sql = malloc(strlen(p->columns) * 2 + strlen(p->src_rel) * 2 + 256);
+	long long	bytes = 0,
+				rows = 0;
+	bool		ok;
+
+	if (sql == NULL)
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	ok = pgconn_exec(dst, "BEGIN", err);
+	if (ok)
+	{
+		build_copy_out(p, sql, strlen(p->columns) * 2 + strlen(p->src_rel) * 2 + 256);
+		ok = start_copy(src, sql, PGRES_COPY_OUT, err);
+	}
+	if (ok)
+	{
+		snprintf(sql, strlen(p->columns) * 2 + strlen(p->src_rel) * 2 + 256,
+				 "COPY %s %s%s%s FROM STDIN", p->dst_rel, p->columns[0] ? "(" : "",
+				 p->columns, p->columns[0] ? ")" : "");
+		ok = start_copy(dst, sql, PGRES_COPY_IN, err);
+		if (ok)
+		{
+			ok = pipe_rows(run, p, src, dst, &bytes, err);
+			PQputCopyEnd(dst, ok ? NULL : "pgstream: source side failed");
+			ok = finish_copy(dst, &rows, ok ? err : &(SyncError) {0}) && ok;
+		}
+	}
+	free(sql);
+	ok = ok && mark_part_done(dst, p, rows, bytes, err) && pgconn_exec(dst, "COMMIT", err);
+	if (!ok)
+	{
+		PQclear(PQexec(dst, "ROLLBACK"));
+		return sync_error_context(err, "could not copy %s (part %d of %d)", p->src_rel,
+								  p->part + 1, p->nparts);
+	}
+	progress_part_done(&run->progress, p->table, 0, 0);
+	return true;
+}
+
+static void
+record_failure(CopyRun *run, const SyncError *err)
+{
+	pthread_mutex_lock(&run->lock);
+	if (!atomic_load(&run->failed))
+		run->first_error = *err;
+	atomic_store(&run->failed, true);
+	pthread_mutex_unlock(&run->lock);
+}
+
+static void *
+worker_main(void *arg)
+{
+	CopyRun    *run = arg;
+	PgconnOptions co = {PGCONN_SQL, "pgstream copy", true, NULL};
+	SyncError	err;
+	PGconn	   *src = pgconn_connect(run->opts->source_conninfo, &co, "source", &err);
+	PGconn	   *dst = src ? pgconn_connect(run->opts->target_conninfo, &co, "target", &err) : NULL;
+	bool		ok = dst != NULL &&
+		fullload_import_snapshot(src, run->opts->snapshot_name, &err) &&
+		pgconn_exec(dst, "SET synchronous_commit = off", &err);
+
+	while (ok && !atomic_load(&run->failed) && !*run->opts->stop)
+	{
+		int			i = atomic_fetch_add(&run->next, 1);
+
+		if (i >= run->nparts)
+			break;
+		ok = copy_part(run, &run->parts[i], src, dst, &err);
+	}
+	if (!ok)
+		record_failure(run, &err);
+	pgconn_close(src);
+	pgconn_close(dst);
+	atomic_fetch_sub(&run->running, 1);
+	return NULL;
+}
+
+bool
+fullload_run(const FullLoadOptions *opts, PGconn *target, SyncError *err)
+{
+	CopyRun		run;
+	pthread_t  *threads;
+	int			started = 0;
+	int			jobs = opts->jobs > 0 ? opts->jobs : 1;
+
+	sync_error_clear(err);
+	memset(&run, 0, sizeof(run));
+	run.opts = opts;
+	pthread_mutex_init(&run.lock, NULL);
+	progress_init(&run.progress, "copy", opts->quiet);
+	if (!load_parts(&run, target, err))
+		goto done;
+	if (jobs > run.nparts)
+		jobs = run.nparts > 0 ? run.nparts : 1;
+	threads = calloc((size_t) jobs, sizeof(pthread_t));
+	atomic_store(&run.running, jobs);
+	for (int i = 0; threads && i < jobs; i++)
+		if (pthread_create(&threads[i], NULL, worker_main, &run) == 0)
+			started++;
+	atomic_fetch_sub(&run.running, jobs - started);
+	while (atomic_load(&run.running) > 0)
+		progress_tick(&run.progress, 200);
+	for (int i = 0; i < started; i++)
+		pthread_join(threads[i], NULL);
+	free(threads);
+	progress_finish(&run.progress);
+	if (started == 0 && run.nparts > 0)
+		sync_error_set(err, SYNC_ERR_INTERNAL, "could not start copy workers");
+	else if (atomic_load(&run.failed))
+		*err = run.first_error;
+	else if (*opts->stop)
+		sync_error_set(err, SYNC_ERR_INTERNAL, "copy interrupted by a signal");
+done:
+	free_parts(run.parts, run.nparts);
+	progress_term(&run.progress);
+	pthread_mutex_destroy(&run.lock);
+	return err->code == SYNC_ERR_NONE;
+}
+
+bool
+fullload_verify(PGconn *target, long *tables_checked, SyncError *err)
+{
+	PGresult   *res = pgconn_query(target,
+								   "SELECT format('%I.%I', t.nspname, t.relname),"
+								   " sum(p.rows), bool_and(p.done)"
+								   " FROM pgstream.tables t JOIN pgstream.copy_parts p USING (relid)"
+								   " GROUP BY 1 ORDER BY 1", 0, NULL, err);
+
+	if (res == NULL)
+		return false;
+	*tables_checked = 0;
+	for (int r = 0; r < PQntuples(res); r++)
+	{
+		char		sql[1024];
+		char		count[32];
+		const char *name = PQgetvalue(res, r, 0);
+
+		if (PQgetvalue(res, r, 2)[0] != 't')
+		{
+			sync_error_set(err, SYNC_ERR_INTERNAL, "table %s was not fully copied", name);
+			PQclear(res);
+			return false;
+		}
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM ONLY %s", name);
+		if (!pgconn_query_value(target, sql, 0, NULL, count, sizeof(count), false, err) ||
+			strcmp(count, PQgetvalue(res, r, 1)) != 0)
+		{
+			if (err->code == SYNC_ERR_NONE)
+				sync_error_set(err, SYNC_ERR_INTERNAL,
+							   "table %s has %s rows on target, %s were copied", name,
+							   count, PQgetvalue(res, r, 1));
+			PQclear(res);
+			return false;
+		}
+		(*tables_checked)++;
+	}
+	PQclear(res);
+	return true;
+}

@@ -1,0 +1,62 @@
+/*
+ * engine/fullload.h -- the parallel, snapshot-consistent COPY of every table.
+ *
+ * Planning reads the source catalog under the exported snapshot and writes
+ * the plan (pgstream.tables, pgstream.copy_parts) to the target.  A table
+ * larger than split_bytes is cut into CTID page ranges so that one big table
+ * keeps every worker busy; parts run largest first.
+ *
+ * Each worker holds one source connection that imported the snapshot and one
+ * target connection.  A part is piped row by row (COPY TO STDOUT ->
+ * COPY FROM STDIN, never buffered whole) inside one target transaction that
+ * also marks the part done, so a crash leaves each part either fully copied
+ * and marked, or absent.
+ */
+#ifndef PGSTREAM_ENGINE_FULLLOAD_H
+#define PGSTREAM_ENGINE_FULLLOAD_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "protocol/error.h"
+
+typedef struct FullLoadOptions
+{
+	const char *source_conninfo;
+	const char *target_conninfo;
+	const char *snapshot_name;
+	int			jobs;
+	int64_t		split_bytes;	/* split tables larger than this */
+	bool		quiet;			/* no progress output */
+	volatile sig_atomic_t *stop;	/* set by a signal handler: stop early */
+} FullLoadOptions;
+
+/* Part boundaries for a table of `pages` pages; pure, for unit tests. */
+int			fullload_part_count(int64_t bytes, int64_t pages, int64_t split_bytes);
+
+/*
+ * Connect to the source, import the snapshot, read the table list and store
+ * the plan on the target (replacing any earlier plan) in one transaction.
+ */
+bool		fullload_plan(const FullLoadOptions *opts, PGconn *target,
+						  SyncError *err);
+
+/* Copy every part not yet done.  Returns false on the first failure. */
+bool		fullload_run(const FullLoadOptions *opts, PGconn *target,
+						 SyncError *err);
+
+/*
+ * Import snapshot_name on conn: BEGIN ISOLATION LEVEL REPEATABLE READ READ
+ * ONLY; SET TRANSACTION SNAPSHOT.  Tells apart "the snapshot is gone"
+ * (SYNC_ERR_PRECONDITION) from other failures.
+ */
+bool		fullload_import_snapshot(PGconn *conn, const char *snapshot_name,
+									 SyncError *err);
+
+/* Compare target row counts with the rows copied per table. */
+bool		fullload_verify(PGconn *target, long *tables_checked, SyncError *err);
+
+#endif

@@ -1,0 +1,197 @@
+/*
+ * engine/state.c -- run state on the target (schema "pgstream").
+ */
+#include "engine/state.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apply/pgconn.h"
+
+static const char *const phase_names[] = {
+	"none", "schema", "copy", "index", "catchup", "streaming", "cutover",
+	"final", "done", "failed"
+};
+
+const char *
+phase_name(MigrationPhase phase)
+{
+	if ((int) phase < 0 || (size_t) phase >= sizeof(phase_names) / sizeof(phase_names[0]))
+		return "unknown";
+	return phase_names[phase];
+}
+
+MigrationPhase
+phase_from_name(const char *name)
+{
+	for (size_t i = 0; i < sizeof(phase_names) / sizeof(phase_names[0]); i++)
+		if (strcmp(name, phase_names[i]) == 0)
+			return (MigrationPhase) i;
+	return PHASE_FAILED;
+}
+
+static const char create_sql[] =
+	"CREATE SCHEMA pgstream;"
+	"COMMENT ON SCHEMA pgstream IS 'pgstream migration state; dropped when the migration completes';"
+	"CREATE TABLE pgstream.migration ("
+	" id int PRIMARY KEY CHECK (id = 1),"
+	" source_system_id text NOT NULL,"
+	" source_dbname text NOT NULL,"
+	" slot_name text NOT NULL,"
+	" publication_name text NOT NULL,"
+	" follow boolean NOT NULL,"
+	" phase text NOT NULL,"
+	" consistent_lsn pg_lsn,"
+	" applied_lsn pg_lsn,"
+	" applied_commit_time timestamptz,"
+	" error text,"
+	" started_at timestamptz NOT NULL DEFAULT now(),"
+	" updated_at timestamptz NOT NULL DEFAULT now());"
+	"CREATE TABLE pgstream.tables ("
+	" relid oid PRIMARY KEY,"
+	" nspname text NOT NULL,"
+	" relname text NOT NULL,"
+	" columns text NOT NULL,"
+	" est_bytes bigint NOT NULL,"
+	" est_rows bigint NOT NULL,"
+	" pages bigint NOT NULL,"
+	" nparts int NOT NULL);"
+	"CREATE TABLE pgstream.copy_parts ("
+	" relid oid NOT NULL REFERENCES pgstream.tables,"
+	" part int NOT NULL,"
+	" first_page bigint NOT NULL,"
+	" end_page bigint,"
+	" done boolean NOT NULL DEFAULT false,"
+	" rows bigint,"
+	" bytes bigint,"
+	" PRIMARY KEY (relid, part));";
+
+bool
+state_exists(PGconn *target, bool *exists, SyncError *err)
+{
+	char		buf[8];
+
+	if (!pgconn_query_value(target,
+							"SELECT to_regclass('pgstream.migration') IS NOT NULL",
+							0, NULL, buf, sizeof(buf), false, err))
+		return sync_error_context(err, "could not look for pgstream state on target");
+	*exists = buf[0] == 't';
+	return true;
+}
+
+bool
+state_create(PGconn *target, const MigrationState *st, SyncError *err)
+{
+	const char *params[5] = {st->source_system_id, st->source_dbname,
+	st->slot_name, st->publication_name, st->follow ? "true" : "false"};
+	PGresult   *res;
+
+	if (!pgconn_exec(target, create_sql, err))
+		return sync_error_context(err, "could not create schema \"pgstream\" on target");
+	res = pgconn_query(target,
+					   "INSERT INTO pgstream.migration (id, source_system_id, source_dbname,"
+					   " slot_name, publication_name, follow, phase)"
+					   " VALUES (1, $1, $2, $3, $4, $5, 'schema')",
+					   5, params, err);
+	if (res == NULL)
+		return sync_error_context(err, "could not record migration state on target");
+	PQclear(res);
+	return true;
+}
+
+bool
+state_load(PGconn *target, MigrationState *st, SyncError *err)
+{
+	PGresult   *res = pgconn_query(target,
+								   "SELECT source_system_id, source_dbname, slot_name,"
+								   " publication_name, follow, phase,"
+								   " coalesce(consistent_lsn::text, '0/0'), coalesce(error, '')"
+								   " FROM pgstream.migration WHERE id = 1", 0, NULL, err);
+
+	if (res == NULL)
+		return sync_error_context(err, "could not read pgstream state on target");
+	if (PQntuples(res) != 1)
+	{
+		PQclear(res);
+		return sync_error_set(err, SYNC_ERR_PRECONDITION,
+							  "schema \"pgstream\" on target has no migration row; "
+							  "drop it (DROP SCHEMA pgstream CASCADE) to start over");
+	}
+	memset(st, 0, sizeof(*st));
+	snprintf(st->source_system_id, sizeof(st->source_system_id), "%s", PQgetvalue(res, 0, 0));
+	snprintf(st->source_dbname, sizeof(st->source_dbname), "%s", PQgetvalue(res, 0, 1));
+	snprintf(st->slot_name, sizeof(st->slot_name), "%s", PQgetvalue(res, 0, 2));
+	snprintf(st->publication_name, sizeof(st->publication_name), "%s", PQgetvalue(res, 0, 3));
+	st->follow = PQgetvalue(res, 0, 4)[0] == 't';
+	st->phase = phase_from_name(PQgetvalue(res, 0, 5));
+	lsn_parse(PQgetvalue(res, 0, 6), &st->consistent_lsn);
+	snprintf(st->error, sizeof(st->error), "%s", PQgetvalue(res, 0, 7));
+	PQclear(res);
+	return true;
+}
+
+bool
+state_set_phase(PGconn *target, MigrationPhase phase, Lsn lsn, SyncError *err)
+{
+	char		lsnbuf[LSN_FORMAT_MAX];
+	const char *params[2] = {phase_name(phase), lsn ? lsn_format(lsn, lsnbuf) : NULL};
+	PGresult   *res = pgconn_query(target,
+								   "UPDATE pgstream.migration SET phase = $1,"
+								   " consistent_lsn = coalesce($2::pg_lsn, consistent_lsn),"
+								   " error = NULL, updated_at = now() WHERE id = 1",
+								   2, params, err);
+
+	if (res == NULL)
+		return sync_error_context(err, "could not record phase \"%s\" on target",
+								  phase_name(phase));
+	PQclear(res);
+	return true;
+}
+
+void
+state_set_failed(PGconn *target, const char *message)
+{
+	const char *params[1] = {message};
+	SyncError	ignored;
+	PGresult   *res;
+
+	if (target == NULL || PQstatus(target) != CONNECTION_OK)
+		return;
+	if (PQtransactionStatus(target) != PQTRANS_IDLE)
+		PQclear(PQexec(target, "ROLLBACK"));
+	res = pgconn_query(target,
+					   "UPDATE pgstream.migration SET error = $1, updated_at = now()"
+					   " WHERE id = 1 AND to_regclass('pgstream.migration') IS NOT NULL",
+					   1, params, &ignored);
+	PQclear(res);
+}
+
+bool
+state_drop(PGconn *target, SyncError *err)
+{
+	if (!pgconn_exec(target, "DROP SCHEMA IF EXISTS pgstream CASCADE", err))
+		return sync_error_context(err, "could not drop schema \"pgstream\" on target");
+	return true;
+}
+
+bool
+state_count_user_tables(PGconn *target, long *count, char *first,
+						size_t firstsize, SyncError *err)
+{
+	PGresult   *res = pgconn_query(target,
+								   "SELECT count(*) OVER (), format('%I.%I', n.nspname, c.relname)"
+								   " FROM pg_catalog.pg_class c"
+								   " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+								   " WHERE c.relkind IN ('r', 'p', 'f', 'm')"
+								   " AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgstream')"
+								   " AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'"
+								   " ORDER BY 2 LIMIT 1", 0, NULL, err);
+
+	if (res == NULL)
+		return sync_error_context(err, "could not list tables on target");
+	*count = PQntuples(res) ? atol(PQgetvalue(res, 0, 0)) : 0;
+	snprintf(first, firstsize, "%s", PQntuples(res) ? PQgetvalue(res, 0, 1) : "");
+	PQclear(res);
+	return true;
+}

@@ -1,0 +1,79 @@
+/*
+ * engine/state.h -- the run state pgstream keeps on the target, in schema
+ * "pgstream", so that an interrupted run can resume from any machine and
+ * "pgstream status" can report it.  Removed when the migration completes.
+ *
+ *   pgstream.migration    one row: which source, slot, publication, phase
+ *   pgstream.tables       the tables being copied, with size estimates
+ *   pgstream.copy_parts   one row per copy range; done is set in the same
+ *                         target transaction as the rows it copied
+ *   pgstream.schema_steps deferred schema (engine/schema.c)
+ */
+#ifndef PGSTREAM_ENGINE_STATE_H
+#define PGSTREAM_ENGINE_STATE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "protocol/error.h"
+#include "protocol/lsn.h"
+
+typedef enum MigrationPhase
+{
+	PHASE_NONE = 0,				/* no state on the target */
+	PHASE_SCHEMA,
+	PHASE_COPY,
+	PHASE_INDEX,
+	PHASE_CATCHUP,				/* streaming, not yet caught up once */
+	PHASE_STREAMING,
+	PHASE_CUTOVER,
+	PHASE_FINAL,				/* --no-follow: FKs, triggers, sequences */
+	PHASE_DONE,
+	PHASE_FAILED
+} MigrationPhase;
+
+/* Never fails: "schema", "copy", ... */
+const char *phase_name(MigrationPhase phase);
+MigrationPhase phase_from_name(const char *name);
+
+typedef struct MigrationState
+{
+	char		source_system_id[32];
+	char		source_dbname[128];
+	char		slot_name[64];
+	char		publication_name[128];
+	MigrationPhase phase;
+	bool		follow;
+	Lsn			consistent_lsn;
+	char		error[512];
+} MigrationState;
+
+/* Does the target hold pgstream state?  Sets *exists. */
+bool		state_exists(PGconn *target, bool *exists, SyncError *err);
+
+/* Create schema pgstream and its tables, and insert the migration row. */
+bool		state_create(PGconn *target, const MigrationState *st, SyncError *err);
+
+/* Read the migration row. */
+bool		state_load(PGconn *target, MigrationState *st, SyncError *err);
+
+/* Set the phase (and the consistent LSN when lsn != 0). */
+bool		state_set_phase(PGconn *target, MigrationPhase phase, Lsn lsn,
+							SyncError *err);
+
+/* Record a failure message (best effort; the run is stopping anyway). */
+void		state_set_failed(PGconn *target, const char *message);
+
+/* Drop schema pgstream and everything in it. */
+bool		state_drop(PGconn *target, SyncError *err);
+
+/*
+ * Count user tables on the target outside pg_catalog, information_schema and
+ * pgstream; *first receives the first one's name for the error message.
+ */
+bool		state_count_user_tables(PGconn *target, long *count, char *first,
+									size_t firstsize, SyncError *err);
+
+#endif
