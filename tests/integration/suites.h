@@ -1,0 +1,14 @@
+/*
+ * tests/integration/suites.h -- the integration suites run_integration runs.
+ *
+ * Each test_<area>.c exports one Suite *<area>_suite(void).  Add new ones
+ * here and to the table in run_integration.c.
+ */
+#ifndef PGSTREAM_TESTS_INTEGRATION_SUITES_H
+#define PGSTREAM_TESTS_INTEGRATION_SUITES_H
+
+#include <check.h>
+
+Suite *harness_suite(void);
+
+#endif /* PGSTREAM_TESTS_INTEGRATION_SUITES_H */
