@@ -1,0 +1,44 @@
+#!/bin/sh
+# tests/support/install-deps.sh -- install the Debian packages that
+# `make test` needs, if any are missing.
+#
+# Silent when everything is installed.  As root, installs what is missing
+# with apt-get (running apt-get update only if the first attempt fails).
+# Not as root, lists what is missing and exits 1.
+#
+# postgresql-contrib-15 is not listed: on Debian 12 it is a virtual package
+# provided by postgresql-15, which ships contrib itself.
+set -eu
+
+PACKAGES="libpq-dev liblz4-dev libssl-dev check pkg-config postgresql-15 clang libclang-rt-14-dev make gcc"
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+	echo "install-deps.sh: not a Debian system; make sure these (or their" \
+		"equivalents) are installed: $PACKAGES" >&2
+	exit 0
+fi
+
+missing=""
+for pkg in $PACKAGES; do
+	status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+	case "$status" in
+	*" installed") ;;
+	*) missing="$missing $pkg" ;;
+	esac
+done
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps.sh: missing Debian packages:$missing" >&2
+	echo "install-deps.sh: run as root, or: sudo apt-get install$missing" >&2
+	exit 1
+fi
+
+echo "install-deps.sh: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+# shellcheck disable=SC2086 # word splitting of the package list is wanted
+if ! apt-get install -y --no-install-recommends $missing; then
+	apt-get update
+	apt-get install -y --no-install-recommends $missing
+fi
