@@ -21,8 +21,8 @@
 struct ArenaBlock
 {
 	ArenaBlock *next;
-	size_t		size;			/* usable bytes in data */
-	size_t		used;
+	size_t size; /* usable bytes in data */
+	size_t used;
 	max_align_t data[];
 };
 
@@ -47,7 +47,8 @@ arena_init(Arena *a, const ArenaAllocator *allocator, size_t limit_bytes)
 	a->used_bytes = 0;
 	a->limit_bytes = limit_bytes;
 	a->block_bytes = ARENA_DEFAULT_BLOCK_BYTES;
-	if (allocator != NULL && allocator->alloc != NULL && allocator->free != NULL)
+	if (allocator != NULL && allocator->alloc != NULL &&
+	    allocator->free != NULL)
 		a->allocator = *allocator;
 	else
 	{
@@ -65,7 +66,7 @@ arena_init(Arena *a, const ArenaAllocator *allocator, size_t limit_bytes)
 static ArenaBlock *
 arena_add_block(Arena *a, size_t need)
 {
-	size_t		size = need > a->block_bytes ? need : a->block_bytes;
+	size_t size = need > a->block_bytes ? need : a->block_bytes;
 	ArenaBlock *b;
 
 	if (size > SIZE_MAX - sizeof(ArenaBlock))
@@ -92,16 +93,16 @@ void *
 arena_alloc(Arena *a, size_t size)
 {
 	ArenaBlock *b = a->blocks;
-	size_t		need;
-	uint8_t    *p;
+	size_t need;
+	uint8_t *p;
 
 	if (size == 0)
 		size = 1;
 	if (size > SIZE_MAX - ARENA_ALIGN)
 		return NULL;
 	need = (size + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1);
-	if (a->limit_bytes != 0 &&
-		(a->used_bytes > a->limit_bytes || need > a->limit_bytes - a->used_bytes))
+	if (a->limit_bytes != 0 && (a->used_bytes > a->limit_bytes ||
+	                            need > a->limit_bytes - a->used_bytes))
 		return NULL;
 	if (b == NULL || b->size - b->used < need)
 	{

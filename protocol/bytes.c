@@ -24,7 +24,7 @@ byte_reader_init(ByteReader *r, const uint8_t *buf, size_t len)
 /* Record the first failure only; later ones would hide the cause. */
 static void
 reader_fail(ByteReader *r, ByteReaderFailure failure, size_t offset,
-			const char *field, const char *reason)
+            const char *field, const char *reason)
 {
 	if (r->failure != BYTE_READER_OK)
 		return;
@@ -81,14 +81,14 @@ byte_reader_u32(ByteReader *r, const char *field)
 	if (p == NULL)
 		return 0;
 	return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 |
-		(uint32_t) p[2] << 8 | (uint32_t) p[3];
+	       (uint32_t) p[2] << 8 | (uint32_t) p[3];
 }
 
 uint64_t
 byte_reader_u64(ByteReader *r, const char *field)
 {
 	const uint8_t *p = reader_take(r, 8, field);
-	uint64_t	v = 0;
+	uint64_t v = 0;
 
 	if (p == NULL)
 		return 0;
@@ -100,7 +100,7 @@ byte_reader_u64(ByteReader *r, const char *field)
 int64_t
 byte_reader_i64(ByteReader *r, const char *field)
 {
-	uint64_t	u = byte_reader_u64(r, field);
+	uint64_t u = byte_reader_u64(r, field);
 
 	/* Two's complement without relying on implementation-defined casts. */
 	if (u <= (uint64_t) INT64_MAX)
@@ -111,7 +111,7 @@ byte_reader_i64(ByteReader *r, const char *field)
 ByteView
 byte_reader_bytes(ByteReader *r, size_t n, const char *field)
 {
-	ByteView	v = {NULL, 0};
+	ByteView v = {NULL, 0};
 	const uint8_t *p = reader_take(r, n, field);
 
 	if (p != NULL)
@@ -125,10 +125,10 @@ byte_reader_bytes(ByteReader *r, size_t n, const char *field)
 ByteView
 byte_reader_cstring(ByteReader *r, const char *field)
 {
-	ByteView	v = {NULL, 0};
+	ByteView v = {NULL, 0};
 	const uint8_t *start;
 	const uint8_t *nul;
-	size_t		left = byte_reader_remaining(r);
+	size_t left = byte_reader_remaining(r);
 
 	if (r->failure != BYTE_READER_OK)
 		return v;
@@ -153,7 +153,7 @@ byte_reader_invalid(ByteReader *r, const char *field, const char *reason)
 
 void
 byte_reader_invalid_at(ByteReader *r, size_t offset, const char *field,
-					   const char *reason)
+                       const char *reason)
 {
 	reader_fail(r, BYTE_READER_INVALID, offset, field, reason);
 }
@@ -168,7 +168,7 @@ bool
 byte_reader_finish(ByteReader *r, const char *msg_name, SyncError *err)
 {
 	const char *field = r->failed_field;
-	size_t		at = r->failed_offset;
+	size_t at = r->failed_offset;
 
 	switch (r->failure)
 	{
@@ -176,21 +176,23 @@ byte_reader_finish(ByteReader *r, const char *msg_name, SyncError *err)
 			break;
 		case BYTE_READER_TRUNCATED:
 			return sync_error_set(err, SYNC_ERR_TRUNCATED,
-								  "%s: truncated at byte %zu reading \"%s\"",
-								  msg_name, at, field);
+			                      "%s: truncated at byte %zu reading \"%s\"",
+			                      msg_name, at, field);
 		case BYTE_READER_INVALID:
-			return sync_error_set(err, SYNC_ERR_INVALID,
-								  "%s: invalid \"%s\" at byte %zu: %s", msg_name,
-								  field, at, r->reason != NULL ? r->reason : "not allowed");
+			return sync_error_set(
+			    err, SYNC_ERR_INVALID, "%s: invalid \"%s\" at byte %zu: %s",
+			    msg_name, field, at,
+			    r->reason != NULL ? r->reason : "not allowed");
 		case BYTE_READER_NOMEM:
-			return sync_error_set(err, SYNC_ERR_NOMEM,
-								  "%s: out of memory at byte %zu allocating \"%s\"",
-								  msg_name, at, field);
+			return sync_error_set(
+			    err, SYNC_ERR_NOMEM,
+			    "%s: out of memory at byte %zu allocating \"%s\"", msg_name, at,
+			    field);
 	}
 	if (r->pos != r->len)
 		return sync_error_set(err, SYNC_ERR_INVALID,
-							  "%s: %zu trailing bytes at byte %zu",
-							  msg_name, r->len - r->pos, r->pos);
+		                      "%s: %zu trailing bytes at byte %zu", msg_name,
+		                      r->len - r->pos, r->pos);
 	return true;
 }
 
@@ -207,7 +209,7 @@ byte_writer_init(ByteWriter *w, uint8_t *buf, size_t cap)
 static uint8_t *
 writer_room(ByteWriter *w, size_t n)
 {
-	uint8_t    *p;
+	uint8_t *p;
 
 	if (w->overflow || n > w->cap - w->len)
 	{
@@ -222,7 +224,7 @@ writer_room(ByteWriter *w, size_t n)
 void
 byte_writer_u8(ByteWriter *w, uint8_t v)
 {
-	uint8_t    *p = writer_room(w, 1);
+	uint8_t *p = writer_room(w, 1);
 
 	if (p != NULL)
 		p[0] = v;
@@ -231,7 +233,7 @@ byte_writer_u8(ByteWriter *w, uint8_t v)
 void
 byte_writer_u16(ByteWriter *w, uint16_t v)
 {
-	uint8_t    *p = writer_room(w, 2);
+	uint8_t *p = writer_room(w, 2);
 
 	if (p == NULL)
 		return;
@@ -242,7 +244,7 @@ byte_writer_u16(ByteWriter *w, uint16_t v)
 void
 byte_writer_u32(ByteWriter *w, uint32_t v)
 {
-	uint8_t    *p = writer_room(w, 4);
+	uint8_t *p = writer_room(w, 4);
 
 	if (p == NULL)
 		return;
@@ -253,7 +255,7 @@ byte_writer_u32(ByteWriter *w, uint32_t v)
 void
 byte_writer_u64(ByteWriter *w, uint64_t v)
 {
-	uint8_t    *p = writer_room(w, 8);
+	uint8_t *p = writer_room(w, 8);
 
 	if (p == NULL)
 		return;
@@ -264,7 +266,7 @@ byte_writer_u64(ByteWriter *w, uint64_t v)
 void
 byte_writer_bytes(ByteWriter *w, const void *p, size_t n)
 {
-	uint8_t    *dst = writer_room(w, n);
+	uint8_t *dst = writer_room(w, n);
 
 	if (dst != NULL && n > 0)
 		memcpy(dst, p, n);

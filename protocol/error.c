@@ -13,24 +13,20 @@
 #include <string.h>
 
 static const char *const code_names[] = {
-	[SYNC_ERR_NONE] = "none",
-	[SYNC_ERR_TRUNCATED] = "truncated",
-	[SYNC_ERR_INVALID] = "invalid",
-	[SYNC_ERR_NOMEM] = "out of memory",
-	[SYNC_ERR_USAGE] = "usage",
-	[SYNC_ERR_CONNECT] = "connect",
-	[SYNC_ERR_SERVER] = "server",
-	[SYNC_ERR_PRECONDITION] = "precondition",
-	[SYNC_ERR_IO] = "io",
-	[SYNC_ERR_INTERNAL] = "internal",
+    [SYNC_ERR_NONE] = "none",       [SYNC_ERR_TRUNCATED] = "truncated",
+    [SYNC_ERR_INVALID] = "invalid", [SYNC_ERR_NOMEM] = "out of memory",
+    [SYNC_ERR_USAGE] = "usage",     [SYNC_ERR_CONNECT] = "connect",
+    [SYNC_ERR_SERVER] = "server",   [SYNC_ERR_PRECONDITION] = "precondition",
+    [SYNC_ERR_IO] = "io",           [SYNC_ERR_INTERNAL] = "internal",
 };
 
 const char *
 sync_error_code_name(SyncErrorCode code)
 {
-	size_t		i = (size_t) code;
+	size_t i = (size_t) code;
 
-	if (i >= sizeof(code_names) / sizeof(code_names[0]) || code_names[i] == NULL)
+	if (i >= sizeof(code_names) / sizeof(code_names[0]) ||
+	    code_names[i] == NULL)
 		return "unknown";
 	return code_names[i];
 }
@@ -50,7 +46,7 @@ sync_error_clear(SyncError *err)
  * A format error leaves an empty string.
  */
 static void format_message(char *buf, size_t cap, const char *fmt, va_list ap)
-			__attribute__((format(printf, 3, 0)));
+    __attribute__((format(printf, 3, 0)));
 
 static void
 format_message(char *buf, size_t cap, const char *fmt, va_list ap)
@@ -60,9 +56,9 @@ format_message(char *buf, size_t cap, const char *fmt, va_list ap)
 }
 
 bool
-sync_error_set(SyncError *err, SyncErrorCode code, const char *fmt,...)
+sync_error_set(SyncError *err, SyncErrorCode code, const char *fmt, ...)
 {
-	va_list		ap;
+	va_list ap;
 
 	if (err == NULL)
 		return false;
@@ -78,7 +74,7 @@ sync_error_set(SyncError *err, SyncErrorCode code, const char *fmt,...)
 static void
 append(char *buf, size_t cap, size_t *len, const char *s)
 {
-	size_t		n = strlen(s);
+	size_t n = strlen(s);
 
 	if (n > cap - 1 - *len)
 		n = cap - 1 - *len;
@@ -88,11 +84,11 @@ append(char *buf, size_t cap, size_t *len, const char *s)
 }
 
 bool
-sync_error_context(SyncError *err, const char *fmt,...)
+sync_error_context(SyncError *err, const char *fmt, ...)
 {
-	char		old[SYNC_ERROR_MESSAGE_MAX];
-	size_t		len;
-	va_list		ap;
+	char old[SYNC_ERROR_MESSAGE_MAX];
+	size_t len;
+	va_list ap;
 
 	if (err == NULL)
 		return false;

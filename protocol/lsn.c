@@ -11,9 +11,10 @@
 
 #define USECS_PER_SEC INT64_C(1000000)
 #define USECS_PER_DAY INT64_C(86400000000)
-#define UNIX_DAYS_AT_PG_EPOCH 10957	/* 1970-01-01 .. 2000-01-01 */
+#define UNIX_DAYS_AT_PG_EPOCH 10957 /* 1970-01-01 .. 2000-01-01 */
 
-/* PostgreSQL's DT_NOBEGIN/DT_NOEND and the valid range (datatype/timestamp.h). */
+/* PostgreSQL's DT_NOBEGIN/DT_NOEND and the valid range (datatype/timestamp.h).
+ */
 #define PG_DT_NOBEGIN INT64_MIN
 #define PG_DT_NOEND INT64_MAX
 #define PG_MIN_TIMESTAMP INT64_C(-211813488000000000)
@@ -39,9 +40,9 @@ static bool
 parse_hex32(const char **p, char stop, uint32_t *out)
 {
 	const char *s = *p;
-	uint32_t	v = 0;
-	int			n = 0;
-	int			d;
+	uint32_t v = 0;
+	int n = 0;
+	int d;
 
 	while ((d = hex_value(s[n])) >= 0)
 	{
@@ -61,10 +62,11 @@ bool
 lsn_parse(const char *text, Lsn *out)
 {
 	const char *p = text;
-	uint32_t	hi;
-	uint32_t	lo;
+	uint32_t hi;
+	uint32_t lo;
 
-	if (text == NULL || !parse_hex32(&p, '/', &hi) || !parse_hex32(&p, '\0', &lo))
+	if (text == NULL || !parse_hex32(&p, '/', &hi) ||
+	    !parse_hex32(&p, '\0', &lo))
 		return false;
 	*out = (Lsn) hi << 32 | lo;
 	return true;
@@ -75,7 +77,7 @@ static char *
 put_hex32(char *p, uint32_t v)
 {
 	static const char digits[] = "0123456789ABCDEF";
-	int			shift = 28;
+	int shift = 28;
 
 	while (shift > 0 && (v >> shift) == 0)
 		shift -= 4;
@@ -87,7 +89,7 @@ put_hex32(char *p, uint32_t v)
 char *
 lsn_format(Lsn lsn, char *buf)
 {
-	char	   *p = put_hex32(buf, (uint32_t) (lsn >> 32));
+	char *p = put_hex32(buf, (uint32_t) (lsn >> 32));
 
 	*p++ = '/';
 	p = put_hex32(p, (uint32_t) lsn);
@@ -119,8 +121,8 @@ timestamp_to_unix_us(PgTimestamp ts)
 static char *
 put_uint(char *p, uint64_t v, int width)
 {
-	char		tmp[20];
-	int			n = 0;
+	char tmp[20];
+	int n = 0;
 
 	do
 	{
@@ -144,21 +146,21 @@ put_str(char *p, const char *s)
 
 typedef struct CivilDate
 {
-	int64_t		year;			/* astronomical: 0 is 1 BC */
-	int			month;
-	int			day;
+	int64_t year; /* astronomical: 0 is 1 BC */
+	int month;
+	int day;
 } CivilDate;
 
 /* Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's method). */
 static CivilDate
 civil_from_days(int64_t z)
 {
-	CivilDate	c;
-	int64_t		era;
-	int64_t		doe;
-	int64_t		yoe;
-	int64_t		doy;
-	int64_t		mp;
+	CivilDate c;
+	int64_t era;
+	int64_t doe;
+	int64_t yoe;
+	int64_t doy;
+	int64_t mp;
 
 	z += 719468;
 	era = (z >= 0 ? z : z - 146096) / 146097;
@@ -176,7 +178,7 @@ civil_from_days(int64_t z)
 static char *
 put_time_of_day(char *p, int64_t usec)
 {
-	int64_t		secs = usec / USECS_PER_SEC;
+	int64_t secs = usec / USECS_PER_SEC;
 
 	p = put_uint(p, (uint64_t) (secs / 3600), 2);
 	*p++ = ':';
@@ -190,10 +192,10 @@ put_time_of_day(char *p, int64_t usec)
 char *
 timestamp_format(PgTimestamp ts, char *buf)
 {
-	int64_t		days;
-	int64_t		usec;
-	CivilDate	c;
-	char	   *p = buf;
+	int64_t days;
+	int64_t usec;
+	CivilDate c;
+	char *p = buf;
 
 	if (ts < PG_MIN_TIMESTAMP || ts >= PG_END_TIMESTAMP)
 	{

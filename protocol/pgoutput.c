@@ -16,30 +16,30 @@
 
 typedef struct Decoder
 {
-	ByteReader	r;
-	Arena	   *arena;
+	ByteReader r;
+	Arena *arena;
 	const PgoutputState *state;
 } Decoder;
 
-typedef void (*ReadFn) (Decoder *d, PgoutputMessage *m);
+typedef void (*ReadFn)(Decoder *d, PgoutputMessage *m);
 
 /* Where a message may appear relative to Stream Start .. Stream Stop. */
 typedef enum StreamRule
 {
-	STREAM_ANY,					/* inside or outside a block */
-	STREAM_OUTSIDE,				/* never inside a block */
-	STREAM_INSIDE				/* only inside a block (Stream Stop) */
+	STREAM_ANY,     /* inside or outside a block */
+	STREAM_OUTSIDE, /* never inside a block */
+	STREAM_INSIDE   /* only inside a block (Stream Stop) */
 } StreamRule;
 
 typedef struct MsgSpec
 {
-	uint8_t		tag;
-	uint8_t		min_proto;
-	StreamRule	rule;
-	bool		takes_stream_xid;	/* Int32 xid prefix inside a block */
-	const char *name;			/* pgoutput_msg_type_name() */
-	const char *title;			/* in error messages, as protocol.sgml names it */
-	ReadFn		read;
+	uint8_t tag;
+	uint8_t min_proto;
+	StreamRule rule;
+	bool takes_stream_xid; /* Int32 xid prefix inside a block */
+	const char *name;      /* pgoutput_msg_type_name() */
+	const char *title;     /* in error messages, as protocol.sgml names it */
+	ReadFn read;
 } MsgSpec;
 
 /* Field names for the two tuple positions, so errors say which one broke. */
@@ -53,14 +53,12 @@ typedef struct TupleFields
 } TupleFields;
 
 static const TupleFields new_tuple_fields = {
-	"new tuple column count", "new tuple columns", "new tuple column kind",
-	"new tuple column length", "new tuple column data"
-};
+    "new tuple column count", "new tuple columns", "new tuple column kind",
+    "new tuple column length", "new tuple column data"};
 
 static const TupleFields old_tuple_fields = {
-	"old tuple column count", "old tuple columns", "old tuple column kind",
-	"old tuple column length", "old tuple column data"
-};
+    "old tuple column count", "old tuple columns", "old tuple column kind",
+    "old tuple column length", "old tuple column data"};
 
 /* Smallest wire size of one Relation column: flags, "" name, type, typmod. */
 #define RELATION_COLUMN_MIN_BYTES 10
@@ -71,8 +69,8 @@ static const TupleFields old_tuple_fields = {
 static uint8_t
 read_flags(Decoder *d, const char *field, uint8_t allowed, const char *reason)
 {
-	size_t		at = d->r.pos;
-	uint8_t		v = byte_reader_u8(&d->r, field);
+	size_t at = d->r.pos;
+	uint8_t v = byte_reader_u8(&d->r, field);
 
 	if ((v & (uint8_t) ~allowed) != 0)
 		byte_reader_invalid_at(&d->r, at, field, reason);
@@ -83,8 +81,8 @@ read_flags(Decoder *d, const char *field, uint8_t allowed, const char *reason)
 static Lsn
 read_lsn_set(Decoder *d, const char *field)
 {
-	size_t		at = d->r.pos;
-	Lsn			v = byte_reader_u64(&d->r, field);
+	size_t at = d->r.pos;
+	Lsn v = byte_reader_u64(&d->r, field);
 
 	if (v == INVALID_LSN)
 		byte_reader_invalid_at(&d->r, at, field, "must not be 0");
@@ -95,8 +93,8 @@ read_lsn_set(Decoder *d, const char *field)
 static Xid
 read_xid_set(Decoder *d, const char *field)
 {
-	size_t		at = d->r.pos;
-	Xid			v = byte_reader_u32(&d->r, field);
+	size_t at = d->r.pos;
+	Xid v = byte_reader_u32(&d->r, field);
 
 	if (v == 0)
 		byte_reader_invalid_at(&d->r, at, field, "must not be 0");
@@ -118,14 +116,14 @@ as_int32(uint32_t u)
  */
 static bool
 check_count(Decoder *d, size_t at, uint64_t count, size_t min_bytes,
-			const char *field)
+            const char *field)
 {
 	if (byte_reader_failed(&d->r))
 		return false;
 	if (count > byte_reader_remaining(&d->r) / min_bytes)
 	{
 		byte_reader_invalid_at(&d->r, at, field,
-							   "exceeds what the remaining bytes can hold");
+		                       "exceeds what the remaining bytes can hold");
 		return false;
 	}
 	return true;
@@ -135,7 +133,7 @@ check_count(Decoder *d, size_t at, uint64_t count, size_t min_bytes,
 static void *
 take_array(Decoder *d, size_t count, size_t elem_size, const char *field)
 {
-	void	   *p;
+	void *p;
 
 	if (byte_reader_failed(&d->r) || count == 0)
 		return NULL;
@@ -150,9 +148,9 @@ take_array(Decoder *d, size_t count, size_t elem_size, const char *field)
 static void
 read_value(Decoder *d, TupleValue *v, const TupleFields *f)
 {
-	size_t		at = d->r.pos;
-	uint8_t		kind = byte_reader_u8(&d->r, f->kind);
-	uint32_t	len;
+	size_t at = d->r.pos;
+	uint8_t kind = byte_reader_u8(&d->r, f->kind);
+	uint32_t len;
 
 	switch (kind)
 	{
@@ -166,7 +164,7 @@ read_value(Decoder *d, TupleValue *v, const TupleFields *f)
 			break;
 		default:
 			byte_reader_invalid_at(&d->r, at, f->kind,
-								   "must be 'n', 'u', 't' or 'b'");
+			                       "must be 'n', 'u', 't' or 'b'");
 			return;
 	}
 	v->kind = (TupleValueKind) kind;
@@ -176,7 +174,7 @@ read_value(Decoder *d, TupleValue *v, const TupleFields *f)
 static void
 read_tuple(Decoder *d, TupleData *t, const TupleFields *f)
 {
-	size_t		at = d->r.pos;
+	size_t at = d->r.pos;
 
 	t->ncols = byte_reader_u16(&d->r, f->count);
 	if (!check_count(d, at, t->ncols, 1, f->count))
@@ -226,7 +224,7 @@ static void
 read_relation_column(Decoder *d, RelationColumn *c)
 {
 	c->flags = read_flags(d, "column flags", PGOUTPUT_COLUMN_FLAG_KEY,
-						  "only bit 0x01 may be set");
+	                      "only bit 0x01 may be set");
 	c->name = byte_reader_cstring(&d->r, "column name");
 	c->type_oid = byte_reader_u32(&d->r, "column type");
 	c->typmod = as_int32(byte_reader_u32(&d->r, "column type modifier"));
@@ -236,8 +234,8 @@ static void
 read_relation(Decoder *d, PgoutputMessage *m)
 {
 	PgoutputRelation *rel = &m->u.relation;
-	size_t		at;
-	uint8_t		ri;
+	size_t at;
+	uint8_t ri;
 
 	rel->relid = byte_reader_u32(&d->r, "relid");
 	rel->nspname = byte_reader_cstring(&d->r, "namespace");
@@ -245,13 +243,14 @@ read_relation(Decoder *d, PgoutputMessage *m)
 	at = d->r.pos;
 	ri = byte_reader_u8(&d->r, "replica identity");
 	if (ri != REPLICA_IDENTITY_DEFAULT && ri != REPLICA_IDENTITY_NOTHING &&
-		ri != REPLICA_IDENTITY_FULL && ri != REPLICA_IDENTITY_INDEX)
+	    ri != REPLICA_IDENTITY_FULL && ri != REPLICA_IDENTITY_INDEX)
 		byte_reader_invalid_at(&d->r, at, "replica identity",
-							   "must be 'd', 'n', 'f' or 'i'");
+		                       "must be 'd', 'n', 'f' or 'i'");
 	rel->replident = (ReplicaIdentity) ri;
 	at = d->r.pos;
 	rel->natts = byte_reader_u16(&d->r, "column count");
-	if (!check_count(d, at, rel->natts, RELATION_COLUMN_MIN_BYTES, "column count"))
+	if (!check_count(d, at, rel->natts, RELATION_COLUMN_MIN_BYTES,
+	                 "column count"))
 		return;
 	rel->columns = take_array(d, rel->natts, sizeof(RelationColumn), "columns");
 	for (uint16_t i = 0; i < rel->natts && !byte_reader_failed(&d->r); i++)
@@ -272,7 +271,7 @@ static void
 read_insert(Decoder *d, PgoutputMessage *m)
 {
 	PgoutputChange *c = &m->u.change;
-	size_t		at;
+	size_t at;
 
 	c->relid = byte_reader_u32(&d->r, "relid");
 	if (read_tuple_tag(d, &at) != 'N')
@@ -281,13 +280,14 @@ read_insert(Decoder *d, PgoutputMessage *m)
 	read_tuple(d, &c->new_tuple, &new_tuple_fields);
 }
 
-/* relid, then optionally 'K' or 'O' with the old tuple, then 'N' and the new. */
+/* relid, then optionally 'K' or 'O' with the old tuple, then 'N' and the new.
+ */
 static void
 read_update(Decoder *d, PgoutputMessage *m)
 {
 	PgoutputChange *c = &m->u.change;
-	size_t		at;
-	uint8_t		tag;
+	size_t at;
+	uint8_t tag;
 
 	c->relid = byte_reader_u32(&d->r, "relid");
 	tag = read_tuple_tag(d, &at);
@@ -299,7 +299,8 @@ read_update(Decoder *d, PgoutputMessage *m)
 			byte_reader_invalid_at(&d->r, at, "tuple tag", "must be 'N'");
 	}
 	else if (tag != 'N')
-		byte_reader_invalid_at(&d->r, at, "tuple tag", "must be 'K', 'O' or 'N'");
+		byte_reader_invalid_at(&d->r, at, "tuple tag",
+		                       "must be 'K', 'O' or 'N'");
 	c->has_new_tuple = true;
 	read_tuple(d, &c->new_tuple, &new_tuple_fields);
 }
@@ -308,8 +309,8 @@ static void
 read_delete(Decoder *d, PgoutputMessage *m)
 {
 	PgoutputChange *c = &m->u.change;
-	size_t		at;
-	uint8_t		tag;
+	size_t at;
+	uint8_t tag;
 
 	c->relid = byte_reader_u32(&d->r, "relid");
 	tag = read_tuple_tag(d, &at);
@@ -323,12 +324,13 @@ static void
 read_truncate(Decoder *d, PgoutputMessage *m)
 {
 	PgoutputTruncate *t = &m->u.truncate;
-	size_t		at = d->r.pos;
+	size_t at = d->r.pos;
 
 	t->nrelids = byte_reader_u32(&d->r, "relation count");
 	t->flags = read_flags(d, "flags",
-						  PGOUTPUT_TRUNCATE_CASCADE | PGOUTPUT_TRUNCATE_RESTART_IDENTITY,
-						  "only bits 0x01 and 0x02 may be set");
+	                      PGOUTPUT_TRUNCATE_CASCADE |
+	                          PGOUTPUT_TRUNCATE_RESTART_IDENTITY,
+	                      "only bits 0x01 and 0x02 may be set");
 	if (!check_count(d, at, t->nrelids, 4, "relation count"))
 		return;
 	t->relids = take_array(d, t->nrelids, sizeof(Oid), "relids");
@@ -340,10 +342,10 @@ static void
 read_message(Decoder *d, PgoutputMessage *m)
 {
 	PgoutputLogicalMessage *lm = &m->u.message;
-	uint32_t	len;
+	uint32_t len;
 
 	lm->flags = read_flags(d, "flags", PGOUTPUT_MESSAGE_TRANSACTIONAL,
-						   "only bit 0x01 may be set");
+	                       "only bit 0x01 may be set");
 	lm->lsn = byte_reader_u64(&d->r, "lsn");
 	lm->prefix = byte_reader_cstring(&d->r, "prefix");
 	len = byte_reader_u32(&d->r, "content length");
@@ -355,8 +357,8 @@ read_message(Decoder *d, PgoutputMessage *m)
 static void
 read_stream_start(Decoder *d, PgoutputMessage *m)
 {
-	size_t		at;
-	uint8_t		first;
+	size_t at;
+	uint8_t first;
 
 	m->u.stream_start.xid = read_xid_set(d, "xid");
 	at = d->r.pos;
@@ -393,8 +395,8 @@ read_stream_abort(Decoder *d, PgoutputMessage *m)
 
 	sa->xid = read_xid_set(d, "xid");
 	sa->subxid = read_xid_set(d, "subxid");
-	sa->has_abort_info = d->state->streaming_parallel &&
-		d->state->proto_version >= 4;
+	sa->has_abort_info =
+	    d->state->streaming_parallel && d->state->proto_version >= 4;
 	if (!sa->has_abort_info)
 		return;
 	sa->abort_lsn = byte_reader_u64(&d->r, "abort_lsn");
@@ -459,25 +461,33 @@ read_rollback_prepared(Decoder *d, PgoutputMessage *m)
 /* ---------- dispatch ---------- */
 
 static const MsgSpec msg_specs[] = {
-	{'B', 1, STREAM_OUTSIDE, false, "begin", "Begin", read_begin},
-	{'C', 1, STREAM_OUTSIDE, false, "commit", "Commit", read_commit},
-	{'O', 1, STREAM_ANY, false, "origin", "Origin", read_origin},
-	{'R', 1, STREAM_ANY, true, "relation", "Relation", read_relation},
-	{'Y', 1, STREAM_ANY, true, "type", "Type", read_type},
-	{'I', 1, STREAM_ANY, true, "insert", "Insert", read_insert},
-	{'U', 1, STREAM_ANY, true, "update", "Update", read_update},
-	{'D', 1, STREAM_ANY, true, "delete", "Delete", read_delete},
-	{'T', 1, STREAM_ANY, true, "truncate", "Truncate", read_truncate},
-	{'M', 1, STREAM_ANY, true, "message", "Message", read_message},
-	{'S', 2, STREAM_OUTSIDE, false, "stream_start", "Stream Start", read_stream_start},
-	{'E', 2, STREAM_INSIDE, false, "stream_stop", "Stream Stop", read_stream_stop},
-	{'c', 2, STREAM_OUTSIDE, false, "stream_commit", "Stream Commit", read_stream_commit},
-	{'A', 2, STREAM_OUTSIDE, false, "stream_abort", "Stream Abort", read_stream_abort},
-	{'b', 3, STREAM_OUTSIDE, false, "begin_prepare", "Begin Prepare", read_begin_prepare},
-	{'P', 3, STREAM_OUTSIDE, false, "prepare", "Prepare", read_prepare},
-	{'K', 3, STREAM_OUTSIDE, false, "commit_prepared", "Commit Prepared", read_commit_prepared},
-	{'r', 3, STREAM_OUTSIDE, false, "rollback_prepared", "Rollback Prepared", read_rollback_prepared},
-	{'p', 3, STREAM_OUTSIDE, false, "stream_prepare", "Stream Prepare", read_prepare},
+    {'B', 1, STREAM_OUTSIDE, false, "begin", "Begin", read_begin},
+    {'C', 1, STREAM_OUTSIDE, false, "commit", "Commit", read_commit},
+    {'O', 1, STREAM_ANY, false, "origin", "Origin", read_origin},
+    {'R', 1, STREAM_ANY, true, "relation", "Relation", read_relation},
+    {'Y', 1, STREAM_ANY, true, "type", "Type", read_type},
+    {'I', 1, STREAM_ANY, true, "insert", "Insert", read_insert},
+    {'U', 1, STREAM_ANY, true, "update", "Update", read_update},
+    {'D', 1, STREAM_ANY, true, "delete", "Delete", read_delete},
+    {'T', 1, STREAM_ANY, true, "truncate", "Truncate", read_truncate},
+    {'M', 1, STREAM_ANY, true, "message", "Message", read_message},
+    {'S', 2, STREAM_OUTSIDE, false, "stream_start", "Stream Start",
+     read_stream_start},
+    {'E', 2, STREAM_INSIDE, false, "stream_stop", "Stream Stop",
+     read_stream_stop},
+    {'c', 2, STREAM_OUTSIDE, false, "stream_commit", "Stream Commit",
+     read_stream_commit},
+    {'A', 2, STREAM_OUTSIDE, false, "stream_abort", "Stream Abort",
+     read_stream_abort},
+    {'b', 3, STREAM_OUTSIDE, false, "begin_prepare", "Begin Prepare",
+     read_begin_prepare},
+    {'P', 3, STREAM_OUTSIDE, false, "prepare", "Prepare", read_prepare},
+    {'K', 3, STREAM_OUTSIDE, false, "commit_prepared", "Commit Prepared",
+     read_commit_prepared},
+    {'r', 3, STREAM_OUTSIDE, false, "rollback_prepared", "Rollback Prepared",
+     read_rollback_prepared},
+    {'p', 3, STREAM_OUTSIDE, false, "stream_prepare", "Stream Prepare",
+     read_prepare},
 };
 
 static const MsgSpec *
@@ -509,7 +519,7 @@ pgoutput_msg_min_proto(int type)
 
 void
 pgoutput_state_init(PgoutputState *state, int proto_version,
-					bool streaming_parallel)
+                    bool streaming_parallel)
 {
 	state->proto_version = proto_version;
 	state->in_stream = false;
@@ -524,17 +534,23 @@ static bool
 check_allowed(const MsgSpec *spec, const PgoutputState *state, SyncError *err)
 {
 	if (state->proto_version < spec->min_proto)
-		return sync_error_set(err, SYNC_ERR_INVALID,
-							  "%s: invalid \"message type\" at byte 0: requires protocol version %d or later, but version %d was negotiated",
-							  spec->title, spec->min_proto, state->proto_version);
+		return sync_error_set(
+		    err, SYNC_ERR_INVALID,
+		    "%s: invalid \"message type\" at byte 0: requires protocol version "
+		    "%d or later, but version %d was negotiated",
+		    spec->title, spec->min_proto, state->proto_version);
 	if (spec->rule == STREAM_OUTSIDE && state->in_stream)
-		return sync_error_set(err, SYNC_ERR_INVALID,
-							  "%s: invalid \"message type\" at byte 0: not allowed inside a Stream Start .. Stream Stop block",
-							  spec->title);
+		return sync_error_set(
+		    err, SYNC_ERR_INVALID,
+		    "%s: invalid \"message type\" at byte 0: not allowed inside a "
+		    "Stream Start .. Stream Stop block",
+		    spec->title);
 	if (spec->rule == STREAM_INSIDE && !state->in_stream)
-		return sync_error_set(err, SYNC_ERR_INVALID,
-							  "%s: invalid \"message type\" at byte 0: only allowed inside a Stream Start .. Stream Stop block",
-							  spec->title);
+		return sync_error_set(
+		    err, SYNC_ERR_INVALID,
+		    "%s: invalid \"message type\" at byte 0: only allowed inside a "
+		    "Stream Start .. Stream Stop block",
+		    spec->title);
 	return true;
 }
 
@@ -543,12 +559,14 @@ reject_unknown_type(uint8_t tag, SyncError *err)
 {
 	if (tag >= 0x20 && tag < 0x7F)
 		sync_error_set(err, SYNC_ERR_INVALID,
-					   "pgoutput: invalid \"message type\" at byte 0: unknown type '%c' (0x%02X)",
-					   (char) tag, (unsigned) tag);
+		               "pgoutput: invalid \"message type\" at byte 0: unknown "
+		               "type '%c' (0x%02X)",
+		               (char) tag, (unsigned) tag);
 	else
-		sync_error_set(err, SYNC_ERR_INVALID,
-					   "pgoutput: invalid \"message type\" at byte 0: unknown type 0x%02X",
-					   (unsigned) tag);
+		sync_error_set(
+		    err, SYNC_ERR_INVALID,
+		    "pgoutput: invalid \"message type\" at byte 0: unknown type 0x%02X",
+		    (unsigned) tag);
 	return DECODE_INVALID;
 }
 
@@ -557,23 +575,26 @@ finish_status(ByteReader *r, const char *msg_name, SyncError *err)
 {
 	if (byte_reader_finish(r, msg_name, err))
 		return DECODE_OK;
-	return r->failure == BYTE_READER_TRUNCATED ? DECODE_TRUNCATED : DECODE_INVALID;
+	return r->failure == BYTE_READER_TRUNCATED ? DECODE_TRUNCATED
+	                                           : DECODE_INVALID;
 }
 
 DecodeStatus
 pgoutput_decode(const uint8_t *buf, size_t len, PgoutputState *state,
-				PgoutputMessage *out, Arena *arena, SyncError *err)
+                PgoutputMessage *out, Arena *arena, SyncError *err)
 {
-	Decoder		d = {.arena = arena, .state = state};
+	Decoder d = {.arena = arena, .state = state};
 	const MsgSpec *spec;
-	uint8_t		tag;
+	uint8_t tag;
 	DecodeStatus status;
 
 	memset(out, 0, sizeof(*out));
-	if (state->proto_version < PGOUTPUT_PROTO_MIN || state->proto_version > PGOUTPUT_PROTO_MAX)
+	if (state->proto_version < PGOUTPUT_PROTO_MIN ||
+	    state->proto_version > PGOUTPUT_PROTO_MAX)
 	{
-		sync_error_set(err, SYNC_ERR_USAGE, "pgoutput: unsupported protocol version %d",
-					   state->proto_version);
+		sync_error_set(err, SYNC_ERR_USAGE,
+		               "pgoutput: unsupported protocol version %d",
+		               state->proto_version);
 		return DECODE_INVALID;
 	}
 	byte_reader_init(&d.r, buf, len);

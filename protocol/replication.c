@@ -31,14 +31,15 @@ finish_status(ByteReader *r, const char *msg_name, SyncError *err)
 {
 	if (byte_reader_finish(r, msg_name, err))
 		return DECODE_OK;
-	return r->failure == BYTE_READER_TRUNCATED ? DECODE_TRUNCATED : DECODE_INVALID;
+	return r->failure == BYTE_READER_TRUNCATED ? DECODE_TRUNCATED
+	                                           : DECODE_INVALID;
 }
 
 /* 'w': three Int64 then the payload, which is everything that is left. */
 static DecodeStatus
 decode_xlogdata(ByteReader *r, ReplMessage *out, SyncError *err)
 {
-	ByteView	data;
+	ByteView data;
 
 	out->data_start = byte_reader_u64(r, "dataStart");
 	out->wal_end = byte_reader_u64(r, "walEnd");
@@ -53,8 +54,8 @@ decode_xlogdata(ByteReader *r, ReplMessage *out, SyncError *err)
 static DecodeStatus
 decode_keepalive(ByteReader *r, ReplMessage *out, SyncError *err)
 {
-	size_t		reply_at;
-	uint8_t		reply;
+	size_t reply_at;
+	uint8_t reply;
 
 	out->wal_end = byte_reader_u64(r, "walEnd");
 	out->send_time = byte_reader_i64(r, "sendTime");
@@ -68,10 +69,10 @@ decode_keepalive(ByteReader *r, ReplMessage *out, SyncError *err)
 
 DecodeStatus
 replication_decode(const uint8_t *buf, size_t len, ReplMessage *out,
-				   SyncError *err)
+                   SyncError *err)
 {
-	ByteReader	r;
-	uint8_t		kind;
+	ByteReader r;
+	uint8_t kind;
 
 	memset(out, 0, sizeof(*out));
 	byte_reader_init(&r, buf, len);
@@ -83,17 +84,18 @@ replication_decode(const uint8_t *buf, size_t len, ReplMessage *out,
 		return decode_xlogdata(&r, out, err);
 	if (kind == REPL_MSG_KEEPALIVE)
 		return decode_keepalive(&r, out, err);
-	sync_error_set(err, SYNC_ERR_INVALID,
-				   "replication: invalid \"message type\" at byte 0: unknown type 0x%02X",
-				   (unsigned) kind);
+	sync_error_set(
+	    err, SYNC_ERR_INVALID,
+	    "replication: invalid \"message type\" at byte 0: unknown type 0x%02X",
+	    (unsigned) kind);
 	return DECODE_INVALID;
 }
 
 size_t
 replication_encode_status(uint8_t *out, Lsn write_lsn, Lsn flush_lsn,
-						  Lsn apply_lsn, PgTimestamp now, bool reply_requested)
+                          Lsn apply_lsn, PgTimestamp now, bool reply_requested)
 {
-	ByteWriter	w;
+	ByteWriter w;
 
 	byte_writer_init(&w, out, REPL_STATUS_UPDATE_LEN);
 	byte_writer_u8(&w, 'r');
@@ -143,8 +145,8 @@ feedback_set_idle(FeedbackState *f, bool idle)
 void
 feedback_next(FeedbackState *f, Lsn *write_lsn, Lsn *flush_lsn)
 {
-	Lsn			flush = f->idle ? f->received :
-		(f->durable < f->received ? f->durable : f->received);
+	Lsn flush = f->idle ? f->received
+	                    : (f->durable < f->received ? f->durable : f->received);
 
 	if (f->received > f->reported_write)
 		f->reported_write = f->received;
