@@ -1,0 +1,20 @@
+/*
+ * tests/unit/suites.h -- every unit-test suite, one per module.
+ *
+ * Each test_<module>.c defines <module>_suite(); run_unit.c adds them all to
+ * one SRunner.  Run one suite with CK_RUN_SUITE=pgoutput, one test case with
+ * CK_RUN_CASE=..., and use CK_FORK=no under a debugger.
+ */
+#ifndef PGSTREAM_TESTS_UNIT_SUITES_H
+#define PGSTREAM_TESTS_UNIT_SUITES_H
+
+#include <check.h>
+
+Suite *error_suite(void);
+Suite *lsn_suite(void);
+Suite *bytes_suite(void);
+Suite *arena_suite(void);
+Suite *replication_suite(void);
+Suite *pgoutput_suite(void);
+
+#endif
