@@ -14,6 +14,7 @@
 
 static Suite *(*const suites[])(void) = {
     harness_suite,
+    peek_suite,
 };
 
 int

@@ -10,5 +10,6 @@
 #include <check.h>
 
 Suite *harness_suite(void);
+Suite *peek_suite(void);
 
 #endif /* PGSTREAM_TESTS_INTEGRATION_SUITES_H */
