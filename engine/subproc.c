@@ -33,25 +33,25 @@
 extern char **environ;
 
 #define READ_CHUNK 65536
-#define MESSAGE_TAIL 360		/* stderr bytes that fit in a SyncError */
+#define MESSAGE_TAIL 360 /* stderr bytes that fit in a SyncError */
 
 /* The last SUBPROC_STDERR_MAX bytes of a stream. */
 typedef struct TailBuf
 {
-	char		data[SUBPROC_STDERR_MAX + 1];
-	size_t		len;
-	bool		cut;			/* earlier bytes were dropped */
+	char data[SUBPROC_STDERR_MAX + 1];
+	size_t len;
+	bool cut; /* earlier bytes were dropped */
 } TailBuf;
 
 /* A growing buffer for captured stdout. */
 typedef struct OutBuf
 {
-	char	   *data;			/* owned */
-	size_t		len;
-	size_t		cap;
-	size_t		max;
-	bool		too_big;
-	bool		nomem;
+	char *data; /* owned */
+	size_t len;
+	size_t cap;
+	size_t max;
+	bool too_big;
+	bool nomem;
 } OutBuf;
 
 static void
@@ -67,7 +67,7 @@ tail_append(TailBuf *t, const char *p, size_t n)
 	{
 		if (t->len + n > SUBPROC_STDERR_MAX)
 		{
-			size_t		drop = t->len + n - SUBPROC_STDERR_MAX;
+			size_t drop = t->len + n - SUBPROC_STDERR_MAX;
 
 			memmove(t->data, t->data + drop, t->len - drop);
 			t->len -= drop;
@@ -91,8 +91,8 @@ out_append(OutBuf *o, const char *p, size_t n)
 	}
 	if (o->len + n + 1 > o->cap)
 	{
-		size_t		cap = o->cap ? o->cap : READ_CHUNK;
-		char	   *grown;
+		size_t cap = o->cap ? o->cap : READ_CHUNK;
+		char *grown;
 
 		while (cap < o->len + n + 1)
 			cap *= 2;
@@ -121,7 +121,7 @@ has_prefix_ci(const char *s, const char *prefix)
 static size_t
 keyword_value_len(const char *s)
 {
-	size_t		i = 0;
+	size_t i = 0;
 
 	if (s[0] != '\'')
 	{
@@ -145,7 +145,7 @@ static bool
 uri_password(const char *s, size_t *start, size_t *len)
 {
 	const char *auth = strstr(s, "://") + 3;
-	size_t		end = strcspn(auth, "/?# \t\n");
+	size_t end = strcspn(auth, "/?# \t\n");
 	const char *at = NULL;
 	const char *colon;
 
@@ -178,7 +178,7 @@ buf_put(char *buf, size_t bufsize, size_t *used, const char *p, size_t n)
 char *
 subproc_scrub_secrets(const char *text, char *buf, size_t bufsize)
 {
-	size_t		used = 0;
+	size_t used = 0;
 	const char *p = text;
 
 	if (bufsize == 0)
@@ -186,8 +186,7 @@ subproc_scrub_secrets(const char *text, char *buf, size_t bufsize)
 	buf[0] = '\0';
 	while (*p != '\0')
 	{
-		size_t		start,
-					len;
+		size_t start, len;
 
 		if (has_prefix_ci(p, "password="))
 		{
@@ -197,8 +196,8 @@ subproc_scrub_secrets(const char *text, char *buf, size_t bufsize)
 			p += keyword_value_len(p);
 		}
 		else if ((has_prefix_ci(p, "postgresql://") ||
-				  has_prefix_ci(p, "postgres://")) &&
-				 uri_password(p, &start, &len))
+		          has_prefix_ci(p, "postgres://")) &&
+		         uri_password(p, &start, &len))
 		{
 			buf_put(buf, bufsize, &used, p, start);
 			buf_put(buf, bufsize, &used, "*****", 5);
@@ -215,7 +214,7 @@ static bool
 same_env_name(const char *e, const char *x)
 {
 	const char *eq = strchr(x, '=');
-	size_t		n = eq ? (size_t) (eq - x) : strlen(x);
+	size_t n = eq ? (size_t) (eq - x) : strlen(x);
 
 	return strncmp(e, x, n) == 0 && e[n] == '=';
 }
@@ -225,10 +224,8 @@ same_env_name(const char *e, const char *x)
 static char **
 build_env(const char *const *extra)
 {
-	size_t		n = 0,
-				nextra = 0,
-				k = 0;
-	char	  **env;
+	size_t n = 0, nextra = 0, k = 0;
+	char **env;
 
 	while (environ[n] != NULL)
 		n++;
@@ -239,7 +236,7 @@ build_env(const char *const *extra)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
 	{
-		bool		replaced = false;
+		bool replaced = false;
 
 		for (size_t j = 0; j < nextra && !replaced; j++)
 			replaced = same_env_name(environ[i], extra[j]);
@@ -277,15 +274,14 @@ close_fd(int *fd)
 /* Plumbing for the child: stdin, stdout and stderr.  Returns an errno. */
 static int
 setup_actions(posix_spawn_file_actions_t *fa, const SubprocOptions *opts,
-			  int out_w, int err_w)
+              int out_w, int err_w)
 {
-	int			rc;
+	int rc;
 
 	rc = posix_spawn_file_actions_addopen(fa, 0, "/dev/null", O_RDONLY, 0);
 	if (rc == 0 && opts->stdout_path != NULL)
-		rc = posix_spawn_file_actions_addopen(fa, 1, opts->stdout_path,
-											  O_WRONLY | O_CREAT | O_TRUNC,
-											  0600);
+		rc = posix_spawn_file_actions_addopen(
+		    fa, 1, opts->stdout_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	else if (rc == 0 && out_w >= 0)
 		rc = posix_spawn_file_actions_adddup2(fa, out_w, 1);
 	else if (rc == 0)
@@ -299,8 +295,8 @@ setup_actions(posix_spawn_file_actions_t *fa, const SubprocOptions *opts,
 static void
 drain_fd(int *fd, OutBuf *out, TailBuf *tail)
 {
-	char		chunk[READ_CHUNK];
-	ssize_t		n = read(*fd, chunk, sizeof(chunk));
+	char chunk[READ_CHUNK];
+	ssize_t n = read(*fd, chunk, sizeof(chunk));
 
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;
@@ -322,12 +318,12 @@ collect_output(int *out_r, int *err_r, OutBuf *out, TailBuf *tail)
 	while (*out_r >= 0 || *err_r >= 0)
 	{
 		struct pollfd pfd[2];
-		nfds_t		n = 0;
+		nfds_t n = 0;
 
 		if (*out_r >= 0)
-			pfd[n++] = (struct pollfd) {.fd = *out_r, .events = POLLIN};
+			pfd[n++] = (struct pollfd){.fd = *out_r, .events = POLLIN};
 		if (*err_r >= 0)
-			pfd[n++] = (struct pollfd) {.fd = *err_r, .events = POLLIN};
+			pfd[n++] = (struct pollfd){.fd = *err_r, .events = POLLIN};
 		if (poll(pfd, n, -1) < 0)
 		{
 			if (errno == EINTR)
@@ -359,12 +355,12 @@ program_name(const char *argv0)
 /* Fill err for a program that ran but failed. */
 static bool
 report_failure(const char *prog, int status, const TailBuf *tail,
-			   SyncError *err)
+               SyncError *err)
 {
-	char		scrubbed[SUBPROC_STDERR_MAX + 1];
-	char	   *msg;
-	size_t		len;
-	char		how[64];
+	char scrubbed[SUBPROC_STDERR_MAX + 1];
+	char *msg;
+	size_t len;
+	char how[64];
 
 	subproc_scrub_secrets(tail->data, scrubbed, sizeof(scrubbed));
 	for (char *c = scrubbed; *c; c++)
@@ -375,22 +371,22 @@ report_failure(const char *prog, int status, const TailBuf *tail,
 		scrubbed[--len] = '\0';
 	msg = len > MESSAGE_TAIL ? scrubbed + len - MESSAGE_TAIL : scrubbed;
 	if (WIFEXITED(status))
-		snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
+		snprintf(how, sizeof(how), "exited with status %d",
+		         WEXITSTATUS(status));
 	else if (WIFSIGNALED(status))
 		snprintf(how, sizeof(how), "was terminated by signal %d",
-				 WTERMSIG(status));
+		         WTERMSIG(status));
 	else
 		snprintf(how, sizeof(how), "ended with wait status %d", status);
-	return sync_error_set(err, SYNC_ERR_IO, "%s %s%s%s%s", prog, how,
-						  *msg ? ": " : "",
-						  (msg != scrubbed || tail->cut) && *msg ? "..." : "",
-						  msg);
+	return sync_error_set(
+	    err, SYNC_ERR_IO, "%s %s%s%s%s", prog, how, *msg ? ": " : "",
+	    (msg != scrubbed || tail->cut) && *msg ? "..." : "", msg);
 }
 
 static int
 wait_child(pid_t pid)
 {
-	int			status = 0;
+	int status = 0;
 
 	while (waitpid(pid, &status, 0) < 0)
 	{
@@ -402,12 +398,12 @@ wait_child(pid_t pid)
 
 /* Spawn argv with pipes prepared; fills *pid or returns an errno. */
 static int
-spawn_child(const char *const argv[], const SubprocOptions *opts,
-			int out_w, int err_w, pid_t *pid)
+spawn_child(const char *const argv[], const SubprocOptions *opts, int out_w,
+            int err_w, pid_t *pid)
 {
 	posix_spawn_file_actions_t fa;
-	char	  **env = build_env(opts->env_extra);
-	int			rc;
+	char **env = build_env(opts->env_extra);
+	int rc;
 
 	if (env == NULL)
 		return ENOMEM;
@@ -417,7 +413,7 @@ spawn_child(const char *const argv[], const SubprocOptions *opts,
 		rc = setup_actions(&fa, opts, out_w, err_w);
 		if (rc == 0)
 			rc = posix_spawnp(pid, argv[0], &fa, NULL, (char *const *) argv,
-							  env);
+			                  env);
 		posix_spawn_file_actions_destroy(&fa);
 	}
 	free(env);
@@ -427,15 +423,15 @@ spawn_child(const char *const argv[], const SubprocOptions *opts,
 /* Turn the collected stdout into the caller's result. */
 static bool
 finish_stdout(const char *prog, OutBuf *ob, char **out, size_t *out_len,
-			  SyncError *err)
+              SyncError *err)
 {
 	if (ob->nomem)
 		return sync_error_set(err, SYNC_ERR_NOMEM,
-							  "out of memory reading the output of %s", prog);
+		                      "out of memory reading the output of %s", prog);
 	if (ob->too_big)
 		return sync_error_set(err, SYNC_ERR_IO,
-							  "output of %s is larger than %zu bytes", prog,
-							  ob->max);
+		                      "output of %s is larger than %zu bytes", prog,
+		                      ob->max);
 	if (out == NULL)
 		return true;
 	if (ob->data == NULL && (ob->data = calloc(1, 1)) == NULL)
@@ -448,34 +444,32 @@ finish_stdout(const char *prog, OutBuf *ob, char **out, size_t *out_len,
 }
 
 bool
-subproc_run(const char *const argv[], const SubprocOptions *opts,
-			char **out, size_t *out_len, SyncError *err)
+subproc_run(const char *const argv[], const SubprocOptions *opts, char **out,
+            size_t *out_len, SyncError *err)
 {
 	static const SubprocOptions defaults = {0};
 	const char *prog = program_name(argv[0]);
-	int			outp[2] = {-1, -1},
-				errp[2] = {-1, -1};
-	OutBuf		ob = {0};
-	TailBuf    *tail = NULL;
-	pid_t		pid;
-	int			rc,
-				status;
-	bool		capture;
-	bool		ok = false;
+	int outp[2] = {-1, -1}, errp[2] = {-1, -1};
+	OutBuf ob = {0};
+	TailBuf *tail = NULL;
+	pid_t pid;
+	int rc, status;
+	bool capture;
+	bool ok = false;
 
 	if (out != NULL)
 		*out = NULL;
 	opts = opts ? opts : &defaults;
 	capture = opts->capture_stdout && opts->stdout_path == NULL;
 	ob.max = opts->max_stdout_bytes ? opts->max_stdout_bytes
-		: SUBPROC_DEFAULT_MAX_STDOUT;
+	                                : SUBPROC_DEFAULT_MAX_STDOUT;
 	tail = calloc(1, sizeof(TailBuf));
 	if (tail == NULL)
 		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
 	if ((capture && !make_pipe(outp)) || !make_pipe(errp))
 	{
 		sync_error_set(err, SYNC_ERR_IO, "could not create pipe for %s: %s",
-					   prog, strerror(errno));
+		               prog, strerror(errno));
 		goto done;
 	}
 	rc = spawn_child(argv, opts, outp[1], errp[1], &pid);
@@ -484,14 +478,14 @@ subproc_run(const char *const argv[], const SubprocOptions *opts,
 	if (rc != 0)
 	{
 		sync_error_set(err, SYNC_ERR_IO, "could not run \"%s\": %s", argv[0],
-					   strerror(rc));
+		               strerror(rc));
 		goto done;
 	}
 	collect_output(&outp[0], &errp[0], &ob, tail);
 	status = wait_child(pid);
 	if (status < 0)
 		sync_error_set(err, SYNC_ERR_IO, "could not wait for %s: %s", prog,
-					   strerror(errno));
+		               strerror(errno));
 	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		report_failure(prog, status, tail, err);
 	else
@@ -511,12 +505,12 @@ static bool
 program_in(const char *dir, const char *name, char *path, size_t path_size)
 {
 	struct stat st;
-	int			n = snprintf(path, path_size, "%s/%s", dir, name);
+	int n = snprintf(path, path_size, "%s/%s", dir, name);
 
 	if (n < 0 || (size_t) n >= path_size)
 		return false;
 	return stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-		access(path, X_OK) == 0;
+	       access(path, X_OK) == 0;
 }
 
 /* `pg_config --bindir` into dir; false if pg_config is missing or fails. */
@@ -525,9 +519,9 @@ pg_config_bindir(char *dir, size_t dir_size)
 {
 	const char *const argv[] = {"pg_config", "--bindir", NULL};
 	SubprocOptions opts = {.capture_stdout = true, .max_stdout_bytes = 65536};
-	SyncError	ignored;
-	char	   *out = NULL;
-	size_t		len;
+	SyncError ignored;
+	char *out = NULL;
+	size_t len;
 
 	if (!subproc_run(argv, &opts, &out, &len, &ignored))
 		return false;
@@ -542,17 +536,17 @@ pg_config_bindir(char *dir, size_t dir_size)
 static bool
 debian_bindir(const char *name, char *path, size_t path_size)
 {
-	DIR		   *d = opendir("/usr/lib/postgresql");
+	DIR *d = opendir("/usr/lib/postgresql");
 	struct dirent *e;
-	long		best = -1;
-	char		dir[PATH_MAX];
+	long best = -1;
+	char dir[PATH_MAX];
 
 	if (d == NULL)
 		return false;
 	while ((e = readdir(d)) != NULL)
 	{
-		char	   *end;
-		long		v = strtol(e->d_name, &end, 10);
+		char *end;
+		long v = strtol(e->d_name, &end, 10);
 
 		if (end == e->d_name || *end != '\0' || v <= best)
 			continue;
@@ -569,21 +563,21 @@ debian_bindir(const char *name, char *path, size_t path_size)
 
 bool
 subproc_find_pg_program(const char *name, char *path, size_t path_size,
-						SyncError *err)
+                        SyncError *err)
 {
 	const char *env = getenv("PGSTREAM_PG_BINDIR");
-	char		dir[PATH_MAX];
+	char dir[PATH_MAX];
 
 	if (env != NULL && *env != '\0')
 	{
 		if (program_in(env, name, path, path_size))
 			return true;
-		return sync_error_set(err, SYNC_ERR_USAGE,
-							  "\"%s\" was not found in PGSTREAM_PG_BINDIR (\"%s\")",
-							  name, env);
+		return sync_error_set(
+		    err, SYNC_ERR_USAGE,
+		    "\"%s\" was not found in PGSTREAM_PG_BINDIR (\"%s\")", name, env);
 	}
 	if (pg_config_bindir(dir, sizeof(dir)) &&
-		program_in(dir, name, path, path_size))
+	    program_in(dir, name, path, path_size))
 		return true;
 	if (debian_bindir(name, path, path_size))
 		return true;

@@ -39,9 +39,9 @@ typedef struct SubprocOptions
 	 * mode 0600, truncated) */
 	const char *stdout_path;
 	/* if true (and stdout_path is NULL), stdout is collected in memory */
-	bool		capture_stdout;
+	bool capture_stdout;
 	/* limit for captured stdout; 0 means SUBPROC_DEFAULT_MAX_STDOUT */
-	size_t		max_stdout_bytes;
+	size_t max_stdout_bytes;
 } SubprocOptions;
 
 /*
@@ -54,15 +54,15 @@ typedef struct SubprocOptions
  * malloc'd, NUL-terminated stdout (the caller frees it) and *out_len its
  * length (out_len may be NULL).  On failure *out is NULL.
  */
-bool		subproc_run(const char *const argv[], const SubprocOptions *opts,
-						char **out, size_t *out_len, SyncError *err);
+bool subproc_run(const char *const argv[], const SubprocOptions *opts,
+                 char **out, size_t *out_len, SyncError *err);
 
 /*
  * Copy text into buf (of bufsize bytes, always NUL-terminated) with the value
  * of every "password=..." keyword and the password part of every
  * "postgres[ql]://user:password@" URI replaced by "*****".  Returns buf.
  */
-char	   *subproc_scrub_secrets(const char *text, char *buf, size_t bufsize);
+char *subproc_scrub_secrets(const char *text, char *buf, size_t bufsize);
 
 /*
  * Find a PostgreSQL client program (e.g. "pg_dump") and write the path to run
@@ -72,7 +72,7 @@ char	   *subproc_scrub_secrets(const char *text, char *buf, size_t bufsize);
  *   3. /usr/lib/postgresql/<highest version>/bin (Debian and Ubuntu layout);
  *   4. the bare name, to be found in PATH when it is run.
  */
-bool		subproc_find_pg_program(const char *name, char *path,
-									size_t path_size, SyncError *err);
+bool subproc_find_pg_program(const char *name, char *path, size_t path_size,
+                             SyncError *err);
 
-#endif							/* PGSTREAM_ENGINE_SUBPROC_H */
+#endif /* PGSTREAM_ENGINE_SUBPROC_H */
