@@ -13,7 +13,8 @@
 #include <string.h>
 
 #define SESSION_OPTIONS \
-	"-c datestyle=ISO -c intervalstyle=postgres -c extra_float_digits=3"
+	"-c datestyle=ISO -c intervalstyle=postgres -c extra_float_digits=3" \
+	" -c TimeZone=UTC -c bytea_output=hex"
 #define NO_TIMEOUT_OPTIONS \
 	" -c statement_timeout=0 -c lock_timeout=0" \
 	" -c idle_in_transaction_session_timeout=0"
@@ -127,6 +128,14 @@ build_params(PQconninfoOption *user, const PgconnOptions *opts,
 	return n;
 }
 
+/* Server NOTICEs ("drop cascades to ...") are not for the user's terminal. */
+static void
+ignore_notice(void *arg, const char *message)
+{
+	(void) arg;
+	(void) message;
+}
+
 /* Settings that cannot go in the startup packet on every version. */
 static bool
 set_session(PGconn *conn, const PgconnOptions *opts, SyncError *err)
@@ -171,6 +180,7 @@ pgconn_connect(const char *conninfo, const PgconnOptions *opts,
 					   what, msg);
 		return NULL;
 	}
+	PQsetNoticeProcessor(conn, ignore_notice, NULL);
 	if (!set_session(conn, opts, err))
 	{
 		PQfinish(conn);

@@ -33,7 +33,8 @@ typedef struct PgconnOptions
 /*
  * Connect with conninfo (a libpq keyword string or URI).  Every connection
  * gets client_encoding=UTF8, DateStyle=ISO, IntervalStyle=postgres,
- * extra_float_digits=3 and an empty search_path, so text values are portable
+ * extra_float_digits=3, TimeZone=UTC, bytea_output=hex and an empty
+ * search_path, so text values are portable
  * and names always resolve schema-qualified.  Any "options" the user gave are
  * kept and ours are appended.  On failure returns NULL and fills err with a
  * message that never contains the password; `what` names the server

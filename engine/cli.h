@@ -30,5 +30,8 @@ bool		cli_parse_int(const char *text, long min, long max, long *out);
 
 /* Subcommands: argv[0] is the subcommand name. */
 int			cmd_peek(int argc, char **argv);
+int			cmd_sync(int argc, char **argv);
+int			cmd_status(int argc, char **argv);
+int			cmd_assess(int argc, char **argv);
 
 #endif

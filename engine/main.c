@@ -18,6 +18,9 @@ typedef struct Subcommand
 } Subcommand;
 
 static const Subcommand subcommands[] = {
+	{"assess", cmd_assess, "check source and target before a migration, with fixes"},
+	{"sync", cmd_sync, "copy a database to the target (offline: --no-follow)"},
+	{"status", cmd_status, "show the phase and progress recorded on the target"},
 	{"peek", cmd_peek, "print the decoded change stream of a slot, without consuming it"},
 };
 

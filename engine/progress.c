@@ -117,34 +117,56 @@ progress_format_duration(int64_t s, char *buf, int size)
 	return buf;
 }
 
-/* Overall line: "copy  45%  1.2 GB / 2.7 GB  35.0 MB/s  ETA 42s  tables 3/10". */
+/*
+ * Fraction of a table done: 1 when all its parts are, else rows against the
+ * row estimate (capped below 1), so the overall percent does not depend on
+ * the difference between heap size and COPY text size.
+ */
+static double
+table_fraction(const ProgressTable *t)
+{
+	double		f;
+
+	if (atomic_load(&t->parts_done) >= t->nparts)
+		return 1.0;
+	if (t->est_rows <= 0)
+		return 0.0;
+	f = (double) atomic_load(&t->rows) / (double) t->est_rows;
+	return f > 0.99 ? 0.99 : f;
+}
+
+/* Overall line: "copy  45.0%  1.2 GB copied  35.0 MB/s  ETA 42s  tables 3/10". */
 static void
 overall_line(const Progress *p, char *line, size_t size)
 {
-	int64_t		done = 0,
+	int64_t		copied = 0,
 				tables_done = 0;
+	double		weighted = 0,
+				total = 0,
+				pct,
+				rate;
 	int64_t		elapsed = now_us() - p->start_us;
 	char		a[16],
-				b[16],
 				r[16],
 				e[16];
-	double		rate,
-				pct;
 
 	for (int i = 0; i < p->ntables; i++)
 	{
-		done += atomic_load(&p->tables[i].bytes);
-		tables_done += atomic_load(&p->tables[i].parts_done) == p->tables[i].nparts;
+		double		w = (double) (p->tables[i].est_bytes > 0 ? p->tables[i].est_bytes : 8192);
+
+		copied += atomic_load(&p->tables[i].bytes);
+		tables_done += atomic_load(&p->tables[i].parts_done) >= p->tables[i].nparts;
+		weighted += w * table_fraction(&p->tables[i]);
+		total += w;
 	}
-	rate = elapsed > 0 ? (double) (done - p->bytes_at_start) * 1e6 / (double) elapsed : 0;
-	pct = p->est_bytes_total > 0 ? 100.0 * (double) done / (double) p->est_bytes_total : 100.0;
-	snprintf(line, size, "%s %5.1f%%  %s / %s  %s/s  ETA %s  tables %lld/%d", p->label,
-			 pct > 100 ? 100.0 : pct, progress_format_bytes(done, a, sizeof(a)),
-			 progress_format_bytes(p->est_bytes_total, b, sizeof(b)),
+	pct = total > 0 ? 100.0 * weighted / total : 100.0;
+	rate = elapsed > 0 ? (double) (copied - p->bytes_at_start) * 1e6 / (double) elapsed : 0;
+	snprintf(line, size, "%s %5.1f%%  %s copied  %s/s  ETA %s  tables %lld/%d", p->label, pct,
+			 progress_format_bytes(copied, a, sizeof(a)),
 			 progress_format_bytes((int64_t) rate, r, sizeof(r)),
-			 progress_format_duration(rate > 0 && p->est_bytes_total > done ?
-									  (int64_t) ((double) (p->est_bytes_total - done) / rate) :
-									  (done >= p->est_bytes_total ? 0 : -1), e, sizeof(e)),
+			 progress_format_duration(pct >= 100.0 ? 0 : pct > 0.5 ?
+									  (int64_t) ((double) elapsed / 1e6 * (100.0 - pct) / pct) : -1,
+									  e, sizeof(e)),
 			 (long long) tables_done, p->ntables);
 }
 

@@ -1,0 +1,1035 @@
+/*
+ * apply/writer.c -- pipelined apply of decoded changes (see writer.h).
+ *
+ * Every statement sent is remembered in a ring of PendingOp, so that results
+ * read back later are matched to what produced them: an UPDATE or DELETE
+ * whose command tag does not say exactly one row is an error naming the
+ * table, and the first failing statement's message is the one reported.
+ */
+#include "apply/writer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "apply/pgconn.h"
+
+#define PIPELINE_DEPTH 256		/* results outstanding before we read some */
+#define MAX_PENDING (PIPELINE_DEPTH * 2 + 16)
+
+typedef enum PendingKind
+{
+	PENDING_ANY,				/* BEGIN, PREPARE, INSERT, TRUNCATE, progress */
+	PENDING_ONE_ROW,			/* UPDATE/DELETE: must affect exactly one row */
+	PENDING_SYNC
+} PendingKind;
+
+typedef struct PendingOp
+{
+	PendingKind kind;
+	char		op;				/* 'I', 'U', 'D', 'T', or 0 */
+	const char *table;			/* borrowed from a TargetRel; may be NULL */
+} PendingOp;
+
+/* Target-side facts about one remote relation (one Relation message). */
+typedef struct TargetRel
+{
+	Oid			relid;			/* remote relid */
+	uint64_t	version;		/* RemoteRelation.version it was built for */
+	char	   *display;		/* owned: schema.table for messages */
+	char	   *qualified;		/* owned: quoted schema.table */
+	int			natts;
+	char	  **cols;			/* owned: quoted name per remote column */
+	bool	   *generated;		/* owned: generated on the target: never written */
+	bool	   *identity_always;	/* owned */
+} TargetRel;
+
+typedef struct StmtEntry
+{
+	char	   *key;			/* owned */
+	char		name[16];
+	int			nparams;
+} StmtEntry;
+
+struct Writer
+{
+	PGconn	   *conn;			/* apply connection, pipeline mode */
+	PGconn	   *meta;			/* catalog lookups */
+	bool		in_txn;
+	bool		broken;			/* an error left the pipeline unusable */
+	PendingOp	pending[MAX_PENDING];
+	int			pending_head;	/* oldest unread */
+	int			npending;
+	TargetRel **rels;			/* owned; linear, small */
+	int			nrels;
+	int			cap_rels;
+	StmtEntry  *stmts;			/* owned; open addressing */
+	size_t		nstmt_slots;
+	size_t		nstmts;
+	char	   *scratch;		/* owned: NUL-terminated parameter copies */
+	size_t		scratch_cap;
+	const char **params;		/* owned */
+	int			params_cap;
+	char		barrier_token[64];
+	Lsn			barrier_lsn;
+	WriterStats stats;
+};
+
+/* ------------------------------------------------------------------------
+ * Pipeline bookkeeping
+ * ------------------------------------------------------------------------ */
+
+static void
+push_pending(Writer *w, PendingKind kind, char op, const char *table)
+{
+	int			i = (w->pending_head + w->npending) % MAX_PENDING;
+
+	w->pending[i] = (PendingOp) {kind, op, table};
+	w->npending++;
+}
+
+static const char *
+op_name(char op)
+{
+	switch (op)
+	{
+		case 'I':
+			return "INSERT into";
+		case 'U':
+			return "UPDATE of";
+		case 'D':
+			return "DELETE from";
+		case 'T':
+			return "TRUNCATE of";
+	}
+	return "statement on";
+}
+
+/* Check one result against what its statement needed. */
+static bool
+check_result(Writer *w, const PendingOp *op, PGresult *res, SyncError *err)
+{
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st == PGRES_FATAL_ERROR)
+	{
+		pgconn_error_from_result(w->conn, res, err);
+		if (op->table)
+			sync_error_context(err, "%s \"%s\" failed on target", op_name(op->op), op->table);
+		return false;
+	}
+	if (st == PGRES_PIPELINE_ABORTED)
+	{
+		PQclear(res);
+		return sync_error_set(err, SYNC_ERR_SERVER, "pipeline aborted");
+	}
+	if (op->kind == PENDING_ONE_ROW && strcmp(PQcmdTuples(res), "1") != 0)
+	{
+		sync_error_set(err, SYNC_ERR_PRECONDITION,
+					   "%s \"%s\" matched %s rows on target, expected exactly 1: "
+					   "the target no longer matches the source",
+					   op_name(op->op), op->table, PQcmdTuples(res));
+		PQclear(res);
+		return false;
+	}
+	PQclear(res);
+	return true;
+}
+
+/* Read one pending result (and the NULL that ends it). */
+static bool
+read_one(Writer *w, SyncError *err)
+{
+	PendingOp	op = w->pending[w->pending_head];
+	PGresult   *res;
+	bool		ok = true;
+
+	w->pending_head = (w->pending_head + 1) % MAX_PENDING;
+	w->npending--;
+	while ((res = PQgetResult(w->conn)) == NULL && op.kind == PENDING_SYNC)
+		;
+	if (res == NULL)
+		return sync_error_set(err, SYNC_ERR_CONNECT, "lost target connection: %s",
+							  PQerrorMessage(w->conn));
+	if (op.kind == PENDING_SYNC)
+	{
+		ok = PQresultStatus(res) == PGRES_PIPELINE_SYNC ||
+			sync_error_set(err, SYNC_ERR_INTERNAL, "pipeline out of step with results");
+		PQclear(res);
+		return ok;
+	}
+	ok = check_result(w, &op, res, err);
+	res = PQgetResult(w->conn);	/* the NULL that ends this statement */
+	if (res != NULL)
+	{
+		PQclear(res);
+		return sync_error_set(err, SYNC_ERR_INTERNAL, "unexpected extra result");
+	}
+	return ok;
+}
+
+/*
+ * Read results until at most `keep` remain pending.  After an error keep
+ * reading through the next sync so the connection stays in step; the first
+ * error is what is reported.
+ */
+static bool
+drain(Writer *w, int keep, SyncError *err)
+{
+	bool		ok = true;
+	SyncError	later;
+
+	if (w->npending > keep)
+	{
+		w->stats.round_trips++;
+		if (PQsendFlushRequest(w->conn) != 1 || PQflush(w->conn) != 0)
+			return sync_error_set(err, SYNC_ERR_CONNECT, "could not send to target: %s",
+								  PQerrorMessage(w->conn));
+	}
+	while (w->npending > keep)
+	{
+		if (!read_one(w, ok ? err : &later))
+		{
+			if (ok && err->code == SYNC_ERR_CONNECT)
+				return false;
+			ok = false;
+			keep = 0;
+		}
+	}
+	if (!ok)
+		w->broken = true;
+	return ok;
+}
+
+static bool
+send_sync(Writer *w, SyncError *err)
+{
+	if (PQpipelineSync(w->conn) != 1)
+		return sync_error_set(err, SYNC_ERR_CONNECT, "could not send to target: %s",
+							  PQerrorMessage(w->conn));
+	push_pending(w, PENDING_SYNC, 0, NULL);
+	return true;
+}
+
+/* Make room in the pending ring, reading results when it is deep enough. */
+static bool
+reserve(Writer *w, int n, SyncError *err)
+{
+	if (w->broken)
+		return sync_error_set(err, SYNC_ERR_INTERNAL, "apply connection is in a failed state");
+	if (w->npending + n >= PIPELINE_DEPTH * 2)
+		return drain(w, PIPELINE_DEPTH / 2, err);
+	return true;
+}
+
+static bool
+send_simple(Writer *w, const char *sql, SyncError *err)
+{
+	if (!reserve(w, 1, err))
+		return false;
+	if (PQsendQueryParams(w->conn, sql, 0, NULL, NULL, NULL, NULL, 0) != 1)
+		return sync_error_set(err, SYNC_ERR_CONNECT, "could not send to target: %s",
+							  PQerrorMessage(w->conn));
+	push_pending(w, PENDING_ANY, 0, NULL);
+	return true;
+}
+
+static bool
+ensure_txn(Writer *w, SyncError *err)
+{
+	if (w->in_txn)
+		return true;
+	if (!send_simple(w, "BEGIN", err))
+		return false;
+	w->in_txn = true;
+	return true;
+}
+
+/* ------------------------------------------------------------------------
+ * Target relation lookup
+ * ------------------------------------------------------------------------ */
+
+static void
+target_rel_free(TargetRel *t)
+{
+	if (t == NULL)
+		return;
+	for (int i = 0; i < t->natts; i++)
+		PQfreemem(t->cols[i]);
+	free(t->cols);
+	free(t->generated);
+	free(t->identity_always);
+	free(t->display);
+	free(t->qualified);
+	free(t);
+}
+
+static bool
+fill_columns(Writer *w, TargetRel *t, const RemoteRelation *rel, PGresult *res,
+			 SyncError *err)
+{
+	for (int i = 0; i < rel->natts; i++)
+	{
+		int			r;
+
+		for (r = 0; r < PQntuples(res); r++)
+			if (strcmp(PQgetvalue(res, r, 0), rel->columns[i].name) == 0)
+				break;
+		if (r == PQntuples(res))
+			return sync_error_set(err, SYNC_ERR_PRECONDITION,
+								  "column \"%s\" of table \"%s\" exists on the source but "
+								  "not on the target; make the target table match, then "
+								  "run sync again", rel->columns[i].name, rel->display_name);
+		t->cols[i] = PQescapeIdentifier(w->meta, rel->columns[i].name,
+										strlen(rel->columns[i].name));
+		t->generated[i] = PQgetvalue(res, r, 1)[0] == 't';
+		t->identity_always[i] = PQgetvalue(res, r, 2)[0] == 't';
+		t->natts = i + 1;
+		if (t->cols[i] == NULL)
+			return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	}
+	return true;
+}
+
+static TargetRel *
+target_rel_build(Writer *w, const RemoteRelation *rel, SyncError *err)
+{
+	TargetRel  *t = calloc(1, sizeof(*t));
+	const char *params[1];
+	PGresult   *res = NULL;
+	int			n = rel->natts ? rel->natts : 1;
+
+	if (t == NULL || (t->qualified = pgconn_quote_qualified(w->meta, rel->nspname, rel->relname)) == NULL ||
+		(t->display = strdup(rel->display_name)) == NULL ||
+		(t->cols = calloc((size_t) n, sizeof(char *))) == NULL ||
+		(t->generated = calloc((size_t) n, 1)) == NULL ||
+		(t->identity_always = calloc((size_t) n, 1)) == NULL)
+	{
+		target_rel_free(t);
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory"), NULL;
+	}
+	t->relid = rel->relid;
+	t->version = rel->version;
+	params[0] = t->qualified;
+	res = pgconn_query(w->meta,
+					   "SELECT a.attname, a.attgenerated <> '', a.attidentity = 'a',"
+					   " to_regclass($1) IS NOT NULL"
+					   " FROM (SELECT to_regclass($1) AS oid) c"
+					   " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid"
+					   " AND a.attnum > 0 AND NOT a.attisdropped", 1, params, err);
+	if (res == NULL || PQntuples(res) == 0 || PQgetvalue(res, 0, 3)[0] != 't')
+	{
+		if (res != NULL)
+			sync_error_set(err, SYNC_ERR_PRECONDITION,
+						   "table \"%s\" is published by the source but does not exist on "
+						   "the target", rel->display_name);
+		PQclear(res);
+		target_rel_free(t);
+		return NULL;
+	}
+	if (!fill_columns(w, t, rel, res, err))
+	{
+		PQclear(res);
+		target_rel_free(t);
+		return NULL;
+	}
+	PQclear(res);
+	return t;
+}
+
+/* The TargetRel for rel, rebuilt when a newer Relation message arrived. */
+static TargetRel *
+target_rel_get(Writer *w, const RemoteRelation *rel, SyncError *err)
+{
+	int			i;
+	TargetRel  *t;
+
+	for (i = 0; i < w->nrels; i++)
+		if (w->rels[i]->relid == rel->relid)
+			break;
+	if (i < w->nrels && w->rels[i]->version == rel->version)
+		return w->rels[i];
+	t = target_rel_build(w, rel, err);
+	if (t == NULL)
+		return NULL;
+	if (i == w->nrels)
+	{
+		if (w->nrels == w->cap_rels)
+		{
+			int			cap = w->cap_rels ? w->cap_rels * 2 : 32;
+			TargetRel **nr = realloc(w->rels, (size_t) cap * sizeof(*nr));
+
+			if (nr == NULL)
+			{
+				target_rel_free(t);
+				return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory"), NULL;
+			}
+			w->rels = nr;
+			w->cap_rels = cap;
+		}
+		w->nrels++;
+	}
+	else
+		target_rel_free(w->rels[i]);
+	w->rels[i] = t;
+	return t;
+}
+
+/* ------------------------------------------------------------------------
+ * Prepared statements
+ * ------------------------------------------------------------------------ */
+
+static uint64_t
+hash_key(const char *s)
+{
+	uint64_t	h = 1469598103934665603u;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char) *s) * 1099511628211u;
+	return h;
+}
+
+static bool
+stmt_grow(Writer *w)
+{
+	size_t		n = w->nstmt_slots ? w->nstmt_slots * 2 : 256;
+	StmtEntry  *slots = calloc(n, sizeof(*slots));
+
+	if (slots == NULL)
+		return false;
+	for (size_t i = 0; i < w->nstmt_slots; i++)
+	{
+		size_t		j;
+
+		if (w->stmts[i].key == NULL)
+			continue;
+		for (j = hash_key(w->stmts[i].key) & (n - 1); slots[j].key; j = (j + 1) & (n - 1))
+			;
+		slots[j] = w->stmts[i];
+	}
+	free(w->stmts);
+	w->stmts = slots;
+	w->nstmt_slots = n;
+	return true;
+}
+
+/*
+ * Find or prepare the statement for key; sql is only built (by the caller,
+ * into *sql_out) when the statement is new.  Returns its name or NULL.
+ */
+static const char *
+stmt_lookup(Writer *w, const char *key, size_t *slot_out, SyncError *err)
+{
+	size_t		j;
+
+	if ((w->nstmts + 1) * 2 > w->nstmt_slots && !stmt_grow(w))
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory"), NULL;
+	for (j = hash_key(key) & (w->nstmt_slots - 1); w->stmts[j].key;
+		 j = (j + 1) & (w->nstmt_slots - 1))
+		if (strcmp(w->stmts[j].key, key) == 0)
+			return w->stmts[j].name;
+	*slot_out = j;
+	return NULL;
+}
+
+static const char *
+stmt_prepare(Writer *w, size_t slot, const char *key, const char *sql, int nparams,
+			 SyncError *err)
+{
+	StmtEntry  *e = &w->stmts[slot];
+
+	if (!reserve(w, 1, err))
+		return NULL;
+	e->key = strdup(key);
+	if (e->key == NULL)
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory"), NULL;
+	snprintf(e->name, sizeof(e->name), "pgs_%zu", w->nstmts++);
+	e->nparams = nparams;
+	if (PQsendPrepare(w->conn, e->name, sql, nparams, NULL) != 1)
+		return sync_error_set(err, SYNC_ERR_CONNECT, "could not send to target: %s",
+							  PQerrorMessage(w->conn)), NULL;
+	push_pending(w, PENDING_ANY, 0, NULL);
+	return e->name;
+}
+
+/* ------------------------------------------------------------------------
+ * Building statements.  A growable string with sticky OOM.
+ * ------------------------------------------------------------------------ */
+
+typedef struct Str
+{
+	char	   *p;
+	size_t		len;
+	size_t		cap;
+	bool		oom;
+} Str;
+
+static void
+str_add(Str *s, const char *t)
+{
+	size_t		n = strlen(t);
+
+	if (s->oom)
+		return;
+	if (s->len + n + 1 > s->cap)
+	{
+		size_t		cap = s->cap ? s->cap * 2 : 256;
+		char	   *np;
+
+		while (cap < s->len + n + 1)
+			cap *= 2;
+		np = realloc(s->p, cap);
+		if (np == NULL)
+		{
+			s->oom = true;
+			return;
+		}
+		s->p = np;
+		s->cap = cap;
+	}
+	memcpy(s->p + s->len, t, n + 1);
+	s->len += n;
+}
+
+static void
+str_param(Str *s, int n)
+{
+	char		buf[16];
+
+	snprintf(buf, sizeof(buf), "$%d", n);
+	str_add(s, buf);
+}
+
+/* Copy a value into scratch as a C string; returns its offset. */
+static bool
+scratch_reserve(Writer *w, size_t need)
+{
+	if (need <= w->scratch_cap)
+		return true;
+	size_t		cap = w->scratch_cap ? w->scratch_cap : 4096;
+	char	   *np;
+
+	while (cap < need)
+		cap *= 2;
+	np = realloc(w->scratch, cap);
+	if (np == NULL)
+		return false;
+	w->scratch = np;
+	w->scratch_cap = cap;
+	return true;
+}
+
+/*
+ * Parameters of a statement: the values of the given columns of one or two
+ * tuples, copied NUL-terminated into scratch.  which[i] selects the tuple
+ * (0 = a, 1 = b) for column cols[i].
+ */
+typedef struct ParamSpec
+{
+	const TupleData *tup;
+	int			col;
+} ParamSpec;
+
+static bool
+bind_params(Writer *w, const ParamSpec *spec, int n, SyncError *err)
+{
+	size_t		total = 0,
+				off = 0;
+
+	for (int i = 0; i < n; i++)
+		total += spec[i].tup->values[spec[i].col].data.len + 1;
+	if (n > w->params_cap)
+	{
+		const char **np = realloc(w->params, (size_t) n * sizeof(*np));
+
+		if (np == NULL)
+			return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+		w->params = np;
+		w->params_cap = n;
+	}
+	if (!scratch_reserve(w, total + 1))
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	for (int i = 0; i < n; i++)
+	{
+		const TupleValue *v = &spec[i].tup->values[spec[i].col];
+
+		if (v->kind == TUPLE_VALUE_NULL)
+		{
+			w->params[i] = NULL;
+			continue;
+		}
+		if (v->kind != TUPLE_VALUE_TEXT)
+			return sync_error_set(err, SYNC_ERR_INVALID,
+								  "unexpected %s value in a column to write",
+								  v->kind == TUPLE_VALUE_BINARY ? "binary" : "unchanged TOAST");
+		memcpy(w->scratch + off, v->data.ptr, v->data.len);
+		w->scratch[off + v->data.len] = '\0';
+		off += v->data.len + 1;
+	}
+	/* scratch may have moved while growing: set pointers after copying */
+	off = 0;
+	for (int i = 0; i < n; i++)
+	{
+		const TupleValue *v = &spec[i].tup->values[spec[i].col];
+
+		if (v->kind == TUPLE_VALUE_NULL)
+			continue;
+		w->params[i] = w->scratch + off;
+		off += v->data.len + 1;
+	}
+	return true;
+}
+
+static bool
+send_prepared(Writer *w, const char *name, int nparams, PendingKind kind, char op,
+			  const TargetRel *t, SyncError *err)
+{
+	if (!reserve(w, 1, err))
+		return false;
+	if (PQsendQueryPrepared(w->conn, name, nparams, w->params, NULL, NULL, 0) != 1)
+		return sync_error_set(err, SYNC_ERR_CONNECT, "could not send to target: %s",
+							  PQerrorMessage(w->conn));
+	push_pending(w, kind, op, t->display);
+	return true;
+}
+
+/* Key of a statement: op, relid, version, and a column mask. */
+static void
+make_key(Str *key, char op, const TargetRel *t, const bool *mask_a, const bool *mask_b)
+{
+	char		buf[64];
+
+	snprintf(buf, sizeof(buf), "%c:%u:%llu:", op, t->relid, (unsigned long long) t->version);
+	str_add(key, buf);
+	for (int i = 0; i < t->natts; i++)
+		str_add(key, mask_a[i] ? (mask_b && mask_b[i] ? "3" : "1") : (mask_b && mask_b[i] ? "2" : "0"));
+}
+
+static bool
+run_statement(Writer *w, const TargetRel *t, char op, Str *key, Str *sql,
+			  const ParamSpec *spec, int n, PendingKind kind, SyncError *err)
+{
+	size_t		slot = 0;
+	const char *name;
+	bool		ok = false;
+
+	if (key->oom || sql->oom)
+		sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	else if ((name = stmt_lookup(w, key->p, &slot, err)) != NULL ||
+			 (err->code == SYNC_ERR_NONE &&
+			  (name = stmt_prepare(w, slot, key->p, sql->p, n, err)) != NULL))
+		ok = bind_params(w, spec, n, err) && send_prepared(w, name, n, kind, op, t, err);
+	free(key->p);
+	free(sql->p);
+	return ok;
+}
+
+/* ------------------------------------------------------------------------
+ * Changes
+ * ------------------------------------------------------------------------ */
+
+static bool
+prepare_change(Writer *w, const RemoteRelation *rel, TargetRel **t, ParamSpec **spec,
+			   SyncError *err)
+{
+	if (!ensure_txn(w, err) || (*t = target_rel_get(w, rel, err)) == NULL)
+		return false;
+	*spec = calloc((size_t) (*t)->natts * 2 + 1, sizeof(ParamSpec));
+	if (*spec == NULL)
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	return true;
+}
+
+static bool
+check_width(const TargetRel *t, const TupleData *tup, SyncError *err)
+{
+	if (tup->ncols != t->natts)
+		return sync_error_set(err, SYNC_ERR_INVALID,
+							  "tuple for \"%s\" has %u columns, its Relation message "
+							  "announced %d", t->display, tup->ncols, t->natts);
+	return true;
+}
+
+bool
+writer_insert(Writer *w, const RemoteRelation *rel, const TupleData *newtup,
+			  SyncError *err)
+{
+	TargetRel  *t;
+	ParamSpec  *spec;
+	Str			key = {0},
+				sql = {0},
+				vals = {0};
+	bool	   *mask;
+	int			n = 0;
+	bool		ok;
+
+	if (!prepare_change(w, rel, &t, &spec, err))
+		return false;
+	if (!check_width(t, newtup, err) || (mask = calloc((size_t) t->natts + 1, 1)) == NULL)
+	{
+		free(spec);
+		return err->code != SYNC_ERR_NONE ? false : sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	}
+	str_add(&sql, "INSERT INTO ");
+	str_add(&sql, t->qualified);
+	str_add(&sql, " (");
+	for (int i = 0; i < t->natts; i++)
+	{
+		if (t->generated[i] || newtup->values[i].kind == TUPLE_VALUE_UNCHANGED_TOAST)
+			continue;
+		mask[i] = true;
+		str_add(&sql, n ? ", " : "");
+		str_add(&sql, t->cols[i]);
+		str_add(&vals, n ? ", " : "");
+		spec[n] = (ParamSpec) {newtup, i};
+		str_param(&vals, ++n);
+	}
+	str_add(&sql, ") OVERRIDING SYSTEM VALUE VALUES (");
+	str_add(&sql, vals.p ? vals.p : "");
+	str_add(&sql, ")");
+	if (n == 0)
+	{
+		free(sql.p);
+		sql = (Str) {0};
+		str_add(&sql, "INSERT INTO ");
+		str_add(&sql, t->qualified);
+		str_add(&sql, " DEFAULT VALUES");
+	}
+	make_key(&key, 'I', t, mask, NULL);
+	ok = run_statement(w, t, 'I', &key, &sql, spec, n, PENDING_ANY, err);
+	w->stats.inserts += ok;
+	free(vals.p);
+	free(mask);
+	free(spec);
+	return ok;
+}
+
+/*
+ * WHERE clause that finds the one row a change is about.  With an old
+ * tuple of replica identity FULL, every column is compared by its text form
+ * (types like json have no equality operator) and one row is chosen by
+ * (tableoid, ctid); otherwise the key columns are compared.
+ */
+static bool
+add_where(const TargetRel *t, const RemoteRelation *rel, const PgoutputChange *c,
+		  Str *sql, bool *keymask, ParamSpec *spec, int *n, SyncError *err)
+{
+	const TupleData *src = c->old_kind != PGOUTPUT_OLD_NONE ? &c->old_tuple : &c->new_tuple;
+	bool		full = c->old_kind == PGOUTPUT_OLD_TUPLE;
+	int			nkeys = 0;
+
+	if (!check_width(t, src, err))
+		return false;
+	str_add(sql, full ? " WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM " : " WHERE ");
+	if (full)
+	{
+		str_add(sql, t->qualified);
+		str_add(sql, " WHERE ");
+	}
+	for (int i = 0; i < t->natts; i++)
+	{
+		if (!(full || rel->columns[i].is_key))
+			continue;
+		if (src->values[i].kind == TUPLE_VALUE_UNCHANGED_TOAST)
+			return sync_error_set(err, SYNC_ERR_INVALID,
+								  "key column \"%s\" of \"%s\" arrived without its value",
+								  rel->columns[i].name, t->display);
+		keymask[i] = true;
+		str_add(sql, nkeys++ ? " AND " : "");
+		str_add(sql, t->cols[i]);
+		str_add(sql, full ? "::text IS NOT DISTINCT FROM " : " = ");
+		spec[*n] = (ParamSpec) {src, i};
+		str_param(sql, ++*n);
+		if (!full && src->values[i].kind == TUPLE_VALUE_NULL)
+			return sync_error_set(err, SYNC_ERR_INVALID,
+								  "key column \"%s\" of \"%s\" is NULL", rel->columns[i].name,
+								  t->display);
+	}
+	if (nkeys == 0)
+		return sync_error_set(err, SYNC_ERR_PRECONDITION,
+							  "table \"%s\" has no replica identity: UPDATE and DELETE "
+							  "cannot be applied; give it a primary key or REPLICA IDENTITY FULL",
+							  t->display);
+	str_add(sql, full ? " LIMIT 1)" : "");
+	return true;
+}
+
+/* Does the old tuple (when sent) show column i unchanged? */
+static bool
+identity_unchanged(const PgoutputChange *c, int i)
+{
+	const TupleValue *o,
+			   *n;
+
+	if (c->old_kind == PGOUTPUT_OLD_NONE || i >= c->old_tuple.ncols)
+		return true;
+	o = &c->old_tuple.values[i];
+	n = &c->new_tuple.values[i];
+	if (o->kind == TUPLE_VALUE_NULL && c->old_kind == PGOUTPUT_OLD_KEY)
+		return true;			/* not a key column: not sent */
+	return o->kind == n->kind && o->data.len == n->data.len &&
+		(o->data.len == 0 || memcmp(o->data.ptr, n->data.ptr, o->data.len) == 0);
+}
+
+bool
+writer_update(Writer *w, const RemoteRelation *rel, const PgoutputChange *c,
+			  SyncError *err)
+{
+	TargetRel  *t;
+	ParamSpec  *spec;
+	Str			key = {0},
+				sql = {0};
+	bool	   *setmask,
+			   *keymask;
+	int			n = 0;
+	bool		ok;
+
+	if (!prepare_change(w, rel, &t, &spec, err))
+		return false;
+	setmask = calloc((size_t) t->natts * 2 + 2, 1);
+	if (setmask == NULL || !check_width(t, &c->new_tuple, err))
+	{
+		free(setmask);
+		free(spec);
+		return err->code != SYNC_ERR_NONE ? false : sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	}
+	keymask = setmask + t->natts + 1;
+	str_add(&sql, "UPDATE ");
+	str_add(&sql, t->qualified);
+	str_add(&sql, " SET ");
+	for (int i = 0; i < t->natts; i++)
+	{
+		/* unchanged TOAST keeps the target's value; identity ALWAYS cannot be set */
+		if (t->identity_always[i] && !identity_unchanged(c, i))
+		{
+			free(setmask);
+			free(spec);
+			free(sql.p);
+			return sync_error_set(err, SYNC_ERR_PRECONDITION,
+								  "UPDATE changes identity column \"%s\" of \"%s\", which is "
+								  "GENERATED ALWAYS on the target", rel->columns[i].name,
+								  t->display);
+		}
+		if (t->generated[i] || t->identity_always[i] ||
+			c->new_tuple.values[i].kind == TUPLE_VALUE_UNCHANGED_TOAST)
+			continue;
+		setmask[i] = true;
+		str_add(&sql, n ? ", " : "");
+		str_add(&sql, t->cols[i]);
+		str_add(&sql, " = ");
+		spec[n] = (ParamSpec) {&c->new_tuple, i};
+		str_param(&sql, ++n);
+	}
+	if (n == 0)
+	{
+		/* nothing writable changed; still check that the row exists */
+		str_add(&sql, t->natts > 0 ? t->cols[0] : "ctid");
+		str_add(&sql, " = ");
+		str_add(&sql, t->natts > 0 ? t->cols[0] : "ctid");
+	}
+	ok = add_where(t, rel, c, &sql, keymask, spec, &n, err);
+	if (ok)
+	{
+		make_key(&key, c->old_kind == PGOUTPUT_OLD_TUPLE ? 'F' : 'U', t, setmask, keymask);
+		ok = run_statement(w, t, 'U', &key, &sql, spec, n, PENDING_ONE_ROW, err);
+	}
+	else
+		free(sql.p);
+	w->stats.updates += ok;
+	free(setmask);
+	free(spec);
+	return ok;
+}
+
+bool
+writer_delete(Writer *w, const RemoteRelation *rel, const PgoutputChange *c,
+			  SyncError *err)
+{
+	TargetRel  *t;
+	ParamSpec  *spec;
+	Str			key = {0},
+				sql = {0};
+	bool	   *keymask;
+	int			n = 0;
+	bool		ok;
+
+	if (!prepare_change(w, rel, &t, &spec, err))
+		return false;
+	keymask = calloc((size_t) t->natts + 1, 1);
+	if (keymask == NULL)
+	{
+		free(spec);
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	}
+	str_add(&sql, "DELETE FROM ");
+	str_add(&sql, t->qualified);
+	ok = add_where(t, rel, c, &sql, keymask, spec, &n, err);
+	if (ok)
+	{
+		make_key(&key, c->old_kind == PGOUTPUT_OLD_TUPLE ? 'E' : 'D', t, keymask, NULL);
+		ok = run_statement(w, t, 'D', &key, &sql, spec, n, PENDING_ONE_ROW, err);
+	}
+	else
+		free(sql.p);
+	w->stats.deletes += ok;
+	free(keymask);
+	free(spec);
+	return ok;
+}
+
+bool
+writer_truncate(Writer *w, const RemoteRelation *const *rels, int nrels, uint8_t flags,
+				SyncError *err)
+{
+	Str			sql = {0};
+	bool		ok;
+
+	if (!ensure_txn(w, err))
+		return false;
+	str_add(&sql, "TRUNCATE ");
+	for (int i = 0; i < nrels; i++)
+	{
+		TargetRel  *t = target_rel_get(w, rels[i], err);
+
+		if (t == NULL)
+		{
+			free(sql.p);
+			return false;
+		}
+		str_add(&sql, i ? ", " : "");
+		str_add(&sql, t->qualified);
+	}
+	/* Never CASCADE: the source lists every table it truncated, cascaded ones too. */
+	if (flags & PGOUTPUT_TRUNCATE_RESTART_IDENTITY)
+		str_add(&sql, " RESTART IDENTITY");
+	ok = !sql.oom ? send_simple(w, sql.p, err) : sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	if (ok)
+		w->pending[(w->pending_head + w->npending - 1) % MAX_PENDING].op = 'T';
+	w->stats.truncates += ok;
+	free(sql.p);
+	return ok;
+}
+
+void
+writer_note_barrier(Writer *w, const char *token, Lsn end_lsn)
+{
+	snprintf(w->barrier_token, sizeof(w->barrier_token), "%s", token);
+	w->barrier_lsn = end_lsn;
+}
+
+static bool
+send_progress(Writer *w, Lsn end_lsn, PgTimestamp commit_time, SyncError *err)
+{
+	char		lsn[LSN_FORMAT_MAX],
+				blsn[LSN_FORMAT_MAX],
+				ts[32];
+	const char *params[4];
+
+	snprintf(ts, sizeof(ts), "%.6f",
+			 (double) timestamp_to_unix_us(commit_time) / 1e6);
+	params[0] = lsn_format(end_lsn, lsn);
+	params[1] = ts;
+	params[2] = w->barrier_token[0] ? w->barrier_token : NULL;
+	params[3] = w->barrier_token[0] ? lsn_format(w->barrier_lsn, blsn) : NULL;
+	if (!reserve(w, 1, err))
+		return false;
+	if (PQsendQueryParams(w->conn,
+						  "UPDATE pgstream.migration SET applied_lsn = $1::pg_lsn,"
+						  " applied_commit_time = to_timestamp($2::float8),"
+						  " barrier_token = coalesce($3, barrier_token),"
+						  " barrier_lsn = coalesce($4::pg_lsn, barrier_lsn),"
+						  " updated_at = now() WHERE id = 1",
+						  4, NULL, params, NULL, NULL, 0) != 1)
+		return sync_error_set(err, SYNC_ERR_CONNECT, "could not send to target: %s",
+							  PQerrorMessage(w->conn));
+	push_pending(w, PENDING_ANY, 0, "pgstream.migration");
+	return true;
+}
+
+bool
+writer_commit(Writer *w, Lsn end_lsn, PgTimestamp commit_time, SyncError *err)
+{
+	if (!ensure_txn(w, err) || !send_progress(w, end_lsn, commit_time, err) ||
+		!send_simple(w, "COMMIT", err) || !send_sync(w, err))
+		return false;
+	w->in_txn = false;
+	if (!drain(w, 0, err))
+		return false;
+	w->barrier_token[0] = '\0';
+	w->stats.commits++;
+	return true;
+}
+
+void
+writer_rollback(Writer *w)
+{
+	PGresult   *res;
+
+	if (w == NULL || w->conn == NULL)
+		return;
+	if (PQpipelineStatus(w->conn) != PQ_PIPELINE_OFF)
+	{
+		SyncError	ignored;
+
+		if (w->npending == 0 || w->pending[(w->pending_head + w->npending - 1) % MAX_PENDING].kind != PENDING_SYNC)
+			send_sync(w, &ignored);
+		drain(w, 0, &ignored);
+		PQexitPipelineMode(w->conn);
+	}
+	res = PQexec(w->conn, "ROLLBACK");
+	PQclear(res);
+	w->in_txn = false;
+	w->npending = 0;
+	w->broken = PQenterPipelineMode(w->conn) != 1;
+}
+
+const WriterStats *
+writer_stats(const Writer *w)
+{
+	return &w->stats;
+}
+
+Writer *
+writer_create(const char *target_conninfo, SyncError *err)
+{
+	PgconnOptions co = {PGCONN_SQL, "pgstream apply", true, NULL};
+	Writer	   *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory"), NULL;
+	w->conn = pgconn_connect(target_conninfo, &co, "target", err);
+	if (w->conn != NULL)
+		w->meta = pgconn_connect(target_conninfo, &co, "target", err);
+	if (w->meta == NULL || !pgconn_exec(w->conn, "SET synchronous_commit = on", err))
+	{
+		writer_destroy(w);
+		return NULL;
+	}
+	if (PQenterPipelineMode(w->conn) != 1)
+	{
+		sync_error_set(err, SYNC_ERR_INTERNAL, "could not enter pipeline mode on target");
+		writer_destroy(w);
+		return NULL;
+	}
+	return w;
+}
+
+void
+writer_destroy(Writer *w)
+{
+	if (w == NULL)
+		return;
+	pgconn_close(w->conn);
+	pgconn_close(w->meta);
+	for (int i = 0; i < w->nrels; i++)
+		target_rel_free(w->rels[i]);
+	free(w->rels);
+	for (size_t i = 0; i < w->nstmt_slots; i++)
+		free(w->stmts[i].key);
+	free(w->stmts);
+	free(w->scratch);
+	free(w->params);
+	free(w);
+}

@@ -1,0 +1,82 @@
+/*
+ * apply/writer.h -- applies decoded source changes to the target.
+ *
+ * One target connection in libpq pipeline mode carries every statement:
+ * prepared statements per (table, operation, column set), results read back
+ * in bulk, one round trip per many changes.  Source transactions are grouped
+ * into one target transaction by the caller; writer_commit() records the
+ * source position (pgstream.migration.applied_lsn) in that same transaction,
+ * which is what makes apply exactly-once across crashes.
+ *
+ * Rules that keep the target correct (see docs/architecture.md):
+ *   - columns that are unchanged TOAST ('u') are never written;
+ *   - columns generated on the target are never written;
+ *   - INSERT uses OVERRIDING SYSTEM VALUE (identity GENERATED ALWAYS);
+ *   - UPDATE/DELETE must touch exactly one row; replica identity FULL picks
+ *     one row by (tableoid, ctid), so duplicates lose exactly one copy;
+ *   - a Relation whose table or column is missing on the target stops apply
+ *     with a message naming it.
+ * A second connection reads the target catalog, so lookups never interleave
+ * with the pipeline.
+ */
+#ifndef PGSTREAM_APPLY_WRITER_H
+#define PGSTREAM_APPLY_WRITER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "apply/relmap.h"
+#include "protocol/error.h"
+#include "protocol/lsn.h"
+#include "protocol/pgoutput.h"
+
+typedef struct Writer Writer;
+
+typedef struct WriterStats
+{
+	uint64_t	inserts;
+	uint64_t	updates;
+	uint64_t	deletes;
+	uint64_t	truncates;
+	uint64_t	commits;		/* target transactions */
+	uint64_t	round_trips;
+} WriterStats;
+
+/* Open the apply and catalog connections to the target. */
+Writer	   *writer_create(const char *target_conninfo, SyncError *err);
+void		writer_destroy(Writer *w);
+
+/* Is a target transaction open? */
+bool		writer_in_transaction(const Writer *w);
+
+/* Changes; a target transaction is opened on the first one. */
+bool		writer_insert(Writer *w, const RemoteRelation *rel,
+						  const TupleData *newtup, SyncError *err);
+bool		writer_update(Writer *w, const RemoteRelation *rel,
+						  const PgoutputChange *change, SyncError *err);
+bool		writer_delete(Writer *w, const RemoteRelation *rel,
+						  const PgoutputChange *change, SyncError *err);
+bool		writer_truncate(Writer *w, const RemoteRelation *const *rels, int nrels,
+							uint8_t flags, SyncError *err);
+
+/*
+ * Remember that the source transaction ending at end_lsn carried the
+ * cutover barrier `token`; recorded at the next commit.
+ */
+void		writer_note_barrier(Writer *w, const char *token, Lsn end_lsn);
+
+/*
+ * Record end_lsn/commit_time as applied and commit the target transaction
+ * (opening one if needed, so progress moves even for empty source
+ * transactions when the caller asks).  When this returns true the commit is
+ * durable on the target (synchronous_commit = on).
+ */
+bool		writer_commit(Writer *w, Lsn end_lsn, PgTimestamp commit_time,
+						  SyncError *err);
+
+/* Roll back an open target transaction (after an error). */
+void		writer_rollback(Writer *w);
+
+const WriterStats *writer_stats(const Writer *w);
+
+#endif

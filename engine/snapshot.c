@@ -1,0 +1,126 @@
+/*
+ * engine/snapshot.c -- slot, exported snapshot and publication on the source.
+ */
+#include "engine/snapshot.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "apply/pgconn.h"
+
+bool
+snapshot_create_slot(ReplClient *rc, const char *slot, Lsn *consistent_lsn,
+					 char *snapshot_name, SyncError *err)
+{
+	char		cmd[256];
+	PGresult   *res;
+
+	/* slot names are [a-z0-9_]: checked by the caller via replclient rules */
+	if (rc->server_version >= 150000)
+		snprintf(cmd, sizeof(cmd),
+				 "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput (SNAPSHOT 'export')", slot);
+	else
+		snprintf(cmd, sizeof(cmd),
+				 "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput EXPORT_SNAPSHOT", slot);
+	res = pgconn_query(rc->conn, cmd, 0, NULL, err);
+	if (res == NULL)
+		return sync_error_context(err, "could not create replication slot \"%s\" on source",
+								  slot);
+	if (PQntuples(res) != 1 || PQnfields(res) < 3 || PQgetisnull(res, 0, 2) ||
+		!lsn_parse(PQgetvalue(res, 0, 1), consistent_lsn))
+	{
+		PQclear(res);
+		return sync_error_set(err, SYNC_ERR_INVALID,
+							  "CREATE_REPLICATION_SLOT returned an unexpected result");
+	}
+	snprintf(snapshot_name, SNAPSHOT_NAME_MAX, "%s", PQgetvalue(res, 0, 2));
+	PQclear(res);
+	return true;
+}
+
+bool
+snapshot_slot_exists(PGconn *source, const char *slot, bool *exists,
+					 bool *active, SyncError *err)
+{
+	const char *params[1] = {slot};
+	PGresult   *res = pgconn_query(source,
+								   "SELECT active FROM pg_catalog.pg_replication_slots"
+								   " WHERE slot_name = $1", 1, params, err);
+
+	if (res == NULL)
+		return sync_error_context(err, "could not look up replication slot \"%s\"", slot);
+	*exists = PQntuples(res) == 1;
+	if (active != NULL)
+		*active = *exists && PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	return true;
+}
+
+bool
+snapshot_drop_slot(PGconn *source, const char *slot, SyncError *err)
+{
+	const char *params[1] = {slot};
+
+	/* An old walsender of ours may still hold it for a moment after a crash. */
+	for (int attempt = 0; attempt < 50; attempt++)
+	{
+		bool		exists,
+					active;
+		PGresult   *res;
+
+		if (!snapshot_slot_exists(source, slot, &exists, &active, err))
+			return false;
+		if (!exists)
+			return true;
+		if (active)
+		{
+			usleep(200 * 1000);
+			continue;
+		}
+		res = pgconn_query(source, "SELECT pg_catalog.pg_drop_replication_slot($1)",
+						   1, params, err);
+		if (res != NULL)
+		{
+			PQclear(res);
+			return true;
+		}
+		if (strcmp(err->sqlstate, "55006") != 0)	/* object_in_use: retry */
+			return sync_error_context(err, "could not drop replication slot \"%s\"", slot);
+	}
+	return sync_error_set(err, SYNC_ERR_PRECONDITION,
+						  "replication slot \"%s\" stays in use by another process; "
+						  "stop that consumer or terminate its walsender, then retry", slot);
+}
+
+bool
+snapshot_publication_exists(PGconn *source, const char *name, bool *exists,
+							SyncError *err)
+{
+	const char *params[1] = {name};
+	PGresult   *res = pgconn_query(source,
+								   "SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $1",
+								   1, params, err);
+
+	if (res == NULL)
+		return sync_error_context(err, "could not look up publication \"%s\"", name);
+	*exists = PQntuples(res) == 1;
+	PQclear(res);
+	return true;
+}
+
+bool
+snapshot_drop_publication(PGconn *source, const char *name, SyncError *err)
+{
+	char	   *q = pgconn_quote_ident(source, name);
+	char		sql[512];
+	bool		ok;
+
+	if (q == NULL)
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	snprintf(sql, sizeof(sql), "DROP PUBLICATION IF EXISTS %s", q);
+	free(q);
+	ok = pgconn_exec(source, sql, err);
+	return ok || sync_error_context(err, "could not drop publication \"%s\"", name);
+}

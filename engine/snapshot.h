@@ -1,0 +1,49 @@
+/*
+ * engine/snapshot.h -- the logical slot and its exported snapshot, and the
+ * publication, on the source.
+ *
+ * The slot is created on the replication connection with an exported
+ * snapshot; that connection must then stay idle (no command at all) until
+ * every reader has imported the snapshot, because the next command on it
+ * clears the snapshot.  The connection is opened with idle timeouts off so
+ * the source does not end it while it waits.
+ */
+#ifndef PGSTREAM_ENGINE_SNAPSHOT_H
+#define PGSTREAM_ENGINE_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+#include "engine/replclient.h"
+#include "protocol/error.h"
+#include "protocol/lsn.h"
+
+#define SNAPSHOT_NAME_MAX 64
+
+/*
+ * CREATE_REPLICATION_SLOT slot LOGICAL pgoutput with an exported snapshot
+ * (option syntax on 15+, keyword syntax on 10-14).  Persistent, never
+ * TWO_PHASE.
+ */
+bool		snapshot_create_slot(ReplClient *rc, const char *slot,
+								 Lsn *consistent_lsn, char *snapshot_name,
+								 SyncError *err);
+
+/* Does a slot of this name exist on the source?  *active when in use. */
+bool		snapshot_slot_exists(PGconn *source, const char *slot, bool *exists,
+								 bool *active, SyncError *err);
+
+/* Drop the slot if it exists (waiting up to a few seconds if it is active). */
+bool		snapshot_drop_slot(PGconn *source, const char *slot, SyncError *err);
+
+/* Does a publication of this name exist on the source? */
+bool		snapshot_publication_exists(PGconn *source, const char *name,
+										bool *exists, SyncError *err);
+
+/* Drop the publication if it exists. */
+bool		snapshot_drop_publication(PGconn *source, const char *name,
+									  SyncError *err);
+
+#endif

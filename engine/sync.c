@@ -1,0 +1,483 @@
+/*
+ * engine/sync.c -- "pgstream sync": the migration driver.
+ *
+ * Phases, each recorded in pgstream.migration on the target so that running
+ * the same command again resumes where the last run stopped:
+ *
+ *   schema  slot + exported snapshot, pg_dump of that snapshot, pre-data
+ *           restored on the target (one transaction)
+ *   copy    parallel COPY of every table under the snapshot
+ *   index   indexes and PK/UNIQUE constraints, in parallel, each once
+ *   final   (--no-follow) FKs, triggers, sequences, ANALYZE, verification,
+ *           then the slot and the state schema are dropped
+ *
+ * The exported snapshot only lives as long as this process's replication
+ * connection.  A run interrupted in "schema" or "copy" therefore cannot reuse
+ * it: it says so, truncates what was copied and starts the copy again from a
+ * new slot and snapshot, never mixing two points in time.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "apply/pgconn.h"
+#include "engine/assess.h"
+#include "engine/cli.h"
+#include "engine/fullload.h"
+#include "engine/log.h"
+#include "engine/replclient.h"
+#include "engine/schema.h"
+#include "engine/sequences.h"
+#include "engine/snapshot.h"
+#include "engine/state.h"
+
+#define DEFAULT_SLOT "pgstream"
+#define DEFAULT_PUBLICATION "pgstream"
+#define DEFAULT_SPLIT_MB 64
+
+typedef struct SyncOptions
+{
+	const char *source;
+	const char *target;
+	const char *slot;
+	const char *publication;
+	long		jobs;
+	long		split_mb;
+	bool		no_follow;
+	bool		quiet;
+} SyncOptions;
+
+typedef struct SyncRun
+{
+	SyncOptions opt;
+	PGconn	   *src;			/* ordinary source session */
+	PGconn	   *tgt;			/* target session for state and DDL */
+	ReplClient	rc;				/* replication session; exports the snapshot */
+	MigrationState st;
+	bool		resuming;
+	char		snapshot[SNAPSHOT_NAME_MAX];
+	Lsn			consistent_lsn;
+	struct timespec started;
+} SyncRun;
+
+static volatile sig_atomic_t sync_stop = 0;
+
+static void
+on_signal(int sig)
+{
+	(void) sig;
+	sync_stop = 1;
+}
+
+static const char sync_help[] =
+	"Usage: pgstream sync --source CONNINFO --target CONNINFO --no-follow [OPTIONS]\n"
+	"\n"
+	"Copy the source database to the target: schema without indexes, a parallel\n"
+	"COPY of every table under one consistent snapshot, then indexes and\n"
+	"constraints built in parallel, then foreign keys, triggers and sequence\n"
+	"values.  The target database must exist and hold no tables.  Progress is\n"
+	"kept in schema \"pgstream\" on the target: if the run stops for any reason,\n"
+	"run the same command again to resume.  \"pgstream status\" shows progress.\n"
+	"\n"
+	"Live streaming after the copy (running without --no-follow) is not\n"
+	"available in this version; --no-follow is required.\n"
+	"\n"
+	"Options:\n"
+	"  --source CONNINFO      source database (libpq string or URI); the login\n"
+	"                         needs REPLICATION and SELECT on every table\n"
+	"  --target CONNINFO      target database (must exist; the login needs\n"
+	"                         CREATE on it, superuser is not needed)\n"
+	"  --no-follow            stop after the copy (offline migration)\n"
+	"  --jobs N               parallel COPY and index workers (default: cores)\n"
+	"  --split-size MB        split tables larger than this into ranges so that\n"
+	"                         several workers copy one table (default 64)\n"
+	"  --slot NAME            replication slot name (default \"pgstream\")\n"
+	"  --publication NAME     publication name (default \"pgstream\")\n"
+	"  --quiet                no progress display\n"
+	"  --help                 show this help\n"
+	"\n"
+	"Exit codes: 0 done and verified, 1 failed (run again to resume),\n"
+	"2 blocking problems found before starting (nothing changed), 3 usage\n"
+	"error, 4 could not connect.\n";
+
+static int
+parse_sync_options(int argc, char **argv, SyncOptions *o)
+{
+	static const struct option longopts[] = {
+		{"source", required_argument, NULL, 's'},
+		{"target", required_argument, NULL, 't'},
+		{"slot", required_argument, NULL, 'S'},
+		{"publication", required_argument, NULL, 'p'},
+		{"jobs", required_argument, NULL, 'j'},
+		{"split-size", required_argument, NULL, 'z'},
+		{"no-follow", no_argument, NULL, 'n'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}
+	};
+	int			c;
+
+	memset(o, 0, sizeof(*o));
+	o->slot = DEFAULT_SLOT;
+	o->publication = DEFAULT_PUBLICATION;
+	o->jobs = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 2;
+	o->split_mb = DEFAULT_SPLIT_MB;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
+	{
+		switch (c)
+		{
+			case 's':
+				o->source = optarg;
+				break;
+			case 't':
+				o->target = optarg;
+				break;
+			case 'S':
+				o->slot = optarg;
+				break;
+			case 'p':
+				o->publication = optarg;
+				break;
+			case 'j':
+				if (!cli_parse_int(optarg, 1, 256, &o->jobs))
+					return fputs("pgstream sync: --jobs must be between 1 and 256\n", stderr), EXIT_USAGE;
+				break;
+			case 'z':
+				if (!cli_parse_int(optarg, 1, 1024 * 1024, &o->split_mb))
+					return fputs("pgstream sync: --split-size must be a positive number of MB\n", stderr), EXIT_USAGE;
+				break;
+			case 'n':
+				o->no_follow = true;
+				break;
+			case 'q':
+				o->quiet = true;
+				break;
+			case 'h':
+				fputs(sync_help, stdout);
+				return -1;
+			default:
+				fputs("Try \"pgstream sync --help\".\n", stderr);
+				return EXIT_USAGE;
+		}
+	}
+	if (optind < argc || !o->source || !o->target)
+	{
+		fprintf(stderr, "pgstream sync: %s\nTry \"pgstream sync --help\".\n",
+				optind < argc ? "unexpected argument" : "--source and --target are required");
+		return EXIT_USAGE;
+	}
+	if (!o->no_follow)
+	{
+		fputs("pgstream sync: live streaming is not available in this version; "
+			  "add --no-follow for an offline copy\n", stderr);
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
+}
+
+static bool
+sync_connect(SyncRun *run, SyncError *err)
+{
+	PgconnOptions co = {PGCONN_SQL, "pgstream sync", true, NULL};
+
+	if (!pgconn_check_conninfo(run->opt.source, "source", err) ||
+		!pgconn_check_conninfo(run->opt.target, "target", err))
+		return false;
+	run->src = pgconn_connect(run->opt.source, &co, "source", err);
+	if (run->src == NULL)
+		return false;
+	run->tgt = pgconn_connect(run->opt.target, &co, "target", err);
+	if (run->tgt == NULL)
+		return false;
+	return replclient_connect(&run->rc, run->opt.source, "pgstream sync", err);
+}
+
+/* Refuse to migrate a database onto itself. */
+static bool
+check_not_same_database(SyncRun *run, SyncError *err)
+{
+	char		tid[32],
+				tdb[128];
+	SyncError	ignored;
+
+	if (!pgconn_query_value(run->tgt, "SELECT system_identifier::text FROM pg_catalog.pg_control_system()",
+							0, NULL, tid, sizeof(tid), false, &ignored) ||
+		!pgconn_query_value(run->tgt, "SELECT current_database()", 0, NULL, tdb,
+							sizeof(tdb), false, &ignored))
+		return true;			/* cannot tell: the empty-target check still protects */
+	if (strcmp(tid, run->rc.systemid) == 0 && strcmp(tdb, run->rc.dbname) == 0)
+		return sync_error_set(err, SYNC_ERR_USAGE,
+							  "source and target are the same database (\"%s\" on system %s)",
+							  tdb, tid);
+	return true;
+}
+
+/* No state on the target: it must be empty, and preflight must pass. */
+static bool
+prepare_fresh(SyncRun *run, SyncError *err)
+{
+	long		ntables;
+	char		first[256];
+	Findings	f;
+	AssessOptions ao = {run->opt.slot, NULL, false};
+	bool		ok;
+
+	if (!state_count_user_tables(run->tgt, &ntables, first, sizeof(first), err))
+		return false;
+	if (ntables > 0)
+		return sync_error_set(err, SYNC_ERR_PRECONDITION,
+							  "target database is not empty: it holds %ld table(s), "
+							  "for example %s; migrate into an empty database", ntables, first);
+	findings_init(&f);
+	ok = assess_run(run->src, run->tgt, &ao, &f, err);
+	if (ok && findings_count(&f, FINDING_BLOCKING) > 0)
+	{
+		findings_print(&f, false);
+		ok = sync_error_set(err, SYNC_ERR_PRECONDITION,
+							"%d blocking problem(s) found before starting; nothing was changed",
+							findings_count(&f, FINDING_BLOCKING));
+		err->code = SYNC_ERR_PRECONDITION;
+	}
+	findings_term(&f);
+	if (!ok)
+		return false;
+	memset(&run->st, 0, sizeof(run->st));
+	snprintf(run->st.source_system_id, sizeof(run->st.source_system_id), "%s", run->rc.systemid);
+	snprintf(run->st.source_dbname, sizeof(run->st.source_dbname), "%s", run->rc.dbname);
+	snprintf(run->st.slot_name, sizeof(run->st.slot_name), "%s", run->opt.slot);
+	snprintf(run->st.publication_name, sizeof(run->st.publication_name), "%s", run->opt.publication);
+	run->st.follow = !run->opt.no_follow;
+	run->st.phase = PHASE_SCHEMA;
+	return state_create(run->tgt, &run->st, err) &&
+		schema_create_state_table(run->tgt, err);
+}
+
+/* State exists: it must be ours, for this source and these options. */
+static bool
+prepare_resume(SyncRun *run, SyncError *err)
+{
+	if (!state_load(run->tgt, &run->st, err))
+		return false;
+	if (strcmp(run->st.source_system_id, run->rc.systemid) != 0 ||
+		strcmp(run->st.source_dbname, run->rc.dbname) != 0 ||
+		strcmp(run->st.slot_name, run->opt.slot) != 0)
+		return sync_error_set(err, SYNC_ERR_PRECONDITION,
+							  "target holds the state of another migration (source system %s, "
+							  "database \"%s\", slot \"%s\"); use an empty target database, or "
+							  "drop schema \"pgstream\" on the target to discard that migration",
+							  run->st.source_system_id, run->st.source_dbname, run->st.slot_name);
+	if (run->st.follow != !run->opt.no_follow)
+		return sync_error_set(err, SYNC_ERR_USAGE,
+							  "the interrupted run was started %s --no-follow; "
+							  "run the same command again", run->st.follow ? "without" : "with");
+	run->resuming = true;
+	log_info("resuming the migration from phase \"%s\"", phase_name(run->st.phase));
+	return true;
+}
+
+/* Empty the tables a previous attempt copied into, before copying again. */
+static bool
+truncate_copied(SyncRun *run, SyncError *err)
+{
+	PGresult   *res = pgconn_query(run->tgt,
+								   "SELECT string_agg(format('%I.%I', nspname, relname), ', ')"
+								   " FROM pgstream.tables", 0, NULL, err);
+	char	   *sql;
+	bool		ok = true;
+
+	if (res == NULL)
+		return false;
+	if (!PQgetisnull(res, 0, 0))
+	{
+		size_t		len = strlen(PQgetvalue(res, 0, 0)) + 16;
+
+		sql = malloc(len);
+		if (sql == NULL)
+			ok = sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+		else
+		{
+			snprintf(sql, len, "TRUNCATE %s", PQgetvalue(res, 0, 0));
+			ok = pgconn_exec(run->tgt, sql, err);
+			free(sql);
+		}
+	}
+	PQclear(res);
+	return ok;
+}
+
+/* Phases schema and copy: a new slot and snapshot, schema, then the copy. */
+static bool
+load_data(SyncRun *run, SyncError *err)
+{
+	FullLoadOptions fo = {run->opt.source, run->opt.target, run->snapshot,
+	(int) run->opt.jobs, (int64_t) run->opt.split_mb * 1024 * 1024, run->opt.quiet, &sync_stop};
+	int			pre_total = 0,
+				pre_done = 0;
+
+	if (run->resuming)
+	{
+		log_info("the snapshot of the interrupted run ended with it; "
+				 "restarting the copy from a new snapshot");
+		if (!snapshot_drop_slot(run->src, run->opt.slot, err))
+			return false;
+	}
+	if (!snapshot_create_slot(&run->rc, run->opt.slot, &run->consistent_lsn, run->snapshot, err))
+		return false;
+	log_info("created slot \"%s\" at %X/%X with snapshot %s", run->opt.slot,
+			 LSN_ARGS(run->consistent_lsn), run->snapshot);
+	if (!schema_count_steps(run->tgt, SCHEMA_PHASE_PRE, &pre_total, &pre_done, err))
+		return false;
+	if (pre_total == 0 || pre_done < pre_total)
+	{
+		log_info("dumping the schema and creating tables on the target");
+		if (!schema_capture(run->opt.source, run->snapshot, run->tgt, err) ||
+			!schema_apply_pre_data(run->tgt, err))
+			return false;
+	}
+	else if (!truncate_copied(run, err))
+		return false;
+	if (!state_set_phase(run->tgt, PHASE_COPY, run->consistent_lsn, err) ||
+		!fullload_plan(&fo, run->tgt, err))
+		return false;
+	log_info("copying data with %d workers", fo.jobs);
+	return fullload_run(&fo, run->tgt, err) &&
+		state_set_phase(run->tgt, PHASE_INDEX, 0, err);
+}
+
+static void
+index_progress(int done, int total, const char *name, void *arg)
+{
+	(void) arg;
+	log_debug("index %d/%d: %s", done, total, name);
+}
+
+static bool
+build_indexes(SyncRun *run, SyncError *err)
+{
+	int			total = 0,
+				done = 0;
+
+	if (!schema_count_steps(run->tgt, SCHEMA_PHASE_INDEX, &total, &done, err))
+		return false;
+	log_info("building %d indexes and constraints with %ld workers (%d already built)",
+			 total - done, run->opt.jobs, done);
+	if (!schema_apply_indexes(run->opt.target, (int) run->opt.jobs, index_progress, NULL, err))
+		return false;
+	return state_set_phase(run->tgt, PHASE_FINAL, 0, err);
+}
+
+static bool
+analyze_tables(SyncRun *run, SyncError *err)
+{
+	PGresult   *res = pgconn_query(run->tgt, "SELECT format('%I.%I', nspname, relname)"
+								   " FROM pgstream.tables ORDER BY est_bytes DESC", 0, NULL, err);
+
+	if (res == NULL)
+		return false;
+	for (int r = 0; r < PQntuples(res); r++)
+	{
+		char		sql[600];
+
+		snprintf(sql, sizeof(sql), "ANALYZE %s", PQgetvalue(res, r, 0));
+		if (!pgconn_exec(run->tgt, sql, err))
+		{
+			PQclear(res);
+			return sync_error_context(err, "could not analyze table");
+		}
+	}
+	PQclear(res);
+	return true;
+}
+
+/* --no-follow, phase final: deferred schema, sequences, checks, clean-up. */
+static bool
+finish_offline(SyncRun *run, SyncError *err)
+{
+	long		nseq = 0,
+				ntables = 0;
+	struct timespec now;
+
+	if (!schema_apply_final(run->tgt, err) ||
+		!sequences_copy(run->src, run->tgt, &nseq, err) ||
+		!analyze_tables(run, err) ||
+		!fullload_verify(run->tgt, &ntables, err))
+		return false;
+	if (!snapshot_drop_slot(run->src, run->opt.slot, err) ||
+		!state_drop(run->tgt, err))
+		return false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	log_info("done: %ld tables copied and row counts verified, %ld sequences set, "
+			 "in %.1f s", ntables, nseq,
+			 (double) (now.tv_sec - run->started.tv_sec) +
+			 (double) (now.tv_nsec - run->started.tv_nsec) / 1e9);
+	return true;
+}
+
+static bool
+sync_execute(SyncRun *run, SyncError *err)
+{
+	bool		exists;
+
+	if (!sync_connect(run, err) || !check_not_same_database(run, err) ||
+		!state_exists(run->tgt, &exists, err))
+		return false;
+	if (!(exists ? prepare_resume(run, err) : prepare_fresh(run, err)))
+		return false;
+	if ((run->st.phase == PHASE_SCHEMA || run->st.phase == PHASE_COPY) &&
+		!load_data(run, err))
+		return false;
+	replclient_close(&run->rc);	/* the snapshot is no longer needed */
+	if (!state_load(run->tgt, &run->st, err))
+		return false;
+	if (run->opt.no_follow && !snapshot_drop_slot(run->src, run->opt.slot, err))
+		return false;
+	if (run->st.phase == PHASE_INDEX && !build_indexes(run, err))
+		return false;
+	if (!state_load(run->tgt, &run->st, err))
+		return false;
+	if (run->st.phase == PHASE_FINAL)
+		return finish_offline(run, err);
+	return sync_error_set(err, SYNC_ERR_INTERNAL, "unexpected phase \"%s\"",
+						  phase_name(run->st.phase));
+}
+
+int
+cmd_sync(int argc, char **argv)
+{
+	SyncRun		run;
+	SyncError	err;
+	struct sigaction sa;
+	int			rc;
+
+	memset(&run, 0, sizeof(run));
+	rc = parse_sync_options(argc, argv, &run.opt);
+	if (rc != EXIT_OK)
+		return rc < 0 ? EXIT_OK : rc;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &run.started);
+	sync_error_clear(&err);
+	if (!sync_execute(&run, &err))
+	{
+		log_sync_error(&err);
+		if (run.st.phase != PHASE_NONE)
+		{
+			state_set_failed(run.tgt, err.message);
+			log_error("the migration stopped in phase \"%s\"; run the same command "
+					  "again to resume", phase_name(run.st.phase));
+		}
+		rc = err.code == SYNC_ERR_PRECONDITION && run.st.phase == PHASE_NONE ?
+			EXIT_BLOCKED : cli_exit_code(&err);
+	}
+	replclient_close(&run.rc);
+	pgconn_close(run.src);
+	pgconn_close(run.tgt);
+	return rc;
+}
