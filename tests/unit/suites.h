@@ -16,5 +16,6 @@ Suite *bytes_suite(void);
 Suite *arena_suite(void);
 Suite *replication_suite(void);
 Suite *pgoutput_suite(void);
+Suite *schema_split_suite(void); /* engine/schema.c */
 
 #endif
