@@ -124,3 +124,46 @@ snapshot_drop_publication(PGconn *source, const char *name, SyncError *err)
 	ok = pgconn_exec(source, sql, err);
 	return ok || sync_error_context(err, "could not drop publication \"%s\"", name);
 }
+
+bool
+snapshot_create_publication(PGconn *source, const char *name, SyncError *err)
+{
+	bool		via_root = PQserverVersion(source) >= 130000;
+	char	   *q = pgconn_quote_ident(source, name);
+	PGresult   *res;
+	char	   *sql;
+	size_t		len;
+	bool		ok;
+
+	if (q == NULL)
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	res = pgconn_query(source,
+					   "SELECT coalesce(' FOR TABLE ' || string_agg(format('%I.%I', n.nspname,"
+					   " c.relname), ', ' ORDER BY n.nspname, c.relname), '')"
+					   " FROM pg_catalog.pg_class c"
+					   " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+					   " WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'p'"
+					   " AND NOT c.relispartition"
+					   " AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
+					   " AND n.nspname !~ '^pg_(toast|temp)'"
+					   " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"
+					   "   WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid"
+					   "   AND d.deptype = 'e')", 0, NULL, err);
+	if (res == NULL)
+	{
+		free(q);
+		return sync_error_context(err, "could not list tables to publish");
+	}
+	len = strlen(PQgetvalue(res, 0, 0)) + strlen(q) + 128;
+	sql = malloc(len);
+	if (sql != NULL)
+		snprintf(sql, len, "CREATE PUBLICATION %s%s%s", q, PQgetvalue(res, 0, 0),
+				 via_root ? " WITH (publish_via_partition_root = true)" : "");
+	PQclear(res);
+	free(q);
+	if (sql == NULL)
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	ok = pgconn_exec(source, sql, err);
+	free(sql);
+	return ok || sync_error_context(err, "could not create publication \"%s\" on source", name);
+}

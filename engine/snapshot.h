@@ -38,6 +38,16 @@ bool		snapshot_slot_exists(PGconn *source, const char *slot, bool *exists,
 /* Drop the slot if it exists (waiting up to a few seconds if it is active). */
 bool		snapshot_drop_slot(PGconn *source, const char *slot, SyncError *err);
 
+/*
+ * Create the publication for every table that logical replication can carry:
+ * permanent tables outside system schemas, partitioned tables through their
+ * root (publish_via_partition_root, PG13+), not tables of extensions.  A
+ * table list, not FOR ALL TABLES, so it needs only table ownership (as on
+ * Azure) and tables created later are not silently included.
+ */
+bool		snapshot_create_publication(PGconn *source, const char *name,
+										SyncError *err);
+
 /* Does a publication of this name exist on the source? */
 bool		snapshot_publication_exists(PGconn *source, const char *name,
 										bool *exists, SyncError *err);

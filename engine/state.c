@@ -112,7 +112,8 @@ state_load(PGconn *target, MigrationState *st, SyncError *err)
 	PGresult   *res = pgconn_query(target,
 								   "SELECT source_system_id, source_dbname, slot_name,"
 								   " publication_name, follow, phase,"
-								   " coalesce(consistent_lsn::text, '0/0'), coalesce(error, '')"
+								   " coalesce(consistent_lsn::text, '0/0'), coalesce(error, ''),"
+								   " coalesce(applied_lsn::text, '0/0'), coalesce(barrier_token, '')"
 								   " FROM pgstream.migration WHERE id = 1", 0, NULL, err);
 
 	if (res == NULL)
@@ -133,6 +134,8 @@ state_load(PGconn *target, MigrationState *st, SyncError *err)
 	st->phase = phase_from_name(PQgetvalue(res, 0, 5));
 	lsn_parse(PQgetvalue(res, 0, 6), &st->consistent_lsn);
 	snprintf(st->error, sizeof(st->error), "%s", PQgetvalue(res, 0, 7));
+	lsn_parse(PQgetvalue(res, 0, 8), &st->applied_lsn);
+	snprintf(st->barrier_token, sizeof(st->barrier_token), "%s", PQgetvalue(res, 0, 9));
 	PQclear(res);
 	return true;
 }

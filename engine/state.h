@@ -47,6 +47,8 @@ typedef struct MigrationState
 	MigrationPhase phase;
 	bool		follow;
 	Lsn			consistent_lsn;
+	Lsn			applied_lsn;	/* end of the last applied source commit, or 0 */
+	char		barrier_token[64];
 	char		error[512];
 } MigrationState;
 

@@ -34,6 +34,7 @@
 #include "engine/sequences.h"
 #include "engine/snapshot.h"
 #include "engine/state.h"
+#include "engine/stream.h"
 
 #define DEFAULT_SLOT "pgstream"
 #define DEFAULT_PUBLICATION "pgstream"
@@ -47,6 +48,7 @@ typedef struct SyncOptions
 	const char *publication;
 	long		jobs;
 	long		split_mb;
+	const char *spool_dir;
 	bool		no_follow;
 	bool		quiet;
 } SyncOptions;
@@ -74,35 +76,45 @@ on_signal(int sig)
 }
 
 static const char sync_help[] =
-	"Usage: pgstream sync --source CONNINFO --target CONNINFO --no-follow [OPTIONS]\n"
+	"Usage: pgstream sync --source CONNINFO --target CONNINFO [OPTIONS]\n"
 	"\n"
-	"Copy the source database to the target: schema without indexes, a parallel\n"
-	"COPY of every table under one consistent snapshot, then indexes and\n"
-	"constraints built in parallel, then foreign keys, triggers and sequence\n"
-	"values.  The target database must exist and hold no tables.  Progress is\n"
-	"kept in schema \"pgstream\" on the target: if the run stops for any reason,\n"
-	"run the same command again to resume.  \"pgstream status\" shows progress.\n"
+	"Migrate the source database to the target.  First a full load: schema\n"
+	"without indexes, a parallel COPY of every table under one consistent\n"
+	"snapshot, then indexes and constraints built in parallel.  Then:\n"
 	"\n"
-	"Live streaming after the copy (running without --no-follow) is not\n"
-	"available in this version; --no-follow is required.\n"
+	"  without --no-follow  stream every change made since the snapshot from a\n"
+	"                       logical replication slot and apply it to the target\n"
+	"                       until \"pgstream cutover\" writes its barrier; then\n"
+	"                       exit 0 (foreign keys, triggers and sequences are\n"
+	"                       set by cutover);\n"
+	"  with --no-follow     stop after the load: foreign keys, triggers,\n"
+	"                       sequence values and ANALYZE, then clean up (an\n"
+	"                       offline migration).\n"
+	"\n"
+	"The target database must exist and hold no tables.  Progress is kept in\n"
+	"schema \"pgstream\" on the target: if the run stops for any reason, run the\n"
+	"same command again to resume.  \"pgstream status\" shows progress and lag.\n"
 	"\n"
 	"Options:\n"
 	"  --source CONNINFO      source database (libpq string or URI); the login\n"
-	"                         needs REPLICATION and SELECT on every table\n"
+	"                         needs REPLICATION, SELECT on every table and, to\n"
+	"                         create the publication, ownership of the tables\n"
 	"  --target CONNINFO      target database (must exist; the login needs\n"
 	"                         CREATE on it, superuser is not needed)\n"
-	"  --no-follow            stop after the copy (offline migration)\n"
+	"  --no-follow            stop after the full load (offline migration)\n"
 	"  --jobs N               parallel COPY and index workers (default: cores)\n"
 	"  --split-size MB        split tables larger than this into ranges so that\n"
 	"                         several workers copy one table (default 64)\n"
 	"  --slot NAME            replication slot name (default \"pgstream\")\n"
 	"  --publication NAME     publication name (default \"pgstream\")\n"
+	"  --spool-dir DIR        where large streamed transactions wait for their\n"
+	"                         commit, LZ4-compressed (default $TMPDIR/pgstream-spool)\n"
 	"  --quiet                no progress display\n"
 	"  --help                 show this help\n"
 	"\n"
-	"Exit codes: 0 done and verified, 1 failed (run again to resume),\n"
-	"2 blocking problems found before starting (nothing changed), 3 usage\n"
-	"error, 4 could not connect.\n";
+	"Exit codes: 0 done (offline) or cut over (live), 1 failed (run again to\n"
+	"resume), 2 blocking problems found before starting (nothing changed),\n"
+	"3 usage error, 4 could not connect.\n";
 
 static int
 parse_sync_options(int argc, char **argv, SyncOptions *o)
@@ -115,6 +127,7 @@ parse_sync_options(int argc, char **argv, SyncOptions *o)
 		{"jobs", required_argument, NULL, 'j'},
 		{"split-size", required_argument, NULL, 'z'},
 		{"no-follow", no_argument, NULL, 'n'},
+		{"spool-dir", required_argument, NULL, 'd'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
@@ -154,6 +167,9 @@ parse_sync_options(int argc, char **argv, SyncOptions *o)
 			case 'n':
 				o->no_follow = true;
 				break;
+			case 'd':
+				o->spool_dir = optarg;
+				break;
 			case 'q':
 				o->quiet = true;
 				break;
@@ -169,12 +185,6 @@ parse_sync_options(int argc, char **argv, SyncOptions *o)
 	{
 		fprintf(stderr, "pgstream sync: %s\nTry \"pgstream sync --help\".\n",
 				optind < argc ? "unexpected argument" : "--source and --target are required");
-		return EXIT_USAGE;
-	}
-	if (!o->no_follow)
-	{
-		fputs("pgstream sync: live streaming is not available in this version; "
-			  "add --no-follow for an offline copy\n", stderr);
 		return EXIT_USAGE;
 	}
 	return EXIT_OK;
@@ -224,7 +234,7 @@ prepare_fresh(SyncRun *run, SyncError *err)
 	long		ntables;
 	char		first[256];
 	Findings	f;
-	AssessOptions ao = {run->opt.slot, NULL, false};
+	AssessOptions ao = {run->opt.slot, run->opt.no_follow ? NULL : run->opt.publication, false};
 	bool		ok;
 
 	if (!state_count_user_tables(run->tgt, &ntables, first, sizeof(first), err))
@@ -323,9 +333,14 @@ load_data(SyncRun *run, SyncError *err)
 	{
 		log_info("the snapshot of the interrupted run ended with it; "
 				 "restarting the copy from a new snapshot");
-		if (!snapshot_drop_slot(run->src, run->opt.slot, err))
+		if (!snapshot_drop_slot(run->src, run->opt.slot, err) ||
+			(!run->opt.no_follow && !snapshot_drop_publication(run->src, run->opt.publication, err)))
 			return false;
 	}
+	/* the publication must exist before the slot's start point */
+	if (!run->opt.no_follow &&
+		!snapshot_create_publication(run->src, run->opt.publication, err))
+		return false;
 	if (!snapshot_create_slot(&run->rc, run->opt.slot, &run->consistent_lsn, run->snapshot, err))
 		return false;
 	log_info("created slot \"%s\" at %X/%X with snapshot %s", run->opt.slot,
@@ -368,7 +383,7 @@ build_indexes(SyncRun *run, SyncError *err)
 			 total - done, run->opt.jobs, done);
 	if (!schema_apply_indexes(run->opt.target, (int) run->opt.jobs, index_progress, NULL, err))
 		return false;
-	return state_set_phase(run->tgt, PHASE_FINAL, 0, err);
+	return state_set_phase(run->tgt, run->opt.no_follow ? PHASE_FINAL : PHASE_CATCHUP, 0, err);
 }
 
 static bool
@@ -418,6 +433,35 @@ finish_offline(SyncRun *run, SyncError *err)
 	return true;
 }
 
+/* Live sync: stream from the slot until the cutover barrier is applied. */
+static bool
+follow(SyncRun *run, SyncError *err)
+{
+	char		tmp[512];
+	const char *tmpdir = getenv("TMPDIR");
+	StreamOptions so = {run->opt.target, run->opt.slot, run->opt.publication,
+		run->opt.spool_dir, run->st.applied_lsn ? run->st.applied_lsn : run->st.consistent_lsn,
+	20000, 500, run->opt.quiet, &sync_stop};
+
+	if (so.spool_dir == NULL)
+	{
+		snprintf(tmp, sizeof(tmp), "%s/pgstream-spool-%s", tmpdir && *tmpdir ? tmpdir : "/tmp",
+				 run->opt.slot);
+		so.spool_dir = tmp;
+	}
+	if (run->rc.conn == NULL &&
+		!replclient_connect(&run->rc, run->opt.source, "pgstream sync", err))
+		return false;
+	if (!stream_run(&so, &run->rc, run->src, run->tgt, err))
+		return false;
+	replclient_close(&run->rc);
+	if (!state_set_phase(run->tgt, PHASE_CUTOVER, 0, err))
+		return false;
+	log_info("the cutover barrier is applied: every change made before it is on the target; "
+			 "pgstream cutover completes the migration");
+	return true;
+}
+
 static bool
 sync_execute(SyncRun *run, SyncError *err)
 {
@@ -440,10 +484,20 @@ sync_execute(SyncRun *run, SyncError *err)
 		return false;
 	if (!state_load(run->tgt, &run->st, err))
 		return false;
-	if (run->st.phase == PHASE_FINAL)
-		return finish_offline(run, err);
-	return sync_error_set(err, SYNC_ERR_INTERNAL, "unexpected phase \"%s\"",
-						  phase_name(run->st.phase));
+	switch (run->st.phase)
+	{
+		case PHASE_FINAL:
+			return finish_offline(run, err);
+		case PHASE_CATCHUP:
+		case PHASE_STREAMING:
+			return follow(run, err);
+		case PHASE_CUTOVER:
+			log_info("the cutover barrier was already applied; run pgstream cutover");
+			return true;
+		default:
+			return sync_error_set(err, SYNC_ERR_INTERNAL, "unexpected phase \"%s\"",
+								  phase_name(run->st.phase));
+	}
 }
 
 int

@@ -1,0 +1,784 @@
+/*
+ * engine/stream.c -- live sync (see stream.h).
+ *
+ * NOTES
+ *
+ * Exactly once.  Every target transaction the applier commits ends with an
+ * UPDATE of pgstream.migration.applied_lsn to the end LSN of the last source
+ * commit it contains.  A restart starts replication there, and the applier
+ * also skips any transaction whose commit record starts before that point
+ * (a slot's confirmed position may lag after a source crash).
+ *
+ * Feedback.  The receiver reports flush = the highest end LSN whose target
+ * commit has returned (synchronous_commit = on, so it is durable).  When the
+ * applier is idle -- no source transaction open, no target transaction open,
+ * queue empty, checked under the queue lock -- it may report everything
+ * received, so the slot advances on an idle source.
+ *
+ * Streamed transactions.  Between Stream Start and Stream Stop the raw
+ * messages go to a per-xid spool file (apply/spool.c, LZ4); Stream Commit
+ * replays the spool through the same handlers as a normal transaction;
+ * Stream Abort drops the spool or a subtransaction's tail.
+ */
+#include "engine/stream.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "apply/pgconn.h"
+#include "apply/relmap.h"
+#include "apply/spool.h"
+#include "apply/writer.h"
+#include "engine/log.h"
+#include "engine/state.h"
+#include "protocol/arena.h"
+#include "protocol/pgoutput.h"
+
+#define QUEUE_MAX_BYTES (64 * 1024 * 1024)
+#define STATS_INTERVAL_US 1000000
+#define MAX_SPOOLS 256
+
+/* ------------------------------------------------------------------------
+ * The queue between receiver and applier
+ * ------------------------------------------------------------------------ */
+
+typedef struct QueueItem
+{
+	struct QueueItem *next;
+	Lsn			lsn;
+	size_t		len;
+	uint8_t		data[];
+} QueueItem;
+
+typedef struct Shared
+{
+	pthread_mutex_t lock;
+	pthread_cond_t nonempty;
+	pthread_cond_t nonfull;
+	QueueItem  *head;
+	QueueItem  *tail;
+	size_t		bytes;
+	bool		receiver_done;	/* receiver stopped (error or stop) */
+	SyncError	receiver_error;
+	bool		applier_idle;	/* see NOTES: may confirm everything received */
+	Lsn			durable;		/* highest end LSN committed on the target */
+	Lsn			received;		/* receiver's running max */
+	bool		stop;			/* applier asks the receiver to stop */
+} Shared;
+
+typedef struct Receiver
+{
+	Shared	   *sh;
+	ReplClient *rc;
+	volatile sig_atomic_t *stop;
+} Receiver;
+
+/* Append a copy of one CopyData payload; never blocks (see receiver_wait). */
+static bool
+queue_push(Shared *sh, Lsn lsn, const uint8_t *data, size_t len)
+{
+	QueueItem  *it = malloc(sizeof(*it) + len);
+
+	if (it == NULL)
+		return false;
+	it->next = NULL;
+	it->lsn = lsn;
+	it->len = len;
+	memcpy(it->data, data, len);
+	pthread_mutex_lock(&sh->lock);
+	if (sh->tail)
+		sh->tail->next = it;
+	else
+		sh->head = it;
+	sh->tail = it;
+	sh->bytes += len;
+	sh->applier_idle = false;
+	pthread_cond_signal(&sh->nonempty);
+	pthread_mutex_unlock(&sh->lock);
+	return true;
+}
+
+static void
+add_ms(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_nsec += (long) ms * 1000000L;
+	while (ts->tv_nsec >= 1000000000L)
+		ts->tv_sec++, ts->tv_nsec -= 1000000000L;
+}
+
+/*
+ * Take the next item, waiting up to wait_ms.  Marks the applier busy in the
+ * same critical section, so the receiver never sees an empty queue and an
+ * idle applier while an item is in flight.  Returns NULL on timeout.
+ */
+static QueueItem *
+queue_pop(Shared *sh, int wait_ms)
+{
+	QueueItem  *it;
+	struct timespec ts;
+
+	pthread_mutex_lock(&sh->lock);
+	if (sh->head == NULL && wait_ms > 0 && !sh->receiver_done)
+	{
+		add_ms(&ts, wait_ms);
+		pthread_cond_timedwait(&sh->nonempty, &sh->lock, &ts);
+	}
+	it = sh->head;
+	if (it != NULL)
+	{
+		sh->head = it->next;
+		if (sh->head == NULL)
+			sh->tail = NULL;
+		sh->bytes -= it->len;
+		sh->applier_idle = false;
+		pthread_cond_signal(&sh->nonfull);
+	}
+	pthread_mutex_unlock(&sh->lock);
+	return it;
+}
+
+static bool
+queue_empty(Shared *sh)
+{
+	bool		empty;
+
+	pthread_mutex_lock(&sh->lock);
+	empty = sh->head == NULL;
+	pthread_mutex_unlock(&sh->lock);
+	return empty;
+}
+
+/* Copy the applier's durable/idle facts into the feedback state. */
+static void
+receiver_sync_feedback(Receiver *r)
+{
+	Shared	   *sh = r->sh;
+
+	pthread_mutex_lock(&sh->lock);
+	feedback_note_durable(&r->rc->feedback, sh->durable);
+	feedback_set_idle(&r->rc->feedback, sh->applier_idle && sh->head == NULL);
+	sh->received = r->rc->feedback.received;
+	pthread_mutex_unlock(&sh->lock);
+}
+
+/* While the queue is full: wait, but keep the walsender's timeout happy. */
+static bool
+receiver_wait(Receiver *r, SyncError *err)
+{
+	Shared	   *sh = r->sh;
+	bool		full;
+	struct timespec ts;
+
+	pthread_mutex_lock(&sh->lock);
+	full = sh->bytes > QUEUE_MAX_BYTES && !sh->stop;
+	if (full)
+	{
+		add_ms(&ts, 100);
+		pthread_cond_timedwait(&sh->nonfull, &sh->lock, &ts);
+	}
+	pthread_mutex_unlock(&sh->lock);
+	if (full && replclient_now_us() - r->rc->last_status_us >
+		(int64_t) r->rc->status_interval_ms * 1000)
+	{
+		receiver_sync_feedback(r);
+		if (!replclient_send_status(r->rc, false, err))
+			return false;
+	}
+	return !full;
+}
+
+static void *
+receiver_main(void *arg)
+{
+	Receiver   *r = arg;
+	SyncError	err;
+	bool		ok = true;
+
+	sync_error_clear(&err);
+	while (ok)
+	{
+		ReplMessage m;
+		int			got;
+		bool		stop;
+
+		pthread_mutex_lock(&r->sh->lock);
+		stop = r->sh->stop;
+		pthread_mutex_unlock(&r->sh->lock);
+		if (stop || *r->stop)
+			break;
+		if (!receiver_wait(r, &err))
+		{
+			ok = err.code == SYNC_ERR_NONE;
+			continue;
+		}
+		receiver_sync_feedback(r);
+		got = replclient_next(r->rc, 100, &m, &err);
+		if (got < 0)
+			ok = false;
+		else if (got > 0 && m.kind == REPL_MSG_XLOGDATA &&
+				 !queue_push(r->sh, m.data_start, m.data, m.data_len))
+			ok = sync_error_set(&err, SYNC_ERR_NOMEM, "out of memory");
+	}
+	if (ok)
+	{
+		receiver_sync_feedback(r);
+		replclient_send_status(r->rc, false, &err);
+	}
+	pthread_mutex_lock(&r->sh->lock);
+	r->sh->receiver_done = true;
+	if (!ok)
+		r->sh->receiver_error = err;
+	pthread_cond_signal(&r->sh->nonempty);
+	pthread_mutex_unlock(&r->sh->lock);
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * The applier
+ * ------------------------------------------------------------------------ */
+
+typedef struct SpoolEntry
+{
+	Xid			xid;
+	Spool	   *spool;
+} SpoolEntry;
+
+typedef struct Applier
+{
+	const StreamOptions *opts;
+	Shared	   *sh;
+	PGconn	   *src;
+	PGconn	   *tgt;
+	Writer	   *writer;
+	RelMap		rels;
+	PgoutputState ps;			/* live stream */
+	PgoutputState replay_ps;	/* spooled messages (always in_stream) */
+	Arena		arena;
+	Lsn			start_lsn;		/* commits starting before it are applied */
+	bool		in_txn;			/* between Begin and Commit */
+	bool		skip_txn;		/* this transaction was applied before */
+	Xid			stream_xid;		/* inside a Stream Start block */
+	SpoolEntry	spools[MAX_SPOOLS];
+	int			nspools;
+	int			batch_changes;
+	int64_t		batch_started_us;
+	Lsn			batch_end_lsn;	/* last source commit in the open batch */
+	PgTimestamp batch_commit_time;
+	bool		batch_open;
+	Lsn			applied_lsn;	/* last committed on the target */
+	PgTimestamp applied_time;
+	bool		barrier_pending;	/* barrier seen in the current transaction */
+	bool		barrier_done;
+	char		barrier_token[64];
+	uint64_t	changes_applied;
+	int64_t		last_stats_us;
+	uint64_t	changes_at_last_stats;
+	Lsn			applied_at_last_stats;
+	bool		caught_up;
+	int64_t		idle_since_us;
+} Applier;
+
+static bool apply_message(Applier *a, const uint8_t *data, size_t len, Lsn lsn,
+						  PgoutputState *ps, SyncError *err);
+
+static Spool **
+spool_slot(Applier *a, Xid xid, bool create)
+{
+	for (int i = 0; i < a->nspools; i++)
+		if (a->spools[i].xid == xid)
+			return &a->spools[i].spool;
+	if (!create || a->nspools == MAX_SPOOLS)
+		return NULL;
+	a->spools[a->nspools].xid = xid;
+	a->spools[a->nspools].spool = NULL;
+	return &a->spools[a->nspools++].spool;
+}
+
+static void
+spool_forget(Applier *a, Xid xid)
+{
+	for (int i = 0; i < a->nspools; i++)
+		if (a->spools[i].xid == xid)
+		{
+			spool_destroy(a->spools[i].spool, true);
+			a->spools[i] = a->spools[--a->nspools];
+			return;
+		}
+}
+
+/* Commit the open batch on the target and publish the durable position. */
+static bool
+commit_batch(Applier *a, SyncError *err)
+{
+	if (!a->batch_open)
+		return true;
+	if (!writer_commit(a->writer, a->batch_end_lsn, a->batch_commit_time, err))
+		return sync_error_context(err, "could not commit applied changes up to %X/%X",
+								  LSN_ARGS(a->batch_end_lsn));
+	a->applied_lsn = a->batch_end_lsn;
+	a->applied_time = a->batch_commit_time;
+	a->batch_open = false;
+	a->changes_applied += (uint64_t) a->batch_changes;
+	a->batch_changes = 0;
+	pthread_mutex_lock(&a->sh->lock);
+	if (a->applied_lsn > a->sh->durable)
+		a->sh->durable = a->applied_lsn;
+	pthread_mutex_unlock(&a->sh->lock);
+	if (a->barrier_pending)
+	{
+		a->barrier_pending = false;
+		a->barrier_done = true;
+		log_info("cutover barrier %s applied at %X/%X", a->barrier_token,
+				 LSN_ARGS(a->applied_lsn));
+	}
+	return true;
+}
+
+/* Policy: close the batch at a source commit when big, old, or caught up. */
+static bool
+batch_due(const Applier *a)
+{
+	return a->barrier_pending || a->batch_changes >= a->opts->batch_max_changes ||
+		replclient_now_us() - a->batch_started_us >= (int64_t) a->opts->batch_max_ms * 1000 ||
+		queue_empty(a->sh);
+}
+
+static bool
+source_commit(Applier *a, Lsn commit_lsn, Lsn end_lsn, PgTimestamp t, SyncError *err)
+{
+	(void) commit_lsn;
+	if (!a->batch_open)
+	{
+		a->batch_open = true;
+		a->batch_started_us = replclient_now_us();
+	}
+	a->batch_end_lsn = end_lsn;
+	a->batch_commit_time = t;
+	if (a->barrier_pending)
+		writer_note_barrier(a->writer, a->barrier_token, end_lsn);
+	return batch_due(a) ? commit_batch(a, err) : true;
+}
+
+static bool
+apply_change(Applier *a, const PgoutputMessage *m, SyncError *err)
+{
+	const RemoteRelation *rel = relmap_get(&a->rels, m->u.change.relid);
+
+	if (rel == NULL)
+		return sync_error_set(err, SYNC_ERR_INVALID,
+							  "%s for relation id %u that no Relation message announced",
+							  pgoutput_msg_type_name(m->type), m->u.change.relid);
+	if (!a->batch_open)
+	{
+		a->batch_open = true;
+		a->batch_started_us = replclient_now_us();
+	}
+	a->batch_changes++;
+	switch (m->type)
+	{
+		case PGOUTPUT_MSG_INSERT:
+			return writer_insert(a->writer, rel, &m->u.change.new_tuple, err);
+		case PGOUTPUT_MSG_UPDATE:
+			return writer_update(a->writer, rel, &m->u.change, err);
+		default:
+			return writer_delete(a->writer, rel, &m->u.change, err);
+	}
+}
+
+static bool
+apply_truncate(Applier *a, const PgoutputTruncate *t, SyncError *err)
+{
+	const RemoteRelation **rels = calloc(t->nrelids + 1, sizeof(*rels));
+	bool		ok;
+
+	if (rels == NULL)
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	for (uint32_t i = 0; i < t->nrelids; i++)
+		if ((rels[i] = relmap_get(&a->rels, t->relids[i])) == NULL)
+		{
+			free(rels);
+			return sync_error_set(err, SYNC_ERR_INVALID,
+								  "truncate of relation id %u that no Relation message announced",
+								  t->relids[i]);
+		}
+	if (!a->batch_open)
+	{
+		a->batch_open = true;
+		a->batch_started_us = replclient_now_us();
+	}
+	a->batch_changes++;
+	ok = writer_truncate(a->writer, (const RemoteRelation *const *) rels, (int) t->nrelids,
+						 t->flags, err);
+	free(rels);
+	return ok;
+}
+
+static void
+note_message(Applier *a, const PgoutputLogicalMessage *m)
+{
+	size_t		n = m->content.len < sizeof(a->barrier_token) - 1 ?
+		m->content.len : sizeof(a->barrier_token) - 1;
+
+	if (!(m->flags & PGOUTPUT_MESSAGE_TRANSACTIONAL) ||
+		strcmp((const char *) m->prefix.ptr, CUTOVER_MESSAGE_PREFIX) != 0)
+		return;
+	memcpy(a->barrier_token, m->content.ptr, n);
+	a->barrier_token[n] = '\0';
+	a->barrier_pending = true;
+}
+
+/* Messages that can appear inside a transaction, live or replayed. */
+static bool
+apply_in_txn(Applier *a, const PgoutputMessage *m, SyncError *err)
+{
+	switch (m->type)
+	{
+		case PGOUTPUT_MSG_RELATION:
+			return relmap_update(&a->rels, &m->u.relation, err) != NULL;
+		case PGOUTPUT_MSG_TYPE:
+		case PGOUTPUT_MSG_ORIGIN:
+			return true;
+		case PGOUTPUT_MSG_INSERT:
+		case PGOUTPUT_MSG_UPDATE:
+		case PGOUTPUT_MSG_DELETE:
+			return a->skip_txn || apply_change(a, m, err);
+		case PGOUTPUT_MSG_TRUNCATE:
+			return a->skip_txn || apply_truncate(a, &m->u.truncate, err);
+		case PGOUTPUT_MSG_MESSAGE:
+			if (!a->skip_txn)
+				note_message(a, &m->u.message);
+			return true;
+		default:
+			return sync_error_set(err, SYNC_ERR_INVALID, "unexpected %s message inside a transaction",
+								  pgoutput_msg_type_name(m->type));
+	}
+}
+
+/* Stream Start..Stop: spool the raw message under its transaction. */
+static bool
+spool_message(Applier *a, const PgoutputMessage *m, const uint8_t *data, size_t len,
+			  SyncError *err)
+{
+	Spool	  **sp = spool_slot(a, a->stream_xid, false);
+
+	if (sp == NULL || *sp == NULL)
+		return sync_error_set(err, SYNC_ERR_INVALID,
+							  "streamed change for transaction %u without Stream Start",
+							  a->stream_xid);
+	return spool_append(*sp, m->has_stream_xid ? m->stream_xid : a->stream_xid, data, len, err);
+}
+
+static bool
+stream_start(Applier *a, const PgoutputStreamStart *s, SyncError *err)
+{
+	Spool	  **sp;
+
+	a->stream_xid = s->xid;
+	if (s->first_segment)
+		spool_forget(a, s->xid);
+	sp = spool_slot(a, s->xid, true);
+	if (sp == NULL)
+		return sync_error_set(err, SYNC_ERR_INTERNAL,
+							  "more than %d streamed transactions in progress", MAX_SPOOLS);
+	if (*sp == NULL)
+	{
+		if (!s->first_segment)
+			return sync_error_set(err, SYNC_ERR_INVALID,
+								  "stream of transaction %u continues a spool that does not exist",
+								  s->xid);
+		*sp = spool_create(a->opts->spool_dir, s->xid, err);
+		if (*sp == NULL)
+			return false;
+	}
+	return true;
+}
+
+static bool
+replay_record(const uint8_t *data, size_t len, void *arg, SyncError *err)
+{
+	Applier    *a = arg;
+
+	return apply_message(a, data, len, INVALID_LSN, &a->replay_ps, err);
+}
+
+static bool
+stream_commit(Applier *a, const PgoutputStreamCommit *c, SyncError *err)
+{
+	Spool	  **sp = spool_slot(a, c->xid, false);
+	bool		ok;
+
+	if (sp == NULL || *sp == NULL)
+		return sync_error_set(err, SYNC_ERR_INVALID,
+							  "Stream Commit of transaction %u that was never streamed", c->xid);
+	a->skip_txn = c->commit_lsn < a->start_lsn;
+	a->in_txn = true;
+	ok = spool_replay(*sp, replay_record, a, err);
+	a->in_txn = false;
+	spool_forget(a, c->xid);
+	if (!ok)
+		return sync_error_context(err, "applying streamed transaction %u committed at %X/%X",
+								  c->xid, LSN_ARGS(c->end_lsn));
+	if (a->skip_txn)
+		return true;
+	return source_commit(a, c->commit_lsn, c->end_lsn, c->commit_time, err);
+}
+
+static bool
+stream_abort(Applier *a, const PgoutputStreamAbort *ab, SyncError *err)
+{
+	Spool	  **sp = spool_slot(a, ab->xid, false);
+
+	if (ab->xid == ab->subxid || sp == NULL)
+	{
+		spool_forget(a, ab->xid);
+		return true;
+	}
+	return *sp == NULL || spool_abort_subxact(*sp, ab->subxid, err);
+}
+
+/* Messages outside any transaction. */
+static bool
+apply_top(Applier *a, const PgoutputMessage *m, SyncError *err)
+{
+	switch (m->type)
+	{
+		case PGOUTPUT_MSG_BEGIN:
+			a->in_txn = true;
+			a->skip_txn = m->u.begin.final_lsn < a->start_lsn;
+			return true;
+		case PGOUTPUT_MSG_COMMIT:
+			a->in_txn = false;
+			if (a->skip_txn)
+				return true;
+			return source_commit(a, m->u.commit.commit_lsn, m->u.commit.end_lsn,
+								 m->u.commit.commit_time, err);
+		case PGOUTPUT_MSG_STREAM_START:
+			return stream_start(a, &m->u.stream_start, err);
+		case PGOUTPUT_MSG_STREAM_COMMIT:
+			return stream_commit(a, &m->u.stream_commit, err);
+		case PGOUTPUT_MSG_STREAM_ABORT:
+			return stream_abort(a, &m->u.stream_abort, err);
+		case PGOUTPUT_MSG_RELATION:
+			return relmap_update(&a->rels, &m->u.relation, err) != NULL;
+		case PGOUTPUT_MSG_MESSAGE:
+		case PGOUTPUT_MSG_TYPE:
+		case PGOUTPUT_MSG_ORIGIN:
+			return true;
+		default:
+			return sync_error_set(err, SYNC_ERR_INVALID, "unexpected %s message",
+								  pgoutput_msg_type_name(m->type));
+	}
+}
+
+static bool
+apply_message(Applier *a, const uint8_t *data, size_t len, Lsn lsn, PgoutputState *ps,
+			  SyncError *err)
+{
+	PgoutputMessage m;
+	bool		was_in_stream = ps->in_stream;
+
+	arena_reset(&a->arena);
+	if (pgoutput_decode(data, len, ps, &m, &a->arena, err) != DECODE_OK)
+		return sync_error_context(err, "could not decode message at %X/%X", LSN_ARGS(lsn));
+	if (m.type == PGOUTPUT_MSG_STREAM_STOP)
+		return true;
+	if (was_in_stream && ps == &a->ps)
+		return spool_message(a, &m, data, len, err);
+	if (a->in_txn && m.type != PGOUTPUT_MSG_COMMIT)
+		return apply_in_txn(a, &m, err);
+	return apply_top(a, &m, err);
+}
+
+/* ------------------------------------------------------------------------
+ * Lag figures, written to the target for "pgstream status"
+ * ------------------------------------------------------------------------ */
+
+static void
+write_stats(Applier *a)
+{
+	int64_t		now = replclient_now_us();
+	char		src_lsn[32] = "",
+				recv[LSN_FORMAT_MAX],
+				rate[32];
+	const char *params[4];
+	Lsn			received;
+	double		secs = (double) (now - a->last_stats_us) / 1e6;
+	SyncError	ignored;
+	PGresult   *res;
+
+	if (now - a->last_stats_us < STATS_INTERVAL_US)
+		return;
+	pthread_mutex_lock(&a->sh->lock);
+	received = a->sh->received;
+	pthread_mutex_unlock(&a->sh->lock);
+	if (!pgconn_query_value(a->src, "SELECT pg_catalog.pg_current_wal_lsn()", 0, NULL,
+							src_lsn, sizeof(src_lsn), false, &ignored))
+		src_lsn[0] = '\0';
+	snprintf(rate, sizeof(rate), "%.1f",
+			 secs > 0 ? (double) (a->changes_applied - a->changes_at_last_stats) / secs : 0.0);
+	params[0] = lsn_format(received, recv);
+	params[1] = src_lsn[0] ? src_lsn : NULL;
+	params[2] = rate;
+	params[3] = a->caught_up ? "true" : "false";
+	res = pgconn_query(a->tgt,
+					   "UPDATE pgstream.migration SET received_lsn = $1::pg_lsn,"
+					   " source_lsn = coalesce($2::pg_lsn, source_lsn), apply_rate = $3::float8,"
+					   " caught_up_at = CASE WHEN $4::boolean THEN coalesce(caught_up_at, now()) END,"
+					   " updated_at = now() WHERE id = 1", 4, params, &ignored);
+	PQclear(res);
+	a->last_stats_us = now;
+	a->changes_at_last_stats = a->changes_applied;
+	a->applied_at_last_stats = a->applied_lsn;
+}
+
+/* Idle: nothing open, nothing queued.  Mark it, and note catching up once. */
+static bool
+note_idle(Applier *a, SyncError *err)
+{
+	int64_t		now = replclient_now_us();
+
+	pthread_mutex_lock(&a->sh->lock);
+	a->sh->applier_idle = a->sh->head == NULL && !a->in_txn && !a->batch_open;
+	pthread_mutex_unlock(&a->sh->lock);
+	if (a->idle_since_us == 0)
+		a->idle_since_us = now;
+	if (!a->caught_up && now - a->idle_since_us > 500 * 1000)
+	{
+		a->caught_up = true;
+		log_info("caught up with the source at %X/%X; streaming", LSN_ARGS(a->applied_lsn));
+		return state_set_phase(a->tgt, PHASE_STREAMING, 0, err);
+	}
+	return true;
+}
+
+static bool
+applier_step(Applier *a, SyncError *err)
+{
+	QueueItem  *it = queue_pop(a->sh, 100);
+	bool		ok = true;
+
+	if (it != NULL)
+	{
+		a->idle_since_us = 0;
+		ok = apply_message(a, it->data, it->len, it->lsn, &a->ps, err);
+		free(it);
+		return ok;
+	}
+	if (a->batch_open && !a->in_txn && !commit_batch(a, err))
+		return false;
+	if (!a->in_txn && !a->batch_open && !note_idle(a, err))
+		return false;
+	return true;
+}
+
+static bool
+applier_loop(Applier *a, SyncError *err)
+{
+	while (!a->barrier_done)
+	{
+		bool		done;
+
+		if (*a->opts->stop)
+			return sync_error_set(err, SYNC_ERR_INTERNAL, "stopped by a signal");
+		if (!applier_step(a, err))
+			return false;
+		write_stats(a);
+		pthread_mutex_lock(&a->sh->lock);
+		done = a->sh->receiver_done && a->sh->head == NULL;
+		if (done)
+			*err = a->sh->receiver_error;
+		pthread_mutex_unlock(&a->sh->lock);
+		if (done && !a->barrier_done)
+		{
+			if (err->code == SYNC_ERR_NONE)
+				sync_error_set(err, SYNC_ERR_CONNECT, "replication stream ended");
+			return false;
+		}
+	}
+	return true;
+}
+
+static void
+applier_term(Applier *a)
+{
+	for (int i = 0; i < a->nspools; i++)
+		spool_destroy(a->spools[i].spool, true);
+	writer_destroy(a->writer);
+	relmap_term(&a->rels);
+	arena_term(&a->arena);
+}
+
+static void
+shared_term(Shared *sh)
+{
+	QueueItem  *it = sh->head;
+
+	while (it != NULL)
+	{
+		QueueItem  *next = it->next;
+
+		free(it);
+		it = next;
+	}
+	pthread_mutex_destroy(&sh->lock);
+	pthread_cond_destroy(&sh->nonempty);
+	pthread_cond_destroy(&sh->nonfull);
+}
+
+bool
+stream_run(const StreamOptions *opts, ReplClient *rc, PGconn *src, PGconn *tgt,
+		   SyncError *err)
+{
+	Shared		sh;
+	Applier		a;
+	Receiver	r = {&sh, rc, opts->stop};
+	ReplStartOptions so = {opts->slot, opts->publication, opts->start_lsn, true, true};
+	pthread_t	thread;
+	bool		ok;
+
+	memset(&sh, 0, sizeof(sh));
+	memset(&a, 0, sizeof(a));
+	pthread_mutex_init(&sh.lock, NULL);
+	pthread_cond_init(&sh.nonempty, NULL);
+	pthread_cond_init(&sh.nonfull, NULL);
+	sh.durable = opts->start_lsn;
+	a.opts = opts;
+	a.sh = &sh;
+	a.src = src;
+	a.tgt = tgt;
+	a.start_lsn = a.applied_lsn = opts->start_lsn;
+	relmap_init(&a.rels);
+	arena_init(&a.arena, NULL, 0);
+	mkdir(opts->spool_dir, 0700);
+	a.writer = writer_create(opts->target_conninfo, err);
+	rc->confirm = true;
+	ok = a.writer != NULL && replclient_start(rc, &so, err);
+	if (ok)
+	{
+		pgoutput_state_init(&a.ps, rc->proto_version, false);
+		pgoutput_state_init(&a.replay_ps, rc->proto_version, false);
+		a.replay_ps.in_stream = true;
+		log_info("streaming from slot \"%s\" at %X/%X (pgoutput protocol %d%s)", opts->slot,
+				 LSN_ARGS(opts->start_lsn), rc->proto_version,
+				 rc->streaming ? ", large transactions streamed" : "");
+		ok = pthread_create(&thread, NULL, receiver_main, &r) == 0 ||
+			sync_error_set(err, SYNC_ERR_INTERNAL, "could not start the receiver thread");
+		if (ok)
+		{
+			ok = applier_loop(&a, err);
+			pthread_mutex_lock(&sh.lock);
+			sh.stop = true;
+			pthread_mutex_unlock(&sh.lock);
+			pthread_join(thread, NULL);
+		}
+	}
+	if (!ok && a.writer != NULL)
+		writer_rollback(a.writer);
+	applier_term(&a);
+	shared_term(&sh);
+	return ok;
+}

@@ -1,0 +1,50 @@
+/*
+ * engine/stream.h -- live sync: stream changes from the slot and apply them
+ * to the target until the cutover barrier has been applied.
+ *
+ * Two threads.  The receiver owns the replication connection: it reads
+ * CopyData into a bounded queue, answers keepalives and sends status updates
+ * whose flush position is what the applier has durably committed (or, when
+ * the applier is idle with nothing pending, the position received so far).
+ * The applier (the calling thread) decodes in stream order, applies through
+ * apply/writer in batched target transactions that also record the source
+ * position, and spools streamed in-progress transactions to disk until their
+ * Stream Commit.
+ */
+#ifndef PGSTREAM_ENGINE_STREAM_H
+#define PGSTREAM_ENGINE_STREAM_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+#include <libpq-fe.h>
+
+#include "engine/replclient.h"
+#include "protocol/error.h"
+#include "protocol/lsn.h"
+
+#define CUTOVER_MESSAGE_PREFIX "pgstream.cutover"
+
+typedef struct StreamOptions
+{
+	const char *target_conninfo;
+	const char *slot;
+	const char *publication;
+	const char *spool_dir;
+	Lsn			start_lsn;		/* end of the last applied commit */
+	int			batch_max_changes;
+	int			batch_max_ms;
+	bool		quiet;
+	volatile sig_atomic_t *stop;
+} StreamOptions;
+
+/*
+ * Stream and apply until the cutover barrier is committed on the target
+ * (returns true) or an error or a stop request (returns false).  rc must be
+ * connected (replication) and idle; src and tgt are ordinary sessions used
+ * for lag figures and run state.
+ */
+bool		stream_run(const StreamOptions *opts, ReplClient *rc, PGconn *src,
+					   PGconn *tgt, SyncError *err);
+
+#endif
