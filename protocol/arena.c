@@ -3,9 +3,9 @@
  * allocator.
  *
  * Allocations are carved from the newest block; a request larger than the
- * block size gets a block of its own.  limit_bytes caps the bytes handed out
- * since the last reset (alignment padding included), so a hostile count in a
- * message cannot make a decoder take unbounded memory even when the count
+ * block size is given a block of its own.  limit_bytes caps the bytes handed
+ * out since the last reset (alignment padding included), so a hostile count in
+ * a message cannot make a decoder take unbounded memory even when the count
  * fits in the input.  Every allocation is zeroed.
  */
 #include "protocol/arena.h"

@@ -179,6 +179,27 @@ check_failure(DecodeStatus status, const SyncError *err)
 	FUZZ_CHECK(memchr(err->message, '\0', sizeof(err->message)) != NULL);
 }
 
+/* Oracles for a message that decoded: see the file header. */
+static void
+check_success(const PgoutputMessage *m, const PgoutputState *before,
+              const PgoutputState *after, const uint8_t *data, size_t len)
+{
+	bool parallel = before->streaming_parallel && before->proto_version >= 4;
+
+	FUZZ_CHECK(pgoutput_msg_min_proto(m->type) != 0 &&
+	           pgoutput_msg_min_proto(m->type) <= before->proto_version);
+	if (m->type == PGOUTPUT_MSG_STREAM_START)
+		FUZZ_CHECK(!before->in_stream && after->in_stream);
+	else if (m->type == PGOUTPUT_MSG_STREAM_STOP)
+		FUZZ_CHECK(before->in_stream && !after->in_stream);
+	else
+		FUZZ_CHECK(after->in_stream == before->in_stream);
+	FUZZ_CHECK(m->has_stream_xid ==
+	           (before->in_stream && takes_stream_xid(m->type)));
+	FUZZ_CHECK(!m->has_stream_xid || m->stream_xid != 0);
+	FUZZ_CHECK(message_len(m, parallel, data, len) == len);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -212,17 +233,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(st.in_stream == before.in_stream);
 		return 0;
 	}
-	FUZZ_CHECK(pgoutput_msg_min_proto(m.type) != 0 &&
-	           pgoutput_msg_min_proto(m.type) <= before.proto_version);
-	FUZZ_CHECK(st.in_stream == (m.type == PGOUTPUT_MSG_STREAM_START ? true
-	                            : m.type == PGOUTPUT_MSG_STREAM_STOP
-	                                ? false
-	                                : before.in_stream));
-	FUZZ_CHECK(m.has_stream_xid ==
-	           (before.in_stream && takes_stream_xid(m.type)));
-	FUZZ_CHECK(!m.has_stream_xid || m.stream_xid != 0);
-	FUZZ_CHECK(
-	    message_len(&m, before.streaming_parallel && before.proto_version >= 4,
-	                data + 1, size - 1) == size - 1);
+	check_success(&m, &before, &st, data + 1, size - 1);
 	return 0;
 }
