@@ -19,7 +19,8 @@ typedef struct Subcommand
 
 static const Subcommand subcommands[] = {
 	{"assess", cmd_assess, "check source and target before a migration, with fixes"},
-	{"sync", cmd_sync, "copy a database to the target (offline: --no-follow)"},
+	{"sync", cmd_sync, "migrate a database: full load, then live sync until cutover"},
+	{"cutover", cmd_cutover, "finish a live migration: barrier, sequences, FKs, checks"},
 	{"status", cmd_status, "show the phase and progress recorded on the target"},
 	{"peek", cmd_peek, "print the decoded change stream of a slot, without consuming it"},
 };
