@@ -31,12 +31,23 @@ static const char status_help[] =
 typedef struct StatusReport
 {
 	MigrationState st;
+	PGresult   *lag;			/* one row, see lag_sql */
 	PGresult   *tables;			/* name, nparts, parts_done, rows, bytes, est_rows, est_bytes */
 	int			index_total,
 				index_done,
 				final_total,
 				final_done;
 } StatusReport;
+
+static const char lag_sql[] =
+	"SELECT coalesce(source_lsn::text, ''), coalesce(received_lsn::text, ''),"
+	" coalesce(applied_lsn::text, ''), coalesce(lag_bytes::text, ''),"
+	" coalesce(round(lag_seconds::numeric, 3)::text, ''),"
+	" coalesce(round(apply_rate::numeric, 1)::text, ''),"
+	" coalesce(round(eta_seconds::numeric, 1)::text, ''),"
+	" coalesce(to_char(caught_up_at, 'YYYY-MM-DD HH24:MI:SS'), ''),"
+	" extract(epoch from now() - updated_at)::int"
+	" FROM pgstream.migration";
 
 static bool
 load_report(PGconn *tgt, StatusReport *r, SyncError *err)
@@ -50,6 +61,9 @@ load_report(PGconn *tgt, StatusReport *r, SyncError *err)
 	if (!state_load(tgt, &r->st, err) ||
 		!schema_count_steps(tgt, SCHEMA_PHASE_INDEX, &r->index_total, &r->index_done, err) ||
 		!schema_count_steps(tgt, SCHEMA_PHASE_FINAL, &r->final_total, &r->final_done, err))
+		return false;
+	r->lag = pgconn_query(tgt, lag_sql, 0, NULL, err);
+	if (r->lag == NULL)
 		return false;
 	r->tables = pgconn_query(tgt,
 							 "SELECT format('%I.%I', t.nspname, t.relname), t.nparts,"
@@ -85,6 +99,26 @@ print_json(const StatusReport *r)
 			json_string(&w, r->st.error);
 		else
 			json_null(&w);
+		if (r->lag != NULL)
+		{
+			static const char *const keys[] = {"source_lsn", "received_lsn", "applied_lsn",
+			"lag_bytes", "lag_seconds", "apply_rate", "eta_seconds"};
+
+			for (int c = 0; c < 7; c++)
+			{
+				const char *v = PQgetvalue(r->lag, 0, c);
+
+				json_key(&w, keys[c]);
+				if (!*v)
+					json_null(&w);
+				else if (c < 3)
+					json_string(&w, v);
+				else
+					json_double(&w, atof(v));
+			}
+			json_key(&w, "seconds_since_update");
+			json_int(&w, atoll(PQgetvalue(r->lag, 0, 8)));
+		}
 		json_key(&w, "indexes");
 		json_begin_object(&w);
 		json_key(&w, "total");
@@ -140,6 +174,14 @@ print_text(const StatusReport *r)
 		   r->st.slot_name, r->st.follow ? "live sync" : "offline copy");
 	if (r->st.error[0])
 		printf("last error: %s\n", r->st.error);
+	if (r->st.follow && r->lag != NULL && *PQgetvalue(r->lag, 0, 2))
+		printf("source at %s, received %s, applied %s\nlag: %s bytes, %s s; apply rate %s "
+			   "changes/s; ETA %s s; updated %s s ago%s%s\n",
+			   PQgetvalue(r->lag, 0, 0), PQgetvalue(r->lag, 0, 1), PQgetvalue(r->lag, 0, 2),
+			   PQgetvalue(r->lag, 0, 3), PQgetvalue(r->lag, 0, 4), PQgetvalue(r->lag, 0, 5),
+			   *PQgetvalue(r->lag, 0, 6) ? PQgetvalue(r->lag, 0, 6) : "?",
+			   PQgetvalue(r->lag, 0, 8),
+			   *PQgetvalue(r->lag, 0, 7) ? "; caught up since " : "", PQgetvalue(r->lag, 0, 7));
 	printf("indexes and constraints: %d/%d built\n", r->index_done, r->index_total);
 	printf("deferred schema (foreign keys, triggers): %d/%d applied\n",
 		   r->final_done, r->final_total);
@@ -197,6 +239,7 @@ cmd_status(int argc, char **argv)
 	else
 		print_text(&r);
 	PQclear(r.tables);
+	PQclear(r.lag);
 	pgconn_close(tgt);
 	return EXIT_OK;
 }

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "apply/pgconn.h"
 #include "apply/relmap.h"
@@ -597,16 +598,51 @@ apply_message(Applier *a, const uint8_t *data, size_t len, Lsn lsn, PgoutputStat
  * Lag figures, written to the target for "pgstream status"
  * ------------------------------------------------------------------------ */
 
+/* Lag in bytes and seconds, and an ETA, from what the applier knows now. */
+typedef struct LagFigures
+{
+	double		lag_bytes;
+	double		lag_seconds;
+	double		eta_seconds;	/* < 0: unknown */
+	double		rate;			/* changes per second */
+} LagFigures;
+
+static LagFigures
+compute_lag(const Applier *a, Lsn source_lsn, bool idle, double secs)
+{
+	LagFigures	f = {0, 0, -1, 0};
+	double		bytes_rate = secs > 0 && a->applied_lsn > a->applied_at_last_stats ?
+		(double) (a->applied_lsn - a->applied_at_last_stats) / secs : 0;
+	int64_t		now_unix = timestamp_to_unix_us(replclient_wallclock());
+
+	f.rate = secs > 0 ? (double) (a->changes_applied - a->changes_at_last_stats) / secs : 0;
+	if (idle || source_lsn <= a->applied_lsn)
+	{
+		f.eta_seconds = 0;
+		return f;
+	}
+	f.lag_bytes = (double) (source_lsn - a->applied_lsn);
+	if (a->applied_time != 0)
+		f.lag_seconds = (double) (now_unix - timestamp_to_unix_us(a->applied_time)) / 1e6;
+	if (f.lag_seconds < 0)
+		f.lag_seconds = 0;
+	if (bytes_rate > 0)
+		f.eta_seconds = f.lag_bytes / bytes_rate;
+	return f;
+}
+
 static void
 write_stats(Applier *a)
 {
 	int64_t		now = replclient_now_us();
 	char		src_lsn[32] = "",
 				recv[LSN_FORMAT_MAX],
-				rate[32];
-	const char *params[4];
-	Lsn			received;
-	double		secs = (double) (now - a->last_stats_us) / 1e6;
+				nums[4][32];
+	const char *params[7];
+	Lsn			received,
+				source_lsn = 0;
+	bool		idle;
+	LagFigures	f;
 	SyncError	ignored;
 	PGresult   *res;
 
@@ -614,22 +650,33 @@ write_stats(Applier *a)
 		return;
 	pthread_mutex_lock(&a->sh->lock);
 	received = a->sh->received;
+	idle = a->sh->applier_idle && a->sh->head == NULL;
 	pthread_mutex_unlock(&a->sh->lock);
-	if (!pgconn_query_value(a->src, "SELECT pg_catalog.pg_current_wal_lsn()", 0, NULL,
-							src_lsn, sizeof(src_lsn), false, &ignored))
-		src_lsn[0] = '\0';
-	snprintf(rate, sizeof(rate), "%.1f",
-			 secs > 0 ? (double) (a->changes_applied - a->changes_at_last_stats) / secs : 0.0);
+	if (pgconn_query_value(a->src, "SELECT pg_catalog.pg_current_wal_lsn()", 0, NULL,
+						   src_lsn, sizeof(src_lsn), false, &ignored))
+		lsn_parse(src_lsn, &source_lsn);
+	f = compute_lag(a, source_lsn, idle, (double) (now - a->last_stats_us) / 1e6);
+	snprintf(nums[0], sizeof(nums[0]), "%.1f", f.rate);
+	snprintf(nums[1], sizeof(nums[1]), "%.0f", f.lag_bytes);
+	snprintf(nums[2], sizeof(nums[2]), "%.3f", f.lag_seconds);
+	snprintf(nums[3], sizeof(nums[3]), "%.1f", f.eta_seconds);
 	params[0] = lsn_format(received, recv);
 	params[1] = src_lsn[0] ? src_lsn : NULL;
-	params[2] = rate;
+	params[2] = nums[0];
 	params[3] = a->caught_up ? "true" : "false";
+	params[4] = nums[1];
+	params[5] = nums[2];
+	params[6] = f.eta_seconds >= 0 ? nums[3] : NULL;
 	res = pgconn_query(a->tgt,
 					   "UPDATE pgstream.migration SET received_lsn = $1::pg_lsn,"
 					   " source_lsn = coalesce($2::pg_lsn, source_lsn), apply_rate = $3::float8,"
 					   " caught_up_at = CASE WHEN $4::boolean THEN coalesce(caught_up_at, now()) END,"
-					   " updated_at = now() WHERE id = 1", 4, params, &ignored);
+					   " lag_bytes = $5::bigint, lag_seconds = $6::float8, eta_seconds = $7::float8,"
+					   " updated_at = now() WHERE id = 1", 7, params, &ignored);
 	PQclear(res);
+	if (!a->opts->quiet && isatty(2))
+		fprintf(stderr, "\r\033[Kstreaming: applied %X/%X  lag %.0f bytes, %.1f s  %.0f changes/s",
+				LSN_ARGS(a->applied_lsn), f.lag_bytes, f.lag_seconds, f.rate);
 	a->last_stats_us = now;
 	a->changes_at_last_stats = a->changes_applied;
 	a->applied_at_last_stats = a->applied_lsn;
