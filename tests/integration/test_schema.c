@@ -12,8 +12,7 @@
  *   phases     what lands in each phase; pre-data leaves no index, FK or
  *              trigger; indexes with 2 jobs are all there and valid; final
  *              adds FKs, triggers, rules, policies; the result matches the
- *              source's catalog (tests/support/compare.h); event triggers
- *              are kept aside
+ *              source's catalog; event triggers are kept aside
  *   safety     a lost index is rebuilt exactly once; re-runs are no-ops;
  *              two runs at once build each index once; a failing step stops
  *              the phase, is named, and is retried next time; a capture
@@ -30,7 +29,6 @@
 #include "engine/schema.h"
 #include "tests/integration/suites.h"
 #include "tests/support/cluster.h"
-#include "tests/support/compare.h"
 
 #define CONNINFO_MAX (PATH_MAX + 256)
 
@@ -294,6 +292,68 @@ assert_counts(PGconn *tgt, int phase, int total, int done)
 	ck_assert_int_eq(d, done);
 }
 
+/*
+ * Catalog facts of the user schemas, one a line, sorted: columns (type,
+ * NOT NULL, identity, generated, default), constraints, indexes with their
+ * validity, partitions, triggers, rules, policies, row security, extended
+ * statistics and comments (but not the one on the event trigger).
+ */
+static const char facts_sql[] =
+    "WITH ns AS (SELECT oid FROM pg_namespace"
+    "  WHERE nspname IN ('public', 'Weird Schema; é'))"
+    "SELECT string_agg(f, E'\n' ORDER BY f COLLATE \"C\") FROM ("
+    " SELECT format('column %s.%s %s notnull=%s identity=%s generated=%s"
+    "  default=%s', a.attrelid::regclass, a.attname,"
+    "  format_type(a.atttypid, a.atttypmod), a.attnotnull, a.attidentity,"
+    "  a.attgenerated, pg_get_expr(d.adbin, d.adrelid)) AS f"
+    " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
+    " LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+    " WHERE c.relnamespace IN (SELECT oid FROM ns) AND a.attnum > 0"
+    "  AND NOT a.attisdropped AND c.relkind IN ('r', 'p', 'v', 'm')"
+    " UNION ALL SELECT format('constraint %s on %s: %s validated=%s', conname,"
+    "  conrelid::regclass, pg_get_constraintdef(oid), convalidated)"
+    " FROM pg_constraint WHERE connamespace IN (SELECT oid FROM ns)"
+    " UNION ALL SELECT format('index %s: %s valid=%s', i.indexrelid::regclass,"
+    "  pg_get_indexdef(i.indexrelid), i.indisvalid)"
+    " FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+    " WHERE c.relnamespace IN (SELECT oid FROM ns)"
+    " UNION ALL SELECT format('inherits %s %s', inhrelid::regclass,"
+    "  inhparent::regclass) FROM pg_inherits"
+    " UNION ALL SELECT format('trigger %s', pg_get_triggerdef(oid))"
+    " FROM pg_trigger WHERE NOT tgisinternal"
+    " UNION ALL SELECT format('rule %s on %s', rulename, ev_class::regclass)"
+    " FROM pg_rewrite WHERE rulename <> '_RETURN'"
+    "  AND ev_class IN (SELECT oid FROM pg_class"
+    "  WHERE relnamespace IN (SELECT oid FROM ns))"
+    " UNION ALL SELECT format('policy %s on %s', polname, polrelid::regclass)"
+    " FROM pg_policy"
+    " UNION ALL SELECT format('row security on %s', oid::regclass)"
+    " FROM pg_class WHERE relrowsecurity"
+    " UNION ALL SELECT format('statistics %s', stxname) FROM pg_statistic_ext"
+    " UNION ALL SELECT format('comment on %s: %s',"
+    "  pg_describe_object(classoid, objoid, objsubid), description)"
+    " FROM pg_description WHERE objoid >= 16384"
+    "  AND classoid <> 'pg_event_trigger'::regclass"
+    "  AND NOT EXISTS (SELECT 1 FROM pg_depend x WHERE x.classid = classoid"
+    "  AND x.objid = objoid AND x.deptype = 'e')"
+    ") facts";
+
+static void
+assert_same_facts(const char *db)
+{
+	char *want = cluster_query_scalar(&source, SRC_DB, facts_sql);
+	char *got = cluster_query_scalar(&target, db, facts_sql);
+
+	ck_assert_ptr_nonnull(want);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_msg(strstr(want, "trigger CREATE TRIGGER parent_upper") != NULL,
+	              "facts miss what they should hold:\n%s", want);
+	ck_assert_msg(strcmp(want, got) == 0, "source:\n%s\n\ntarget:\n%s", want,
+	              got);
+	free(want);
+	free(got);
+}
+
 /* ---- phases ---- */
 
 START_TEST(capture_puts_each_entry_in_its_phase)
@@ -480,14 +540,8 @@ START_TEST(final_adds_fks_triggers_rules_and_policies)
 	              "SELECT count(*) FROM pgstream.schema_steps"
 	              " WHERE phase = 4 AND done",
 	              "0");
-	/* the same catalog facts as the source (event triggers aside) */
-	/* materialized views come WITH NO DATA: filling them is the data
-	 * stage's job */
-	ck_assert(cluster_psql(&target, "fin_tgt",
-	                       "REFRESH MATERIALIZED VIEW public.mv"));
-	/* the same catalog facts as the source but one: the comment on the event
-	 * trigger kept aside (compare.c does not list event triggers) */
-	ck_assert_int_eq(compare_schemas(&source, SRC_DB, &target, "fin_tgt"), 1);
+	/* the same catalog facts as the source */
+	assert_same_facts("fin_tgt");
 	/* applying again does nothing */
 	ck_assert_msg(schema_apply_final(tgt, &err), "%s", err.message);
 	PQfinish(tgt);
