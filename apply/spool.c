@@ -922,7 +922,8 @@ spool_replay(Spool *s, SpoolReplayFn fn, void *arg, SyncError *err)
 		if (!replay_block(s, &off, &records, fn, arg, err))
 			return false;
 	if (records != s->file_records)
-		return corrupt(s, off, "fewer records than were written", err);
+		return corrupt(s, off, "record count differs from what was written",
+		               err);
 	return true;
 }
 
