@@ -17,5 +17,6 @@ Suite *arena_suite(void);
 Suite *replication_suite(void);
 Suite *pgoutput_suite(void);
 Suite *schema_split_suite(void); /* engine/schema.c */
+Suite *spool_suite(void); /* apply/spool.c */
 
 #endif
