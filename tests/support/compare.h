@@ -1,0 +1,51 @@
+/*
+ * tests/support/compare.h -- compare two databases after a migration: the
+ * schema, as a sorted list of catalog facts, and the data, table by table and
+ * sequence by sequence.
+ *
+ *   if (compare_schemas(&source, "src", &target, "tgt") != 0)  ... differs
+ *   if (compare_data(&source, "src", &target, "tgt", &n) != 0)  ... differs
+ *
+ * Schema facts are one line each, built from the catalogs with names only
+ * (never OIDs or owners, so a migration by another login compares equal):
+ * schemas, relations (kind, persistence, replica identity, partition key),
+ * columns in order (type, NOT NULL, identity, generated, default, collation,
+ * storage), partitions and attached index partitions with their bounds,
+ * indexes (definition and validity), constraints (definition, validated,
+ * local/inherited), non-internal triggers (definition and enabled state),
+ * sequences (parameters and OWNED BY), enums, domains, range types,
+ * extensions, views and materialized views, rules, extended statistics,
+ * functions (a digest of their definition) and comments.  Objects that
+ * belong to an extension and schema "pgstream" (the migration's own state)
+ * are left out.
+ *
+ * Data: every table, partitioned table and materialized view of the first
+ * database must have the same row count and the same digest (md5 of the
+ * rows as text ordered by the row as text, so duplicates count) in the
+ * second; every sequence the same last_value and is_called.
+ *
+ * Both functions print each difference on stderr ("source: ... / target:
+ * ...") and return how many they found, or -1 if a query failed.
+ */
+#ifndef PGSTREAM_TESTS_SUPPORT_COMPARE_H
+#define PGSTREAM_TESTS_SUPPORT_COMPARE_H
+
+#include "tests/support/cluster.h"
+
+/* The schema facts of dbname, one per line, sorted bytewise; malloc'd, NULL
+ * on error (printed). */
+char *compare_schema_facts(const Cluster *c, const char *dbname);
+
+/* Number of schema facts that differ (each printed), or -1 on error. */
+int compare_schemas(const Cluster *a, const char *dba, const Cluster *b,
+                    const char *dbb);
+
+/*
+ * Number of tables and sequences whose contents differ (each printed), or -1
+ * on error.  *ntables (may be NULL) receives the number of tables compared,
+ * so that a test can tell "equal" from "nothing was compared".
+ */
+int compare_data(const Cluster *a, const char *dba, const Cluster *b,
+                 const char *dbb, int *ntables);
+
+#endif /* PGSTREAM_TESTS_SUPPORT_COMPARE_H */
