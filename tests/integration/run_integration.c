@@ -15,6 +15,7 @@
 static Suite *(*const suites[])(void) = {
     harness_suite,
     peek_suite,
+    sync_suite,
 };
 
 int

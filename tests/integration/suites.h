@@ -11,5 +11,6 @@
 
 Suite *harness_suite(void);
 Suite *peek_suite(void);
+Suite *sync_suite(void);
 
 #endif /* PGSTREAM_TESTS_INTEGRATION_SUITES_H */
