@@ -49,7 +49,7 @@ stream_add(Stream *s, const uint8_t *msg, size_t len, Lsn lsn)
 
 	if (s->cap - s->len < len + 64)
 	{
-		fprintf(stderr, "stream buffer full\n");
+		(void) fprintf(stderr, "stream buffer full\n");
 		exit(1);
 	}
 	byte_writer_init(&w, s->buf + s->len + 4, s->cap - s->len - 4);
@@ -65,19 +65,22 @@ stream_add(Stream *s, const uint8_t *msg, size_t len, Lsn lsn)
 static void
 row_texts(uint64_t row, char texts[NCOLS][80], const char *out[NCOLS])
 {
-	snprintf(texts[0], 80, "%llu", (unsigned long long) row);
-	snprintf(texts[1], 80, "6f1c%04llx-8d2e-4b7a-9c3f-1a2b3c4d5e6f",
-	         (unsigned long long) (row % 65536));
-	snprintf(texts[2], 80, "Customer %llu", (unsigned long long) (row % 9973));
-	snprintf(texts[3], 80, "user%llu@example.com", (unsigned long long) row);
-	snprintf(texts[4], 80, "2025-11-27 09:49:%02llu.123456+00",
-	         (unsigned long long) (row % 60));
-	snprintf(texts[5], 80, "%llu.%02llu", (unsigned long long) (row % 100000),
-	         (unsigned long long) (row % 100));
-	snprintf(texts[6], 80, "%s", row % 3 == 0 ? "shipped" : "pending");
-	snprintf(texts[7], 80,
-	         "order note %llu: leave at the door, ring twice, fragile",
-	         (unsigned long long) row);
+	(void) snprintf(texts[0], 80, "%llu", (unsigned long long) row);
+	(void) snprintf(texts[1], 80, "6f1c%04llx-8d2e-4b7a-9c3f-1a2b3c4d5e6f",
+	                (unsigned long long) (row % 65536));
+	(void) snprintf(texts[2], 80, "Customer %llu",
+	                (unsigned long long) (row % 9973));
+	(void) snprintf(texts[3], 80, "user%llu@example.com",
+	                (unsigned long long) row);
+	(void) snprintf(texts[4], 80, "2025-11-27 09:49:%02llu.123456+00",
+	                (unsigned long long) (row % 60));
+	(void) snprintf(texts[5], 80, "%llu.%02llu",
+	                (unsigned long long) (row % 100000),
+	                (unsigned long long) (row % 100));
+	(void) snprintf(texts[6], 80, "%s", row % 3 == 0 ? "shipped" : "pending");
+	(void) snprintf(texts[7], 80,
+	                "order note %llu: leave at the door, ring twice, fragile",
+	                (unsigned long long) row);
 	for (int i = 0; i < NCOLS; i++)
 		out[i] = texts[i];
 }
@@ -116,7 +119,7 @@ add_transaction(Stream *s, uint64_t *row, Lsn *lsn, Xid xid)
 	ByteWriter w;
 	Lsn begin_lsn = *lsn;
 
-	*lsn += 40 * 200;
+	*lsn += (Lsn) 40 * 200;
 	byte_writer_init(&w, msg, sizeof(msg));
 	wire_begin(&w, *lsn, 817552167123456, xid);
 	stream_add(s, msg, w.len, begin_lsn);
@@ -185,8 +188,8 @@ stream_decode(const Stream *s, Arena *arena)
 		    pgoutput_decode(rm.data, rm.data_len, &st, &m, arena, &err) !=
 		        DECODE_OK)
 		{
-			fprintf(stderr, "decode failed at frame offset %zu: %s\n", pos,
-			        err.message);
+			(void) fprintf(stderr, "decode failed at frame offset %zu: %s\n",
+			               pos, err.message);
 			exit(1);
 		}
 		pos += frame;

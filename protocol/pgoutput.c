@@ -35,7 +35,7 @@ typedef struct MsgSpec
 {
 	uint8_t tag;
 	uint8_t min_proto;
-	StreamRule rule;
+	uint8_t rule;          /* StreamRule */
 	bool takes_stream_xid; /* Int32 xid prefix inside a block */
 	const char *name;      /* pgoutput_msg_type_name() */
 	const char *title;     /* in error messages, as protocol.sgml names it */

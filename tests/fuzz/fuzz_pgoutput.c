@@ -91,6 +91,26 @@ change_len(const PgoutputMessage *m, const uint8_t *base, size_t len)
 	return n;
 }
 
+/* Wire bytes after the tag for the two-phase types. */
+static size_t
+two_phase_len(const PgoutputMessage *m, const uint8_t *base, size_t len)
+{
+	switch (m->type)
+	{
+		case PGOUTPUT_MSG_BEGIN_PREPARE:
+			return 28 + string_len(m->u.prepare.gid, base, len);
+		case PGOUTPUT_MSG_PREPARE:
+		case PGOUTPUT_MSG_STREAM_PREPARE:
+		case PGOUTPUT_MSG_COMMIT_PREPARED:
+			return 29 + string_len(m->u.prepare.gid, base, len);
+		case PGOUTPUT_MSG_ROLLBACK_PREPARED:
+			return 37 + string_len(m->u.rollback_prepared.gid, base, len);
+		default:
+			FUZZ_CHECK(0);
+			return 0;
+	}
+}
+
 /* Wire bytes after the tag (and stream xid) for the non-change types. */
 static size_t
 other_len(const PgoutputMessage *m, bool parallel, const uint8_t *base,
@@ -126,17 +146,8 @@ other_len(const PgoutputMessage *m, bool parallel, const uint8_t *base,
 		case PGOUTPUT_MSG_STREAM_ABORT:
 			FUZZ_CHECK(m->u.stream_abort.has_abort_info == parallel);
 			return parallel ? 24 : 8;
-		case PGOUTPUT_MSG_BEGIN_PREPARE:
-			return 28 + string_len(m->u.prepare.gid, base, len);
-		case PGOUTPUT_MSG_PREPARE:
-		case PGOUTPUT_MSG_STREAM_PREPARE:
-		case PGOUTPUT_MSG_COMMIT_PREPARED:
-			return 29 + string_len(m->u.prepare.gid, base, len);
-		case PGOUTPUT_MSG_ROLLBACK_PREPARED:
-			return 37 + string_len(m->u.rollback_prepared.gid, base, len);
 		default:
-			FUZZ_CHECK(0);
-			return 0;
+			return two_phase_len(m, base, len);
 	}
 }
 
@@ -163,7 +174,19 @@ message_len(const PgoutputMessage *m, bool parallel, const uint8_t *base,
 static bool
 takes_stream_xid(PgoutputMsgType type)
 {
-	return memchr("RYIUDTM", (int) type, 7) != NULL;
+	switch (type)
+	{
+		case PGOUTPUT_MSG_RELATION:
+		case PGOUTPUT_MSG_TYPE:
+		case PGOUTPUT_MSG_INSERT:
+		case PGOUTPUT_MSG_UPDATE:
+		case PGOUTPUT_MSG_DELETE:
+		case PGOUTPUT_MSG_TRUNCATE:
+		case PGOUTPUT_MSG_MESSAGE:
+			return true;
+		default:
+			return false;
+	}
 }
 
 static void

@@ -24,7 +24,7 @@ write_seed(const char *dir, const char *target, const char *name,
 	char path[1024];
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/%s/%s", dir, target, name);
+	(void) snprintf(path, sizeof(path), "%s/%s/%s", dir, target, name);
 	f = fopen(path, "wb");
 	if (f == NULL || fwrite(data, 1, len, f) != len || fclose(f) != 0)
 	{
@@ -59,7 +59,8 @@ write_sample(const char *dir, const WireSample *s)
 	if (s->min_proto < PGOUTPUT_PROTO_MAX)
 	{
 		msg[0] = config_byte(s->min_proto, s);
-		snprintf(name, sizeof(name), "%s_proto%d", s->name, s->min_proto);
+		(void) snprintf(name, sizeof(name), "%s_proto%d", s->name,
+		                s->min_proto);
 		if (write_seed(dir, "fuzz_pgoutput", name, msg, n + 1) < 0)
 			return -1;
 	}

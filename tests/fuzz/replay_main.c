@@ -37,7 +37,7 @@ read_file(const char *path, size_t *len)
 		}
 		*len = (size_t) size;
 	}
-	fclose(f);
+	(void) fclose(f); /* read-only: nothing to flush */
 	return buf;
 }
 
@@ -49,7 +49,8 @@ replay_file(const char *path)
 
 	if (buf == NULL)
 	{
-		fprintf(stderr, "could not read \"%s\": %s\n", path, strerror(errno));
+		(void) fprintf(stderr, "could not read \"%s\": %s\n", path,
+		               strerror(errno));
 		return -1;
 	}
 	LLVMFuzzerTestOneInput(buf, len);
@@ -69,7 +70,8 @@ replay_dir(const char *dir)
 
 	if (d == NULL)
 	{
-		fprintf(stderr, "could not open \"%s\": %s\n", dir, strerror(errno));
+		(void) fprintf(stderr, "could not open \"%s\": %s\n", dir,
+		               strerror(errno));
 		return -1;
 	}
 	while ((e = readdir(d)) != NULL)
