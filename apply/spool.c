@@ -302,7 +302,7 @@ index_term(SubxactIndex *idx)
 
 /* ---------------------------------------------------------------- file I/O */
 
-/* Fail with the errno of a system call on the spool file. */
+/* Fail with the errno left by a failed call on the spool file. */
 static bool
 io_error(const Spool *s, const char *verb, int errnum, SyncError *err)
 {
