@@ -23,7 +23,8 @@
 
 #define TOP_XID 700u
 
-static char tmpdir[64];
+static char basedir[64]; /* per TCase, made in the parent process */
+static char tmpdir[96];  /* per test, inside basedir */
 
 /* ------------------------------------------------------------- fixture */
 
@@ -51,10 +52,28 @@ remove_tree(const char *path)
 	(void) rmdir(path);
 }
 
+/*
+ * A failing test's process exits before its checked teardown runs, so the
+ * per-test directories live in a per-TCase one that the parent removes.
+ */
+static void
+setup_basedir(void)
+{
+	snprintf(basedir, sizeof(basedir), "/tmp/pgstream-spool-XXXXXX");
+	if (mkdtemp(basedir) == NULL)
+		abort();
+}
+
+static void
+teardown_basedir(void)
+{
+	remove_tree(basedir);
+}
+
 static void
 setup_tmpdir(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/pgstream-spool-XXXXXX");
+	snprintf(tmpdir, sizeof(tmpdir), "%s/test-XXXXXX", basedir);
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 }
 
@@ -675,6 +694,15 @@ resident_bytes(void)
 	return resident * (size_t) sysconf(_SC_PAGESIZE);
 }
 
+/* RSS growth since before, 0 if it shrank. */
+static size_t
+resident_growth(size_t before)
+{
+	size_t now = resident_bytes();
+
+	return now > before ? now - before : 0;
+}
+
 typedef struct VolumeCheck
 {
 	uint32_t next;
@@ -712,13 +740,13 @@ START_TEST(a_million_records_compress_and_memory_stays_flat)
 		if (!spool_append(s, i % 10 ? TOP_XID : 10 + i / 1000, buf, 100, &err))
 			ck_abort_msg("%s", err.message);
 	}
-	ck_assert_uint_lt(resident_bytes() - rss_before, RSS_GROWTH_MAX);
+	ck_assert_uint_lt(resident_growth(rss_before), RSS_GROWTH_MAX);
 	ck_assert_msg(spool_replay(s, check_insert, &v, &err), "%s", err.message);
 	ck_assert_uint_eq(v.next, VOLUME_RECORDS);
 	ck_assert_uint_eq(spool_record_count(s), VOLUME_RECORDS);
 	ck_assert_uint_eq(spool_raw_bytes(s), 100u * VOLUME_RECORDS);
 	ck_assert_uint_lt(spool_file_bytes(s), spool_raw_bytes(s) / 2);
-	ck_assert_uint_lt(resident_bytes() - rss_before, RSS_GROWTH_MAX);
+	ck_assert_uint_lt(resident_growth(rss_before), RSS_GROWTH_MAX);
 	spool_destroy(s, true);
 }
 END_TEST
@@ -803,6 +831,7 @@ spool_suite(void)
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 	{
+		tcase_add_unchecked_fixture(all[i], setup_basedir, teardown_basedir);
 		tcase_add_checked_fixture(all[i], setup_tmpdir, teardown_tmpdir);
 		suite_add_tcase(s, all[i]);
 	}
