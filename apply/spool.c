@@ -61,7 +61,6 @@ _Static_assert(sizeof(off_t) >= 8, "spool files need a 64-bit off_t");
 _Static_assert(SPOOL_RECORD_MAX < LZ4_MAX_INPUT_SIZE,
                "a record must fit in one LZ4 block");
 
-#define FILE_MAGIC "PGSSPOOL"
 #define FILE_MAGIC_BYTES 8
 #define FILE_VERSION 1u
 #define FILE_HEADER_BYTES 16
@@ -76,6 +75,9 @@ _Static_assert(SPOOL_RECORD_MAX < LZ4_MAX_INPUT_SIZE,
 #define RECORD_HEADER_BYTES 8
 
 #define NO_ENTRY SIZE_MAX
+
+static const uint8_t file_magic[FILE_MAGIC_BYTES] = {'P', 'G', 'S', 'S',
+                                                     'P', 'O', 'O', 'L'};
 
 typedef struct BlockHeader
 {
@@ -134,8 +136,8 @@ struct Spool
 typedef struct LoadedBlock
 {
 	BlockHeader h;
-	const uint8_t *raw; /* h.raw_len bytes */
-	uint8_t *owned;     /* SINGLE blocks only: buffer behind raw */
+	uint8_t *raw;   /* h.raw_len bytes */
+	uint8_t *owned; /* SINGLE blocks only: buffer behind raw */
 } LoadedBlock;
 
 /* ---------------------------------------------------------------- bytes */
@@ -190,7 +192,7 @@ xxh32(const uint8_t *p, size_t len, uint32_t seed)
 		                 seed, seed - XXH_PRIME1};
 
 		for (; rest >= 16; rest -= 16, p += 16)
-			for (int i = 0; i < 4; i++)
+			for (size_t i = 0; i < 4; i++)
 				v[i] = xxh32_round(v[i], p + 4 * i);
 		h = rotl32(v[0], 1) + rotl32(v[1], 7) + rotl32(v[2], 12) +
 		    rotl32(v[3], 18);
@@ -548,6 +550,7 @@ read_block_header(const Spool *s, uint64_t off, BlockHeader *h, uint8_t *hdr,
 {
 	const char *problem;
 
+	memset(h, 0, sizeof(*h));
 	if (s->file_end - off < BLOCK_HEADER_BYTES)
 		return corrupt(s, off, "block header cut short", err);
 	if (!read_at(s, off, hdr, BLOCK_HEADER_BYTES, err))
@@ -566,16 +569,16 @@ read_block_header(const Spool *s, uint64_t off, BlockHeader *h, uint8_t *hdr,
 
 /*
  * Read the payload of the block at off, check it against the checksum
- * (hdr is the header as read) and decompress it into raw (h->raw_len
- * bytes).  zbuf (h->stored_len bytes) receives compressed payloads; STORED
- * ones are read straight into raw.
+ * (hdr is the header as read) and decompress it into b->raw (b->h.raw_len
+ * bytes).  zbuf (b->h.stored_len bytes) receives compressed payloads;
+ * STORED ones are read straight into b->raw.
  */
 static bool
 read_block_payload(const Spool *s, uint64_t off, const uint8_t *hdr,
-                   const BlockHeader *h, uint8_t *raw, uint8_t *zbuf,
-                   SyncError *err)
+                   const LoadedBlock *b, uint8_t *zbuf, SyncError *err)
 {
-	uint8_t *stored = (h->flags & BLOCK_STORED) ? raw : zbuf;
+	const BlockHeader *h = &b->h;
+	uint8_t *stored = (h->flags & BLOCK_STORED) ? b->raw : zbuf;
 	int n;
 
 	if (!read_at(s, off + BLOCK_HEADER_BYTES, stored, h->stored_len, err))
@@ -585,7 +588,7 @@ read_block_payload(const Spool *s, uint64_t off, const uint8_t *hdr,
 		return corrupt(s, off, "checksum mismatch", err);
 	if (h->flags & BLOCK_STORED)
 		return true;
-	n = LZ4_decompress_safe((const char *) zbuf, (char *) raw,
+	n = LZ4_decompress_safe((const char *) zbuf, (char *) b->raw,
 	                        (int) h->stored_len, (int) h->raw_len);
 	if (n < 0 || (uint32_t) n != h->raw_len)
 		return corrupt(
@@ -602,18 +605,20 @@ static bool
 load_block(Spool *s, uint64_t off, LoadedBlock *b, SyncError *err)
 {
 	uint8_t hdr[BLOCK_HEADER_BYTES];
-	uint8_t *raw = s->block;
 	uint8_t *zbuf = s->zbuf;
 	bool ok;
 
 	b->owned = NULL;
+	b->raw = s->block;
 	if (!read_block_header(s, off, &b->h, hdr, err))
 		return false;
 	if (b->h.flags & BLOCK_SINGLE)
 	{
-		raw = b->owned = malloc(b->h.raw_len);
-		zbuf = (b->h.flags & BLOCK_STORED) ? NULL : malloc(b->h.stored_len);
-		if (raw == NULL || (zbuf == NULL && !(b->h.flags & BLOCK_STORED)))
+		bool stored = (b->h.flags & BLOCK_STORED) != 0;
+
+		b->raw = b->owned = malloc(b->h.raw_len);
+		zbuf = stored ? NULL : malloc(b->h.stored_len);
+		if (b->raw == NULL || (zbuf == NULL && !stored))
 		{
 			free(zbuf);
 			return sync_error_set(
@@ -622,10 +627,9 @@ load_block(Spool *s, uint64_t off, LoadedBlock *b, SyncError *err)
 			    b->h.raw_len);
 		}
 	}
-	ok = read_block_payload(s, off, hdr, &b->h, raw, zbuf, err);
+	ok = read_block_payload(s, off, hdr, b, zbuf, err);
 	if (zbuf != s->zbuf)
 		free(zbuf);
-	b->raw = raw;
 	return ok;
 }
 
@@ -661,7 +665,7 @@ spool_alloc(Spool *s, const char *dir, SyncError *err)
 	s->zbuf = malloc(LZ4_COMPRESSBOUND(SPOOL_BLOCK_BYTES));
 	if (s->path == NULL || s->block == NULL || s->zbuf == NULL)
 		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
-	snprintf(s->path, size, "%s/xact-%u.spool", dir, (unsigned) s->xid);
+	(void) snprintf(s->path, size, "%s/xact-%u.spool", dir, (unsigned) s->xid);
 	return true;
 }
 
@@ -674,7 +678,7 @@ spool_open(Spool *s, SyncError *err)
 	s->fd = open(s->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (s->fd < 0)
 		return io_error(s, "create", errno, err);
-	memcpy(hdr, FILE_MAGIC, FILE_MAGIC_BYTES);
+	memcpy(hdr, file_magic, FILE_MAGIC_BYTES);
 	put_u32(hdr + 8, FILE_VERSION);
 	put_u32(hdr + 12, s->xid);
 	if (!write_at(s, 0, hdr, sizeof(hdr), err))
@@ -855,7 +859,7 @@ check_file(const Spool *s, SyncError *err)
 		    s->path, (long long) st.st_size, (unsigned long long) s->file_end);
 	if (!read_at(s, 0, hdr, sizeof(hdr), err))
 		return false;
-	if (memcmp(hdr, FILE_MAGIC, FILE_MAGIC_BYTES) != 0 ||
+	if (memcmp(hdr, file_magic, FILE_MAGIC_BYTES) != 0 ||
 	    get_u32(hdr + 8) != FILE_VERSION || get_u32(hdr + 12) != s->xid)
 		return corrupt(s, 0, "bad file header", err);
 	return true;
