@@ -45,7 +45,7 @@ remove_tree(const char *path)
 
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
-		snprintf(child, sizeof(child), "%s/%s", path, de->d_name);
+		(void) snprintf(child, sizeof(child), "%s/%s", path, de->d_name);
 		remove_tree(child);
 	}
 	closedir(d);
@@ -59,7 +59,7 @@ remove_tree(const char *path)
 static void
 setup_basedir(void)
 {
-	snprintf(basedir, sizeof(basedir), "/tmp/pgstream-spool-XXXXXX");
+	(void) snprintf(basedir, sizeof(basedir), "/tmp/pgstream-spool-XXXXXX");
 	if (mkdtemp(basedir) == NULL)
 		abort();
 }
@@ -73,7 +73,7 @@ teardown_basedir(void)
 static void
 setup_tmpdir(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "%s/test-XXXXXX", basedir);
+	(void) snprintf(tmpdir, sizeof(tmpdir), "%s/test-XXXXXX", basedir);
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 }
 
@@ -238,7 +238,7 @@ START_TEST(create_makes_missing_directories_and_an_empty_spool)
 	Model m = {0};
 	Spool *s;
 
-	snprintf(dir, sizeof(dir), "%s/a/b", tmpdir);
+	(void) snprintf(dir, sizeof(dir), "%s/a/b", tmpdir);
 	s = spool_create(dir, 42, &err);
 	ck_assert_msg(s != NULL, "%s", err.message);
 	ck_assert_int_eq(stat(dir, &st), 0);
@@ -248,7 +248,7 @@ START_TEST(create_makes_missing_directories_and_an_empty_spool)
 	ck_assert_uint_eq(spool_raw_bytes(s), 0);
 	ck_assert_int_eq(file_size(spool_path(s)), spool_file_bytes(s));
 	check_replay(s, &m);
-	snprintf(dir, sizeof(dir), "%s", spool_path(s));
+	(void) snprintf(dir, sizeof(dir), "%s", spool_path(s));
 	spool_destroy(s, true);
 	ck_assert_int_eq(access(dir, F_OK), -1);
 }
@@ -264,7 +264,7 @@ START_TEST(create_truncates_an_existing_spool_and_destroy_keeps_or_removes)
 	for (uint32_t i = 0; i < 2000; i++)
 		model_append(&m, s, TOP_XID, 90, i, false);
 	check_replay(s, &m);
-	snprintf(path, sizeof(path), "%s", spool_path(s));
+	(void) snprintf(path, sizeof(path), "%s", spool_path(s));
 	spool_destroy(s, false);
 	ck_assert_int_gt(file_size(path), 1000);
 
@@ -292,7 +292,8 @@ START_TEST(records_of_varied_sizes_come_back_in_order)
 	for (int round = 0; round < 3; round++)
 		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 			model_append(&m, s, TOP_XID + (uint32_t) (i % 3), sizes[i],
-			             (uint32_t) (round * 100 + i), (i + round) % 2 == 0);
+			             (uint32_t) round * 100 + (uint32_t) i,
+			             (i + round) % 2 == 0);
 	/* A zero-length record may come with no buffer at all. */
 	ck_assert(spool_append(s, TOP_XID, NULL, 0, &err));
 	m.recs[m.n++] = (ModelRecord){TOP_XID, 0, 0, false};
@@ -645,7 +646,8 @@ put_text(uint8_t *p, const char *text)
 {
 	size_t n = strlen(text);
 
-	memcpy(p, text, n);
+	for (size_t k = 0; k < n; k++)
+		p[k] = (uint8_t) text[k];
 	return p + n;
 }
 
@@ -690,7 +692,7 @@ resident_bytes(void)
 
 	ck_assert_ptr_nonnull(f);
 	ck_assert_int_eq(fscanf(f, "%lu %lu", &total, &resident), 2);
-	fclose(f);
+	(void) fclose(f);
 	return resident * (size_t) sysconf(_SC_PAGESIZE);
 }
 
@@ -744,7 +746,7 @@ START_TEST(a_million_records_compress_and_memory_stays_flat)
 	ck_assert_msg(spool_replay(s, check_insert, &v, &err), "%s", err.message);
 	ck_assert_uint_eq(v.next, VOLUME_RECORDS);
 	ck_assert_uint_eq(spool_record_count(s), VOLUME_RECORDS);
-	ck_assert_uint_eq(spool_raw_bytes(s), 100u * VOLUME_RECORDS);
+	ck_assert_uint_eq(spool_raw_bytes(s), (uint64_t) 100 * VOLUME_RECORDS);
 	ck_assert_uint_lt(spool_file_bytes(s), spool_raw_bytes(s) / 2);
 	ck_assert_uint_lt(resident_growth(rss_before), RSS_GROWTH_MAX);
 	spool_destroy(s, true);
@@ -760,11 +762,11 @@ START_TEST(create_fails_cleanly_when_the_directory_cannot_be_made)
 	char dir[160];
 	int fd;
 
-	snprintf(file, sizeof(file), "%s/plain", tmpdir);
+	(void) snprintf(file, sizeof(file), "%s/plain", tmpdir);
 	fd = open(file, O_WRONLY | O_CREAT, 0600);
 	ck_assert_int_ge(fd, 0);
 	close(fd);
-	snprintf(dir, sizeof(dir), "%s/sub", file);
+	(void) snprintf(dir, sizeof(dir), "%s/sub", file);
 	ck_assert_ptr_null(spool_create(dir, 1, &err));
 	ck_assert_int_eq(err.code, SYNC_ERR_IO);
 	ck_assert_ptr_nonnull(strstr(err.message, "plain/sub"));
@@ -797,7 +799,7 @@ START_TEST(failed_write_names_the_file_and_the_spool_stays_failed)
 
 	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
 	lim = old;
-	lim.rlim_cur = 200 * 1024;
+	lim.rlim_cur = (rlim_t) 200 * 1024;
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
 	for (i = 0; ok && i < 1000; i++)
 	{
@@ -805,7 +807,7 @@ START_TEST(failed_write_names_the_file_and_the_spool_stays_failed)
 		ok = spool_append(s, TOP_XID, buf, sizeof(buf), &err);
 	}
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
-	signal(SIGXFSZ, old_handler);
+	(void) signal(SIGXFSZ, old_handler);
 	ck_assert(!ok);
 	ck_assert_int_eq(err.code, SYNC_ERR_IO);
 	ck_assert_ptr_nonnull(strstr(err.message, spool_path(s)));
