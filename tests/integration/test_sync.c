@@ -423,6 +423,10 @@ static const char types_schema_sql[] =
     "CREATE TABLE toasty (id int PRIMARY KEY, doc text);"
     "INSERT INTO toasty SELECT i, repeat(md5(i::text), 10000)"
     " FROM generate_series(1, 20) i;"
+    "CREATE TABLE inh_parent (id int, v text);"
+    "CREATE TABLE inh_child (extra int) INHERITS (inh_parent);"
+    "INSERT INTO inh_parent VALUES (1, 'parent only');"
+    "INSERT INTO inh_child VALUES (2, 'child', 3);"
     "CREATE TABLE booking (id int PRIMARY KEY, during tstzrange,"
     " EXCLUDE USING gist (during WITH &&));"
     "INSERT INTO booking VALUES (1, '[2024-01-01,2024-01-02)'),"
@@ -526,7 +530,9 @@ START_TEST(sync_copies_every_type_and_name_exactly)
 	              "77");
 	assert_scalar(&target, "types_tgt",
 	              "INSERT INTO ident (v) VALUES ('new') RETURNING a", "53");
-	/* Constraints are enforced on the target. */
+	assert_scalar(&target, "types_tgt", "SELECT count(*) FROM ONLY inh_parent",
+	              "1");
+	/* Constraints are enforced on the target (two errors expected). */
 	ck_assert(!cluster_psql(&target, "types_tgt",
 	                        "INSERT INTO child VALUES (5000, 12345, 'x')"));
 	ck_assert(!cluster_psql(&target, "types_tgt",
@@ -569,6 +575,14 @@ static const char owner_schema_sql[] =
     " SELECT (i % 500) + 1, date '2023-01-01' + (i % 700)"
     " FROM generate_series(1, 5000) i;"
     "INSERT INTO notes (body) VALUES ('a'), ('b');"
+    /* Row security the target login is subject to (it owns the table and
+     * security is forced): all rows are still copied and counted. */
+    "CREATE TABLE secrets (id int PRIMARY KEY, owner_name text NOT NULL);"
+    "INSERT INTO secrets SELECT i, CASE WHEN i % 2 = 0 THEN 'alice'"
+    " ELSE 'bob' END FROM generate_series(1, 100) i;"
+    "ALTER TABLE secrets ENABLE ROW LEVEL SECURITY;"
+    "ALTER TABLE secrets FORCE ROW LEVEL SECURITY;"
+    "CREATE POLICY own_rows ON secrets USING (owner_name = current_user);"
     "COMMENT ON TABLE orders IS 'orders';";
 
 START_TEST(sync_works_with_a_target_login_that_only_owns_the_database)
@@ -599,7 +613,7 @@ START_TEST(sync_works_with_a_target_login_that_only_owns_the_database)
 
 	ck_assert_int_eq(run_sync(src, tgt, extra, NULL), 0);
 
-	assert_same_database("owner_src", "owner_tgt", 6);
+	assert_same_database("owner_src", "owner_tgt", 7);
 	for (size_t i = 0; i < sizeof(count_queries) / sizeof(count_queries[0]);
 	     i++)
 		assert_scalar_equal("owner_src", "owner_tgt", count_queries[i]);

@@ -30,8 +30,9 @@ static const char facts_sql[] =
     /* relations */
     " UNION ALL"
     " SELECT format('relation %I.%I kind=%s persistence=%s replident=%s"
-    " rls=%s partkey=%s', n.nspname, c.relname, c.relkind, c.relpersistence,"
-    " c.relreplident, c.relrowsecurity,"
+    " rls=%s force_rls=%s partkey=%s', n.nspname, c.relname, c.relkind,"
+    " c.relpersistence, c.relreplident, c.relrowsecurity,"
+    " c.relforcerowsecurity,"
     " coalesce(pg_get_partkeydef(c.oid), '-'))"
     " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
     " WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f', 'c') AND" USER_NS(
@@ -145,6 +146,14 @@ static const char facts_sql[] =
     " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
     " WHERE c.relkind IN ('v', 'm') AND" USER_NS("n") " AND" NOT_EXT("pg_class",
                                                                      "c.oid")
+    /* row security policies */
+    " UNION ALL"
+    " SELECT format('policy %I.%I %I permissive=%s roles=%s cmd=%s"
+    " using=%s check=%s', p.schemaname, p.tablename, p.policyname,"
+    " p.permissive, p.roles, p.cmd, coalesce(p.qual, '-'),"
+    " coalesce(p.with_check, '-'))"
+    " FROM pg_policies p JOIN pg_namespace n ON n.nspname = p.schemaname"
+    " WHERE" USER_NS("n")
     /* rules other than views' */
     " UNION ALL"
     " SELECT format('rule %s',"

@@ -8,13 +8,15 @@
  *
  * Schema facts are one line each, built from the catalogs with names only
  * (never OIDs or owners, so a migration by another login compares equal):
- * schemas, relations (kind, persistence, replica identity, partition key),
+ * schemas, relations (kind, persistence, replica identity, row security,
+ * partition key),
  * columns in order (type, NOT NULL, identity, generated, default, collation,
  * storage), partitions and attached index partitions with their bounds,
  * indexes (definition and validity), constraints (definition, validated,
  * local/inherited), non-internal triggers (definition and enabled state),
  * sequences (parameters and OWNED BY), enums, domains, range types,
- * extensions, views and materialized views, rules, extended statistics,
+ * extensions, views and materialized views (and whether populated), row
+ * security policies, rules, extended statistics,
  * functions (a digest of their definition) and comments.  Objects that
  * belong to an extension and schema "pgstream" (the migration's own state)
  * are left out.
