@@ -5,11 +5,13 @@
  *
  * NOTES
  *
- * Capture.  pg_dump -Fc --schema-only --snapshot writes an archive; three
+ * Capture.  pg_dump -Fc --section=pre-data --section=post-data --snapshot
+ * writes an archive (like --schema-only, but with the MATERIALIZED VIEW DATA
+ * entries that REFRESH populated materialized views); three
  * `pg_restore -l` runs list its entries (all of them, --section=pre-data and
  * --section=post-data), so the section of every entry is pg_restore's own
  * decision, not ours.  Then one `pg_restore -f - -L list` per group (pre-data,
- * post-data, skipped) prints the SQL of that group's entries, and
+ * post-data, skipped, refresh) prints the SQL of that group's entries, and
  * schema_script_split() cuts the script at the header comment pg_restore
  * writes before each entry (_printTocEntry in pg_backup_archiver.c),
  * checking each header against the -l line of the entry expected there.
@@ -17,10 +19,10 @@
  * a database with thousands of objects.
  *
  * Order.  pg_restore -L restores in the order of the list file, except for
- * entries it defers to a later pass: ACLs (we pass --no-privileges) and
- * EVENT TRIGGER entries with their comments (which we never put in the same
- * list as anything else).  So the script's entries come in our order, and
- * the split checks that they do.
+ * entries it defers to a later pass: ACLs (we pass --no-privileges), EVENT
+ * TRIGGER entries with their comments, and MATERIALIZED VIEW DATA (both of
+ * which get pg_restore runs of their own).  So each script's entries come in
+ * our order, and the split checks that they do.
  *
  * Session state.  The script starts with SETs (statement_timeout,
  * client_encoding, search_path = '', check_function_bodies = false, ...).
@@ -800,13 +802,23 @@ schema_script_split(const char *text, const SchemaTocEntry *expected, size_t n,
  * Capture: pg_dump, pg_restore, the source's partitions and sizes
  * --------------------------------------------------------------------- */
 
+/*
+ * Entries are restored in groups, one pg_restore run each.  pg_restore
+ * defers EVENT TRIGGER and MATERIALIZED VIEW DATA entries to a late pass
+ * whatever the order of the list, so they get runs of their own and the
+ * split can insist on list order everywhere.
+ */
 enum
 {
-	GROUP_PRE,
-	GROUP_POST,
-	GROUP_SKIP,
+	GROUP_PRE,     /* pre-data section */
+	GROUP_POST,    /* post-data: index or final phase by type */
+	GROUP_SKIP,    /* event triggers and comments on them */
+	GROUP_REFRESH, /* MATERIALIZED VIEW DATA: REFRESH, in the final phase */
 	NGROUPS
 };
+
+static const char *const group_names[NGROUPS] = {"pre-data", "post-data",
+                                                 "skipped", "refresh"};
 
 /* What the source says about an index or constraint. */
 typedef struct RelInfo
@@ -836,6 +848,7 @@ typedef struct Capture
 	char dump[PATH_MAX];
 	char pg_dump[PATH_MAX];
 	char pg_restore[PATH_MAX];
+	int pg_dump_major;  /* e.g. 15 */
 	char *conninfo;     /* owned: source without password */
 	char *password_env; /* owned: "PGPASSWORD=..." or NULL */
 	SchemaToc full;
@@ -904,6 +917,26 @@ split_password(const char *conninfo, char **without, char **password_env,
 	return true;
 }
 
+/* Major version of pg_dump from "pg_dump (PostgreSQL) 15.18 (Debian ...)". */
+static bool
+read_pg_dump_version(Capture *c, SyncError *err)
+{
+	const char *const argv[] = {c->pg_dump, "--version", NULL};
+	SubprocOptions opts = {.capture_stdout = true, .max_stdout_bytes = 4096};
+	char *out = NULL;
+	const char *p;
+
+	if (!subproc_run(argv, &opts, &out, NULL, err))
+		return false;
+	p = strstr(out, ") ");
+	c->pg_dump_major = p ? (int) strtol(p + 2, NULL, 10) : 0;
+	if (c->pg_dump_major < 10)
+		sync_error_set(err, SYNC_ERR_PRECONDITION,
+		               "unexpected pg_dump version \"%.60s\"", out);
+	free(out);
+	return c->pg_dump_major >= 10;
+}
+
 static bool
 capture_prepare(Capture *c, const char *source_conninfo, SyncError *err)
 {
@@ -913,6 +946,7 @@ capture_prepare(Capture *c, const char *source_conninfo, SyncError *err)
 	                             err) ||
 	    !subproc_find_pg_program("pg_restore", c->pg_restore,
 	                             sizeof(c->pg_restore), err) ||
+	    !read_pg_dump_version(c, err) ||
 	    !split_password(source_conninfo, &c->conninfo, &c->password_env, err))
 		return false;
 	snprintf(c->dir, sizeof(c->dir), "%s/pgstream-schema-XXXXXX",
@@ -940,14 +974,19 @@ capture_dump(Capture *c, const char *snapshot, SyncError *err)
 	const char *env[] = {c->password_env, NULL};
 	SubprocOptions opts = {.env_extra = env};
 	char snapshot_opt[256];
-	const char *argv[20];
+	const char *argv[24];
 	int n = 0;
 
 	snprintf(snapshot_opt, sizeof(snapshot_opt), "--snapshot=%s",
 	         snapshot ? snapshot : "");
 	argv[n++] = c->pg_dump;
 	argv[n++] = "--format=custom";
-	argv[n++] = "--schema-only";
+	/* not --schema-only: that would leave out MATERIALIZED VIEW DATA */
+	argv[n++] = "--section=pre-data";
+	argv[n++] = "--section=post-data";
+	argv[n++] = "--no-blobs";
+	if (c->pg_dump_major >= 18)
+		argv[n++] = "--no-statistics"; /* planner statistics are data */
 	argv[n++] = "--encoding=UTF8";
 	argv[n++] = "--no-sync";
 	argv[n++] = "--exclude-schema=pgstream";
@@ -1049,9 +1088,10 @@ assign_groups(Capture *c, const int *pre_ids, const int *post_ids,
 			                      "pre-data and post-data sections",
 			                      e->dump_id, e->rest,
 			                      in_pre ? "both" : "neither");
-		g = in_pre                           ? GROUP_PRE
-		    : schema_toc_entry_is_skipped(e) ? GROUP_SKIP
-		                                     : GROUP_POST;
+		g = in_pre                                            ? GROUP_PRE
+		    : schema_toc_entry_is_skipped(e)                  ? GROUP_SKIP
+		    : starts_with(e->rest, "MATERIALIZED VIEW DATA ") ? GROUP_REFRESH
+		                                                      : GROUP_POST;
 		c->group_ids[g][c->group_n[g]] = (int) i + 1;
 		c->group[g][c->group_n[g]++] = *e;
 	}
@@ -1110,8 +1150,6 @@ write_list(const char *path, const SchemaTocEntry *entries, size_t n,
 static bool
 capture_script(Capture *c, int g, SyncError *err)
 {
-	static const char *const names[NGROUPS] = {"pre-data", "post-data",
-	                                           "skipped"};
 	SubprocOptions opts = {.capture_stdout = true};
 	char list[PATH_MAX];
 	const char *argv[] = {
@@ -1122,19 +1160,19 @@ capture_script(Capture *c, int g, SyncError *err)
 
 	if (c->group_n[g] == 0)
 		return true;
-	snprintf(list, sizeof(list), "%s/%s.list", c->dir, names[g]);
+	snprintf(list, sizeof(list), "%s/%s.list", c->dir, group_names[g]);
 	if (!write_list(list, c->group[g], c->group_n[g], err))
 		return false;
 	if (!subproc_run(argv, &opts, &out, NULL, err))
 		return sync_error_context(err, "could not extract the %s schema",
-		                          names[g]);
+		                          group_names[g]);
 	ok = schema_script_split(out, c->group[g], c->group_n[g], &c->script[g],
 	                         err);
 	free(out);
 	(void) unlink(list);
 	if (!ok)
 		return sync_error_context(err, "could not split the %s schema",
-		                          names[g]);
+		                          group_names[g]);
 	return true;
 }
 
@@ -1301,6 +1339,8 @@ fill_step(const Capture *c, int g, size_t k, Step *s)
 		s->phase = SCHEMA_PHASE_PRE;
 	else if (g == GROUP_SKIP)
 		s->phase = SCHEMA_PHASE_SKIPPED;
+	else if (g == GROUP_REFRESH)
+		s->phase = SCHEMA_PHASE_FINAL;
 	else
 		s->phase = schema_post_data_phase(chunk->desc);
 	if (s->phase == SCHEMA_PHASE_INDEX)
@@ -1313,11 +1353,29 @@ fill_step(const Capture *c, int g, size_t k, Step *s)
 	}
 }
 
+/* Can an entry of type desc be in group g?  (Groups are chosen from the -l
+ * line; the type comes from the checked header.) */
+static bool
+group_holds(int g, const char *desc)
+{
+	bool refresh = strcmp(desc, "MATERIALIZED VIEW DATA") == 0;
+	bool skip =
+	    strcmp(desc, "EVENT TRIGGER") == 0 || strcmp(desc, "COMMENT") == 0;
+
+	if (g == GROUP_REFRESH)
+		return refresh;
+	if (g == GROUP_SKIP)
+		return skip;
+	return !refresh && strcmp(desc, "EVENT TRIGGER") != 0;
+}
+
 static bool
 capture_build_steps(Capture *c, SyncError *err)
 {
-	size_t total =
-	    c->group_n[GROUP_PRE] + c->group_n[GROUP_POST] + c->group_n[GROUP_SKIP];
+	size_t total = 0;
+
+	for (int g = 0; g < NGROUPS; g++)
+		total += c->group_n[g];
 
 	c->steps = calloc(total + 1, sizeof(Step));
 	if (c->steps == NULL)
@@ -1333,12 +1391,11 @@ capture_build_steps(Capture *c, SyncError *err)
 			s->name = step_name(&c->script[g].chunks[k]);
 			if (s->name == NULL)
 				return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
-			if (g == GROUP_SKIP && strcmp(desc, "EVENT TRIGGER") != 0 &&
-			    strcmp(desc, "COMMENT") != 0)
+			if (!group_holds(g, desc))
 				return sync_error_set(err, SYNC_ERR_INTERNAL,
-				                      "TOC entry %d of type \"%s\" was set "
-				                      "aside as an event trigger",
-				                      s->dump_id, desc);
+				                      "TOC entry %d of type \"%s\" was put "
+				                      "in the %s group",
+				                      s->dump_id, desc, group_names[g]);
 		}
 	}
 	return true;
@@ -1469,8 +1526,6 @@ capture_store(Capture *c, PGconn *target, const char *preamble, SyncError *err)
 static void
 capture_term(Capture *c)
 {
-	static const char *const lists[] = {"pre-data.list", "post-data.list",
-	                                    "skipped.list"};
 
 	for (int g = 0; g < NGROUPS; g++)
 	{
@@ -1492,9 +1547,9 @@ capture_term(Capture *c)
 		char path[PATH_MAX];
 
 		(void) unlink(c->dump);
-		for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		for (int g = 0; g < NGROUPS; g++)
 		{
-			snprintf(path, sizeof(path), "%s/%s", c->dir, lists[i]);
+			snprintf(path, sizeof(path), "%s/%s.list", c->dir, group_names[g]);
 			(void) unlink(path);
 		}
 		(void) rmdir(c->dir);
@@ -1516,6 +1571,7 @@ schema_capture(const char *source_conninfo, const char *snapshot_name,
 	     capture_script(c, GROUP_PRE, err) &&
 	     capture_script(c, GROUP_POST, err) &&
 	     capture_script(c, GROUP_SKIP, err) &&
+	     capture_script(c, GROUP_REFRESH, err) &&
 	     (preamble = capture_preamble(c, err)) != NULL &&
 	     capture_rel_info(c, source_conninfo, snapshot_name, err) &&
 	     capture_build_steps(c, err) && capture_store(c, target, preamble, err);

@@ -11,9 +11,11 @@
  *              own transaction together with its done mark, so that a crash
  *              never builds one twice or skips one;
  *   final      FK CONSTRAINT, TRIGGER, RULE, POLICY, ROW SECURITY, CHECK
- *              CONSTRAINT (NOT VALID ones), STATISTICS, comments on those and
- *              anything else pg_dump puts in post-data: applied at cutover in
- *              TOC order, one transaction per step.
+ *              CONSTRAINT (NOT VALID ones), STATISTICS, comments on those,
+ *              REFRESH MATERIALIZED VIEW (MATERIALIZED VIEW DATA, for views
+ *              populated on the source; pre-data creates them WITH NO DATA)
+ *              and anything else pg_dump puts in post-data: applied at
+ *              cutover in TOC order, one transaction per step.
  *
  * Owners and privileges are never restored: the target login (on Azure
  * Database for PostgreSQL) is not a superuser and cannot give objects away.
@@ -81,7 +83,8 @@ bool schema_create_state_table(PGconn *target, SyncError *err);
 
 /*
  * Dump the schema of the source as of snapshot_name (pg_dump -Fc
- * --schema-only --snapshot) into a temporary file, split it into steps and
+ * --section=pre-data --section=post-data --snapshot: the schema plus the
+ * REFRESH of materialized views) into a temporary file, split it into steps and
  * store them in pgstream.schema_steps in one target transaction, replacing
  * steps of an earlier capture if none of them was applied yet (an error
  * otherwise).  The password in source_conninfo never appears on a command

@@ -386,11 +386,18 @@ START_TEST(capture_puts_each_entry_in_its_phase)
 	              "SELECT count(*) FROM pgstream.schema_steps"
 	              " WHERE kind = 'INDEX ATTACH' AND wave = 2",
 	              "4");
-	assert_target("cap_tgt",
-	              "SELECT string_agg(DISTINCT kind, ',' ORDER BY kind)"
-	              " FROM pgstream.schema_steps WHERE phase = 3",
-	              "CHECK CONSTRAINT,COMMENT,FK CONSTRAINT,POLICY,ROW SECURITY,"
-	              "RULE,STATISTICS,TRIGGER");
+	assert_target(
+	    "cap_tgt",
+	    "SELECT string_agg(DISTINCT kind, ',' ORDER BY kind)"
+	    " FROM pgstream.schema_steps WHERE phase = 3",
+	    "CHECK CONSTRAINT,COMMENT,FK CONSTRAINT,MATERIALIZED VIEW DATA,"
+	    "POLICY,ROW SECURITY,RULE,STATISTICS,TRIGGER");
+	/* the refresh comes last, after the index on the view */
+	assert_target(
+	    "cap_tgt",
+	    "SELECT kind || ': ' || sql FROM pgstream.schema_steps"
+	    " WHERE id = (SELECT max(id) FROM pgstream.schema_steps)",
+	    "MATERIALIZED VIEW DATA: REFRESH MATERIALIZED VIEW public.mv;\n");
 	assert_target("cap_tgt",
 	              "SELECT string_agg(kind || ' ' || name, ',' ORDER BY id)"
 	              " FROM pgstream.schema_steps WHERE phase = 4",
@@ -451,6 +458,10 @@ START_TEST(pre_data_creates_tables_without_indexes_fks_or_triggers)
 	              "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal",
 	              "0");
 	assert_target("pre_tgt", "SELECT count(*) FROM pg_event_trigger", "0");
+	assert_target("pre_tgt",
+	              "SELECT relispopulated FROM pg_class"
+	              " WHERE oid = 'public.mv'::regclass",
+	              "f");
 	/* applying again does nothing */
 	ck_assert_msg(schema_apply_pre_data(tgt, &err), "%s", err.message);
 	PQfinish(tgt);
@@ -536,6 +547,10 @@ START_TEST(final_adds_fks_triggers_rules_and_policies)
 	    "fin_tgt",
 	    "SELECT count(*) FROM pg_rules WHERE rulename = 'parent_v_upd'", "1");
 	assert_target("fin_tgt", "SELECT count(*) FROM pg_event_trigger", "0");
+	assert_target("fin_tgt",
+	              "SELECT relispopulated FROM pg_class"
+	              " WHERE oid = 'public.mv'::regclass",
+	              "t");
 	assert_target("fin_tgt",
 	              "SELECT count(*) FROM pgstream.schema_steps"
 	              " WHERE phase = 4 AND done",
