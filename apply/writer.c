@@ -46,6 +46,14 @@ typedef struct TargetRel
 	bool	   *identity_always;	/* owned */
 } TargetRel;
 
+typedef struct Str
+{
+	char	   *p;
+	size_t		len;
+	size_t		cap;
+	bool		oom;
+} Str;
+
 typedef struct StmtEntry
 {
 	char	   *key;			/* owned */
@@ -75,7 +83,17 @@ struct Writer
 	char		barrier_token[64];
 	Lsn			barrier_lsn;
 	WriterStats stats;
+
+	/* the current run of inserts into one table with one column set */
+	const TargetRel *run_rel;	/* borrowed; NULL when no run */
+	char	   *run_key;		/* owned: statement key of the run */
+	int			run_rows;		/* rows in the run so far */
+	char	   *copy_sql;		/* owned: COPY ... FROM STDIN for the run */
+	Str			copy_buf;		/* COPY text of rows not yet sent */
+	int			copy_rows;
 };
+
+static bool run_end(Writer *w, SyncError *err);
 
 /* ------------------------------------------------------------------------
  * Pipeline bookkeeping
@@ -351,6 +369,9 @@ target_rel_get(Writer *w, const RemoteRelation *rel, SyncError *err)
 			break;
 	if (i < w->nrels && w->rels[i]->version == rel->version)
 		return w->rels[i];
+	/* a run of inserts must not outlive the TargetRel it points to */
+	if (i < w->nrels && w->run_rel == w->rels[i] && !run_end(w, err))
+		return NULL;
 	t = target_rel_build(w, rel, err);
 	if (t == NULL)
 		return NULL;
@@ -458,13 +479,6 @@ stmt_prepare(Writer *w, size_t slot, const char *key, const char *sql, int npara
  * Building statements.  A growable string with sticky OOM.
  * ------------------------------------------------------------------------ */
 
-typedef struct Str
-{
-	char	   *p;
-	size_t		len;
-	size_t		cap;
-	bool		oom;
-} Str;
 
 static void
 str_add(Str *s, const char *t)
@@ -652,6 +666,196 @@ check_width(const TargetRel *t, const TupleData *tup, SyncError *err)
 	return true;
 }
 
+/*
+ * Runs of inserts.  The first COPY_RUN_THRESHOLD rows of a run into one
+ * table (same column set) go as prepared INSERTs through the pipeline; the
+ * rest are collected as COPY text and sent with one COPY when the run ends
+ * (another kind of change, another table, a commit, or COPY_MAX_BYTES).
+ * COPY cannot run in pipeline mode, so a flush syncs the pipeline first;
+ * statement order is kept.
+ */
+#define COPY_RUN_THRESHOLD 64
+#define COPY_MAX_BYTES (8 * 1024 * 1024)
+
+static void
+copy_escape(Str *s, const TupleValue *v)
+{
+	char		chunk[512];
+	size_t		n = 0;
+
+	if (v->kind == TUPLE_VALUE_NULL)
+	{
+		str_add(s, "\\N");
+		return;
+	}
+	for (size_t i = 0; i < v->data.len; i++)
+	{
+		char		c = (char) v->data.ptr[i];
+		const char *esc = c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r" :
+			c == '\t' ? "\\t" : NULL;
+
+		if (n + 3 >= sizeof(chunk))
+		{
+			chunk[n] = '\0';
+			str_add(s, chunk);
+			n = 0;
+		}
+		if (esc)
+		{
+			memcpy(chunk + n, esc, 2);
+			n += 2;
+		}
+		else
+			chunk[n++] = c;
+	}
+	chunk[n] = '\0';
+	str_add(s, chunk);
+}
+
+/* Send the collected COPY rows, if any, then return to pipeline mode. */
+static bool
+copy_flush(Writer *w, SyncError *err)
+{
+	PGresult   *res;
+	bool		ok;
+
+	if (w->copy_rows == 0)
+		return true;
+	if (w->copy_buf.oom)
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	if (!send_sync(w, err) || !drain(w, 0, err))
+		return false;
+	if (PQexitPipelineMode(w->conn) != 1)
+		return sync_error_set(err, SYNC_ERR_INTERNAL, "could not leave pipeline mode: %s",
+							  PQerrorMessage(w->conn));
+	w->stats.round_trips += 2;
+	res = PQexec(w->conn, w->copy_sql);
+	ok = PQresultStatus(res) == PGRES_COPY_IN;
+	if (!ok)
+		pgconn_error_from_result(w->conn, res, err);
+	else
+	{
+		PQclear(res);
+		ok = (PQputCopyData(w->conn, w->copy_buf.p, (int) w->copy_buf.len) == 1 &&
+			  PQputCopyEnd(w->conn, NULL) == 1) ||
+			sync_error_set(err, SYNC_ERR_CONNECT, "could not send rows to target: %s",
+						   PQerrorMessage(w->conn));
+		res = PQgetResult(w->conn);
+		if (ok && PQresultStatus(res) != PGRES_COMMAND_OK)
+			ok = pgconn_error_from_result(w->conn, res, err);
+		else
+			PQclear(res);
+		while ((res = PQgetResult(w->conn)) != NULL)
+			PQclear(res);
+	}
+	if (!ok)
+	{
+		sync_error_context(err, "COPY into \"%s\" failed on target", w->run_rel->display);
+		w->broken = true;
+	}
+	w->stats.inserts += ok ? (uint64_t) w->copy_rows : 0;
+	w->copy_buf.len = 0;
+	w->copy_rows = 0;
+	if (PQenterPipelineMode(w->conn) != 1)
+	{
+		w->broken = true;
+		return ok ? sync_error_set(err, SYNC_ERR_INTERNAL, "could not enter pipeline mode") : false;
+	}
+	return ok;
+}
+
+/* End the current run of inserts (flushing its COPY rows). */
+static bool
+run_end(Writer *w, SyncError *err)
+{
+	bool		ok = copy_flush(w, err);
+
+	w->run_rel = NULL;
+	w->run_rows = 0;
+	free(w->run_key);
+	w->run_key = NULL;
+	free(w->copy_sql);
+	w->copy_sql = NULL;
+	return ok;
+}
+
+/* Start a run for key, or continue it; returns false on error. */
+static bool
+run_track(Writer *w, const TargetRel *t, const char *key, const Str *cols, SyncError *err)
+{
+	size_t		len;
+
+	if (w->run_rel == t && w->run_key && strcmp(w->run_key, key) == 0)
+	{
+		w->run_rows++;
+		return true;
+	}
+	if (!run_end(w, err))
+		return false;
+	len = strlen(t->qualified) + (cols->p ? strlen(cols->p) : 0) + 32;
+	w->run_key = strdup(key);
+	w->copy_sql = malloc(len);
+	if (w->run_key == NULL || w->copy_sql == NULL)
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	snprintf(w->copy_sql, len, "COPY %s (%s) FROM STDIN", t->qualified, cols->p ? cols->p : "");
+	w->run_rel = t;
+	w->run_rows = 1;
+	return true;
+}
+
+static bool
+copy_add_row(Writer *w, const TargetRel *t, const TupleData *tup, const bool *mask,
+			 SyncError *err)
+{
+	bool		first = true;
+
+	for (int i = 0; i < t->natts; i++)
+	{
+		if (!mask[i])
+			continue;
+		str_add(&w->copy_buf, first ? "" : "\t");
+		copy_escape(&w->copy_buf, &tup->values[i]);
+		first = false;
+	}
+	str_add(&w->copy_buf, "\n");
+	w->copy_rows++;
+	if (w->copy_buf.len >= COPY_MAX_BYTES)
+		return copy_flush(w, err);
+	return !w->copy_buf.oom || sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+}
+
+/* The INSERT for the columns in mask ("DEFAULT VALUES" when none). */
+static void
+build_insert(const TargetRel *t, const bool *mask, Str *sql, Str *cols)
+{
+	Str			vals = {0};
+	int			n = 0;
+
+	for (int i = 0; i < t->natts; i++)
+	{
+		if (!mask[i])
+			continue;
+		str_add(cols, n ? ", " : "");
+		str_add(cols, t->cols[i]);
+		str_add(&vals, n ? ", " : "");
+		str_param(&vals, ++n);
+	}
+	str_add(sql, "INSERT INTO ");
+	str_add(sql, t->qualified);
+	if (n == 0)
+		str_add(sql, " DEFAULT VALUES");
+	else
+	{
+		str_add(sql, " (");
+		str_add(sql, cols->p);
+		str_add(sql, ") OVERRIDING SYSTEM VALUE VALUES (");
+		str_add(sql, vals.p);
+		str_add(sql, ")");
+	}
+	sql->oom |= vals.oom || cols->oom;
+	free(vals.p);
+}
+
 bool
 writer_insert(Writer *w, const RemoteRelation *rel, const TupleData *newtup,
 			  SyncError *err)
@@ -660,47 +864,47 @@ writer_insert(Writer *w, const RemoteRelation *rel, const TupleData *newtup,
 	ParamSpec  *spec;
 	Str			key = {0},
 				sql = {0},
-				vals = {0};
-	bool	   *mask;
+				cols = {0};
+	bool	   *mask = NULL;
 	int			n = 0;
-	bool		ok;
+	bool		ok = false;
 
 	if (!prepare_change(w, rel, &t, &spec, err))
 		return false;
-	if (!check_width(t, newtup, err) || (mask = calloc((size_t) t->natts + 1, 1)) == NULL)
+	if (!check_width(t, newtup, err))
+		goto done;
+	if ((mask = calloc((size_t) t->natts + 1, 1)) == NULL)
 	{
-		free(spec);
-		return err->code != SYNC_ERR_NONE ? false : sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+		sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+		goto done;
 	}
-	str_add(&sql, "INSERT INTO ");
-	str_add(&sql, t->qualified);
-	str_add(&sql, " (");
 	for (int i = 0; i < t->natts; i++)
-	{
-		if (t->generated[i] || newtup->values[i].kind == TUPLE_VALUE_UNCHANGED_TOAST)
-			continue;
-		mask[i] = true;
-		str_add(&sql, n ? ", " : "");
-		str_add(&sql, t->cols[i]);
-		str_add(&vals, n ? ", " : "");
-		spec[n] = (ParamSpec) {newtup, i};
-		str_param(&vals, ++n);
-	}
-	str_add(&sql, ") OVERRIDING SYSTEM VALUE VALUES (");
-	str_add(&sql, vals.p ? vals.p : "");
-	str_add(&sql, ")");
-	if (n == 0)
-	{
-		free(sql.p);
-		sql = (Str) {0};
-		str_add(&sql, "INSERT INTO ");
-		str_add(&sql, t->qualified);
-		str_add(&sql, " DEFAULT VALUES");
-	}
+		if (!t->generated[i] && newtup->values[i].kind != TUPLE_VALUE_UNCHANGED_TOAST)
+		{
+			mask[i] = true;
+			spec[n++] = (ParamSpec) {newtup, i};
+		}
+	build_insert(t, mask, &sql, &cols);
 	make_key(&key, 'I', t, mask, NULL);
+	if (key.oom || sql.oom)
+	{
+		sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+		goto done;
+	}
+	if (n == 0 ? !run_end(w, err) : !run_track(w, t, key.p, &cols, err))
+		goto done;
+	if (n > 0 && w->run_rows > COPY_RUN_THRESHOLD)
+	{
+		ok = copy_add_row(w, t, newtup, mask, err);
+		goto done;
+	}
 	ok = run_statement(w, t, 'I', &key, &sql, spec, n, PENDING_ANY, err);
+	key = sql = (Str) {0};		/* run_statement freed them */
 	w->stats.inserts += ok;
-	free(vals.p);
+done:
+	free(key.p);
+	free(sql.p);
+	free(cols.p);
 	free(mask);
 	free(spec);
 	return ok;
@@ -786,7 +990,7 @@ writer_update(Writer *w, const RemoteRelation *rel, const PgoutputChange *c,
 	int			n = 0;
 	bool		ok;
 
-	if (!prepare_change(w, rel, &t, &spec, err))
+	if (!run_end(w, err) || !prepare_change(w, rel, &t, &spec, err))
 		return false;
 	setmask = calloc((size_t) t->natts * 2 + 2, 1);
 	if (setmask == NULL || !check_width(t, &c->new_tuple, err))
@@ -855,7 +1059,7 @@ writer_delete(Writer *w, const RemoteRelation *rel, const PgoutputChange *c,
 	int			n = 0;
 	bool		ok;
 
-	if (!prepare_change(w, rel, &t, &spec, err))
+	if (!run_end(w, err) || !prepare_change(w, rel, &t, &spec, err))
 		return false;
 	keymask = calloc((size_t) t->natts + 1, 1);
 	if (keymask == NULL)
@@ -886,7 +1090,7 @@ writer_truncate(Writer *w, const RemoteRelation *const *rels, int nrels, uint8_t
 	Str			sql = {0};
 	bool		ok;
 
-	if (!ensure_txn(w, err))
+	if (!run_end(w, err) || !ensure_txn(w, err))
 		return false;
 	str_add(&sql, "TRUNCATE ");
 	for (int i = 0; i < nrels; i++)
@@ -951,7 +1155,7 @@ send_progress(Writer *w, Lsn end_lsn, PgTimestamp commit_time, SyncError *err)
 bool
 writer_commit(Writer *w, Lsn end_lsn, PgTimestamp commit_time, SyncError *err)
 {
-	if (!ensure_txn(w, err) || !send_progress(w, end_lsn, commit_time, err) ||
+	if (!run_end(w, err) || !ensure_txn(w, err) || !send_progress(w, end_lsn, commit_time, err) ||
 		!send_simple(w, "COMMIT", err) || !send_sync(w, err))
 		return false;
 	w->in_txn = false;
@@ -969,6 +1173,9 @@ writer_rollback(Writer *w)
 
 	if (w == NULL || w->conn == NULL)
 		return;
+	w->copy_rows = 0;			/* rolled back with the transaction */
+	w->copy_buf.len = 0;
+	w->run_rel = NULL;
 	if (PQpipelineStatus(w->conn) != PQ_PIPELINE_OFF)
 	{
 		SyncError	ignored;
@@ -1031,5 +1238,8 @@ writer_destroy(Writer *w)
 	free(w->stmts);
 	free(w->scratch);
 	free(w->params);
+	free(w->copy_buf.p);
+	free(w->run_key);
+	free(w->copy_sql);
 	free(w);
 }
