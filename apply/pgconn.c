@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define SESSION_OPTIONS \
 	"-c datestyle=ISO -c intervalstyle=postgres -c extra_float_digits=3" \
@@ -20,16 +21,150 @@
 	" -c idle_in_transaction_session_timeout=0"
 #define MAX_CONN_PARAMS 64
 
-/* Copy a libpq error message without its trailing newline(s). */
+char *
+pgconn_one_line(const char *msg, char *buf, size_t bufsize)
+{
+	size_t		n = 0;
+	const char *p = msg ? msg : "";
+
+	if (bufsize == 0)
+		return buf;
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	while (*p && n + 1 < bufsize)
+	{
+		if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		{
+			bool		newline = false;
+
+			while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+				newline |= (*p++ == '\n');
+			if (*p == '\0')
+				break;
+			if (newline && n > 0 && buf[n - 1] != ';' && buf[n - 1] != '.' &&
+				n + 2 < bufsize)
+				buf[n++] = ';';
+			else if (newline && n > 0 && buf[n - 1] == '.')
+				buf[n - 1] = ';';
+			buf[n++] = ' ';
+			continue;
+		}
+		buf[n++] = *p++;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Failure text -> what to do about it.  First match wins. */
+static const struct
+{
+	const char *needle;
+	const char *hint;
+}			connect_hints[] = {
+	{"password authentication failed",
+	"check the user name and password (given by password=, PGPASSWORD or a "
+	".pgpass file)"},
+	{"no password supplied",
+	"the server wants a password: set PGPASSWORD or add it to a .pgpass file"},
+	{"root certificate file",
+	"sslrootcert must name an existing file holding the CA certificate(s)"},
+	{"FATAL: database \"",
+	"check dbname: the database must exist before pgstream connects "
+	"(CREATE DATABASE)"},
+	{"FATAL: role \"", "check user: there is no such role on that server"},
+	{"no pg_hba.conf entry",
+	"add a line for this client, user and database to pg_hba.conf on that "
+	"server and reload it (a logical replication connection matches an "
+	"ordinary database line)"},
+	{"to start WAL sender", "grant the attribute on the source: ALTER ROLE <login> WITH "
+	"REPLICATION;"},
+	{"replication role to start walsender",
+	"grant the attribute on the source: ALTER ROLE <login> WITH REPLICATION;"},
+	{"permission denied for database",
+	"GRANT CONNECT ON DATABASE <database> TO <login>;"},
+	{"certificate verify failed",
+	"sslrootcert must name the CA certificate that signed the server's "
+	"certificate"},
+	{"does not match host name",
+	"connect with a host name the server certificate was issued for, or use "
+	"sslmode=verify-ca if names cannot match"},
+	{"server does not support SSL",
+	"enable ssl on the server, or lower sslmode"},
+	{"timeout expired",
+	"check the host name and port, and that no firewall drops the connection"},
+	{"could not translate host name", "check the host name"},
+	{"Connection refused",
+	"check the host and port, and that the server listens there "
+	"(listen_addresses, port)"},
+	{"No such file or directory",
+	"check host and port: no server socket was found there"},
+	{"too many connections",
+	"wait for connections to close, or raise max_connections"},
+};
+
+const char *
+pgconn_connect_hint(const char *message)
+{
+	for (size_t i = 0; i < sizeof(connect_hints) / sizeof(connect_hints[0]); i++)
+		if (strstr(message, connect_hints[i].needle) != NULL)
+			return connect_hints[i].hint;
+	return NULL;
+}
+
+/* Copy a libpq error message as one line. */
 static void
 copy_trimmed(char *dst, size_t dstsize, const char *src)
 {
-	size_t		n;
+	pgconn_one_line(src, dst, dstsize);
+}
 
-	snprintf(dst, dstsize, "%s", src ? src : "");
-	n = strlen(dst);
-	while (n > 0 && (dst[n - 1] == '\n' || dst[n - 1] == ' '))
-		dst[--n] = '\0';
+/*
+ * True if an unparseable conninfo may carry a secret: the word "password"
+ * anywhere, or a URI with "user:secret@".  libpq's parse errors quote pieces
+ * of the input (a token, or the whole URI), so for such strings we must not
+ * repeat what libpq quoted.
+ */
+static bool
+may_hold_password(const char *conninfo)
+{
+	const char *scheme = strstr(conninfo, "://");
+
+	for (const char *p = conninfo; *p; p++)
+		if (strncasecmp(p, "password", 8) == 0)
+			return true;
+	if (scheme != NULL)
+	{
+		const char *at = strchr(scheme + 3, '@');
+		const char *colon = strchr(scheme + 3, ':');
+
+		if (at != NULL && colon != NULL && colon < at)
+			return true;
+	}
+	return false;
+}
+
+/* Copy src to dst with every "quoted" part replaced by "...". */
+static void
+mask_quoted(const char *src, char *dst, size_t dstsize)
+{
+	size_t		n = 0;
+	bool		quoted = false;
+
+	for (const char *p = src; *p && n + 6 < dstsize; p++)
+	{
+		if (*p == '"')
+		{
+			if (!quoted)
+			{
+				memcpy(dst + n, "\"...\"", 5);
+				n += 5;
+			}
+			quoted = !quoted;
+		}
+		else if (!quoted)
+			dst[n++] = *p;
+	}
+	dst[n] = '\0';
 }
 
 bool
@@ -37,18 +172,28 @@ pgconn_check_conninfo(const char *conninfo, const char *what, SyncError *err)
 {
 	char	   *errmsg = NULL;
 	PQconninfoOption *opts = PQconninfoParse(conninfo, &errmsg);
-	char		msg[256];
+	char		line[256],
+				msg[256];
 
 	if (opts != NULL)
 	{
 		PQconninfoFree(opts);
 		return true;
 	}
-	/* libpq's parse errors quote a keyword, never a value. */
-	copy_trimmed(msg, sizeof(msg), errmsg ? errmsg : "out of memory");
+	/*
+	 * libpq quotes the offending token or the whole URI; with a password in
+	 * the string that could be (part of) the password itself.
+	 */
+	pgconn_one_line(errmsg ? errmsg : "out of memory", line, sizeof(line));
 	PQfreemem(errmsg);
+	if (may_hold_password(conninfo))
+		mask_quoted(line, msg, sizeof(msg));
+	else
+		snprintf(msg, sizeof(msg), "%s", line);
 	return sync_error_set(err, SYNC_ERR_USAGE,
-						  "invalid %s connection string: %s", what, msg);
+						  "invalid %s connection string: %s; write keyword=value "
+						  "pairs separated by spaces (single-quote values that "
+						  "contain spaces) or a postgresql:// URI", what, msg);
 }
 
 char *
@@ -146,6 +291,11 @@ set_session(PGconn *conn, const PgconnOptions *opts, SyncError *err)
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		return pgconn_error_from_result(conn, res, err);
 	PQclear(res);
+	/* idle_session_timeout (14+) would end a session of ours that waits
+	 * while others work, e.g. the source session during a long copy */
+	if (opts->no_timeouts && PQserverVersion(conn) >= 140000 &&
+		!pgconn_exec(conn, "SET idle_session_timeout = 0", err))
+		return false;
 	if (opts->no_timeouts && PQserverVersion(conn) >= 170000)
 		return pgconn_exec(conn, "SET transaction_timeout = 0", err);
 	return true;
@@ -174,10 +324,13 @@ pgconn_connect(const char *conninfo, const PgconnOptions *opts,
 		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory"), NULL;
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
+		const char *hint;
+
 		copy_trimmed(msg, sizeof(msg), PQerrorMessage(conn));
 		PQfinish(conn);
-		sync_error_set(err, SYNC_ERR_CONNECT, "could not connect to %s: %s",
-					   what, msg);
+		hint = pgconn_connect_hint(msg);
+		sync_error_set(err, SYNC_ERR_CONNECT, "could not connect to %s: %s%s%s",
+					   what, msg, hint ? "; " : "", hint ? hint : "");
 		return NULL;
 	}
 	PQsetNoticeProcessor(conn, ignore_notice, NULL);
@@ -199,8 +352,13 @@ pgconn_error_from_result(PGconn *conn, const PGresult *res, SyncError *err)
 	char		msg[SYNC_ERROR_MESSAGE_MAX];
 
 	if (primary != NULL)
-		snprintf(msg, sizeof(msg), "%s%s%s", primary, detail ? ": " : "",
+	{
+		char		joined[SYNC_ERROR_MESSAGE_MAX];
+
+		snprintf(joined, sizeof(joined), "%s%s%s", primary, detail ? ": " : "",
 				 detail ? detail : "");
+		pgconn_one_line(joined, msg, sizeof(msg));
+	}
 	else
 		copy_trimmed(msg, sizeof(msg),
 					 res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res)

@@ -38,10 +38,29 @@ typedef struct PgconnOptions
  * and names always resolve schema-qualified.  Any "options" the user gave are
  * kept and ours are appended.  On failure returns NULL and fills err with a
  * message that never contains the password; `what` names the server
- * ("source", "target") for the message.
+ * ("source", "target") for the message.  The message is one line: libpq's
+ * text with its lines joined, then how to fix the problem when we can tell
+ * ("; check the user name and password ...").  With no_timeouts, the
+ * session also gets statement_timeout, lock_timeout,
+ * idle_in_transaction_session_timeout, idle_session_timeout (14+) and
+ * transaction_timeout (17+) set to 0.
  */
 PGconn	   *pgconn_connect(const char *conninfo, const PgconnOptions *opts,
 						   const char *what, SyncError *err);
+
+/*
+ * Copy a (possibly multi-line) libpq message into buf as one line: lines are
+ * joined with "; ", runs of blanks become one space, no trailing newline.
+ * Returns buf.
+ */
+char	   *pgconn_one_line(const char *msg, char *buf, size_t bufsize);
+
+/*
+ * For a connection failure message, a short sentence saying how to fix it
+ * ("check the user name and password ..."), or NULL if none applies.
+ * pgconn_connect() appends it to its error message.
+ */
+const char *pgconn_connect_hint(const char *message);
 
 /* Check that conninfo parses; fills err (no password in it) if not. */
 bool		pgconn_check_conninfo(const char *conninfo, const char *what,

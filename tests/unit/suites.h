@@ -18,5 +18,6 @@ Suite *replication_suite(void);
 Suite *pgoutput_suite(void);
 Suite *schema_split_suite(void); /* engine/schema.c */
 Suite *spool_suite(void); /* apply/spool.c */
+Suite *redact_suite(void); /* apply/pgconn.c */
 
 #endif
