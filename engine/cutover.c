@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "apply/pgconn.h"
+#include "apply/result.h"
 #include "engine/cli.h"
 #include "engine/json.h"
 #include "engine/log.h"
@@ -257,7 +258,7 @@ compare_counts(PGconn *src, PGconn *tgt, CutoverReport *r, SyncError *err)
 		if (!pgconn_query_value(src, sql, 0, NULL, s, sizeof(s), false, err) ||
 			!pgconn_query_value(tgt, sql, 0, NULL, t, sizeof(t), false, err))
 			return sync_error_context(err, "could not count rows of %s", PQgetvalue(tables, i, 0));
-		r->rows[i] = atoll(t);
+		r->rows[i] = strtoll(t, NULL, 10);
 		if (strcmp(s, t) != 0)
 		{
 			log_error("row counts differ for %s: %s on source, %s on target",

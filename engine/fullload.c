@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "apply/pgconn.h"
+#include "apply/result.h"
 #include "engine/log.h"
 #include "engine/progress.h"
 
@@ -81,8 +82,8 @@ static bool
 insert_plan_row(PGconn *target, PGresult *tables, int row, int64_t split_bytes,
 				SyncError *err)
 {
-	int64_t		bytes = atoll(PQgetvalue(tables, row, 4));
-	int64_t		pages = atoll(PQgetvalue(tables, row, 6));
+	int64_t		bytes = result_int(tables, row, 4);
+	int64_t		pages = result_int(tables, row, 6);
 	int			nparts = fullload_part_count(bytes, pages, split_bytes);
 	int64_t		per = (pages + nparts - 1) / nparts;
 	char		nbuf[16];
@@ -235,24 +236,24 @@ load_parts(CopyRun *run, PGconn *target, SyncError *err)
 		{
 			last_relid = PQgetvalue(res, r, 0);
 			table = progress_add_table(&run->progress, PQgetvalue(res, r, 4),
-									   atoll(PQgetvalue(res, r, 8)),
-									   atoll(PQgetvalue(res, r, 7)),
-									   atoi(PQgetvalue(res, r, 6)));
+									   result_int(res, r, 8),
+									   result_int(res, r, 7),
+									   (int) result_int(res, r, 6));
 		}
 		if (PQgetvalue(res, r, 9)[0] == 't')
 		{
-			progress_part_done(&run->progress, table, atoll(PQgetvalue(res, r, 10)),
-							   atoll(PQgetvalue(res, r, 11)));
+			progress_part_done(&run->progress, table, result_int(res, r, 10),
+							   result_int(res, r, 11));
 			continue;
 		}
 		p->relid = strdup(PQgetvalue(res, r, 0));
-		p->part = atoi(PQgetvalue(res, r, 1));
+		p->part = (int) result_int(res, r, 1);
 		p->first_page = strdup(PQgetvalue(res, r, 2));
 		p->end_page = strdup_or_null(res, r, 3);
 		p->src_rel = strdup(PQgetvalue(res, r, 4));
 		p->dst_rel = strdup(PQgetvalue(res, r, 4));
 		p->columns = strdup(PQgetvalue(res, r, 5));
-		p->nparts = atoi(PQgetvalue(res, r, 6));
+		p->nparts = (int) result_int(res, r, 6);
 		p->table = table;
 		run->nparts++;
 	}
@@ -300,7 +301,7 @@ finish_copy(PGconn *conn, long long *rows, SyncError *err)
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 		return pgconn_error_from_result(conn, res, err);
 	if (rows != NULL)
-		*rows = atoll(PQcmdTuples(res));
+		*rows = strtoll(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
 	while ((res = PQgetResult(conn)) != NULL)
 		PQclear(res);

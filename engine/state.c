@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "apply/pgconn.h"
+#include "apply/result.h"
 
 static const char *const phase_names[] = {
 	"none", "schema", "copy", "index", "catchup", "streaming", "cutover",
@@ -202,7 +203,7 @@ state_count_user_tables(PGconn *target, long *count, char *first,
 
 	if (res == NULL)
 		return sync_error_context(err, "could not list tables on target");
-	*count = PQntuples(res) ? atol(PQgetvalue(res, 0, 0)) : 0;
+	*count = PQntuples(res) ? (long) result_int(res, 0, 0) : 0;
 	snprintf(first, firstsize, "%s", PQntuples(res) ? PQgetvalue(res, 0, 1) : "");
 	PQclear(res);
 	return true;

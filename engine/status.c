@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "apply/pgconn.h"
+#include "apply/result.h"
 #include "engine/cli.h"
 #include "engine/json.h"
 #include "engine/log.h"
@@ -114,10 +115,10 @@ print_json(const StatusReport *r)
 				else if (c < 3)
 					json_string(&w, v);
 				else
-					json_double(&w, atof(v));
+					json_double(&w, result_double(r->lag, 0, c));
 			}
 			json_key(&w, "seconds_since_update");
-			json_int(&w, atoll(PQgetvalue(r->lag, 0, 8)));
+			json_int(&w, result_int(r->lag, 0, 8));
 		}
 		json_key(&w, "indexes");
 		json_begin_object(&w);
@@ -146,7 +147,7 @@ print_json(const StatusReport *r)
 			for (int c = 1; c < 7; c++)
 			{
 				json_key(&w, keys[c]);
-				json_int(&w, atoll(PQgetvalue(r->tables, i, c)));
+				json_int(&w, result_int(r->tables, i, c));
 			}
 			json_end_object(&w);
 		}
@@ -190,8 +191,8 @@ print_text(const StatusReport *r)
 		printf("%-40s %5s/%-5s %14s %9s / ~%-9s\n", PQgetvalue(r->tables, i, 0),
 			   PQgetvalue(r->tables, i, 2), PQgetvalue(r->tables, i, 1),
 			   PQgetvalue(r->tables, i, 3),
-			   progress_format_bytes(atoll(PQgetvalue(r->tables, i, 4)), a, sizeof(a)),
-			   progress_format_bytes(atoll(PQgetvalue(r->tables, i, 6)), b, sizeof(b)));
+			   progress_format_bytes(result_int(r->tables, i, 4), a, sizeof(a)),
+			   progress_format_bytes(result_int(r->tables, i, 6), b, sizeof(b)));
 }
 
 int

@@ -49,6 +49,7 @@ typedef struct SyncOptions
 	long		jobs;
 	long		split_mb;
 	const char *spool_dir;
+	long		retry_timeout_s;
 	bool		no_follow;
 	bool		quiet;
 } SyncOptions;
@@ -68,10 +69,23 @@ typedef struct SyncRun
 
 static volatile sig_atomic_t sync_stop = 0;
 
+/*
+ * First SIGINT/SIGTERM: stop gracefully (the open batch is rolled back, the
+ * position on the target stays the last committed one).  Second: stop at
+ * once; still safe, because the position is transactional.
+ */
 static void
 on_signal(int sig)
 {
+	static const char msg[] = "pgstream: second signal, stopping now\n";
+
 	(void) sig;
+	if (sync_stop)
+	{
+		if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+			_exit(EXIT_FAILED);
+		_exit(EXIT_FAILED);
+	}
 	sync_stop = 1;
 }
 
@@ -109,6 +123,9 @@ static const char sync_help[] =
 	"  --publication NAME     publication name (default \"pgstream\")\n"
 	"  --spool-dir DIR        where large streamed transactions wait for their\n"
 	"                         commit, LZ4-compressed (default $TMPDIR/pgstream-spool)\n"
+	"  --retry-timeout SECS   while streaming, reconnect after a lost source or\n"
+	"                         target connection with growing pauses, and give\n"
+	"                         up after SECS without progress (default 300)\n"
 	"  --quiet                no progress display\n"
 	"  --help                 show this help\n"
 	"\n"
@@ -128,6 +145,7 @@ parse_sync_options(int argc, char **argv, SyncOptions *o)
 		{"split-size", required_argument, NULL, 'z'},
 		{"no-follow", no_argument, NULL, 'n'},
 		{"spool-dir", required_argument, NULL, 'd'},
+		{"retry-timeout", required_argument, NULL, 'r'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
@@ -139,6 +157,7 @@ parse_sync_options(int argc, char **argv, SyncOptions *o)
 	o->publication = DEFAULT_PUBLICATION;
 	o->jobs = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 2;
 	o->split_mb = DEFAULT_SPLIT_MB;
+	o->retry_timeout_s = 300;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
 	{
@@ -169,6 +188,10 @@ parse_sync_options(int argc, char **argv, SyncOptions *o)
 				break;
 			case 'd':
 				o->spool_dir = optarg;
+				break;
+			case 'r':
+				if (!cli_parse_int(optarg, 0, 7 * 86400, &o->retry_timeout_s))
+					return fputs("pgstream sync: --retry-timeout must be a number of seconds\n", stderr), EXIT_USAGE;
 				break;
 			case 'q':
 				o->quiet = true;
@@ -433,27 +456,124 @@ finish_offline(SyncRun *run, SyncError *err)
 	return true;
 }
 
-/* Live sync: stream from the slot until the cutover barrier is applied. */
+/*
+ * Failures worth a retry: lost connections, servers restarting, a slot still
+ * held by our previous walsender.  Anything else (the target rejected a row,
+ * the slot is gone) stops at once.
+ */
+static bool
+error_is_transient(const SyncError *err)
+{
+	static const char *const states[] = {"08", "57P", "55006", "53300", "40001", "40P01"};
+
+	if (err->code == SYNC_ERR_CONNECT)
+		return true;
+	if (err->code != SYNC_ERR_SERVER)
+		return false;
+	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+		if (strncmp(err->sqlstate, states[i], strlen(states[i])) == 0)
+			return true;
+	return false;
+}
+
+/* The slot must still exist and still have its WAL. */
+static bool
+check_slot(SyncRun *run, SyncError *err)
+{
+	const char *params[1] = {run->opt.slot};
+	PGresult   *res = pgconn_query(run->src,
+								   PQserverVersion(run->src) >= 130000 ?
+								   "SELECT coalesce(wal_status, '') FROM pg_catalog.pg_replication_slots"
+								   " WHERE slot_name = $1" :
+								   "SELECT '' FROM pg_catalog.pg_replication_slots WHERE slot_name = $1",
+								   1, params, err);
+	bool		ok;
+
+	if (res == NULL)
+		return false;
+	ok = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "lost") != 0;
+	if (!ok)
+		sync_error_set(err, SYNC_ERR_PRECONDITION,
+					   "replication slot \"%s\" %s on the source, so the changes since the "
+					   "last applied position can no longer be read; the migration cannot "
+					   "continue: drop schema \"pgstream\" on the target, empty the target "
+					   "and run sync again", run->opt.slot,
+					   PQntuples(res) == 0 ? "no longer exists" : "has lost required WAL");
+	PQclear(res);
+	return ok;
+}
+
+/* (Re)connect whatever is missing and read the resume position. */
+static bool
+stream_connect(SyncRun *run, SyncError *err)
+{
+	PgconnOptions co = {PGCONN_SQL, "pgstream sync", true, NULL};
+
+	if (run->src == NULL && (run->src = pgconn_connect(run->opt.source, &co, "source", err)) == NULL)
+		return false;
+	if (run->tgt == NULL && (run->tgt = pgconn_connect(run->opt.target, &co, "target", err)) == NULL)
+		return false;
+	if (!state_load(run->tgt, &run->st, err) || !check_slot(run, err))
+		return false;
+	return run->rc.conn != NULL ||
+		replclient_connect(&run->rc, run->opt.source, "pgstream sync", err);
+}
+
+static void
+disconnect_all(SyncRun *run)
+{
+	replclient_close(&run->rc);
+	pgconn_close(run->src);
+	pgconn_close(run->tgt);
+	run->src = run->tgt = NULL;
+}
+
+/* Sleep up to seconds, waking early on a stop request. */
+static void
+pause_unless_stopped(int seconds)
+{
+	for (int i = 0; i < seconds * 10 && !sync_stop; i++)
+		usleep(100 * 1000);
+}
+
+/* Live sync: stream until the cutover barrier is applied, reconnecting. */
 static bool
 follow(SyncRun *run, SyncError *err)
 {
-	char		tmp[512];
+	char		spool[512];
 	const char *tmpdir = getenv("TMPDIR");
-	StreamOptions so = {run->opt.target, run->opt.slot, run->opt.publication,
-		run->opt.spool_dir, run->st.applied_lsn ? run->st.applied_lsn : run->st.consistent_lsn,
-	20000, 500, run->opt.quiet, &sync_stop};
+	time_t		last_progress = time(NULL);
+	int			backoff = 1;
 
-	if (so.spool_dir == NULL)
+	snprintf(spool, sizeof(spool), "%s/pgstream-spool-%s",
+			 tmpdir && *tmpdir ? tmpdir : "/tmp", run->opt.slot);
+	for (;;)
 	{
-		snprintf(tmp, sizeof(tmp), "%s/pgstream-spool-%s", tmpdir && *tmpdir ? tmpdir : "/tmp",
-				 run->opt.slot);
-		so.spool_dir = tmp;
+		StreamOptions so = {run->opt.target, run->opt.slot, run->opt.publication,
+			run->opt.spool_dir ? run->opt.spool_dir : spool, 0, 20000, 500,
+		run->opt.quiet, &sync_stop};
+		Lsn			before = run->st.applied_lsn;
+
+		sync_error_clear(err);
+		if (stream_connect(run, err))
+		{
+			so.start_lsn = run->st.applied_lsn ? run->st.applied_lsn : run->st.consistent_lsn;
+			if (stream_run(&so, &run->rc, run->src, run->tgt, err))
+				break;
+		}
+		if (sync_stop || !error_is_transient(err))
+			return false;
+		if (run->tgt != NULL && state_load(run->tgt, &run->st, &(SyncError) {0}) &&
+			run->st.applied_lsn > before)
+			last_progress = time(NULL), backoff = 1;
+		if (time(NULL) - last_progress >= run->opt.retry_timeout_s)
+			return sync_error_context(err, "giving up after %ld s without progress "
+									  "(--retry-timeout)", run->opt.retry_timeout_s);
+		log_warn("%s; reconnecting in %d s", err->message, backoff);
+		disconnect_all(run);
+		pause_unless_stopped(backoff);
+		backoff = backoff < 30 ? backoff * 2 : 30;
 	}
-	if (run->rc.conn == NULL &&
-		!replclient_connect(&run->rc, run->opt.source, "pgstream sync", err))
-		return false;
-	if (!stream_run(&so, &run->rc, run->src, run->tgt, err))
-		return false;
 	replclient_close(&run->rc);
 	if (!state_set_phase(run->tgt, PHASE_CUTOVER, 0, err))
 		return false;
