@@ -247,6 +247,152 @@ assert_same_database(const char *srcdb, const char *tgtdb, int min_tables)
 	ck_assert_int_ge(ntables, min_tables);
 }
 
+/* ---- watching and killing a run ---- */
+
+typedef enum KillAt
+{
+	KILL_IN_COPY,  /* phase copy, at least one part done, not all */
+	KILL_IN_INDEX, /* phase index, after delay_ms */
+	KILL_IN_FINAL, /* phase final, after delay_ms */
+	KILL_AFTER_MS, /* delay_ms after the start, whatever the phase */
+	KILL_NEVER,    /* just watch it run to the end */
+} KillAt;
+
+static const char *const kill_at_names[] = {"copy", "index", "final", "delay",
+                                            "never"};
+
+typedef struct Watch
+{
+	char phase[32];
+	long parts;
+	long parts_done;
+	long table_parts;      /* the most parts of one table */
+	long most_table_parts; /* table_parts, the most seen during the run */
+} Watch;
+
+/* The run state on the target, "none" if there is none (yet). */
+static void
+watch_read(PGconn *conn, Watch *w)
+{
+	PGresult *res = PQexec(conn, "SELECT phase,"
+	                             " (SELECT count(*) FROM pgstream.copy_parts),"
+	                             " (SELECT count(*) FROM pgstream.copy_parts"
+	                             "  WHERE done),"
+	                             " (SELECT coalesce(max(nparts), 0)"
+	                             "  FROM pgstream.tables)"
+	                             " FROM pgstream.migration");
+
+	snprintf(w->phase, sizeof(w->phase), "none");
+	w->parts = w->parts_done = w->table_parts = 0;
+	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+	{
+		snprintf(w->phase, sizeof(w->phase), "%s", PQgetvalue(res, 0, 0));
+		w->parts = atol(PQgetvalue(res, 0, 1));
+		w->parts_done = atol(PQgetvalue(res, 0, 2));
+		w->table_parts = atol(PQgetvalue(res, 0, 3));
+	}
+	PQclear(res);
+	if (PQstatus(conn) != CONNECTION_OK)
+		PQreset(conn);
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Start sync and kill -9 it at the given moment.  True if it was killed
+ * there; false if it finished first (then it must have succeeded).  *seen
+ * receives the state observed last, and the most parts of one table seen.
+ */
+static bool
+run_and_kill(const char *src, const char *tgt, const char *const extra[],
+             PGconn *watch, KillAt at, long delay_ms, Watch *seen)
+{
+	const char *argv[MAX_ARGS];
+	Proc p;
+	long long start = proc_now_ms();
+	long long matched = -1;
+	long most = 0;
+	bool killed = false;
+	int status;
+
+	memset(seen, 0, sizeof(*seen));
+	snprintf(seen->phase, sizeof(seen->phase), "none");
+	sync_argv(argv, src, tgt, extra);
+	ck_assert(proc_spawn(&p, argv, NULL));
+	for (;;)
+	{
+		bool hit;
+
+		if (proc_wait(&p, 0) != PROC_TIMEOUT)
+			break;
+		ck_assert_msg(proc_now_ms() - start < SYNC_TIMEOUT_MS,
+		              "sync did not finish in time");
+		watch_read(watch, seen);
+		if (seen->table_parts > most)
+			most = seen->table_parts;
+		switch (at)
+		{
+			case KILL_IN_COPY:
+				hit = strcmp(seen->phase, "copy") == 0 &&
+				      seen->parts_done > 0 && seen->parts_done < seen->parts;
+				break;
+			case KILL_IN_INDEX:
+				hit = strcmp(seen->phase, "index") == 0;
+				break;
+			case KILL_IN_FINAL:
+				hit = strcmp(seen->phase, "final") == 0;
+				break;
+			case KILL_AFTER_MS:
+				hit = true;
+				break;
+			default:
+				hit = false;
+				break;
+		}
+		if (hit && matched < 0)
+			matched = proc_now_ms();
+		if (matched >= 0 && proc_now_ms() - matched >= delay_ms)
+		{
+			killed = proc_kill(&p, SIGKILL);
+			break;
+		}
+		sleep_ms(5);
+	}
+	status = proc_wait(&p, 60000);
+	seen->most_table_parts = most;
+	if (killed && status == 0)
+		killed = false; /* it exited just before the signal */
+	fprintf(stderr,
+	        "kill at %s+%ld ms: %s after %.1f s (phase %s, %ld/%ld parts,"
+	        " up to %ld parts per table)\n",
+	        kill_at_names[at], delay_ms, killed ? "killed" : "finished",
+	        (double) (proc_now_ms() - start) / 1000.0, seen->phase,
+	        seen->parts_done, seen->parts, most);
+	if (!killed)
+	{
+		if (status != 0)
+		{
+			char *out = proc_stdout(&p);
+			char *err = proc_stderr(&p);
+
+			print_output("pgstream sync", status, out, err);
+			free(out);
+			free(err);
+		}
+		ck_assert_int_eq(status, 0);
+	}
+	else
+		ck_assert_int_eq(status, 128 + SIGKILL);
+	proc_release(&p);
+	return killed;
+}
+
 /* ---- test 1: every type and every kind of name ---- */
 
 #define WS "\"Odd \"\"Schema\"\"; 'é' ñ\""
@@ -458,16 +604,39 @@ static const char types_schema_sql[] =
     " FROM child GROUP BY parent_id;"
     "COMMENT ON TABLE child IS 'children; ''quoted''';";
 
-/* A table big enough to be split with --split-size 1, with holes and moved
- * tuples. */
+/*
+ * A table big enough to be split with --split-size 1 (so copied as CTID
+ * ranges), with a name and columns that need quoting, a dropped and a
+ * generated column, holes (deleted rows) and moved tuples (updated rows).
+ */
+#define BIG WS ".\"Big \"\"Täble\"\"\""
+
 static const char big_sql[] =
-    "CREATE TABLE big (id bigint PRIMARY KEY, pad text, n int);"
-    "INSERT INTO big SELECT i, md5(i::text) || md5((i + 1)::text)"
-    " || repeat('x', 30), i % 1000 FROM generate_series(1, 300000) i;"
-    "DELETE FROM big WHERE id % 10 = 0;"
-    "UPDATE big SET n = -n WHERE id % 1000 = 1;"
-    "CREATE INDEX big_n ON big (n);"
-    "CREATE STATISTICS big_stats (dependencies) ON id, n FROM big;";
+    "CREATE TABLE " BIG " (\"Id\" bigint PRIMARY KEY, \"pad; x\" text,"
+    " dropped int, n int, \"Gen\" bigint GENERATED ALWAYS AS (\"Id\" * 2)"
+    " STORED);"
+    "INSERT INTO " BIG " (\"Id\", \"pad; x\", dropped, n)"
+    " SELECT i, md5(i::text) || md5((i + 1)::text) || repeat('x', 30), i,"
+    " i % 1000 FROM generate_series(1, 300000) i;"
+    "ALTER TABLE " BIG " DROP COLUMN dropped;"
+    "DELETE FROM " BIG " WHERE \"Id\" % 10 = 0;"
+    "UPDATE " BIG " SET n = -n WHERE \"Id\" % 1000 = 1;"
+    "CREATE INDEX big_n ON " BIG " (n);"
+    "CREATE STATISTICS big_stats (dependencies) ON \"Id\", n FROM " BIG ";";
+
+static const char source_db_settings[] =
+    "ALTER DATABASE types_src SET DateStyle = 'SQL, DMY';"
+    "ALTER DATABASE types_src SET IntervalStyle = 'sql_standard';"
+    "ALTER DATABASE types_src SET extra_float_digits = -15;"
+    "ALTER DATABASE types_src SET bytea_output = 'escape';"
+    "ALTER DATABASE types_src SET TimeZone = 'Pacific/Chatham';"
+    "ALTER DATABASE types_src SET default_transaction_read_only = on;";
+
+static const char target_db_settings[] =
+    "ALTER DATABASE types_tgt SET DateStyle = 'German, MDY';"
+    "ALTER DATABASE types_tgt SET IntervalStyle = 'iso_8601';"
+    "ALTER DATABASE types_tgt SET extra_float_digits = 0;"
+    "ALTER DATABASE types_tgt SET TimeZone = 'America/St_Johns';";
 
 /* Catalog counts that must be equal on both sides (and non-zero). */
 static const char *const count_queries[] = {
@@ -487,18 +656,33 @@ START_TEST(sync_copies_every_type_and_name_exactly)
 	char src[CONNINFO_MAX];
 	char tgt[CONNINFO_MAX];
 	char sql[256];
+	PGconn *watch;
+	Watch seen;
 
 	make_db(&source, "types_src", NULL);
 	make_db(&target, "types_tgt", NULL);
 	ck_assert(cluster_psql(&source, "types_src", types_schema_sql));
 	ck_assert(cluster_psql(&source, "types_src", big_sql));
 	/* The big table is well over 1 MB: it is split into many parts. */
-	assert_scalar(&source, "types_src",
-	              "SELECT pg_relation_size('big') > 20 * 1024 * 1024", "t");
+	assert_scalar(
+	    &source, "types_src",
+	    "SELECT pg_relation_size(format('%I.%I', 'Odd \"Schema\"; ''é'' ñ',"
+	    " 'Big \"Täble\"')::regclass) > 20 * 1024 * 1024",
+	    "t");
 	conninfo(src, &source, "types_src");
 	conninfo(tgt, &target, "types_tgt");
+	/* Sessions on either side default to output styles that differ from
+	 * each other and from the defaults; the source is frozen read-only as
+	 * for an offline migration.  None of it may change a value. */
+	ck_assert(cluster_psql(&source, "postgres", source_db_settings));
+	ck_assert(cluster_psql(&target, "postgres", target_db_settings));
 
-	ck_assert_int_eq(run_sync(src, tgt, extra, NULL), 0);
+	watch = cluster_connect(&target, "types_tgt", NULL);
+	ck_assert_ptr_nonnull(watch);
+	ck_assert(!run_and_kill(src, tgt, extra, watch, KILL_NEVER, 0, &seen));
+	PQfinish(watch);
+	/* The big table was copied in CTID ranges. */
+	ck_assert_int_gt(seen.most_table_parts, 10);
 
 	assert_same_database("types_src", "types_tgt", 20);
 	for (size_t i = 0; i < sizeof(count_queries) / sizeof(count_queries[0]);
@@ -792,133 +976,6 @@ static const char kill_schema_sql[] =
     "CREATE SEQUENCE k_seq;"
     "SELECT setval('k_seq', 123456);";
 
-typedef enum KillAt
-{
-	KILL_IN_COPY,  /* phase copy, at least one part done, not all */
-	KILL_IN_INDEX, /* phase index, after delay_ms */
-	KILL_IN_FINAL, /* phase final, after delay_ms */
-	KILL_AFTER_MS, /* delay_ms after the start, whatever the phase */
-} KillAt;
-
-static const char *const kill_at_names[] = {"copy", "index", "final", "delay"};
-
-typedef struct Watch
-{
-	char phase[32];
-	long parts;
-	long parts_done;
-} Watch;
-
-/* The run state on the target, "none" if there is none (yet). */
-static void
-watch_read(PGconn *conn, Watch *w)
-{
-	PGresult *res = PQexec(conn, "SELECT phase,"
-	                             " (SELECT count(*) FROM pgstream.copy_parts),"
-	                             " (SELECT count(*) FROM pgstream.copy_parts"
-	                             "  WHERE done)"
-	                             " FROM pgstream.migration");
-
-	snprintf(w->phase, sizeof(w->phase), "none");
-	w->parts = w->parts_done = 0;
-	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-	{
-		snprintf(w->phase, sizeof(w->phase), "%s", PQgetvalue(res, 0, 0));
-		w->parts = atol(PQgetvalue(res, 0, 1));
-		w->parts_done = atol(PQgetvalue(res, 0, 2));
-	}
-	PQclear(res);
-	if (PQstatus(conn) != CONNECTION_OK)
-		PQreset(conn);
-}
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-/*
- * Start sync and kill -9 it at the given moment.  True if it was killed
- * there; false if it finished first (then it must have succeeded).  *seen
- * receives the state observed when it was killed.
- */
-static bool
-run_and_kill(const char *src, const char *tgt, const char *const extra[],
-             PGconn *watch, KillAt at, long delay_ms, Watch *seen)
-{
-	const char *argv[MAX_ARGS];
-	Proc p;
-	long long start = proc_now_ms();
-	long long matched = -1;
-	bool killed = false;
-	int status;
-
-	sync_argv(argv, src, tgt, extra);
-	ck_assert(proc_spawn(&p, argv, NULL));
-	for (;;)
-	{
-		bool hit;
-
-		if (proc_wait(&p, 0) != PROC_TIMEOUT)
-			break;
-		ck_assert_msg(proc_now_ms() - start < SYNC_TIMEOUT_MS,
-		              "sync did not finish in time");
-		watch_read(watch, seen);
-		switch (at)
-		{
-			case KILL_IN_COPY:
-				hit = strcmp(seen->phase, "copy") == 0 &&
-				      seen->parts_done > 0 && seen->parts_done < seen->parts;
-				break;
-			case KILL_IN_INDEX:
-				hit = strcmp(seen->phase, "index") == 0;
-				break;
-			case KILL_IN_FINAL:
-				hit = strcmp(seen->phase, "final") == 0;
-				break;
-			default:
-				hit = true;
-				break;
-		}
-		if (hit && matched < 0)
-			matched = proc_now_ms();
-		if (matched >= 0 && proc_now_ms() - matched >= delay_ms)
-		{
-			killed = proc_kill(&p, SIGKILL);
-			break;
-		}
-		sleep_ms(5);
-	}
-	status = proc_wait(&p, 60000);
-	if (killed && status == 0)
-		killed = false; /* it exited just before the signal */
-	fprintf(stderr,
-	        "kill at %s+%ld ms: %s after %.1f s (phase %s, %ld/%ld parts)\n",
-	        kill_at_names[at], delay_ms, killed ? "killed" : "finished",
-	        (double) (proc_now_ms() - start) / 1000.0, seen->phase,
-	        seen->parts_done, seen->parts);
-	if (!killed)
-	{
-		if (status != 0)
-		{
-			char *out = proc_stdout(&p);
-			char *err = proc_stderr(&p);
-
-			print_output("pgstream sync", status, out, err);
-			free(out);
-			free(err);
-		}
-		ck_assert_int_eq(status, 0);
-	}
-	else
-		ck_assert_int_eq(status, 128 + SIGKILL);
-	proc_release(&p);
-	return killed;
-}
-
 /* After a kill: status still works and shows the phase the run was in. */
 static void
 assert_status_shows(const char *tgt, const char *phase)
@@ -975,10 +1032,10 @@ kill_scenario(const char *tgtdb, const char *slot, const KillStep *steps,
 			 * would change the scenario; just stop killing. */
 			break;
 		}
+		if (seen.most_table_parts > max_parts)
+			max_parts = seen.most_table_parts;
 		/* The process is gone: the state no longer moves. */
 		watch_read(watch, &seen);
-		if (seen.parts > max_parts)
-			max_parts = seen.parts;
 		if (strcmp(seen.phase, "copy") == 0 && seen.parts_done > 0)
 			copy_kills++;
 		if (strcmp(seen.phase, "none") != 0)
@@ -987,7 +1044,7 @@ kill_scenario(const char *tgtdb, const char *slot, const KillStep *steps,
 	PQfinish(watch);
 	ck_assert_int_eq(run_sync(src, tgt, extra, NULL), 0);
 	if (max_parts > 0)
-		ck_assert_msg(max_parts > 10, "the copy was split in %ld parts only",
+		ck_assert_msg(max_parts > 10, "k_big was split in %ld parts only",
 		              max_parts);
 	assert_same_database("kill_src", tgtdb, 6);
 	assert_scalar(&target, tgtdb, "SELECT n FROM k_counter", "1000");

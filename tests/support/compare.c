@@ -215,6 +215,36 @@ rows(const Cluster *c, PGconn *conn, const char *sql)
 	return res;
 }
 
+/*
+ * A connection whose output does not depend on the database's settings: the
+ * two databases may have different DateStyle, TimeZone, extra_float_digits,
+ * ... (ALTER DATABASE SET), and values (and deparsed defaults) must compare
+ * equal when they are.
+ */
+static PGconn *
+connect_fixed(const Cluster *c, const char *dbname)
+{
+	static const char settings[] =
+	    "SET DateStyle = ISO; SET IntervalStyle = postgres;"
+	    " SET extra_float_digits = 3; SET bytea_output = hex;"
+	    " SET TimeZone = 'UTC'; SET lc_monetary = 'C';"
+	    " SET search_path = public";
+	PGconn *conn = cluster_connect(c, dbname, NULL);
+	PGresult *res;
+
+	if (conn == NULL)
+		return NULL;
+	res = PQexec(conn, settings);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+	{
+		fprintf(stderr, "cluster \"%s\": %s", c->name, PQerrorMessage(conn));
+		PQfinish(conn);
+		conn = NULL;
+	}
+	PQclear(res);
+	return conn;
+}
+
 /* The first column of every row joined with '\n'; malloc'd or NULL. */
 static char *
 join_rows(const PGresult *res)
@@ -244,7 +274,7 @@ join_rows(const PGresult *res)
 static PGresult *
 facts(const Cluster *c, const char *dbname)
 {
-	PGconn *conn = cluster_connect(c, dbname, NULL);
+	PGconn *conn = connect_fixed(c, dbname);
 	PGresult *res;
 
 	if (conn == NULL)
@@ -372,8 +402,8 @@ compare_data(const Cluster *a, const char *dba, const Cluster *b,
 	static const char sequence_head[] =
 	    "SELECT 'last_value ' || last_value || ', is_called ' || is_called"
 	    " FROM ";
-	PGconn *ca = cluster_connect(a, dba, NULL);
-	PGconn *cb = cluster_connect(b, dbb, NULL);
+	PGconn *ca = connect_fixed(a, dba);
+	PGconn *cb = connect_fixed(b, dbb);
 	PGresult *tables = NULL;
 	PGresult *seqs = NULL;
 	int diffs = -1;

@@ -26,6 +26,10 @@
  * rows as text ordered by the row as text, so duplicates count) in the
  * second; every sequence the same last_value and is_called.
  *
+ * Both read with fixed DateStyle, IntervalStyle, extra_float_digits,
+ * bytea_output, TimeZone and lc_monetary, so that databases with different
+ * settings (ALTER DATABASE SET) compare equal when their contents are.
+ *
  * Both functions print each difference on stderr ("source: ... / target:
  * ...") and return how many they found, or -1 if a query failed.
  */
