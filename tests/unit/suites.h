@@ -19,5 +19,6 @@ Suite *pgoutput_suite(void);
 Suite *schema_split_suite(void); /* engine/schema.c */
 Suite *spool_suite(void); /* apply/spool.c */
 Suite *redact_suite(void); /* apply/pgconn.c */
+Suite *engine_suite(void); /* engine/ and apply/ pure helpers */
 
 #endif
