@@ -18,7 +18,8 @@
  *   sync          all types and names; a target login that only owns the
  *                 target database; a non-empty target is refused without
  *                 changing anything; usage errors (exit 3) change nothing;
- *                 status without state
+ *                 a source login that row security applies to never loses
+ *                 rows silently; status without state
  *   kill          kill -9 at chosen moments (copy with parts done, index,
  *                 final, fixed delays), run again, and the result is exact
  */
@@ -908,6 +909,72 @@ START_TEST(sync_usage_errors_change_nothing)
 }
 END_TEST
 
+/* ---- a source login that row security applies to ---- */
+
+/*
+ * The source login has REPLICATION and reads every table (pg_read_all_data)
+ * but is neither superuser nor owner, and has no BYPASSRLS: a table with
+ * row security shows it only some rows.  A copy must never exit 0 with rows
+ * missing; pg_dump, for one, sets row_security = off so that such a read
+ * fails instead of returning fewer rows.  With BYPASSRLS the same migration
+ * goes through.
+ */
+static const char rls_source_sql[] =
+    "CREATE TABLE open_t (id int PRIMARY KEY);"
+    "INSERT INTO open_t SELECT generate_series(1, 100);"
+    "CREATE TABLE guarded (id int PRIMARY KEY, v text);"
+    "INSERT INTO guarded SELECT i, 'v' || i FROM generate_series(1, 100) i;"
+    "ALTER TABLE guarded ENABLE ROW LEVEL SECURITY;"
+    "CREATE POLICY even_only ON guarded USING (id % 2 = 0);";
+
+START_TEST(sync_never_loses_rows_hidden_by_row_security_on_the_source)
+{
+	static const char *const extra[] = {"--slot", "rls_slot", "--quiet", NULL};
+	char src[CONNINFO_MAX];
+	char tgt[CONNINFO_MAX];
+	char *err = NULL;
+	int status;
+
+	ck_assert(cluster_psql(&source, "postgres",
+	                       "DROP ROLE IF EXISTS reader;"
+	                       "CREATE ROLE reader LOGIN REPLICATION NOBYPASSRLS;"
+	                       "GRANT pg_read_all_data TO reader"));
+	make_db(&source, "rls_src", NULL);
+	make_db(&target, "rls_tgt", NULL);
+	ck_assert(cluster_psql(&source, "rls_src", rls_source_sql));
+	snprintf(src, sizeof(src), "host='%s' port=%d user=reader dbname=rls_src",
+	         source.basedir, source.port);
+	conninfo(tgt, &target, "rls_tgt");
+
+	status = run_sync(src, tgt, extra, &err);
+	if (status == 0)
+	{
+		/* Lists what is missing, then fails. */
+		assert_same_database("rls_src", "rls_tgt", 2);
+		ck_abort_msg("sync exited 0 although row security hid rows");
+	}
+	ck_assert_msg(status == 1 || status == 2, "status %d", status);
+	ck_assert_msg(err != NULL && strstr(err, "row") != NULL &&
+	                  strstr(err, "security") != NULL,
+	              "stderr does not mention row security: %s", err ? err : "");
+	free(err);
+	if (status == 2)
+		assert_no_traces("rls_src", "rls_slot", "rls_tgt");
+
+	/* Allowed to bypass row security, the same login copies everything. */
+	ck_assert(cluster_psql(&source, "postgres", "ALTER ROLE reader BYPASSRLS"));
+	ck_assert(cluster_psql(
+	    &source, "postgres",
+	    "SELECT count(pg_drop_replication_slot(slot_name))"
+	    " FROM pg_replication_slots WHERE slot_name = 'rls_slot'"));
+	make_db(&target, "rls_tgt", NULL);
+	ck_assert_int_eq(run_sync(src, tgt, extra, NULL), 0);
+	assert_same_database("rls_src", "rls_tgt", 2);
+	assert_scalar(&target, "rls_tgt", "SELECT count(*) FROM guarded", "100");
+	assert_no_traces("rls_src", "rls_slot", "rls_tgt");
+}
+END_TEST
+
 /* ---- test 5: status without state ---- */
 
 START_TEST(status_reports_phase_none_without_state)
@@ -1099,6 +1166,8 @@ sync_suite(void)
 	tcase_add_test(tc,
 	               sync_works_with_a_target_login_that_only_owns_the_database);
 	tcase_add_test(tc, sync_refuses_a_non_empty_target);
+	tcase_add_test(tc,
+	               sync_never_loses_rows_hidden_by_row_security_on_the_source);
 	tcase_add_test(tc, sync_usage_errors_change_nothing);
 	tcase_add_test(tc, status_reports_phase_none_without_state);
 	suite_add_tcase(s, tc);
