@@ -56,6 +56,8 @@
 
 #define TRAILER "\n--\n-- PostgreSQL database dump complete\n--\n"
 #define MAX_STATE 8 /* stateful SETs tracked between entries */
+/* pre-data steps per transaction when one transaction needs too many locks */
+#define SCHEMA_PRE_BATCH 100
 
 const char *
 schema_phase_name(int phase)
@@ -1781,6 +1783,70 @@ run_step(PGconn *conn, const char *begin_sql, const StepRow *step,
 	return true;
 }
 
+/*
+ * Lock the not-done pre-data steps rows[from..to) in an open transaction;
+ * false if one of them is gone or done (another run got there first).
+ */
+static bool
+lock_pre_batch(PGconn *conn, const StepList *l, size_t from, size_t to,
+               SyncError *err)
+{
+	char lo[16], hi[16], count[16];
+	const char *params[] = {lo, hi};
+
+	snprintf(lo, sizeof(lo), "%d", l->rows[from].id);
+	snprintf(hi, sizeof(hi), "%d", l->rows[to - 1].id);
+	if (!pgconn_query_value(
+	        conn,
+	        "SELECT count(*) FROM (SELECT FROM"
+	        " pgstream.schema_steps WHERE phase = 1 AND NOT done"
+	        " AND id BETWEEN $1 AND $2 FOR UPDATE) s",
+	        2, params, count, sizeof(count), false, err))
+		return false;
+	if (strtol(count, NULL, 10) != (long) (to - from))
+		return sync_error_set(err, SYNC_ERR_PRECONDITION,
+		                      "pre-data steps %s to %s were applied by "
+		                      "someone else meanwhile",
+		                      lo, hi);
+	return true;
+}
+
+/* Apply rows[from..to) in one transaction that also marks them done. */
+static bool
+apply_pre_batch(PGconn *conn, const char *begin_sql, const StepList *l,
+                size_t from, size_t to, SyncError *err)
+{
+	char lo[16], hi[16];
+	const char *params[] = {lo, hi};
+	PGresult *res;
+	bool ok;
+
+	snprintf(lo, sizeof(lo), "%d", l->rows[from].id);
+	snprintf(hi, sizeof(hi), "%d", l->rows[to - 1].id);
+	ok = pgconn_exec(conn, begin_sql, err) &&
+	     lock_pre_batch(conn, l, from, to, err);
+	for (size_t i = from; ok && i < to; i++)
+	{
+		if (l->rows[i].sql[0] != '\0' &&
+		    !pgconn_exec(conn, l->rows[i].sql, err))
+			ok = sync_error_context(err, "step %d (%s)", l->rows[i].id,
+			                        l->rows[i].label);
+	}
+	if (ok)
+	{
+		res = pgconn_query(conn,
+		                   "UPDATE pgstream.schema_steps SET done = true"
+		                   " WHERE phase = 1 AND id BETWEEN $1 AND $2",
+		                   2, params, err);
+		ok = res != NULL;
+		PQclear(res);
+	}
+	ok = ok && pgconn_exec(conn, "COMMIT", err);
+	if (!ok)
+		rollback_quietly(conn);
+	return ok;
+}
+
 bool
 schema_apply_pre_data(PGconn *target, SyncError *err)
 {
@@ -1790,26 +1856,27 @@ schema_apply_pre_data(PGconn *target, SyncError *err)
 
 	if (begin_sql == NULL)
 		return false;
-	ok = pgconn_exec(target, begin_sql, err) &&
-	     load_steps(target,
-	                STEP_COLUMNS " WHERE phase = 1 AND NOT done"
-	                             " ORDER BY id FOR UPDATE",
+	ok = load_steps(target,
+	                STEP_COLUMNS " WHERE phase = 1 AND NOT done ORDER BY id",
 	                &l, err);
-	for (size_t i = 0; ok && i < l.count; i++)
+	/*
+	 * One transaction, as pg_restore --single-transaction; but every object
+	 * created holds a lock until commit, and the server's lock table
+	 * (max_locks_per_transaction) may be too small for a large schema.
+	 * Then, and only then, commit in batches: each batch commits with its
+	 * done marks, so a crash in between loses nothing and repeats nothing.
+	 */
+	if (ok && l.count > 0 &&
+	    !apply_pre_batch(target, begin_sql, &l, 0, l.count, err))
 	{
-		if (l.rows[i].sql[0] != '\0' &&
-		    !pgconn_exec(target, l.rows[i].sql, err))
-			ok = sync_error_context(err, "step %d (%s)", l.rows[i].id,
-			                        l.rows[i].label);
+		ok = strcmp(err->sqlstate, "53200") == 0; /* out of shared memory */
+		for (size_t from = 0; ok && from < l.count; from += SCHEMA_PRE_BATCH)
+			ok = apply_pre_batch(target, begin_sql, &l, from,
+			                     from + SCHEMA_PRE_BATCH < l.count
+			                         ? from + SCHEMA_PRE_BATCH
+			                         : l.count,
+			                     err);
 	}
-	ok = ok &&
-	     pgconn_exec(target,
-	                 "UPDATE pgstream.schema_steps SET done = true"
-	                 " WHERE phase = 1 AND NOT done",
-	                 err) &&
-	     pgconn_exec(target, "COMMIT", err);
-	if (!ok)
-		rollback_quietly(target);
 	steps_term(&l);
 	free(begin_sql);
 	if (!ok)

@@ -13,6 +13,8 @@
  *              trigger; indexes with 2 jobs are all there and valid; final
  *              adds FKs, triggers, rules, policies; the result matches the
  *              source's catalog; event triggers are kept aside
+ *   locks      pre-data too big for one transaction on the target's lock
+ *              table is applied in batches
  *   safety     a lost index is rebuilt exactly once; re-runs are no-ops;
  *              two runs at once build each index once; a failing step stops
  *              the phase, is named, and is retried next time; a capture
@@ -125,6 +127,31 @@ clusters_setup(void)
 	ck_assert(cluster_start(&target));
 	ck_assert(cluster_psql(&source, "postgres", "CREATE DATABASE " SRC_DB));
 	ck_assert(cluster_psql(&source, SRC_DB, source_schema_sql));
+	ck_assert(cluster_psql(&target, "postgres",
+	                       "CREATE ROLE migrator LOGIN NOSUPERUSER"));
+}
+
+/*
+ * A target whose lock table is as small as PostgreSQL allows, and a source
+ * with more tables than one transaction on it can create.
+ */
+#define MANY_TABLES 1500
+static void
+small_lock_table_setup(void)
+{
+	char sql[512];
+
+	ck_assert(cluster_init(&source, "source", CLUSTER_LOGICAL));
+	ck_assert(cluster_init(&target, "target", 0));
+	ck_assert(cluster_set(&target, "max_locks_per_transaction = 10"));
+	ck_assert(cluster_start(&source));
+	ck_assert(cluster_start(&target));
+	ck_assert(cluster_psql(&source, "postgres", "CREATE DATABASE " SRC_DB));
+	snprintf(sql, sizeof(sql),
+	         "DO $$BEGIN FOR i IN 1..%d LOOP EXECUTE format("
+	         "'CREATE TABLE public.t%%s (id int, v text)', i); END LOOP; END$$",
+	         MANY_TABLES);
+	ck_assert(cluster_psql(&source, SRC_DB, sql));
 	ck_assert(cluster_psql(&target, "postgres",
 	                       "CREATE ROLE migrator LOGIN NOSUPERUSER"));
 }
@@ -753,6 +780,32 @@ START_TEST(errors_name_the_program_and_never_the_password)
 }
 END_TEST
 
+START_TEST(pre_data_too_big_for_one_transaction_is_batched)
+{
+	PGconn *tgt = new_target("many_tgt");
+	char sql[512];
+	char expected[16];
+	SyncError err;
+
+	/* the premise: one transaction cannot create them all on this target */
+	snprintf(sql, sizeof(sql),
+	         "DO $$BEGIN FOR i IN 1..%d LOOP EXECUTE format("
+	         "'CREATE TABLE public.premise%%s (id int, v text)', i); END LOOP;"
+	         " END$$",
+	         MANY_TABLES);
+	ck_assert(!cluster_psql(&target, "many_tgt", sql));
+	capture(tgt);
+	ck_assert_msg(schema_apply_pre_data(tgt, &err), "%s", err.message);
+	snprintf(expected, sizeof(expected), "%d", MANY_TABLES);
+	assert_target("many_tgt",
+	              "SELECT count(*) FROM pg_class WHERE relkind = 'r'"
+	              " AND relnamespace = 'public'::regnamespace",
+	              expected);
+	assert_counts(tgt, SCHEMA_PHASE_PRE, MANY_TABLES, MANY_TABLES);
+	PQfinish(tgt);
+}
+END_TEST
+
 Suite *
 schema_suite(void)
 {
@@ -776,6 +829,12 @@ schema_suite(void)
 	tcase_add_test(tc, capture_replaces_unapplied_steps_but_not_applied_ones);
 	tcase_add_test(tc, capture_sees_the_snapshot_not_later_changes);
 	tcase_add_test(tc, errors_name_the_program_and_never_the_password);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("locks");
+	tcase_add_unchecked_fixture(tc, small_lock_table_setup, clusters_teardown);
+	tcase_set_timeout(tc, 300);
+	tcase_add_test(tc, pre_data_too_big_for_one_transaction_is_batched);
 	suite_add_tcase(s, tc);
 	return s;
 }
