@@ -12,7 +12,7 @@
 #include "engine/log.h"
 
 static const char assess_help[] =
-	"Usage: pgstream assess --source CONNINFO --target CONNINFO [--json]\n"
+	"Usage: pgstream assess --source CONNINFO --target CONNINFO [OPTIONS]\n"
 	"\n"
 	"Check source and target before a migration and list every problem found,\n"
 	"each with a severity (blocking, warning, info), the object concerned, a\n"
@@ -25,12 +25,34 @@ static const char assess_help[] =
 	"  --target CONNINFO    target database\n"
 	"  --slot NAME          slot name sync will use (default \"pgstream\")\n"
 	"  --publication NAME   publication name sync will use (default \"pgstream\")\n"
+	"  --no-follow          assess an offline migration (sync --no-follow): no\n"
+	"                       publication, so replica identity and the other\n"
+	"                       live-only checks are skipped\n"
+	"  --no-key-tables MODE assess as for sync --no-key-tables=MODE (full or\n"
+	"                       insert-only): tables without a replica identity\n"
+	"                       become warnings saying what sync will do\n"
 	"  --json               {\"findings\": [{\"severity\", \"check\", \"object\",\n"
 	"                       \"message\", \"fix\"}, ...]} on stdout\n"
 	"  --help               show this help\n"
 	"\n"
+	"Findings go to stderr, one line each (severity: check (object): message;\n"
+	"fix: ...), or with --json to stdout.  When the target already holds the\n"
+	"state of an interrupted sync, the checks are those of a resumed run.\n"
+	"\n"
 	"Exit codes: 0 no blocking finding, 2 blocking findings, 3 usage error,\n"
 	"4 could not connect, 1 a check could not run.\n";
+
+/* Does the target hold the state of a sync (schema "pgstream")? */
+static bool
+target_has_state(PGconn *tgt)
+{
+	char		buf[8];
+	SyncError	ignored;
+
+	return pgconn_query_value(tgt, "SELECT pg_catalog.to_regclass('pgstream.migration')"
+							  " IS NOT NULL", 0, NULL, buf, sizeof(buf), false,
+							  &ignored) && buf[0] == 't';
+}
 
 int
 cmd_assess(int argc, char **argv)
@@ -41,6 +63,8 @@ cmd_assess(int argc, char **argv)
 		{"slot", required_argument, NULL, 'S'},
 		{"publication", required_argument, NULL, 'p'},
 		{"json", no_argument, NULL, 'j'},
+		{"no-follow", no_argument, NULL, 'n'},
+		{"no-key-tables", required_argument, NULL, 'k'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
@@ -48,6 +72,7 @@ cmd_assess(int argc, char **argv)
 	const char *source = NULL,
 			   *target = NULL;
 	bool		json = false;
+	NoKeyMode	no_key = NO_KEY_BLOCK;
 	int			c,
 				rc = EXIT_OK;
 	PgconnOptions co = {PGCONN_SQL, "pgstream assess", false, NULL};
@@ -76,6 +101,17 @@ cmd_assess(int argc, char **argv)
 			case 'j':
 				json = true;
 				break;
+			case 'n':
+				ao.publication_name = NULL;
+				break;
+			case 'k':
+				if (!no_key_mode_parse(optarg, &no_key))
+				{
+					fputs("pgstream assess: --no-key-tables must be \"full\" or "
+						  "\"insert-only\"\n", stderr);
+					return EXIT_USAGE;
+				}
+				break;
 			case 'h':
 				fputs(assess_help, stdout);
 				return EXIT_OK;
@@ -91,9 +127,17 @@ cmd_assess(int argc, char **argv)
 	}
 	sync_error_clear(&err);
 	findings_init(&f);
+	if (!pgconn_check_conninfo(source, "source", &err) ||
+		!pgconn_check_conninfo(target, "target", &err))
+	{
+		log_sync_error(&err);
+		return cli_exit_code(&err);
+	}
 	src = pgconn_connect(source, &co, "source", &err);
 	tgt = src ? pgconn_connect(target, &co, "target", &err) : NULL;
-	if (tgt == NULL || !assess_run(src, tgt, &ao, &f, &err))
+	if (tgt != NULL)
+		ao.resuming = target_has_state(tgt);
+	if (tgt == NULL || !assess_run_mode(src, tgt, &ao, no_key, &f, &err))
 	{
 		log_sync_error(&err);
 		rc = cli_exit_code(&err);
@@ -101,8 +145,6 @@ cmd_assess(int argc, char **argv)
 	else
 	{
 		findings_print(&f, json);
-		if (!json && f.count == 0)
-			fputs("no problems found\n", stderr);
 		rc = findings_count(&f, FINDING_BLOCKING) > 0 ? EXIT_BLOCKED : EXIT_OK;
 	}
 	findings_term(&f);
