@@ -1072,8 +1072,8 @@ typedef struct KillStep
  * completion and compare.  Returns how many kills landed during the copy.
  */
 static int
-kill_scenario(const char *tgtdb, const char *slot, const KillStep *steps,
-              size_t nsteps)
+kill_scenario(const char *tgtdb, const char *owner, const char *slot,
+              const KillStep *steps, size_t nsteps)
 {
 	const char *extra[] = {"--split-size", "1",      "--jobs", "2",
 	                       "--quiet",      "--slot", slot,     NULL};
@@ -1083,9 +1083,13 @@ kill_scenario(const char *tgtdb, const char *slot, const KillStep *steps,
 	int copy_kills = 0;
 	long max_parts = 0;
 
-	make_db(&target, tgtdb, NULL);
+	make_db(&target, tgtdb, owner);
 	conninfo(src, &source, "kill_src");
-	conninfo(tgt, &target, tgtdb);
+	if (owner == NULL)
+		conninfo(tgt, &target, tgtdb);
+	else
+		snprintf(tgt, sizeof(tgt), "host='%s' port=%d user=%s dbname=%s",
+		         target.basedir, target.port, owner, tgtdb);
 	watch = cluster_connect(&target, tgtdb, NULL);
 	ck_assert_ptr_nonnull(watch);
 	for (size_t i = 0; i < nsteps; i++)
@@ -1132,6 +1136,11 @@ START_TEST(sync_resumes_after_kill_9)
 	    {KILL_AFTER_MS, 30},   {KILL_AFTER_MS, 250}, {KILL_AFTER_MS, 900},
 	    {KILL_AFTER_MS, 2500}, {KILL_IN_INDEX, 0},
 	};
+	static const KillStep owner_steps[] = {
+	    {KILL_IN_COPY, 100},
+	    {KILL_IN_INDEX, 200},
+	    {KILL_IN_FINAL, 0},
+	};
 	int copy_kills;
 
 	make_db(&source, "kill_src", NULL);
@@ -1143,10 +1152,18 @@ START_TEST(sync_resumes_after_kill_9)
 	              " FROM k_part) + (SELECT count(*) FROM k_ref)",
 	              "1001000");
 
-	copy_kills = kill_scenario("kill_tgt_a", "kill_slot_a", phases,
+	copy_kills = kill_scenario("kill_tgt_a", NULL, "kill_slot_a", phases,
 	                           sizeof(phases) / sizeof(phases[0]));
-	copy_kills += kill_scenario("kill_tgt_b", "kill_slot_b", delays,
+	copy_kills += kill_scenario("kill_tgt_b", NULL, "kill_slot_b", delays,
 	                            sizeof(delays) / sizeof(delays[0]));
+	/* Resuming as a login that only owns the target database (TRUNCATE,
+	 * steps already done, ...). */
+	ck_assert(cluster_psql(&target, "postgres",
+	                       "DROP ROLE IF EXISTS migrator;"
+	                       "CREATE ROLE migrator LOGIN NOSUPERUSER"));
+	copy_kills +=
+	    kill_scenario("kill_tgt_c", "migrator", "kill_slot_c", owner_steps,
+	                  sizeof(owner_steps) / sizeof(owner_steps[0]));
 	/* With 1M rows in ~1 MB parts, the copy cannot have been missed every
 	 * time. */
 	ck_assert_int_ge(copy_kills, 1);
