@@ -61,7 +61,7 @@ $(BUILD)/%.o: %.c
 $(BUILD)/run_unit: $(call obj,$(UNIT_SRC)) $(APPLY_OBJ) $(PROTOCOL_OBJ) $(ENGINE_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
-$(BUILD)/run_integration: $(call obj,$(INTEG_SRC))
+$(BUILD)/run_integration: $(call obj,$(INTEG_SRC)) $(APPLY_OBJ) $(PROTOCOL_OBJ) $(ENGINE_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
 # Every fuzz target also links with a replay main, so seeds run under gcc.
