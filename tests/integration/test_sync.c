@@ -16,12 +16,14 @@
  * publication.
  *
  *   sync          all types and names; a target login that only owns the
- *                 target database; a non-empty target is refused without
- *                 changing anything; usage errors (exit 3) change nothing;
- *                 a source login that row security applies to never loses
- *                 rows silently; status without state
+ *                 target database (also when an extension is already there,
+ *                 made by another role); a non-empty target is refused
+ *                 without changing anything; usage errors (exit 3) change
+ *                 nothing; a source login that row security applies to
+ *                 never loses rows silently; status without state
  *   kill          kill -9 at chosen moments (copy with parts done, index,
- *                 final, fixed delays), run again, and the result is exact
+ *                 final, fixed delays; as superuser and as a login that only
+ *                 owns the target), run again, and the result is exact
  */
 #include <limits.h>
 #include <signal.h>
@@ -816,6 +818,48 @@ START_TEST(sync_works_with_a_target_login_that_only_owns_the_database)
 }
 END_TEST
 
+/*
+ * The target database already has an extension the source uses, created by
+ * another role (an administrator, as on managed services): the target has
+ * no tables, so it is accepted as empty, and the extension is there.  The
+ * migration must then either go through, or be refused before anything
+ * changes (exit 2), never stop half-way.
+ */
+START_TEST(sync_handles_an_extension_already_created_by_another_role)
+{
+	static const char *const extra[] = {"--slot", "ext_slot", "--quiet", NULL};
+	char src[CONNINFO_MAX];
+	char tgt[CONNINFO_MAX];
+	char *err = NULL;
+	int status;
+
+	make_db(&source, "ext_src", NULL);
+	ck_assert(cluster_psql(&source, "ext_src",
+	                       "CREATE EXTENSION citext;"
+	                       "CREATE TABLE e (id int PRIMARY KEY, c citext);"
+	                       "INSERT INTO e VALUES (1, 'A'), (2, 'b')"));
+	ck_assert(cluster_psql(&target, "postgres",
+	                       "DROP DATABASE IF EXISTS ext_tgt WITH (FORCE);"));
+	ck_assert(cluster_psql(&target, "postgres",
+	                       "DROP ROLE IF EXISTS ext_migrator;"
+	                       "CREATE ROLE ext_migrator LOGIN NOSUPERUSER"));
+	make_db(&target, "ext_tgt", "ext_migrator");
+	ck_assert(cluster_psql(&target, "ext_tgt", "CREATE EXTENSION citext"));
+	conninfo(src, &source, "ext_src");
+	snprintf(tgt, sizeof(tgt),
+	         "host='%s' port=%d user=ext_migrator dbname=ext_tgt",
+	         target.basedir, target.port);
+
+	status = run_sync(src, tgt, extra, &err);
+	free(err);
+	ck_assert_msg(status == 0 || status == 2,
+	              "status %d: stopped half-way (see its output above)", status);
+	assert_no_traces("ext_src", "ext_slot", "ext_tgt");
+	if (status == 0)
+		assert_same_database("ext_src", "ext_tgt", 1);
+}
+END_TEST
+
 /* ---- test 3: refusals change nothing ---- */
 
 START_TEST(sync_refuses_a_non_empty_target)
@@ -1182,6 +1226,8 @@ sync_suite(void)
 	tcase_add_test(tc, sync_copies_every_type_and_name_exactly);
 	tcase_add_test(tc,
 	               sync_works_with_a_target_login_that_only_owns_the_database);
+	tcase_add_test(tc,
+	               sync_handles_an_extension_already_created_by_another_role);
 	tcase_add_test(tc, sync_refuses_a_non_empty_target);
 	tcase_add_test(tc,
 	               sync_never_loses_rows_hidden_by_row_security_on_the_source);
