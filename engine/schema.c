@@ -438,6 +438,38 @@ parse_preamble(const char *text, size_t end, Buf *preamble, SessionState *st,
 	return true;
 }
 
+/* Settings a newer pg_restore may print that older servers reject. */
+static const struct
+{
+	const char *stmt_prefix;
+	int min_server_version;
+} versioned_settings[] = {
+    {"SET LOCAL transaction_timeout ", 170000},
+};
+
+char *
+schema_preamble_for_server(const char *preamble, int server_version)
+{
+	Buf b = {0};
+
+	for (const char *p = preamble; *p != '\0';)
+	{
+		size_t n = strcspn(p, "\n");
+		bool keep = true;
+
+		for (size_t i = 0;
+		     i < sizeof(versioned_settings) / sizeof(versioned_settings[0]);
+		     i++)
+			if (server_version < versioned_settings[i].min_server_version &&
+			    mem_starts_with(p, n, versioned_settings[i].stmt_prefix))
+				keep = false;
+		if (keep)
+			buf_add(&b, p, n + (p[n] == '\n'));
+		p += n + (p[n] == '\n');
+	}
+	return buf_take(&b);
+}
+
 /* ---------------------------------------------------------------------
  * Headers
  * --------------------------------------------------------------------- */
@@ -1708,10 +1740,16 @@ load_begin_sql(PGconn *conn, SyncError *err)
 		               "(pgstream.schema_steps has no session row)");
 		return NULL;
 	}
-	buf_adds(&b, "BEGIN;\n");
-	buf_adds(&b, PQgetvalue(res, 0, 0));
+	s = schema_preamble_for_server(PQgetvalue(res, 0, 0),
+	                               PQserverVersion(conn));
 	PQclear(res);
-	s = buf_take(&b);
+	if (s != NULL)
+	{
+		buf_adds(&b, "BEGIN;\n");
+		buf_adds(&b, s);
+		free(s);
+		s = buf_take(&b);
+	}
 	if (s == NULL)
 		sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
 	return s;

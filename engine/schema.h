@@ -191,6 +191,13 @@ bool schema_script_split(const char *text, const SchemaTocEntry *expected,
                          size_t n, SchemaScript *out, SyncError *err);
 void schema_script_term(SchemaScript *script);
 
+/*
+ * The preamble without settings the target server does not know (pg_dump 17
+ * prints "SET transaction_timeout = 0", which servers before 17 reject).
+ * server_version as PQserverVersion() gives it.  malloc'd; NULL on OOM.
+ */
+char *schema_preamble_for_server(const char *preamble, int server_version);
+
 /* Phase of a post-data entry from its type: index or final. */
 SchemaPhase schema_post_data_phase(const char *desc);
 

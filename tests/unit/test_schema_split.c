@@ -647,6 +647,25 @@ START_TEST(a_header_inside_a_function_body_is_never_guessed_away)
 }
 END_TEST
 
+START_TEST(settings_older_servers_lack_are_left_out)
+{
+	static const char preamble[] = "SET LOCAL statement_timeout = 0;\n"
+	                               "SET LOCAL transaction_timeout = 0;\n"
+	                               "SET LOCAL row_security = off;\n";
+	char *p = schema_preamble_for_server(preamble, 160004);
+
+	ck_assert_str_eq(p, "SET LOCAL statement_timeout = 0;\n"
+	                    "SET LOCAL row_security = off;\n");
+	free(p);
+	p = schema_preamble_for_server(preamble, 170000);
+	ck_assert_str_eq(p, preamble);
+	free(p);
+	p = schema_preamble_for_server("", 150000);
+	ck_assert_str_eq(p, "");
+	free(p);
+}
+END_TEST
+
 START_TEST(secrets_are_scrubbed_from_messages)
 {
 	char buf[256];
@@ -694,6 +713,7 @@ schema_split_suite(void)
 	tcase_add_test(tc, a_subset_of_entries_splits_the_same_way);
 	tcase_add_test(tc, an_entry_without_sql_gives_an_empty_chunk);
 	tcase_add_test(tc, no_entries_gives_just_the_preamble);
+	tcase_add_test(tc, settings_older_servers_lack_are_left_out);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("split_errors");
