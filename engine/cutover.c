@@ -52,6 +52,7 @@ typedef struct CutoverReport
 	PGresult   *counts;			/* table names, in the order of rows[] */
 	long long  *rows;			/* rows per table (equal on both sides) */
 	bool		counts_match;
+	int			insert_only_checked;	/* tables compared in full */
 	double		write_gap_s;
 } CutoverReport;
 
@@ -274,6 +275,49 @@ compare_counts(PGconn *src, PGconn *tgt, CutoverReport *r, SyncError *err)
 	return true;
 }
 
+/*
+ * Tables published for INSERT and TRUNCATE only may have missed UPDATEs and
+ * DELETEs: compare them in full (ordered digests) and name any that differ.
+ */
+static bool
+compare_insert_only(PGconn *src, PGconn *tgt, int *checked, SyncError *err)
+{
+	PGresult   *t = pgconn_query(tgt, "SELECT format('%I.%I', nspname, relname)"
+								 " FROM pgstream.insert_only_tables ORDER BY 1", 0, NULL, err);
+	char		differ[400] = "";
+
+	if (t == NULL)
+		return false;
+	*checked = PQntuples(t);
+	for (int i = 0; i < PQntuples(t); i++)
+	{
+		char		sql[800],
+					a[64],
+					b[64];
+
+		snprintf(sql, sizeof(sql), "SELECT md5(coalesce(string_agg(x::text, ',' ORDER BY"
+				 " x::text COLLATE \"C\"), '')) FROM ONLY %s x", PQgetvalue(t, i, 0));
+		if (!pgconn_query_value(src, sql, 0, NULL, a, sizeof(a), false, err) ||
+			!pgconn_query_value(tgt, sql, 0, NULL, b, sizeof(b), false, err))
+		{
+			PQclear(t);
+			return false;
+		}
+		if (strcmp(a, b) != 0 && strlen(differ) + strlen(PQgetvalue(t, i, 0)) + 3 < sizeof(differ))
+			snprintf(differ + strlen(differ), sizeof(differ) - strlen(differ), "%s%s",
+					 differ[0] ? ", " : "", PQgetvalue(t, i, 0));
+	}
+	PQclear(t);
+	if (differ[0])
+		return sync_error_set(err, SYNC_ERR_PRECONDITION,
+							  "insert-only tables differ between source and target (UPDATE or "
+							  "DELETE on the source was not carried): %s; copy them again before "
+							  "switching over", differ);
+	if (*checked > 0)
+		log_info("%d insert-only table(s) are identical on source and target", *checked);
+	return true;
+}
+
 static void
 print_report(const CutoverReport *r, bool json)
 {
@@ -310,6 +354,8 @@ print_report(const CutoverReport *r, bool json)
 	json_int(&w, r->final_steps);
 	json_key(&w, "row_counts_equal");
 	json_bool(&w, r->counts_match);
+	json_key(&w, "insert_only_tables_identical");
+	json_int(&w, r->insert_only_checked);
 	json_end_object(&w);
 	json_key(&w, "tables");
 	json_begin_array(&w);
@@ -372,10 +418,13 @@ cutover_execute(const CutoverOptions *o, PGconn *src, PGconn *tgt, CutoverReport
 		!schema_count_steps(tgt, SCHEMA_PHASE_FINAL, &total, &r->final_steps, err) ||
 		!schema_apply_final(tgt, err) ||
 		!schema_count_steps(tgt, SCHEMA_PHASE_FINAL, &total, &r->final_steps, err) ||
-		!compare_counts(src, tgt, r, err))
+		!compare_counts(src, tgt, r, err) ||
+		!compare_insert_only(src, tgt, &r->insert_only_checked, err))
 		return false;
 	if (!snapshot_drop_slot(src, st.slot_name, err) ||
 		!snapshot_drop_publication(src, st.publication_name, err) ||
+		(st.insert_only_publication[0] &&
+		 !snapshot_drop_publication(src, st.insert_only_publication, err)) ||
 		!state_drop(tgt, err))
 		return false;
 	r->write_gap_s = now_s() - t0;

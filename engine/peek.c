@@ -575,7 +575,7 @@ cmd_peek(int argc, char **argv)
 	json_init(&p.jw);
 	p.txn_xid = p.stream_xid = 0;
 	p.printed = 0;
-	so = (ReplStartOptions) {p.opt.slot, p.opt.publication, INVALID_LSN, true, true};
+	so = (ReplStartOptions) {p.opt.slot, p.opt.publication, INVALID_LSN, true, true, NULL};
 	if (!replclient_connect(&p.rc, p.opt.source, "pgstream peek", &err))
 		rc = cli_exit_code(&err);
 	else

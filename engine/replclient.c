@@ -148,7 +148,8 @@ bool
 replclient_build_start(const ReplClient *rc, const ReplStartOptions *opts,
 					   char *buf, size_t bufsize, SyncError *err)
 {
-	char		pub[512];
+	char		pub[512],
+				pub2[512] = "";
 	int			proto = replclient_max_proto(rc->server_version);
 	bool		v14 = rc->server_version >= 140000;
 	int			n;
@@ -158,12 +159,16 @@ replclient_build_start(const ReplClient *rc, const ReplStartOptions *opts,
 							  "invalid replication slot name \"%s\": use 1 to 63 "
 							  "lower case letters, digits and underscores",
 							  opts->slot);
-	if (!quote_publication(opts->publication, pub, sizeof(pub)))
+	if (!quote_publication(opts->publication, pub, sizeof(pub)) ||
+		(opts->extra_publication &&
+		 !quote_publication(opts->extra_publication, pub2 + 1, sizeof(pub2) - 1)))
 		return sync_error_set(err, SYNC_ERR_USAGE, "publication name too long");
+	if (pub2[1] != '\0')
+		pub2[0] = ',';
 	n = snprintf(buf, bufsize,
 				 "START_REPLICATION SLOT %s LOGICAL %X/%X (proto_version '%d', "
-				 "publication_names '%s'%s%s)",
-				 opts->slot, LSN_ARGS(opts->start_lsn), proto, pub,
+				 "publication_names '%s%s'%s%s)",
+				 opts->slot, LSN_ARGS(opts->start_lsn), proto, pub, pub2,
 				 v14 && opts->want_messages ? ", messages 'true'" : "",
 				 v14 && opts->want_streaming ? ", streaming 'on'" : "");
 	if (n < 0 || (size_t) n >= bufsize)

@@ -52,6 +52,7 @@ typedef struct ReplStartOptions
 	Lsn			start_lsn;		/* 0/0 = the slot's confirmed_flush */
 	bool		want_streaming; /* stream large transactions (PG14+) */
 	bool		want_messages;	/* logical decoding messages (PG14+) */
+	const char *extra_publication;	/* a second publication, or NULL */
 } ReplStartOptions;
 
 /* Highest pgoutput proto_version a server of this version accepts (0: none). */

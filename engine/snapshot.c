@@ -125,18 +125,120 @@ snapshot_drop_publication(PGconn *source, const char *name, SyncError *err)
 	return ok || sync_error_context(err, "could not drop publication \"%s\"", name);
 }
 
+/* A text[] literal {"a","b"} of strings, each quoted for the array syntax. */
+static char *
+array_literal(const char *const *items, int n)
+{
+	size_t		len = 3;
+	char	   *out,
+			   *o;
+
+	for (int i = 0; i < n; i++)
+		len += strlen(items[i]) * 2 + 3;
+	out = o = malloc(len);
+	if (out == NULL)
+		return NULL;
+	*o++ = '{';
+	for (int i = 0; i < n; i++)
+	{
+		if (i)
+			*o++ = ',';
+		*o++ = '"';
+		for (const char *c = items[i]; *c; c++)
+		{
+			if (*c == '"' || *c == '\\')
+				*o++ = '\\';
+			*o++ = *c;
+		}
+		*o++ = '"';
+	}
+	*o++ = '}';
+	*o = '\0';
+	return out;
+}
+
+/* Run "CREATE PUBLICATION name<rest>". */
+static bool
+create_publication(PGconn *source, const char *name, const char *rest, SyncError *err)
+{
+	char	   *q = pgconn_quote_ident(source, name);
+	size_t		len = strlen(rest) + (q ? strlen(q) : 0) + 32;
+	char	   *sql = malloc(len);
+	bool		ok;
+
+	if (q == NULL || sql == NULL)
+	{
+		free(q);
+		free(sql);
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	}
+	snprintf(sql, len, "CREATE PUBLICATION %s%s", q, rest);
+	ok = pgconn_exec(source, sql, err);
+	free(sql);
+	free(q);
+	return ok || sync_error_context(err, "could not create publication \"%s\" on source", name);
+}
+
 bool
-snapshot_create_publication(PGconn *source, const char *name, SyncError *err)
+snapshot_create_insert_only_publication(PGconn *source, const char *name,
+										const NoKeyTables *tables, SyncError *err)
+{
+	size_t		len = 64;
+	char	   *rest;
+	bool		ok;
+	int			n = tables->count;
+
+	for (int i = 0; i < n; i++)
+		len += strlen(tables->items[i].qualified) + 2;
+	rest = malloc(len);
+	if (rest == NULL)
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	snprintf(rest, len, " FOR TABLE ");
+	for (int i = 0; i < n; i++)
+	{
+		strncat(rest, tables->items[i].qualified, len - strlen(rest) - 1);
+		strncat(rest, i + 1 < n ? ", " : "", len - strlen(rest) - 1);
+	}
+	strncat(rest, " WITH (publish = 'insert, truncate')", len - strlen(rest) - 1);
+	ok = create_publication(source, name, rest, err);
+	free(rest);
+	return ok;
+}
+
+bool
+snapshot_create_publication(PGconn *source, const char *name,
+							const NoKeyTables *exclude, SyncError *err)
 {
 	bool		via_root = PQserverVersion(source) >= 130000;
 	char	   *q = pgconn_quote_ident(source, name);
+	int			nex = exclude ? exclude->count : 0;
+	const char **names = calloc((size_t) nex * 2 + 1, sizeof(char *));
+	char	   *nsps,
+			   *rels;
+	const char *params[2];
+
+	for (int i = 0; names && i < nex; i++)
+	{
+		names[i] = exclude->items[i].nspname;
+		names[nex + i] = exclude->items[i].relname;
+	}
+	nsps = names ? array_literal(names, nex) : NULL;
+	rels = names ? array_literal(names + nex, nex) : NULL;
+	params[0] = nsps;
+	params[1] = rels;
+	free(names);
 	PGresult   *res;
 	char	   *sql;
 	size_t		len;
 	bool		ok;
 
-	if (q == NULL)
+	if (q == NULL || nsps == NULL || rels == NULL)
+	{
+		free(q);
+		free(nsps);
+		free(rels);
 		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	}
 	res = pgconn_query(source,
 					   "SELECT coalesce(' FOR TABLE ' || string_agg(format('%I.%I', n.nspname,"
 					   " c.relname), ', ' ORDER BY n.nspname, c.relname), '')"
@@ -148,7 +250,12 @@ snapshot_create_publication(PGconn *source, const char *name, SyncError *err)
 					   " AND n.nspname !~ '^pg_(toast|temp)'"
 					   " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"
 					   "   WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid"
-					   "   AND d.deptype = 'e')", 0, NULL, err);
+					   "   AND d.deptype = 'e')"
+					   " AND (n.nspname, c.relname) NOT IN"
+					   "   (SELECT * FROM unnest($1::text[], $2::text[]))",
+					   2, params, err);
+	free(nsps);
+	free(rels);
 	if (res == NULL)
 	{
 		free(q);

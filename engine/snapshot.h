@@ -16,6 +16,7 @@
 
 #include <libpq-fe.h>
 
+#include "engine/assess.h"
 #include "engine/replclient.h"
 #include "protocol/error.h"
 #include "protocol/lsn.h"
@@ -46,7 +47,16 @@ bool		snapshot_drop_slot(PGconn *source, const char *slot, SyncError *err);
  * Azure) and tables created later are not silently included.
  */
 bool		snapshot_create_publication(PGconn *source, const char *name,
-										SyncError *err);
+										const NoKeyTables *exclude, SyncError *err);
+
+/*
+ * A publication for INSERT and TRUNCATE only, for tables whose UPDATE and
+ * DELETE could not be published (no replica identity); qualified names are
+ * already quoted.
+ */
+bool		snapshot_create_insert_only_publication(PGconn *source, const char *name,
+													const NoKeyTables *tables,
+													SyncError *err);
 
 /* Does a publication of this name exist on the source? */
 bool		snapshot_publication_exists(PGconn *source, const char *name,

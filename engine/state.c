@@ -54,6 +54,7 @@ static const char create_sql[] =
 	" eta_seconds double precision,"
 	" caught_up_at timestamptz,"
 	" barrier_token text,"
+	" insert_only_publication text,"
 	" barrier_lsn pg_lsn,"
 	" error text,"
 	" started_at timestamptz NOT NULL DEFAULT now(),"
@@ -75,7 +76,11 @@ static const char create_sql[] =
 	" done boolean NOT NULL DEFAULT false,"
 	" rows bigint,"
 	" bytes bigint,"
-	" PRIMARY KEY (relid, part));";
+	" PRIMARY KEY (relid, part));"
+	"CREATE TABLE pgstream.insert_only_tables ("
+	" nspname text NOT NULL,"
+	" relname text NOT NULL,"
+	" PRIMARY KEY (nspname, relname));";
 
 bool
 state_exists(PGconn *target, bool *exists, SyncError *err)
@@ -117,7 +122,8 @@ state_load(PGconn *target, MigrationState *st, SyncError *err)
 								   "SELECT source_system_id, source_dbname, slot_name,"
 								   " publication_name, follow, phase,"
 								   " coalesce(consistent_lsn::text, '0/0'), coalesce(error, ''),"
-								   " coalesce(applied_lsn::text, '0/0'), coalesce(barrier_token, '')"
+								   " coalesce(applied_lsn::text, '0/0'), coalesce(barrier_token, ''),"
+								   " coalesce(insert_only_publication, '')"
 								   " FROM pgstream.migration WHERE id = 1", 0, NULL, err);
 
 	if (res == NULL)
@@ -140,6 +146,8 @@ state_load(PGconn *target, MigrationState *st, SyncError *err)
 	snprintf(st->error, sizeof(st->error), "%s", PQgetvalue(res, 0, 7));
 	lsn_parse(PQgetvalue(res, 0, 8), &st->applied_lsn);
 	snprintf(st->barrier_token, sizeof(st->barrier_token), "%s", PQgetvalue(res, 0, 9));
+	snprintf(st->insert_only_publication, sizeof(st->insert_only_publication), "%s",
+			 PQgetvalue(res, 0, 10));
 	PQclear(res);
 	return true;
 }
@@ -178,6 +186,35 @@ state_set_failed(PGconn *target, const char *message)
 					   " WHERE id = 1 AND to_regclass('pgstream.migration') IS NOT NULL",
 					   1, params, &ignored);
 	PQclear(res);
+}
+
+bool
+state_set_insert_only(PGconn *target, const char *publication,
+					  const char *const *nspnames, const char *const *relnames, int n,
+					  SyncError *err)
+{
+	const char *p[2] = {publication, NULL};
+	PGresult   *res;
+
+	if (!pgconn_exec(target, "BEGIN; DELETE FROM pgstream.insert_only_tables", err))
+		return false;
+	res = pgconn_query(target, "UPDATE pgstream.migration SET insert_only_publication = $1",
+					   1, p, err);
+	for (int i = 0; res != NULL && i < n; i++)
+	{
+		const char *q[2] = {nspnames[i], relnames[i]};
+
+		PQclear(res);
+		res = pgconn_query(target, "INSERT INTO pgstream.insert_only_tables VALUES ($1, $2)",
+						   2, q, err);
+	}
+	if (res == NULL)
+	{
+		PQclear(PQexec(target, "ROLLBACK"));
+		return sync_error_context(err, "could not record insert-only tables on target");
+	}
+	PQclear(res);
+	return pgconn_exec(target, "COMMIT", err);
 }
 
 bool

@@ -49,6 +49,7 @@ typedef struct MigrationState
 	Lsn			consistent_lsn;
 	Lsn			applied_lsn;	/* end of the last applied source commit, or 0 */
 	char		barrier_token[64];
+	char		insert_only_publication[128];	/* "" if none */
 	char		error[512];
 } MigrationState;
 
@@ -67,6 +68,16 @@ bool		state_set_phase(PGconn *target, MigrationPhase phase, Lsn lsn,
 
 /* Record a failure message (best effort; the run is stopping anyway). */
 void		state_set_failed(PGconn *target, const char *message);
+
+/*
+ * Remember the tables published for INSERT and TRUNCATE only (sync
+ * --no-key-tables=insert-only) and their publication; cutover compares
+ * them in full.
+ */
+bool		state_set_insert_only(PGconn *target, const char *publication,
+								  const char *const *nspnames,
+								  const char *const *relnames, int n,
+								  SyncError *err);
 
 /* Drop schema pgstream and everything in it. */
 bool		state_drop(PGconn *target, SyncError *err);

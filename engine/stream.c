@@ -783,7 +783,8 @@ stream_run(const StreamOptions *opts, ReplClient *rc, PGconn *src, PGconn *tgt,
 	Shared		sh;
 	Applier		a;
 	Receiver	r = {&sh, rc, opts->stop};
-	ReplStartOptions so = {opts->slot, opts->publication, opts->start_lsn, true, true};
+	ReplStartOptions so = {opts->slot, opts->publication, opts->start_lsn, true, true,
+		opts->extra_publication};
 	pthread_t	thread;
 	bool		ok;
 

@@ -30,6 +30,7 @@ typedef struct StreamOptions
 	const char *target_conninfo;
 	const char *slot;
 	const char *publication;
+	const char *extra_publication;	/* insert-only tables, or NULL */
 	const char *spool_dir;
 	Lsn			start_lsn;		/* end of the last applied commit */
 	int			batch_max_changes;

@@ -50,6 +50,7 @@ typedef struct SyncOptions
 	long		split_mb;
 	const char *spool_dir;
 	long		retry_timeout_s;
+	NoKeyMode	no_key;
 	bool		no_follow;
 	bool		quiet;
 } SyncOptions;
@@ -123,6 +124,11 @@ static const char sync_help[] =
 	"  --publication NAME     publication name (default \"pgstream\")\n"
 	"  --spool-dir DIR        where large streamed transactions wait for their\n"
 	"                         commit, LZ4-compressed (default $TMPDIR/pgstream-spool)\n"
+	"  --no-key-tables=MODE   tables without primary key or replica identity\n"
+	"                         (which block sync by default): \"full\" sets\n"
+	"                         REPLICA IDENTITY FULL on them on the source;\n"
+	"                         \"insert-only\" publishes only their INSERTs and\n"
+	"                         TRUNCATEs, and cutover fails if they then differ\n"
 	"  --retry-timeout SECS   while streaming, reconnect after a lost source or\n"
 	"                         target connection with growing pauses, and give\n"
 	"                         up after SECS without progress (default 300)\n"
@@ -146,6 +152,7 @@ parse_sync_options(int argc, char **argv, SyncOptions *o)
 		{"no-follow", no_argument, NULL, 'n'},
 		{"spool-dir", required_argument, NULL, 'd'},
 		{"retry-timeout", required_argument, NULL, 'r'},
+		{"no-key-tables", required_argument, NULL, 'k'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
@@ -188,6 +195,10 @@ parse_sync_options(int argc, char **argv, SyncOptions *o)
 				break;
 			case 'd':
 				o->spool_dir = optarg;
+				break;
+			case 'k':
+				if (!no_key_mode_parse(optarg, &o->no_key))
+					return fputs("pgstream sync: --no-key-tables must be \"full\" or \"insert-only\"\n", stderr), EXIT_USAGE;
 				break;
 			case 'r':
 				if (!cli_parse_int(optarg, 0, 7 * 86400, &o->retry_timeout_s))
@@ -267,7 +278,7 @@ prepare_fresh(SyncRun *run, SyncError *err)
 							  "target database is not empty: it holds %ld table(s), "
 							  "for example %s; migrate into an empty database", ntables, first);
 	findings_init(&f);
-	ok = assess_run(run->src, run->tgt, &ao, &f, err);
+	ok = assess_run_mode(run->src, run->tgt, &ao, run->opt.no_key, &f, err);
 	if (ok && findings_count(&f, FINDING_BLOCKING) > 0)
 	{
 		findings_print(&f, false);
@@ -343,6 +354,70 @@ truncate_copied(SyncRun *run, SyncError *err)
 	return ok;
 }
 
+/* --no-key-tables=full: give each such table REPLICA IDENTITY FULL. */
+static bool
+set_identity_full(SyncRun *run, const NoKeyTables *t, SyncError *err)
+{
+	for (int i = 0; i < t->count; i++)
+	{
+		char		sql[400];
+
+		snprintf(sql, sizeof(sql), "ALTER TABLE %s REPLICA IDENTITY FULL", t->items[i].qualified);
+		if (!pgconn_exec(run->src, sql, err))
+			return sync_error_context(err, "could not set REPLICA IDENTITY FULL on %s",
+									  t->items[i].qualified);
+		log_warn("changed the source: %s now has REPLICA IDENTITY FULL (undo after the "
+				 "migration: ALTER TABLE %s REPLICA IDENTITY DEFAULT)", t->items[i].qualified,
+				 t->items[i].qualified);
+	}
+	return true;
+}
+
+/* --no-key-tables=insert-only: a second publication, and a note for cutover. */
+static bool
+publish_insert_only(SyncRun *run, const NoKeyTables *t, SyncError *err)
+{
+	char		name[128];
+	const char **nsp = calloc((size_t) t->count + 1, sizeof(char *));
+	const char **rel = calloc((size_t) t->count + 1, sizeof(char *));
+	bool		ok = nsp && rel;
+
+	snprintf(name, sizeof(name), "%s_insert_only", run->opt.publication);
+	for (int i = 0; ok && i < t->count; i++)
+	{
+		nsp[i] = t->items[i].nspname;
+		rel[i] = t->items[i].relname;
+		log_warn("%s has no replica identity: only its INSERTs and TRUNCATEs are carried; "
+				 "cutover compares it in full and fails if it differs", t->items[i].qualified);
+	}
+	ok = ok ? snapshot_drop_publication(run->src, name, err) &&
+		snapshot_create_insert_only_publication(run->src, name, t, err) &&
+		state_set_insert_only(run->tgt, name, nsp, rel, t->count, err)
+		: sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	free(nsp);
+	free(rel);
+	return ok;
+}
+
+static bool
+create_publications(SyncRun *run, SyncError *err)
+{
+	NoKeyTables t = {0};
+	bool		ok = assess_list_no_key_tables(run->src, &t, err);
+
+	if (ok && t.count > 0 && run->opt.no_key == NO_KEY_FULL)
+		ok = set_identity_full(run, &t, err);
+	if (ok && t.count > 0 && run->opt.no_key == NO_KEY_INSERT_ONLY)
+		ok = publish_insert_only(run, &t, err);
+	else if (ok && t.count > 0 && run->opt.no_key == NO_KEY_BLOCK)
+		ok = sync_error_set(err, SYNC_ERR_PRECONDITION, "%d table(s) have no replica identity, "
+							"for example %s; see pgstream assess", t.count, t.items[0].qualified);
+	ok = ok && snapshot_create_publication(run->src, run->opt.publication,
+										   run->opt.no_key == NO_KEY_INSERT_ONLY ? &t : NULL, err);
+	no_key_tables_term(&t);
+	return ok;
+}
+
 /* Phases schema and copy: a new slot and snapshot, schema, then the copy. */
 static bool
 load_data(SyncRun *run, SyncError *err)
@@ -357,12 +432,13 @@ load_data(SyncRun *run, SyncError *err)
 		log_info("the snapshot of the interrupted run ended with it; "
 				 "restarting the copy from a new snapshot");
 		if (!snapshot_drop_slot(run->src, run->opt.slot, err) ||
-			(!run->opt.no_follow && !snapshot_drop_publication(run->src, run->opt.publication, err)))
+			(!run->opt.no_follow && !snapshot_drop_publication(run->src, run->opt.publication, err)) ||
+			(run->st.insert_only_publication[0] &&
+			 !snapshot_drop_publication(run->src, run->st.insert_only_publication, err)))
 			return false;
 	}
-	/* the publication must exist before the slot's start point */
-	if (!run->opt.no_follow &&
-		!snapshot_create_publication(run->src, run->opt.publication, err))
+	/* the publications must exist before the slot's start point */
+	if (!run->opt.no_follow && !create_publications(run, err))
 		return false;
 	if (!snapshot_create_slot(&run->rc, run->opt.slot, &run->consistent_lsn, run->snapshot, err))
 		return false;
@@ -550,6 +626,7 @@ follow(SyncRun *run, SyncError *err)
 	for (;;)
 	{
 		StreamOptions so = {run->opt.target, run->opt.slot, run->opt.publication,
+			run->st.insert_only_publication[0] ? run->st.insert_only_publication : NULL,
 			run->opt.spool_dir ? run->opt.spool_dir : spool, 0, 20000, 500,
 		run->opt.quiet, &sync_stop};
 		Lsn			before = run->st.applied_lsn;

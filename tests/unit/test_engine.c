@@ -104,7 +104,7 @@ START_TEST(start_replication_options_are_gated_on_version)
 {
 	char		buf[512];
 	SyncError	err;
-	ReplStartOptions o = {"pgstream", "pub", UINT64_C(0x16B374D848), true, true};
+	ReplStartOptions o = {"pgstream", "pub", UINT64_C(0x16B374D848), true, true, NULL};
 	ReplClient	rc = client_of_version(150004);
 
 	ck_assert(replclient_build_start(&rc, &o, buf, sizeof(buf), &err));
@@ -126,12 +126,12 @@ START_TEST(start_replication_quotes_publication_and_checks_slot)
 {
 	char		buf[512];
 	SyncError	err;
-	ReplStartOptions o = {"s", "My \"pub\" it's", 0, false, false};
+	ReplStartOptions o = {"s", "My \"pub\" it's", 0, false, false, "p2"};
 	ReplClient	rc = client_of_version(160000);
 
 	ck_assert(replclient_build_start(&rc, &o, buf, sizeof(buf), &err));
 	ck_assert_str_eq(buf, "START_REPLICATION SLOT s LOGICAL 0/0 (proto_version '4', "
-					 "publication_names '\"My \"\"pub\"\" it''s\"')");
+					 "publication_names '\"My \"\"pub\"\" it''s\",\"p2\"')");
 	o.slot = "Bad-Slot";
 	ck_assert(!replclient_build_start(&rc, &o, buf, sizeof(buf), &err));
 	ck_assert_int_eq(err.code, SYNC_ERR_USAGE);
