@@ -516,10 +516,11 @@ finish_offline(SyncRun *run, SyncError *err)
 				ntables = 0;
 	struct timespec now;
 
-	if (!schema_apply_final(run->tgt, err) ||
+	/* counts first: policies created by the final phase may hide rows */
+	if (!fullload_verify(run->tgt, &ntables, err) ||
+		!schema_apply_final(run->tgt, err) ||
 		!sequences_copy(run->src, run->tgt, &nseq, err) ||
-		!analyze_tables(run, err) ||
-		!fullload_verify(run->tgt, &ntables, err))
+		!analyze_tables(run, err))
 		return false;
 	if (!snapshot_drop_slot(run->src, run->opt.slot, err) ||
 		!state_drop(run->tgt, err))
