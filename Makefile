@@ -22,7 +22,7 @@ WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 MODE_debug   := -O0 -g3
 MODE_san     := -O1 -g3 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
 MODE_release := -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
-MODE_fuzz    := -O1 -g3 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
+MODE_fuzz    := -O1 -g3 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
 CFLAGS   := -std=c17 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARNINGS) $(MODE_$(MODE)) $(EXTRA_CFLAGS)
 CPPFLAGS := -I. -I$(PG_INCLUDEDIR) -MMD -MP
 LDFLAGS  := $(filter -fsanitize=%,$(MODE_$(MODE)))
@@ -46,6 +46,9 @@ ENGINE_OBJ   := $(call obj,$(ENGINE_SRC))
         drill lint-layers
 
 all: bin/pgstream
+
+# fuzz and replay objects are intermediates of pattern rules: keep them
+.SECONDARY:
 
 bin/pgstream: $(BUILD)/pgstream
 	@mkdir -p bin
@@ -94,7 +97,10 @@ fuzz:
 	$(MAKE) MODE=fuzz $(patsubst %,build/fuzz/%,$(FUZZ_TARGETS))
 	@echo "run e.g.: mkdir -p build/fuzz/corpus/fuzz_pgoutput && build/fuzz/fuzz_pgoutput build/fuzz/corpus/fuzz_pgoutput tests/fuzz/seeds/fuzz_pgoutput"
 
-bench: bin/pgstream
+$(BUILD)/decode_bench: $(BUILD)/bench/decode_bench.o $(BUILD)/tests/support/wire_build.o $(PROTOCOL_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: bin/pgstream $(BUILD)/decode_bench
 	bench/run.sh
 
 demo: bin/pgstream

@@ -354,6 +354,20 @@ truncate_copied(SyncRun *run, SyncError *err)
 	return ok;
 }
 
+/* Tell the user about schema steps pgstream will not run (event triggers). */
+static void
+note_skipped_steps(SyncRun *run)
+{
+	SyncError	ignored;
+	PGresult   *res = pgconn_query(run->tgt, "SELECT kind || ' ' || name FROM pgstream.schema_steps"
+								   " WHERE phase = 4 ORDER BY id", 0, NULL, &ignored);
+
+	for (int i = 0; res != NULL && i < PQntuples(res); i++)
+		log_warn("not migrated (needs a superuser on the target): %s; its SQL is in "
+				 "pgstream.schema_steps until the migration ends", PQgetvalue(res, i, 0));
+	PQclear(res);
+}
+
 /* --no-key-tables=full: give each such table REPLICA IDENTITY FULL. */
 static bool
 set_identity_full(SyncRun *run, const NoKeyTables *t, SyncError *err)
@@ -446,11 +460,19 @@ load_data(SyncRun *run, SyncError *err)
 			 LSN_ARGS(run->consistent_lsn), run->snapshot);
 	if (!schema_count_steps(run->tgt, SCHEMA_PHASE_PRE, &pre_total, &pre_done, err))
 		return false;
-	if (pre_total == 0 || pre_done < pre_total)
+	if (pre_done == 0)
 	{
 		log_info("dumping the schema and creating tables on the target");
 		if (!schema_capture(run->opt.source, run->snapshot, run->tgt, err) ||
 			!schema_apply_pre_data(run->tgt, err))
+			return false;
+		note_skipped_steps(run);
+	}
+	else if (pre_done < pre_total)
+	{
+		/* a batched pre-data restore was interrupted: finish it */
+		log_info("finishing the schema on the target (%d of %d steps done)", pre_done, pre_total);
+		if (!schema_apply_pre_data(run->tgt, err) || !truncate_copied(run, err))
 			return false;
 	}
 	else if (!truncate_copied(run, err))

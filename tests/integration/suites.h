@@ -12,5 +12,6 @@
 Suite *harness_suite(void);
 Suite *peek_suite(void);
 Suite *sync_suite(void);
+Suite *schema_suite(void);
 
 #endif /* PGSTREAM_TESTS_INTEGRATION_SUITES_H */
