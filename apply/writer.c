@@ -30,7 +30,9 @@ typedef struct PendingOp
 {
 	PendingKind kind;
 	char		op;				/* 'I', 'U', 'D', 'T', or 0 */
-	const char *table;			/* borrowed from a TargetRel; may be NULL */
+	char		table[128];		/* for messages; "" for no table */
+	Xid			xid;			/* source transaction of the change, or 0 */
+	Lsn			commit_lsn;		/* where that transaction commits */
 } PendingOp;
 
 /* Target-side facts about one remote relation (one Relation message). */
@@ -82,6 +84,8 @@ struct Writer
 	int			params_cap;
 	char		barrier_token[64];
 	Lsn			barrier_lsn;
+	Xid			source_xid;		/* source transaction being applied */
+	Lsn			source_commit_lsn;
 	WriterStats stats;
 
 	/* the current run of inserts into one table with one column set */
@@ -103,8 +107,13 @@ static void
 push_pending(Writer *w, PendingKind kind, char op, const char *table)
 {
 	int			i = (w->pending_head + w->npending) % MAX_PENDING;
+	PendingOp  *p = &w->pending[i];
 
-	w->pending[i] = (PendingOp) {kind, op, table};
+	p->kind = kind;
+	p->op = op;
+	snprintf(p->table, sizeof(p->table), "%s", table ? table : "");
+	p->xid = w->source_xid;
+	p->commit_lsn = w->source_commit_lsn;
 	w->npending++;
 }
 
@@ -134,7 +143,11 @@ check_result(Writer *w, const PendingOp *op, PGresult *res, SyncError *err)
 	if (st == PGRES_FATAL_ERROR)
 	{
 		pgconn_error_from_result(w->conn, res, err);
-		if (op->table)
+		if (op->table[0] && op->xid)
+			sync_error_context(err, "%s \"%s\" from source transaction %u (committed at %X/%X) "
+							   "failed on target", op_name(op->op), op->table, op->xid,
+							   LSN_ARGS(op->commit_lsn));
+		else if (op->table[0])
 			sync_error_context(err, "%s \"%s\" failed on target", op_name(op->op), op->table);
 		return false;
 	}
@@ -750,7 +763,9 @@ copy_flush(Writer *w, SyncError *err)
 	}
 	if (!ok)
 	{
-		sync_error_context(err, "COPY into \"%s\" failed on target", w->run_rel->display);
+		sync_error_context(err, "COPY into \"%s\" from source transaction %u (committed at "
+						   "%X/%X) failed on target", w->run_rel->display, w->source_xid,
+						   LSN_ARGS(w->source_commit_lsn));
 		w->broken = true;
 	}
 	w->stats.inserts += ok ? (uint64_t) w->copy_rows : 0;
@@ -1114,6 +1129,13 @@ writer_truncate(Writer *w, const RemoteRelation *const *rels, int nrels, uint8_t
 	w->stats.truncates += ok;
 	free(sql.p);
 	return ok;
+}
+
+void
+writer_set_source_transaction(Writer *w, Xid xid, Lsn commit_lsn)
+{
+	w->source_xid = xid;
+	w->source_commit_lsn = commit_lsn;
 }
 
 void

@@ -60,6 +60,12 @@ bool		writer_truncate(Writer *w, const RemoteRelation *const *rels, int nrels,
 							uint8_t flags, SyncError *err);
 
 /*
+ * Name the source transaction whose changes follow, so that a statement the
+ * target rejects is reported with it (xid, commit LSN).
+ */
+void		writer_set_source_transaction(Writer *w, Xid xid, Lsn commit_lsn);
+
+/*
  * Remember that the source transaction ending at end_lsn carried the
  * cutover barrier `token`; recorded at the next commit.
  */

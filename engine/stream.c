@@ -517,6 +517,7 @@ stream_commit(Applier *a, const PgoutputStreamCommit *c, SyncError *err)
 							  "Stream Commit of transaction %u that was never streamed", c->xid);
 	a->skip_txn = c->commit_lsn < a->start_lsn;
 	a->in_txn = true;
+	writer_set_source_transaction(a->writer, c->xid, c->commit_lsn);
 	ok = spool_replay(*sp, replay_record, a, err);
 	a->in_txn = false;
 	spool_forget(a, c->xid);
@@ -550,6 +551,7 @@ apply_top(Applier *a, const PgoutputMessage *m, SyncError *err)
 		case PGOUTPUT_MSG_BEGIN:
 			a->in_txn = true;
 			a->skip_txn = m->u.begin.final_lsn < a->start_lsn;
+			writer_set_source_transaction(a->writer, m->u.begin.xid, m->u.begin.final_lsn);
 			return true;
 		case PGOUTPUT_MSG_COMMIT:
 			a->in_txn = false;

@@ -16,6 +16,7 @@ static Suite *(*const suites[])(void) = {
     harness_suite,
     peek_suite,
     sync_suite,
+    badinput_suite,
     schema_suite,
 };
 

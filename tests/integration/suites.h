@@ -12,6 +12,7 @@
 Suite *harness_suite(void);
 Suite *peek_suite(void);
 Suite *sync_suite(void);
+Suite *badinput_suite(void);
 Suite *schema_suite(void);
 
 #endif /* PGSTREAM_TESTS_INTEGRATION_SUITES_H */
