@@ -93,6 +93,10 @@ static const struct
 	{"timeout expired",
 	"check the host name and port, and that no firewall drops the connection"},
 	{"could not translate host name", "check the host name"},
+	{"Network is unreachable",
+	"check the host name and the network path to the server"},
+	{"No route to host",
+	"check the host name, and that no firewall drops the connection"},
 	{"Connection refused",
 	"check the host and port, and that the server listens there "
 	"(listen_addresses, port)"},
@@ -109,6 +113,23 @@ pgconn_connect_hint(const char *message)
 		if (strstr(message, connect_hints[i].needle) != NULL)
 			return connect_hints[i].hint;
 	return NULL;
+}
+
+/* hint with "<login>" replaced by the user name (double-quoted if needed). */
+static const char *
+fill_login(const char *hint, const char *user, char *buf, size_t bufsize)
+{
+	const char *at = strstr(hint, "<login>");
+	bool		plain = user != NULL && *user != '\0';
+
+	if (at == NULL || !plain)
+		return hint;
+	for (const char *p = user; *p; p++)
+		plain = plain && ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+						  *p == '_');
+	snprintf(buf, bufsize, "%.*s%s%s%s%s", (int) (at - hint), hint,
+			 plain ? "" : "\"", user, plain ? "" : "\"", at + strlen("<login>"));
+	return buf;
 }
 
 /* Copy a libpq error message as one line. */
@@ -326,9 +347,13 @@ pgconn_connect(const char *conninfo, const PgconnOptions *opts,
 	{
 		const char *hint;
 
+		char		filled[256];
+
 		copy_trimmed(msg, sizeof(msg), PQerrorMessage(conn));
-		PQfinish(conn);
 		hint = pgconn_connect_hint(msg);
+		if (hint != NULL)
+			hint = fill_login(hint, PQuser(conn), filled, sizeof(filled));
+		PQfinish(conn);
 		sync_error_set(err, SYNC_ERR_CONNECT, "could not connect to %s: %s%s%s",
 					   what, msg, hint ? "; " : "", hint ? hint : "");
 		return NULL;
