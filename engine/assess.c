@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "apply/pgconn.h"
 #include "engine/assess_internal.h"
@@ -597,7 +598,7 @@ static void
 check_tls(AssessContext *cx, PGconn *conn, const char *what)
 {
 	char		mode[32],
-				root[16];
+				root[4096];
 	const char *host = PQhost(conn);
 	const char *proto = PQsslAttribute(conn, "protocol");
 	bool		encrypted = PQsslInUse(conn) != 0;
@@ -610,6 +611,10 @@ check_tls(AssessContext *cx, PGconn *conn, const char *what)
 
 	conn_option(conn, "sslmode", mode, sizeof(mode));
 	conn_option(conn, "sslrootcert", root, sizeof(root));
+	/* libpq: require with a readable root certificate file acts as verify-ca */
+	if (strcmp(mode, "require") == 0 && root[0] != '\0' && strcmp(root, "system") != 0 &&
+		access(root, R_OK) == 0)
+		snprintf(mode, sizeof(mode), "verify-ca");
 	verified = encrypted && (strcmp(mode, "verify-full") == 0 ||
 							 strcmp(mode, "verify-ca") == 0 ||
 							 strcmp(root, "system") == 0);

@@ -17,6 +17,7 @@ static Suite *(*const suites[])(void) = {
     peek_suite,
     sync_suite,
     badinput_suite,
+    tls_suite,
     schema_suite,
 };
 
