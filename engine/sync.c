@@ -363,8 +363,9 @@ note_skipped_steps(SyncRun *run)
 								   " WHERE phase = 4 ORDER BY id", 0, NULL, &ignored);
 
 	for (int i = 0; res != NULL && i < PQntuples(res); i++)
-		log_warn("not migrated (needs a superuser on the target): %s; its SQL is in "
-				 "pgstream.schema_steps until the migration ends", PQgetvalue(res, i, 0));
+		log_warn("not migrated: %s (event triggers need a superuser on the target; extension "
+				 "comments come with the extension); its SQL is in pgstream.schema_steps "
+				 "until the migration ends", PQgetvalue(res, i, 0));
 	PQclear(res);
 }
 
