@@ -429,33 +429,22 @@ static void
 check_timeouts(AssessContext *cx)
 {
 	PGresult   *res = assess_query(cx, cx->src, "timeouts",
-								   "SELECT name, setting FROM pg_catalog.pg_settings"
+								   "SELECT name, setting || coalesce(unit, ''), source"
+								   " FROM pg_catalog.pg_settings"
 								   " WHERE name IN ('statement_timeout',"
 								   " 'idle_in_transaction_session_timeout',"
 								   " 'idle_session_timeout', 'transaction_timeout',"
 								   " 'lock_timeout') AND setting <> '0'"
-								   " UNION"
-								   " SELECT split_part(c, '=', 1), split_part(c, '=', 2)"
-								   " FROM pg_catalog.pg_db_role_setting s,"
-								   " unnest(s.setconfig) c"
-								   " WHERE s.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database"
-								   "   WHERE datname = current_database()))"
-								   " AND s.setrole IN (0, (SELECT oid FROM pg_catalog.pg_roles"
-								   "   WHERE rolname = current_user))"
-								   " AND split_part(c, '=', 1) IN ('statement_timeout',"
-								   " 'idle_in_transaction_session_timeout',"
-								   " 'idle_session_timeout', 'transaction_timeout', 'lock_timeout')"
-								   " AND split_part(c, '=', 2) NOT IN ('0', '')"
 								   " ORDER BY 1", 0, NULL);
 
 	if (res == NULL)
 		return;
 	for (int r = 0; r < PQntuples(res); r++)
 		findings_add(cx->out, FINDING_INFO, "timeouts", PQgetvalue(res, r, 0), "",
-					 "%s is %s for the source login or database: it would end the "
-					 "session that holds the snapshot, but every pgstream session "
+					 "%s is %s (set by the %s): it would end a session that holds "
+					 "the snapshot or copies for long, but every pgstream session "
 					 "sets it to 0 for itself", PQgetvalue(res, r, 0),
-					 PQgetvalue(res, r, 1));
+					 PQgetvalue(res, r, 1), PQgetvalue(res, r, 2));
 	PQclear(res);
 }
 

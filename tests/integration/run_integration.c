@@ -18,6 +18,7 @@ static Suite *(*const suites[])(void) = {
     sync_suite,
     badinput_suite,
     tls_suite,
+    assess_suite,
     schema_suite,
 };
 

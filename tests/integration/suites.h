@@ -14,6 +14,7 @@ Suite *peek_suite(void);
 Suite *sync_suite(void);
 Suite *badinput_suite(void);
 Suite *tls_suite(void);
+Suite *assess_suite(void);
 Suite *schema_suite(void);
 
 #endif /* PGSTREAM_TESTS_INTEGRATION_SUITES_H */
