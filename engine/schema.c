@@ -1128,8 +1128,8 @@ assign_groups(Capture *c, const int *pre_ids, const int *post_ids,
 			                      "pre-data and post-data sections",
 			                      e->dump_id, e->rest,
 			                      in_pre ? "both" : "neither");
-		g = in_pre                                            ? GROUP_PRE
-		    : schema_toc_entry_is_skipped(e)                  ? GROUP_SKIP
+		g = schema_toc_entry_is_skipped(e)                    ? GROUP_SKIP
+		    : in_pre                                          ? GROUP_PRE
 		    : starts_with(e->rest, "MATERIALIZED VIEW DATA ") ? GROUP_REFRESH
 		                                                      : GROUP_POST;
 		c->group_ids[g][c->group_n[g]] = (int) i + 1;

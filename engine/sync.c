@@ -297,8 +297,15 @@ prepare_fresh(SyncRun *run, SyncError *err)
 	snprintf(run->st.publication_name, sizeof(run->st.publication_name), "%s", run->opt.publication);
 	run->st.follow = !run->opt.no_follow;
 	run->st.phase = PHASE_SCHEMA;
-	return state_create(run->tgt, &run->st, err) &&
-		schema_create_state_table(run->tgt, err);
+	/* one transaction: a kill in between must not leave half a state */
+	if (!pgconn_exec(run->tgt, "BEGIN", err))
+		return false;
+	if (!state_create(run->tgt, &run->st, err) || !schema_create_state_table(run->tgt, err))
+	{
+		PQclear(PQexec(run->tgt, "ROLLBACK"));
+		return false;
+	}
+	return pgconn_exec(run->tgt, "COMMIT", err);
 }
 
 /* State exists: it must be ours, for this source and these options. */
@@ -321,7 +328,7 @@ prepare_resume(SyncRun *run, SyncError *err)
 							  "run the same command again", run->st.follow ? "without" : "with");
 	run->resuming = true;
 	log_info("resuming the migration from phase \"%s\"", phase_name(run->st.phase));
-	return true;
+	return schema_create_state_table(run->tgt, err);	/* IF NOT EXISTS */
 }
 
 /* Empty the tables a previous attempt copied into, before copying again. */
