@@ -4,6 +4,9 @@
 #include "engine/cli.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 int
@@ -32,4 +35,32 @@ cli_parse_int(const char *text, long min, long max, long *out)
 		return false;
 	*out = v;
 	return true;
+}
+
+volatile sig_atomic_t cli_stop_requested = 0;
+
+static void
+on_stop_signal(int sig)
+{
+	static const char msg[] = "pgstream: second signal, stopping now\n";
+
+	(void) sig;
+	if (cli_stop_requested)
+	{
+		if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+			_exit(EXIT_FAILED);
+		_exit(EXIT_FAILED);
+	}
+	cli_stop_requested = 1;
+}
+
+void
+cli_install_stop_handler(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
 }

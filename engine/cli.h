@@ -12,6 +12,7 @@
 #ifndef PGSTREAM_ENGINE_CLI_H
 #define PGSTREAM_ENGINE_CLI_H
 
+#include <signal.h>
 #include <stdbool.h>
 
 #include "protocol/error.h"
@@ -27,6 +28,16 @@ int			cli_exit_code(const SyncError *err);
 
 /* Parse a non-negative integer option value; false on junk or overflow. */
 bool		cli_parse_int(const char *text, long min, long max, long *out);
+
+/*
+ * Set by SIGINT/SIGTERM: long-running commands poll it and stop gracefully.
+ * A second signal ends the process at once (safe wherever progress is
+ * transactional, which is everywhere pgstream writes progress).
+ */
+extern volatile sig_atomic_t cli_stop_requested;
+
+/* Install the SIGINT/SIGTERM handler that sets cli_stop_requested. */
+void		cli_install_stop_handler(void);
 
 /* Subcommands: argv[0] is the subcommand name. */
 int			cmd_peek(int argc, char **argv);

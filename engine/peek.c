@@ -42,15 +42,6 @@ typedef struct Peek
 	long		printed;
 } Peek;
 
-static volatile sig_atomic_t peek_stop = 0;
-
-static void
-on_signal(int sig)
-{
-	(void) sig;
-	peek_stop = 1;
-}
-
 static const char *
 replident_name(ReplicaIdentity r)
 {
@@ -533,7 +524,7 @@ peek_loop(Peek *p, SyncError *err)
 {
 	int64_t		last_data = replclient_now_us();
 
-	while (!peek_stop && (p->opt.limit == 0 || p->printed < p->opt.limit))
+	while (!cli_stop_requested && (p->opt.limit == 0 || p->printed < p->opt.limit))
 	{
 		ReplMessage rm;
 		int			r = replclient_next(&p->rc, 500, &rm, err);
@@ -561,14 +552,10 @@ cmd_peek(int argc, char **argv)
 	SyncError	err;
 	ReplStartOptions so;
 	int			rc = parse_peek_options(argc, argv, &p.opt);
-	struct sigaction sa;
 
 	if (rc != EXIT_OK)
 		return rc < 0 ? EXIT_OK : rc;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	cli_install_stop_handler();
 	sync_error_clear(&err);
 	relmap_init(&p.rels);
 	arena_init(&p.arena, NULL, 0);

@@ -68,28 +68,6 @@ typedef struct SyncRun
 	struct timespec started;
 } SyncRun;
 
-static volatile sig_atomic_t sync_stop = 0;
-
-/*
- * First SIGINT/SIGTERM: stop gracefully (the open batch is rolled back, the
- * position on the target stays the last committed one).  Second: stop at
- * once; still safe, because the position is transactional.
- */
-static void
-on_signal(int sig)
-{
-	static const char msg[] = "pgstream: second signal, stopping now\n";
-
-	(void) sig;
-	if (sync_stop)
-	{
-		if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
-			_exit(EXIT_FAILED);
-		_exit(EXIT_FAILED);
-	}
-	sync_stop = 1;
-}
-
 static const char sync_help[] =
 	"Usage: pgstream sync --source CONNINFO --target CONNINFO [OPTIONS]\n"
 	"\n"
@@ -445,7 +423,7 @@ static bool
 load_data(SyncRun *run, SyncError *err)
 {
 	FullLoadOptions fo = {run->opt.source, run->opt.target, run->snapshot,
-	(int) run->opt.jobs, (int64_t) run->opt.split_mb * 1024 * 1024, run->opt.quiet, &sync_stop};
+	(int) run->opt.jobs, (int64_t) run->opt.split_mb * 1024 * 1024, run->opt.quiet, &cli_stop_requested};
 	int			pre_total = 0,
 				pre_done = 0;
 
@@ -639,7 +617,7 @@ disconnect_all(SyncRun *run)
 static void
 pause_unless_stopped(int seconds)
 {
-	for (int i = 0; i < seconds * 10 && !sync_stop; i++)
+	for (int i = 0; i < seconds * 10 && !cli_stop_requested; i++)
 		usleep(100 * 1000);
 }
 
@@ -659,7 +637,7 @@ follow(SyncRun *run, SyncError *err)
 		StreamOptions so = {run->opt.target, run->opt.slot, run->opt.publication,
 			run->st.insert_only_publication[0] ? run->st.insert_only_publication : NULL,
 			run->opt.spool_dir ? run->opt.spool_dir : spool, 0, 20000, 500,
-		run->opt.quiet, &sync_stop};
+		run->opt.quiet, &cli_stop_requested};
 		Lsn			before = run->st.applied_lsn;
 
 		sync_error_clear(err);
@@ -669,7 +647,7 @@ follow(SyncRun *run, SyncError *err)
 			if (stream_run(&so, &run->rc, run->src, run->tgt, err))
 				break;
 		}
-		if (sync_stop || !error_is_transient(err))
+		if (cli_stop_requested || !error_is_transient(err))
 			return false;
 		if (run->tgt != NULL && state_load(run->tgt, &run->st, &(SyncError) {0}) &&
 			run->st.applied_lsn > before)
@@ -733,17 +711,13 @@ cmd_sync(int argc, char **argv)
 {
 	SyncRun		run;
 	SyncError	err;
-	struct sigaction sa;
 	int			rc;
 
 	memset(&run, 0, sizeof(run));
 	rc = parse_sync_options(argc, argv, &run.opt);
 	if (rc != EXIT_OK)
 		return rc < 0 ? EXIT_OK : rc;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	cli_install_stop_handler();
 	clock_gettime(CLOCK_MONOTONIC, &run.started);
 	sync_error_clear(&err);
 	if (!sync_execute(&run, &err))
