@@ -449,6 +449,28 @@ check_timeouts(AssessContext *cx)
 }
 
 static void
+check_publication_taken(AssessContext *cx, const char *name)
+{
+	const char *params[1] = {name};
+	char		fix[512];
+	PGresult   *res;
+
+	if (cx->opts->resuming)
+		return;
+	res = assess_query(cx, cx->src, "publication_name",
+					   "SELECT quote_ident(pubname) FROM pg_catalog.pg_publication"
+					   " WHERE pubname = $1", 1, params);
+	if (res != NULL && PQntuples(res) > 0)
+	{
+		snprintf(fix, sizeof(fix), "choose another name with --publication, or "
+				 "DROP PUBLICATION %s;", PQgetvalue(res, 0, 0));
+		findings_add(cx->out, FINDING_BLOCKING, "publication_name", name, fix,
+					 "a publication named \"%s\" already exists on the source", name);
+	}
+	PQclear(res);
+}
+
+static void
 check_name_taken(AssessContext *cx)
 {
 	const AssessOptions *o = cx->opts;
@@ -477,20 +499,15 @@ check_name_taken(AssessContext *cx)
 	PQclear(res);
 	if (o->publication_name == NULL)
 		return;
-	params[0] = o->publication_name;
-	res = assess_query(cx, cx->src, "publication_name",
-					   "SELECT quote_ident(pubname) FROM pg_catalog.pg_publication"
-					   " WHERE pubname = $1", 1, params);
-	if (res != NULL && PQntuples(res) > 0 && !o->resuming)
+	check_publication_taken(cx, o->publication_name);
+	/* --no-key-tables=insert-only adds "<publication>_insert_only" */
+	if (cx->no_key_tables == NO_KEY_INSERT_ONLY)
 	{
-		snprintf(fix, sizeof(fix), "choose another name with --publication, or "
-				 "DROP PUBLICATION %s;", PQgetvalue(res, 0, 0));
-		findings_add(cx->out, FINDING_BLOCKING, "publication_name",
-					 o->publication_name, fix,
-					 "a publication named \"%s\" already exists on the source",
-					 o->publication_name);
+		char		name[160];
+
+		snprintf(name, sizeof(name), "%s_insert_only", o->publication_name);
+		check_publication_taken(cx, name);
 	}
-	PQclear(res);
 }
 
 /* ------------------------------------------------------------------------

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "tests/integration/suites.h"
@@ -663,7 +664,7 @@ START_TEST(password_appears_nowhere_but_our_own_argv)
 }
 END_TEST
 
-START_TEST(pgpassword_in_the_environment_works)
+START_TEST(pgpassword_and_pgpassfile_work)
 {
 	char src[CONNINFO_MAX];
 	char tgt[CONNINFO_MAX];
@@ -692,6 +693,35 @@ START_TEST(pgpassword_in_the_environment_works)
 	assert_count(&target, "env_tgt", "SELECT count(*) FROM t", "10");
 	free(out);
 	free(err);
+
+	/* the same with a password file (PGPASSFILE, mode 0600) */
+	{
+		char passfile[PATH_MAX + 16];
+		char envvar[PATH_MAX + 32];
+		const char *const penv[] = {envvar, NULL};
+		const char *const argv[] = {pgstream_bin(), "sync", "--source", src,
+		                            "--target", tgt, "--no-follow", "--quiet",
+		                            "--slot", "env_slot", NULL};
+		FILE *f;
+
+		snprintf(passfile, sizeof(passfile), "%s/pgpass", source.basedir);
+		f = fopen(passfile, "w");
+		ck_assert(f != NULL);
+		/* ':' and '\' are escaped in .pgpass; this password has neither */
+		fprintf(f, "127.0.0.1:*:*:mover:%s\n", PASSWORD);
+		ck_assert_int_eq(fclose(f), 0);
+		ck_assert_int_eq(chmod(passfile, 0600), 0);
+		snprintf(envvar, sizeof(envvar), "PGPASSFILE=%s", passfile);
+		make_db(&target, "env_tgt");
+		out = err = NULL;
+		status = proc_run(argv, penv, RUN_TIMEOUT_MS, &out, &err);
+		ck_assert_msg(status == 0, "sync with PGPASSFILE: %d\n%s", status,
+		              err ? err : "");
+		assert_count(&target, "env_tgt", "SELECT count(*) FROM t", "10");
+		free(out);
+		free(err);
+		unlink(passfile);
+	}
 }
 END_TEST
 
@@ -719,7 +749,7 @@ badinput_suite(void)
 	tcase_add_unchecked_fixture(tc, clusters_setup, clusters_teardown);
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, password_appears_nowhere_but_our_own_argv);
-	tcase_add_test(tc, pgpassword_in_the_environment_works);
+	tcase_add_test(tc, pgpassword_and_pgpassfile_work);
 	suite_add_tcase(s, tc);
 	return s;
 }
