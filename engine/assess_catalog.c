@@ -484,9 +484,9 @@ assess_check_objects(AssessContext *cx)
 	if (strcmp(PQgetvalue(res, 0, 0), "0") != 0)
 		findings_add(cx->out, FINDING_WARNING, "large_objects", "source",
 					 "copy them yourself after sync (live: while the source is frozen "
-					 "for cutover): pg_dump -Fc --large-objects --exclude-table-data='*' "
-					 "-f lo.dump SOURCE; pg_restore -l lo.dump | grep -E 'BLOB|LARGE "
-					 "OBJECT' > lo.list; pg_restore -L lo.list -d TARGET lo.dump",
+					 "for cutover): pg_dump -Fc -b --exclude-table-data='*' -f lo.dump "
+					 "SOURCE; pg_restore -l lo.dump | grep -E 'BLOB|LARGE OBJECT' > "
+					 "lo.list; pg_restore --no-owner -L lo.list -d TARGET lo.dump",
 					 "the source holds %s large object(s): pgstream does not copy "
 					 "them (logical replication does not carry them and the schema "
 					 "dump leaves them out)", PQgetvalue(res, 0, 0));
