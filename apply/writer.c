@@ -46,6 +46,12 @@ typedef struct TargetRel
 	char	  **cols;			/* owned: quoted name per remote column */
 	bool	   *generated;		/* owned: generated on the target: never written */
 	bool	   *identity_always;	/* owned */
+
+	/* the INSERT shape used last, so a run of rows builds no SQL */
+	bool	   *ins_mask;		/* owned; natts entries, NULL until used */
+	char	   *ins_key;		/* owned: statement key */
+	char	   *ins_sql;		/* owned */
+	char	   *ins_cols;		/* owned: quoted column list */
 } TargetRel;
 
 typedef struct Str
@@ -55,6 +61,17 @@ typedef struct Str
 	size_t		cap;
 	bool		oom;
 } Str;
+
+/*
+ * Parameters of a statement: the values of the given columns of one or two
+ * tuples, copied NUL-terminated into scratch.  which[i] selects the tuple
+ * (0 = a, 1 = b) for column cols[i].
+ */
+typedef struct ParamSpec
+{
+	const TupleData *tup;
+	int			col;
+} ParamSpec;
 
 typedef struct StmtEntry
 {
@@ -82,6 +99,9 @@ struct Writer
 	size_t		scratch_cap;
 	const char **params;		/* owned */
 	int			params_cap;
+	ParamSpec  *spec_buf;		/* owned; reused by every change */
+	bool	   *mask_buf;		/* owned; column masks of one change */
+	size_t		change_cap;		/* entries in spec_buf and mask_buf */
 	char		barrier_token[64];
 	Lsn			barrier_lsn;
 	Xid			source_xid;		/* source transaction being applied */
@@ -292,6 +312,10 @@ target_rel_free(TargetRel *t)
 	free(t->cols);
 	free(t->generated);
 	free(t->identity_always);
+	free(t->ins_mask);
+	free(t->ins_key);
+	free(t->ins_sql);
+	free(t->ins_cols);
 	free(t->display);
 	free(t->qualified);
 	free(t);
@@ -450,22 +474,27 @@ stmt_grow(Writer *w)
 }
 
 /*
- * Find or prepare the statement for key; sql is only built (by the caller,
- * into *sql_out) when the statement is new.  Returns its name or NULL.
+ * Find the prepared statement for key: *name is its name, or NULL with
+ * *slot_out the free slot to prepare it in.  False only on out-of-memory.
  */
-static const char *
-stmt_lookup(Writer *w, const char *key, size_t *slot_out, SyncError *err)
+static bool
+stmt_find(Writer *w, const char *key, const char **name, size_t *slot_out,
+		  SyncError *err)
 {
 	size_t		j;
 
+	*name = NULL;
 	if ((w->nstmts + 1) * 2 > w->nstmt_slots && !stmt_grow(w))
-		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory"), NULL;
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
 	for (j = hash_key(key) & (w->nstmt_slots - 1); w->stmts[j].key;
 		 j = (j + 1) & (w->nstmt_slots - 1))
 		if (strcmp(w->stmts[j].key, key) == 0)
-			return w->stmts[j].name;
+		{
+			*name = w->stmts[j].name;
+			return true;
+		}
 	*slot_out = j;
-	return NULL;
+	return true;
 }
 
 static const char *
@@ -548,16 +577,6 @@ scratch_reserve(Writer *w, size_t need)
 	return true;
 }
 
-/*
- * Parameters of a statement: the values of the given columns of one or two
- * tuples, copied NUL-terminated into scratch.  which[i] selects the tuple
- * (0 = a, 1 = b) for column cols[i].
- */
-typedef struct ParamSpec
-{
-	const TupleData *tup;
-	int			col;
-} ParamSpec;
 
 static bool
 bind_params(Writer *w, const ParamSpec *spec, int n, SyncError *err)
@@ -634,38 +653,54 @@ make_key(Str *key, char op, const TargetRel *t, const bool *mask_a, const bool *
 		str_add(key, mask_a[i] ? (mask_b && mask_b[i] ? "3" : "1") : (mask_b && mask_b[i] ? "2" : "0"));
 }
 
+/* Execute the statement for key (preparing sql first if it is new). */
 static bool
-run_statement(Writer *w, const TargetRel *t, char op, Str *key, Str *sql,
+run_statement(Writer *w, const TargetRel *t, char op, const char *key, const char *sql,
 			  const ParamSpec *spec, int n, PendingKind kind, SyncError *err)
 {
 	size_t		slot = 0;
 	const char *name;
-	bool		ok = false;
 
-	if (key->oom || sql->oom)
-		sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
-	else if ((name = stmt_lookup(w, key->p, &slot, err)) != NULL ||
-			 (err->code == SYNC_ERR_NONE &&
-			  (name = stmt_prepare(w, slot, key->p, sql->p, n, err)) != NULL))
-		ok = bind_params(w, spec, n, err) && send_prepared(w, name, n, kind, op, t, err);
-	free(key->p);
-	free(sql->p);
-	return ok;
+	if (!stmt_find(w, key, &name, &slot, err))
+		return false;
+	if (name == NULL && (name = stmt_prepare(w, slot, key, sql, n, err)) == NULL)
+		return false;
+	return bind_params(w, spec, n, err) && send_prepared(w, name, n, kind, op, t, err);
 }
 
 /* ------------------------------------------------------------------------
  * Changes
  * ------------------------------------------------------------------------ */
 
+/*
+ * Open the target transaction, find the TargetRel, and hand out the
+ * writer's reusable parameter and column-mask buffers (sized for t).
+ */
 static bool
 prepare_change(Writer *w, const RemoteRelation *rel, TargetRel **t, ParamSpec **spec,
-			   SyncError *err)
+			   bool **mask, SyncError *err)
 {
+	size_t		need;
+
 	if (!ensure_txn(w, err) || (*t = target_rel_get(w, rel, err)) == NULL)
 		return false;
-	*spec = calloc((size_t) (*t)->natts * 2 + 1, sizeof(ParamSpec));
-	if (*spec == NULL)
-		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	need = (size_t) (*t)->natts * 2 + 2;
+	if (need > w->change_cap)
+	{
+		ParamSpec  *ns = realloc(w->spec_buf, need * sizeof(ParamSpec));
+		bool	   *nm = ns ? realloc(w->mask_buf, need * sizeof(bool)) : NULL;
+
+		if (ns)
+			w->spec_buf = ns;
+		if (nm)
+			w->mask_buf = nm;
+		if (!ns || !nm)
+			return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+		w->change_cap = need;
+	}
+	memset(w->mask_buf, 0, need * sizeof(bool));
+	*spec = w->spec_buf;
+	*mask = w->mask_buf;
 	return true;
 }
 
@@ -796,7 +831,7 @@ run_end(Writer *w, SyncError *err)
 
 /* Start a run for key, or continue it; returns false on error. */
 static bool
-run_track(Writer *w, const TargetRel *t, const char *key, const Str *cols, SyncError *err)
+run_track(Writer *w, const TargetRel *t, const char *key, const char *cols, SyncError *err)
 {
 	size_t		len;
 
@@ -807,12 +842,12 @@ run_track(Writer *w, const TargetRel *t, const char *key, const Str *cols, SyncE
 	}
 	if (!run_end(w, err))
 		return false;
-	len = strlen(t->qualified) + (cols->p ? strlen(cols->p) : 0) + 32;
+	len = strlen(t->qualified) + strlen(cols) + 32;
 	w->run_key = strdup(key);
 	w->copy_sql = malloc(len);
 	if (w->run_key == NULL || w->copy_sql == NULL)
 		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
-	snprintf(w->copy_sql, len, "COPY %s (%s) FROM STDIN", t->qualified, cols->p ? cols->p : "");
+	snprintf(w->copy_sql, len, "COPY %s (%s) FROM STDIN", t->qualified, cols);
 	w->run_rel = t;
 	w->run_rows = 1;
 	return true;
@@ -871,69 +906,78 @@ build_insert(const TargetRel *t, const bool *mask, Str *sql, Str *cols)
 	free(vals.p);
 }
 
+/* Make t's cached INSERT shape the one for mask (building it only if new). */
+static bool
+insert_shape(TargetRel *t, const bool *mask, SyncError *err)
+{
+	Str			key = {0},
+				sql = {0},
+				cols = {0};
+
+	if (t->ins_mask != NULL && memcmp(t->ins_mask, mask, (size_t) t->natts) == 0)
+		return true;
+	build_insert(t, mask, &sql, &cols);
+	make_key(&key, 'I', t, mask, NULL);
+	free(t->ins_key);
+	free(t->ins_sql);
+	free(t->ins_cols);
+	t->ins_key = key.p;
+	t->ins_sql = sql.p;
+	t->ins_cols = cols.p ? cols.p : strdup("");
+	if (t->ins_mask == NULL)
+		t->ins_mask = malloc((size_t) t->natts + 1);
+	if (key.oom || sql.oom || cols.oom || !t->ins_key || !t->ins_sql || !t->ins_cols ||
+		!t->ins_mask)
+	{
+		free(t->ins_mask);
+		t->ins_mask = NULL;
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	}
+	memcpy(t->ins_mask, mask, (size_t) t->natts);
+	return true;
+}
+
 bool
 writer_insert(Writer *w, const RemoteRelation *rel, const TupleData *newtup,
 			  SyncError *err)
 {
 	TargetRel  *t;
 	ParamSpec  *spec;
-	Str			key = {0},
-				sql = {0},
-				cols = {0};
-	bool	   *mask = NULL;
+	bool	   *mask;
 	int			n = 0;
-	bool		ok = false;
+	bool		ok;
 
-	if (!prepare_change(w, rel, &t, &spec, err))
+	if (!prepare_change(w, rel, &t, &spec, &mask, err))
 		return false;
 	if (!check_width(t, newtup, err))
-		goto done;
-	if ((mask = calloc((size_t) t->natts + 1, 1)) == NULL)
-	{
-		sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
-		goto done;
-	}
+		return false;
 	for (int i = 0; i < t->natts; i++)
-		if (!t->generated[i] && newtup->values[i].kind != TUPLE_VALUE_UNCHANGED_TOAST)
-		{
-			mask[i] = true;
+	{
+		mask[i] = !t->generated[i] && newtup->values[i].kind != TUPLE_VALUE_UNCHANGED_TOAST;
+		if (mask[i])
 			spec[n++] = (ParamSpec) {newtup, i};
-		}
-	build_insert(t, mask, &sql, &cols);
-	make_key(&key, 'I', t, mask, NULL);
-	if (key.oom || sql.oom)
-	{
-		sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
-		goto done;
 	}
-	if (n == 0 ? !run_end(w, err) : !run_track(w, t, key.p, &cols, err))
-		goto done;
+	if (!insert_shape(t, mask, err))
+		return false;
+	if (n == 0 ? !run_end(w, err) : !run_track(w, t, t->ins_key, t->ins_cols, err))
+		return false;
 	if (n > 0 && w->run_rows > COPY_RUN_THRESHOLD)
-	{
-		ok = copy_add_row(w, t, newtup, mask, err);
-		goto done;
-	}
-	ok = run_statement(w, t, 'I', &key, &sql, spec, n, PENDING_ANY, err);
-	key = sql = (Str) {0};		/* run_statement freed them */
+		return copy_add_row(w, t, newtup, mask, err);
+	ok = run_statement(w, t, 'I', t->ins_key, t->ins_sql, spec, n, PENDING_ANY, err);
 	w->stats.inserts += ok;
-done:
-	free(key.p);
-	free(sql.p);
-	free(cols.p);
-	free(mask);
-	free(spec);
 	return ok;
 }
 
 /*
- * WHERE clause that finds the one row a change is about.  With an old
- * tuple of replica identity FULL, every column is compared by its text form
- * (types like json have no equality operator) and one row is chosen by
- * (tableoid, ctid); otherwise the key columns are compared.
+ * Which columns identify the row a change is about, and their parameters.
+ * With an old tuple of replica identity FULL every column does (compared by
+ * text form: types like json have no equality operator) and one row is
+ * picked by (tableoid, ctid); otherwise the replica identity key columns,
+ * from the old key when sent, else from the new tuple.
  */
 static bool
-add_where(const TargetRel *t, const RemoteRelation *rel, const PgoutputChange *c,
-		  Str *sql, bool *keymask, ParamSpec *spec, int *n, SyncError *err)
+where_columns(const TargetRel *t, const RemoteRelation *rel, const PgoutputChange *c,
+			  bool *keymask, ParamSpec *spec, int *n, SyncError *err)
 {
 	const TupleData *src = c->old_kind != PGOUTPUT_OLD_NONE ? &c->old_tuple : &c->new_tuple;
 	bool		full = c->old_kind == PGOUTPUT_OLD_TUPLE;
@@ -941,12 +985,6 @@ add_where(const TargetRel *t, const RemoteRelation *rel, const PgoutputChange *c
 
 	if (!check_width(t, src, err))
 		return false;
-	str_add(sql, full ? " WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM " : " WHERE ");
-	if (full)
-	{
-		str_add(sql, t->qualified);
-		str_add(sql, " WHERE ");
-	}
 	for (int i = 0; i < t->natts; i++)
 	{
 		if (!(full || rel->columns[i].is_key))
@@ -955,24 +993,44 @@ add_where(const TargetRel *t, const RemoteRelation *rel, const PgoutputChange *c
 			return sync_error_set(err, SYNC_ERR_INVALID,
 								  "key column \"%s\" of \"%s\" arrived without its value",
 								  rel->columns[i].name, t->display);
-		keymask[i] = true;
-		str_add(sql, nkeys++ ? " AND " : "");
-		str_add(sql, t->cols[i]);
-		str_add(sql, full ? "::text IS NOT DISTINCT FROM " : " = ");
-		spec[*n] = (ParamSpec) {src, i};
-		str_param(sql, ++*n);
 		if (!full && src->values[i].kind == TUPLE_VALUE_NULL)
-			return sync_error_set(err, SYNC_ERR_INVALID,
-								  "key column \"%s\" of \"%s\" is NULL", rel->columns[i].name,
-								  t->display);
+			return sync_error_set(err, SYNC_ERR_INVALID, "key column \"%s\" of \"%s\" is NULL",
+								  rel->columns[i].name, t->display);
+		keymask[i] = true;
+		spec[(*n)++] = (ParamSpec) {src, i};
+		nkeys++;
 	}
 	if (nkeys == 0)
 		return sync_error_set(err, SYNC_ERR_PRECONDITION,
 							  "table \"%s\" has no replica identity: UPDATE and DELETE "
 							  "cannot be applied; give it a primary key or REPLICA IDENTITY FULL",
 							  t->display);
-	str_add(sql, full ? " LIMIT 1)" : "");
 	return true;
+}
+
+/* " WHERE ..." for keymask; parameters are numbered from first_param. */
+static void
+build_where(const TargetRel *t, const bool *keymask, bool full, int first_param, Str *sql)
+{
+	int			n = first_param,
+				nkeys = 0;
+
+	str_add(sql, full ? " WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM " : " WHERE ");
+	if (full)
+	{
+		str_add(sql, t->qualified);
+		str_add(sql, " WHERE ");
+	}
+	for (int i = 0; i < t->natts; i++)
+	{
+		if (!keymask[i])
+			continue;
+		str_add(sql, nkeys++ ? " AND " : "");
+		str_add(sql, t->cols[i]);
+		str_add(sql, full ? "::text IS NOT DISTINCT FROM " : " = ");
+		str_param(sql, n++);
+	}
+	str_add(sql, full ? " LIMIT 1)" : "");
 }
 
 /* Does the old tuple (when sent) show column i unchanged? */
@@ -980,16 +1038,106 @@ static bool
 identity_unchanged(const PgoutputChange *c, int i)
 {
 	const TupleValue *o,
-			   *n;
+			   *nv;
 
 	if (c->old_kind == PGOUTPUT_OLD_NONE || i >= c->old_tuple.ncols)
 		return true;
 	o = &c->old_tuple.values[i];
-	n = &c->new_tuple.values[i];
+	nv = &c->new_tuple.values[i];
 	if (o->kind == TUPLE_VALUE_NULL && c->old_kind == PGOUTPUT_OLD_KEY)
 		return true;			/* not a key column: not sent */
-	return o->kind == n->kind && o->data.len == n->data.len &&
-		(o->data.len == 0 || memcmp(o->data.ptr, n->data.ptr, o->data.len) == 0);
+	return o->kind == nv->kind && o->data.len == nv->data.len &&
+		(o->data.len == 0 || memcmp(o->data.ptr, nv->data.ptr, o->data.len) == 0);
+}
+
+/*
+ * Columns an UPDATE sets: not unchanged TOAST (the target keeps its value),
+ * not generated, not identity ALWAYS (which cannot be set; an UPDATE that
+ * changes one is refused).
+ */
+static bool
+set_columns(const TargetRel *t, const RemoteRelation *rel, const PgoutputChange *c,
+			bool *setmask, ParamSpec *spec, int *n, SyncError *err)
+{
+	if (!check_width(t, &c->new_tuple, err))
+		return false;
+	for (int i = 0; i < t->natts; i++)
+	{
+		if (t->identity_always[i] && !identity_unchanged(c, i))
+			return sync_error_set(err, SYNC_ERR_PRECONDITION,
+								  "UPDATE changes identity column \"%s\" of \"%s\", which is "
+								  "GENERATED ALWAYS on the target", rel->columns[i].name,
+								  t->display);
+		if (t->generated[i] || t->identity_always[i] ||
+			c->new_tuple.values[i].kind == TUPLE_VALUE_UNCHANGED_TOAST)
+			continue;
+		setmask[i] = true;
+		spec[(*n)++] = (ParamSpec) {&c->new_tuple, i};
+	}
+	return true;
+}
+
+static void
+build_update(const TargetRel *t, const bool *setmask, const bool *keymask, bool full,
+			 Str *sql)
+{
+	int			n = 0;
+
+	str_add(sql, "UPDATE ");
+	str_add(sql, t->qualified);
+	str_add(sql, " SET ");
+	for (int i = 0; i < t->natts; i++)
+	{
+		if (!setmask[i])
+			continue;
+		str_add(sql, n ? ", " : "");
+		str_add(sql, t->cols[i]);
+		str_add(sql, " = ");
+		str_param(sql, ++n);
+	}
+	if (n == 0)
+	{
+		/* nothing writable changed: a no-op SET that still checks the row exists */
+		str_add(sql, "ctid = ctid");
+	}
+	build_where(t, keymask, full, n + 1, sql);
+}
+
+/*
+ * Run the UPDATE or DELETE for this shape: the statement key is made from
+ * the masks, and SQL is only built the first time a shape is seen.
+ */
+static bool
+run_keyed(Writer *w, const TargetRel *t, char op, const bool *setmask, const bool *keymask,
+		  bool full, const ParamSpec *spec, int n, SyncError *err)
+{
+	Str			key = {0},
+				sql = {0};
+	size_t		slot = 0;
+	const char *name;
+	bool		ok;
+
+	make_key(&key, full ? (char) (op + 1) : op, t, op == 'U' ? setmask : keymask,
+			 op == 'U' ? keymask : NULL);
+	ok = !key.oom || sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	if (ok && (ok = stmt_find(w, key.p, &name, &slot, err)) && name == NULL)
+	{
+		if (op == 'U')
+			build_update(t, setmask, keymask, full, &sql);
+		else
+		{
+			str_add(&sql, "DELETE FROM ");
+			str_add(&sql, t->qualified);
+			build_where(t, keymask, full, 1, &sql);
+		}
+		ok = !sql.oom ? (name = stmt_prepare(w, slot, key.p, sql.p, n, err)) != NULL
+			: sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	}
+	ok = ok && bind_params(w, spec, n, err) &&
+		send_prepared(w, name, n, PENDING_ONE_ROW, op, t, err);
+	free(key.p);
+	free(sql.p);
+	return ok;
 }
 
 bool
@@ -998,67 +1146,17 @@ writer_update(Writer *w, const RemoteRelation *rel, const PgoutputChange *c,
 {
 	TargetRel  *t;
 	ParamSpec  *spec;
-	Str			key = {0},
-				sql = {0};
-	bool	   *setmask,
-			   *keymask;
+	bool	   *setmask;
 	int			n = 0;
 	bool		ok;
 
-	if (!run_end(w, err) || !prepare_change(w, rel, &t, &spec, err))
+	if (!run_end(w, err) || !prepare_change(w, rel, &t, &spec, &setmask, err))
 		return false;
-	setmask = calloc((size_t) t->natts * 2 + 2, 1);
-	if (setmask == NULL || !check_width(t, &c->new_tuple, err))
-	{
-		free(setmask);
-		free(spec);
-		return err->code != SYNC_ERR_NONE ? false : sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
-	}
-	keymask = setmask + t->natts + 1;
-	str_add(&sql, "UPDATE ");
-	str_add(&sql, t->qualified);
-	str_add(&sql, " SET ");
-	for (int i = 0; i < t->natts; i++)
-	{
-		/* unchanged TOAST keeps the target's value; identity ALWAYS cannot be set */
-		if (t->identity_always[i] && !identity_unchanged(c, i))
-		{
-			free(setmask);
-			free(spec);
-			free(sql.p);
-			return sync_error_set(err, SYNC_ERR_PRECONDITION,
-								  "UPDATE changes identity column \"%s\" of \"%s\", which is "
-								  "GENERATED ALWAYS on the target", rel->columns[i].name,
-								  t->display);
-		}
-		if (t->generated[i] || t->identity_always[i] ||
-			c->new_tuple.values[i].kind == TUPLE_VALUE_UNCHANGED_TOAST)
-			continue;
-		setmask[i] = true;
-		str_add(&sql, n ? ", " : "");
-		str_add(&sql, t->cols[i]);
-		str_add(&sql, " = ");
-		spec[n] = (ParamSpec) {&c->new_tuple, i};
-		str_param(&sql, ++n);
-	}
-	if (n == 0)
-	{
-		/* nothing writable changed; still check that the row exists */
-		str_add(&sql, t->natts > 0 ? t->cols[0] : "ctid");
-		str_add(&sql, " = ");
-		str_add(&sql, t->natts > 0 ? t->cols[0] : "ctid");
-	}
-	ok = add_where(t, rel, c, &sql, keymask, spec, &n, err);
-	if (ok)
-	{
-		make_key(&key, c->old_kind == PGOUTPUT_OLD_TUPLE ? 'F' : 'U', t, setmask, keymask);
-		ok = run_statement(w, t, 'U', &key, &sql, spec, n, PENDING_ONE_ROW, err);
-	}
-	else
-		free(sql.p);
+	ok = set_columns(t, rel, c, setmask, spec, &n, err) &&
+		where_columns(t, rel, c, setmask + t->natts + 1, spec, &n, err) &&
+		run_keyed(w, t, 'U', setmask, setmask + t->natts + 1,
+				  c->old_kind == PGOUTPUT_OLD_TUPLE, spec, n, err);
 	w->stats.updates += ok;
-	free(setmask);
-	free(spec);
 	return ok;
 }
 
@@ -1068,33 +1166,15 @@ writer_delete(Writer *w, const RemoteRelation *rel, const PgoutputChange *c,
 {
 	TargetRel  *t;
 	ParamSpec  *spec;
-	Str			key = {0},
-				sql = {0};
 	bool	   *keymask;
 	int			n = 0;
 	bool		ok;
 
-	if (!run_end(w, err) || !prepare_change(w, rel, &t, &spec, err))
+	if (!run_end(w, err) || !prepare_change(w, rel, &t, &spec, &keymask, err))
 		return false;
-	keymask = calloc((size_t) t->natts + 1, 1);
-	if (keymask == NULL)
-	{
-		free(spec);
-		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
-	}
-	str_add(&sql, "DELETE FROM ");
-	str_add(&sql, t->qualified);
-	ok = add_where(t, rel, c, &sql, keymask, spec, &n, err);
-	if (ok)
-	{
-		make_key(&key, c->old_kind == PGOUTPUT_OLD_TUPLE ? 'E' : 'D', t, keymask, NULL);
-		ok = run_statement(w, t, 'D', &key, &sql, spec, n, PENDING_ONE_ROW, err);
-	}
-	else
-		free(sql.p);
+	ok = where_columns(t, rel, c, keymask, spec, &n, err) &&
+		run_keyed(w, t, 'D', NULL, keymask, c->old_kind == PGOUTPUT_OLD_TUPLE, spec, n, err);
 	w->stats.deletes += ok;
-	free(keymask);
-	free(spec);
 	return ok;
 }
 
@@ -1260,6 +1340,8 @@ writer_destroy(Writer *w)
 	free(w->stmts);
 	free(w->scratch);
 	free(w->params);
+	free(w->spec_buf);
+	free(w->mask_buf);
 	free(w->copy_buf.p);
 	free(w->run_key);
 	free(w->copy_sql);
