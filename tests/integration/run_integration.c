@@ -20,6 +20,7 @@ static Suite *(*const suites[])(void) = {
     tls_suite,
     assess_suite,
     schema_suite,
+    stream_suite,
 };
 
 int

@@ -16,5 +16,6 @@ Suite *badinput_suite(void);
 Suite *tls_suite(void);
 Suite *assess_suite(void);
 Suite *schema_suite(void);
+Suite *stream_suite(void);
 
 #endif /* PGSTREAM_TESTS_INTEGRATION_SUITES_H */

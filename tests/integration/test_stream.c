@@ -1,0 +1,1811 @@
+/*
+ * tests/integration/test_stream.c -- acceptance tests for live sync
+ * (`pgstream sync` without --no-follow), `pgstream status` while streaming
+ * and `pgstream cutover`.
+ *
+ * One source cluster (wal_level=logical, logical_decoding_work_mem=64kB so
+ * that big transactions are streamed to pgstream before they commit) and one
+ * target cluster, made once in an unchecked fixture.  The target has a
+ * non-superuser login "migrator"; every target database is owned by it and
+ * pgstream connects to the target as migrator, so the engine is proven not
+ * to need superuser there.  Every test makes its own databases and passes
+ * its own --slot, so a failure cannot leave something behind that breaks the
+ * next test.
+ *
+ *   pgbench_during_sync_then_cutover_is_identical
+ *       pgbench runs while the copy and the catch-up happen; status shows the
+ *       phases in order and the lag figures; cutover --freeze --json; sync
+ *       exits 0; every table and sequence is identical; no traces remain.
+ *   trap_workload_applies_exactly
+ *       while streaming: unchanged TOAST, primary-key change, REPLICA
+ *       IDENTITY FULL with duplicates and json, REPLICA IDENTITY USING INDEX,
+ *       identity and generated columns, a row moving between partitions,
+ *       TRUNCATE of two tables, rollbacks, a big streamed transaction with a
+ *       rolled-back savepoint, logical messages, NULLs, deleting everything.
+ *   kill_9_during_streaming_then_restart_is_identical
+ *       sync is killed twice under pgbench and restarted: nothing is lost
+ *       and nothing is applied twice (pgbench_history has no key).
+ *   schema_change_stops_with_a_clear_message
+ *       a column added on the source stops sync with a message naming it,
+ *       without applying the row; after the column is added on the target
+ *       too, sync resumes and applies it.
+ *   cutover_times_out_without_sync_and_keeps_streaming_state
+ *       cutover with no sync running times out, says so, keeps the state
+ *       and does not leave the source read-only; sync run again keeps
+ *       streaming (the barrier of the failed cutover is not a cutover) and a
+ *       second cutover completes.
+ *
+ * Comparison: for every table of the source (leaf partitions and
+ * partitioned parents alike) the row count and the md5 of its rows as text
+ * in text order (so duplicates count) must be equal on the target; every
+ * sequence's last_value must be equal.
+ */
+#include <dirent.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tests/integration/suites.h"
+#include "tests/support/cluster.h"
+#include "tests/support/proc.h"
+
+#define TEST_TIMEOUT_S 300
+#define CMD_TIMEOUT_MS 120000
+#define STATUS_TIMEOUT_MS 30000
+#define PHASE_TIMEOUT_MS 150000
+#define SYNC_EXIT_TIMEOUT_MS 60000
+#define CONNINFO_MAX (PATH_MAX + 256)
+#define MAX_ARGS 32
+#define MAX_PHASES 16
+
+static Cluster source;
+static Cluster target;
+
+static void
+clusters_setup(void)
+{
+	ck_assert(cluster_init(&source, "stream-source", CLUSTER_LOGICAL));
+	ck_assert(cluster_set(&source, "logical_decoding_work_mem = 64kB"));
+	ck_assert(cluster_init(&target, "stream-target", 0));
+	ck_assert(cluster_start(&source));
+	ck_assert(cluster_start(&target));
+	ck_assert(cluster_psql(&target, "postgres", "CREATE ROLE migrator LOGIN"));
+}
+
+static void
+clusters_teardown(void)
+{
+	cluster_destroy(&source);
+	cluster_destroy(&target);
+}
+
+/* Each test prints how long it took (checked fixture: runs in the fork). */
+static long long test_started_ms;
+
+static void
+test_timer_start(void)
+{
+	test_started_ms = proc_now_ms();
+}
+
+static void
+test_timer_stop(void)
+{
+	fprintf(stderr, "test took %.1f s\n",
+	        (double) (proc_now_ms() - test_started_ms) / 1000.0);
+}
+
+/* ---- small helpers ---- */
+
+static const char *
+pgstream_bin(void)
+{
+	const char *bin = getenv("PGSTREAM_BIN");
+
+	ck_assert_msg(bin != NULL && *bin != '\0',
+	              "PGSTREAM_BIN is not set (run through make "
+	              "check-integration, or set it to build/<mode>/pgstream)");
+	return bin;
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * pgbench: in $PGSTREAM_PG_BINDIR, else the newest
+ * /usr/lib/postgresql/<major>/bin that has it, else from $PATH (the same
+ * rule the cluster harness uses for the server programs).
+ */
+static const char *
+pgbench_path(void)
+{
+	static char path[PATH_MAX];
+	const char *env = getenv("PGSTREAM_PG_BINDIR");
+	struct stat st;
+	DIR *dir;
+	long best = -1;
+
+	if (path[0] != '\0')
+		return path;
+	if (env != NULL && *env != '\0')
+	{
+		snprintf(path, sizeof(path), "%s/pgbench", env);
+		return path;
+	}
+	dir = opendir("/usr/lib/postgresql");
+	if (dir != NULL)
+	{
+		struct dirent *de;
+
+		while ((de = readdir(dir)) != NULL)
+		{
+			char candidate[PATH_MAX];
+			char *end;
+			long major = strtol(de->d_name, &end, 10);
+
+			if (end == de->d_name || *end != '\0' || major <= best)
+				continue;
+			snprintf(candidate, sizeof(candidate),
+			         "/usr/lib/postgresql/%s/bin/pgbench", de->d_name);
+			if (stat(candidate, &st) == 0)
+			{
+				best = major;
+				memcpy(path, candidate, sizeof(path));
+			}
+		}
+		closedir(dir);
+	}
+	if (path[0] == '\0')
+		snprintf(path, sizeof(path), "pgbench");
+	return path;
+}
+
+/* Drop (if a previous run left it) and create a database. */
+static void
+make_db(const Cluster *c, const char *name, const char *owner)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+	ck_assert(cluster_psql(c, "postgres", sql));
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s%s%s", name,
+	         owner ? " OWNER " : "", owner ? owner : "");
+	ck_assert(cluster_psql(c, "postgres", sql));
+}
+
+/* The source as the superuser postgres. */
+static void
+source_conninfo(char *buf, const char *dbname)
+{
+	snprintf(buf, CONNINFO_MAX, "%s", cluster_conninfo(&source, dbname));
+}
+
+/* The target as the non-superuser migrator, which owns the database. */
+static void
+target_conninfo(char *buf, const char *dbname)
+{
+	snprintf(buf, CONNINFO_MAX, "host='%s' port=%d user=migrator dbname=%s",
+	         target.basedir, target.port, dbname);
+}
+
+static void
+assert_scalar(const Cluster *c, const char *dbname, const char *sql,
+              const char *expected)
+{
+	char *value = NULL;
+
+	ck_assert_msg(cluster_query(c, dbname, sql, &value), "query failed: %s",
+	              sql);
+	ck_assert_msg(value != NULL && strcmp(value, expected) == 0,
+	              "%s/%s: %s\n  expected: %s\n  actual:   %s", c->name, dbname,
+	              sql, expected, value ? value : "NULL");
+	free(value);
+}
+
+/* The same scalar on both sides. */
+static void
+assert_scalar_equal(const char *srcdb, const char *tgtdb, const char *sql)
+{
+	char *a = cluster_query_scalar(&source, srcdb, sql);
+	char *b = cluster_query_scalar(&target, tgtdb, sql);
+
+	ck_assert_msg(a != NULL && b != NULL && strcmp(a, b) == 0,
+	              "%s\n  source: %s\n  target: %s", sql, a ? a : "NULL",
+	              b ? b : "NULL");
+	free(a);
+	free(b);
+}
+
+static void
+print_output(const char *what, int status, const char *out, const char *err)
+{
+	fprintf(stderr,
+	        "---- %s: status %d\n---- stdout:\n%s---- stderr:\n%s----\n", what,
+	        status, out ? out : "", err ? err : "");
+}
+
+static void
+print_proc(const char *what, const Proc *p, int status)
+{
+	char *out = proc_stdout(p);
+	char *err = proc_stderr(p);
+
+	print_output(what, status, out, err);
+	free(out);
+	free(err);
+}
+
+/* s without whitespace outside JSON strings. */
+static void
+strip_space(char *s)
+{
+	char *w = s;
+	bool in_string = false;
+
+	for (const char *r = s; *r; r++)
+	{
+		if (in_string)
+		{
+			*w++ = *r;
+			if (*r == '\\' && r[1] != '\0')
+				*w++ = *++r;
+			else if (*r == '"')
+				in_string = false;
+			continue;
+		}
+		if (*r == '"')
+			in_string = true;
+		if (*r != ' ' && *r != '\n' && *r != '\t' && *r != '\r')
+			*w++ = *r;
+	}
+	*w = '\0';
+}
+
+/*
+ * The value of the first "key" in compact JSON (see strip_space): a string's
+ * contents (escapes kept), or a number / true / false / null as written.
+ * Copied into buf; false if the key is absent.
+ */
+static bool
+json_field(const char *json, const char *key, char *buf, size_t size)
+{
+	char pat[80];
+	const char *p;
+	size_t n = 0;
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = strstr(json, pat);
+	if (p == NULL)
+		return false;
+	p += strlen(pat);
+	if (*p == '"')
+	{
+		for (p++; *p && *p != '"'; p++)
+		{
+			if (*p == '\\' && p[1] != '\0' && n + 2 < size)
+				buf[n++] = *p++;
+			if (n + 1 < size)
+				buf[n++] = *p;
+		}
+	}
+	else
+		for (; *p && *p != ',' && *p != '}' && *p != ']'; p++)
+			if (n + 1 < size)
+				buf[n++] = *p;
+	buf[n] = '\0';
+	return true;
+}
+
+/* ---- running pgstream ---- */
+
+/*
+ * argv for "pgstream sync --source S --target T --slot SLOT --jobs 2
+ * --quiet [option]"; option may be NULL.
+ */
+static void
+sync_argv(const char *argv[], const char *src, const char *tgt,
+          const char *slot, const char *option)
+{
+	int n = 0;
+
+	argv[n++] = pgstream_bin();
+	argv[n++] = "sync";
+	argv[n++] = "--source";
+	argv[n++] = src;
+	argv[n++] = "--target";
+	argv[n++] = tgt;
+	argv[n++] = "--slot";
+	argv[n++] = slot;
+	argv[n++] = "--jobs";
+	argv[n++] = "2";
+	argv[n++] = "--quiet";
+	if (option != NULL)
+		argv[n++] = option;
+	argv[n] = NULL;
+}
+
+static void
+spawn_sync_with(Proc *p, const char *src, const char *tgt, const char *slot,
+                const char *option)
+{
+	const char *argv[MAX_ARGS];
+
+	sync_argv(argv, src, tgt, slot, option);
+	ck_assert(proc_spawn(p, argv, NULL));
+}
+
+static void
+spawn_sync(Proc *p, const char *src, const char *tgt, const char *slot)
+{
+	spawn_sync_with(p, src, tgt, slot, NULL);
+}
+
+/* Wait for sync to exit after a cutover; assert status 0. */
+static void
+assert_sync_exits_0(Proc *p)
+{
+	int status = proc_wait(p, SYNC_EXIT_TIMEOUT_MS);
+
+	if (status != 0)
+		print_proc("pgstream sync", p, status);
+	ck_assert_msg(status == 0, "sync exited with %d after the cutover", status);
+}
+
+typedef struct CmdResult
+{
+	int status;
+	char *out; /* owned */
+	char *err; /* owned */
+} CmdResult;
+
+static void
+cmd_free(CmdResult *r)
+{
+	free(r->out);
+	free(r->err);
+	r->out = r->err = NULL;
+}
+
+/* pgstream cutover --source S --target T <extra...>. */
+static void
+run_cutover(CmdResult *r, const char *src, const char *tgt,
+            const char *const extra[])
+{
+	const char *argv[MAX_ARGS];
+	int n = 0;
+	long long start = proc_now_ms();
+
+	argv[n++] = pgstream_bin();
+	argv[n++] = "cutover";
+	argv[n++] = "--source";
+	argv[n++] = src;
+	argv[n++] = "--target";
+	argv[n++] = tgt;
+	for (int i = 0; extra[i] != NULL; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	r->status = proc_run(argv, NULL, CMD_TIMEOUT_MS, &r->out, &r->err);
+	ck_assert_ptr_nonnull(r->out);
+	ck_assert_ptr_nonnull(r->err);
+	fprintf(stderr, "pgstream cutover: status %d in %.1f s\n", r->status,
+	        (double) (proc_now_ms() - start) / 1000.0);
+}
+
+/* pgstream status --target T --json, whitespace stripped (malloc'd). */
+static char *
+status_json(const char *tgt)
+{
+	const char *const argv[] = {pgstream_bin(), "status", "--target", tgt,
+	                            "--json",       NULL};
+	char *out = NULL;
+	char *err = NULL;
+	int status = proc_run(argv, NULL, STATUS_TIMEOUT_MS, &out, &err);
+
+	if (status != 0)
+		print_output("pgstream status", status, out, err);
+	ck_assert_int_eq(status, 0);
+	ck_assert_ptr_nonnull(out);
+	free(err);
+	strip_space(out);
+	return out;
+}
+
+static const char *const phase_order[] = {
+    "none", "schema", "copy", "index", "catchup", "streaming", "cutover",
+};
+
+static int
+phase_rank(const char *phase)
+{
+	for (size_t i = 0; i < sizeof(phase_order) / sizeof(phase_order[0]); i++)
+		if (strcmp(phase, phase_order[i]) == 0)
+			return (int) i;
+	return -1;
+}
+
+/* What polling status saw over a run. */
+typedef struct PhaseLog
+{
+	char seen[MAX_PHASES][32]; /* distinct phases, in the order seen */
+	int n;
+	int polls;
+	bool lag_keys;           /* every lag key present in a streaming status */
+	bool applied_lsn;        /* applied_lsn non-null while streaming */
+	bool rate_positive;      /* apply_rate > 0 at least once */
+	bool lag_positive;       /* lag_bytes > 0 at least once */
+	long long started_ms;    /* wait_for_phase() began */
+	long long reached_ms;    /* the phase waited for was first seen */
+	long long other_done_ms; /* the other process was seen to exit */
+} PhaseLog;
+
+static void
+phase_log_print(const PhaseLog *log)
+{
+	fprintf(stderr, "status: %d polls, phases:", log->polls);
+	for (int i = 0; i < log->n; i++)
+		fprintf(stderr, " %s", log->seen[i]);
+	fprintf(stderr, "; lag keys %d, applied_lsn %d, rate>0 %d, lag>0 %d\n",
+	        log->lag_keys, log->applied_lsn, log->rate_positive,
+	        log->lag_positive);
+	if (log->other_done_ms > 0)
+		fprintf(stderr,
+		        "status: the load ended after %.1f s, the phase was "
+		        "first seen after %.1f s\n",
+		        (double) (log->other_done_ms - log->started_ms) / 1000.0,
+		        (double) (log->reached_ms - log->started_ms) / 1000.0);
+}
+
+/* Poll status once; returns the phase in phase[]. */
+static void
+poll_status(const char *tgt, PhaseLog *log, char *phase, size_t size)
+{
+	static const char *const lag_keys[] = {
+	    "source_lsn",  "received_lsn", "applied_lsn", "lag_bytes",
+	    "lag_seconds", "apply_rate",   "eta_seconds"};
+	char *json = status_json(tgt);
+	char v[128];
+
+	ck_assert_msg(json_field(json, "phase", phase, size),
+	              "status has no phase: %s", json);
+	log->polls++;
+	if (log->n == 0 || strcmp(log->seen[log->n - 1], phase) != 0)
+	{
+		ck_assert_int_lt(log->n, MAX_PHASES);
+		snprintf(log->seen[log->n++], sizeof(log->seen[0]), "%s", phase);
+	}
+	if (strcmp(phase, "catchup") == 0 || strcmp(phase, "streaming") == 0)
+	{
+		bool all = true;
+
+		for (size_t i = 0; i < sizeof(lag_keys) / sizeof(lag_keys[0]); i++)
+			all = all && json_field(json, lag_keys[i], v, sizeof(v));
+		log->lag_keys = log->lag_keys || all;
+		if (json_field(json, "applied_lsn", v, sizeof(v)) &&
+		    strcmp(v, "null") != 0 && strchr(v, '/') != NULL)
+			log->applied_lsn = true;
+		if (json_field(json, "apply_rate", v, sizeof(v)) &&
+		    strcmp(v, "null") != 0 && atof(v) > 0)
+			log->rate_positive = true;
+		if (json_field(json, "lag_bytes", v, sizeof(v)) &&
+		    strcmp(v, "null") != 0 && atof(v) > 0)
+			log->lag_positive = true;
+	}
+	free(json);
+}
+
+/* The phases seen must never go backwards. */
+static void
+assert_phases_in_order(const PhaseLog *log)
+{
+	for (int i = 0; i < log->n; i++)
+	{
+		ck_assert_msg(phase_rank(log->seen[i]) >= 0, "unknown phase \"%s\"",
+		              log->seen[i]);
+		if (i > 0)
+			ck_assert_msg(phase_rank(log->seen[i]) >
+			                  phase_rank(log->seen[i - 1]),
+			              "phase went from %s back to %s", log->seen[i - 1],
+			              log->seen[i]);
+	}
+}
+
+/*
+ * Poll status until it says `phase`; sync must keep running meanwhile.  If
+ * other is not NULL, also wait until that process has exited (its status in
+ * *other_status).
+ */
+static void
+wait_for_phase(const char *tgt, const char *phase, Proc *sync, PhaseLog *log,
+               Proc *other, int *other_status)
+{
+	long long deadline = proc_now_ms() + PHASE_TIMEOUT_MS;
+	PhaseLog local;
+	char now[32] = "";
+
+	if (log == NULL)
+	{
+		memset(&local, 0, sizeof(local));
+		log = &local;
+	}
+	log->started_ms = proc_now_ms();
+	for (;;)
+	{
+		int st = proc_wait(sync, 0);
+		bool other_done = other == NULL;
+
+		if (st != PROC_TIMEOUT)
+		{
+			print_proc("pgstream sync", sync, st);
+			phase_log_print(log);
+			ck_abort_msg("sync exited with %d while waiting for phase %s "
+			             "(last phase %s)",
+			             st, phase, now);
+		}
+		if (other != NULL)
+		{
+			int ost = proc_wait(other, 0);
+
+			if (ost != PROC_TIMEOUT)
+			{
+				other_done = true;
+				*other_status = ost;
+				if (log->other_done_ms == 0)
+					log->other_done_ms = proc_now_ms();
+			}
+		}
+		poll_status(tgt, log, now, sizeof(now));
+		if (strcmp(now, phase) == 0 && log->reached_ms == 0)
+			log->reached_ms = proc_now_ms();
+		if (other_done && strcmp(now, phase) == 0)
+			break;
+		if (proc_now_ms() > deadline)
+		{
+			phase_log_print(log);
+			ck_abort_msg("phase %s not reached in %d s (last %s)", phase,
+			             PHASE_TIMEOUT_MS / 1000, now);
+		}
+		sleep_ms(200);
+	}
+}
+
+/*
+ * Poll sql (one boolean) on the target database until it is true.  False
+ * as soon as sync exits or the deadline passes; *status gets sync's status
+ * (PROC_TIMEOUT: still running).
+ */
+static bool
+wait_target(const char *tgtdb, const char *sql, Proc *sync, int timeout_ms,
+            int *status)
+{
+	long long deadline = proc_now_ms() + timeout_ms;
+
+	for (;;)
+	{
+		char *v;
+		bool done;
+
+		*status = proc_wait(sync, 0);
+		v = cluster_query_scalar(&target, tgtdb, sql);
+		done = v != NULL && strcmp(v, "t") == 0;
+		free(v);
+		if (done)
+			return true;
+		if (*status != PROC_TIMEOUT || proc_now_ms() > deadline)
+			return false;
+		sleep_ms(100);
+	}
+}
+
+/* wait_target() that must succeed with sync still running. */
+static void
+assert_applied(const char *tgtdb, const char *sql, Proc *sync, const char *what)
+{
+	int status;
+	bool done = wait_target(tgtdb, sql, sync, 60000, &status);
+
+	if (!done || status != PROC_TIMEOUT)
+		print_proc("pgstream sync", sync, status);
+	ck_assert_msg(status == PROC_TIMEOUT, "sync exited with %d before %s",
+	              status, what);
+	ck_assert_msg(done, "%s did not happen in 60 s: %s", what, sql);
+}
+
+/* Start pgbench against the source database in the background. */
+static void
+spawn_pgbench(Proc *p, const char *dbname, const char *clients,
+              const char *seconds)
+{
+	char port[16];
+	const char *argv[] = {pgbench_path(), "-h",   source.basedir,
+	                      "-p",           port,   "-U",
+	                      "postgres",     "-c",   clients,
+	                      "-j",           "2",    "-T",
+	                      seconds,        dbname, NULL};
+
+	snprintf(port, sizeof(port), "%d", source.port);
+	ck_assert(proc_spawn(p, argv, NULL));
+}
+
+/*
+ * Big transactions, streamed before they commit (logical_decoding_work_mem
+ * is 64kB), each with a rolled-back savepoint; at most `rate` per second.
+ * The script goes to a temporary file whose path is put in script_path.
+ */
+static const char bigtx_script[] =
+    "BEGIN;\n"
+    "INSERT INTO bigtx (client, n, pad) SELECT :client_id, g,"
+    " md5(random()::text) FROM generate_series(1, 3000) g;\n"
+    "SAVEPOINT a;\n"
+    "INSERT INTO bigtx (client, n, pad) SELECT -1, g, 'rolled back'"
+    " FROM generate_series(1, 500) g;\n"
+    "ROLLBACK TO SAVEPOINT a;\n"
+    "UPDATE bigtx_counter SET n = n + 1 WHERE client = :client_id;\n"
+    "END;\n";
+
+static const char bigtx_schema_sql[] =
+    "CREATE TABLE bigtx (client int, n int, pad text);"
+    "CREATE TABLE bigtx_counter (client int PRIMARY KEY, n int NOT NULL);"
+    "INSERT INTO bigtx_counter VALUES (0, 0), (1, 0);";
+
+static void
+spawn_pgbench_bigtx(Proc *p, const char *dbname, char *script_path, size_t size,
+                    const char *seconds)
+{
+	const char *tmpdir = getenv("TMPDIR");
+	char port[16];
+	const char *argv[] = {
+	    pgbench_path(), "-n",    "-h", source.basedir, "-p",   port, "-U",
+	    "postgres",     "-c",    "2",  "-j",           "2",    "-R", "4",
+	    "-T",           seconds, "-f", script_path,    dbname, NULL};
+	FILE *f;
+	int fd;
+
+	snprintf(script_path, size, "%s/pgstream-bigtx-XXXXXX",
+	         tmpdir && *tmpdir ? tmpdir : "/tmp");
+	fd = mkstemp(script_path);
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_int_eq(fputs(bigtx_script, f) >= 0, 1);
+	ck_assert_int_eq(fclose(f), 0);
+	snprintf(port, sizeof(port), "%d", source.port);
+	ck_assert(proc_spawn(p, argv, NULL));
+}
+
+/* pgbench -i -s scale --foreign-keys on the source database. */
+static void
+pgbench_init(const char *dbname, const char *scale)
+{
+	char port[16];
+	const char *argv[] = {
+	    pgbench_path(), "-i", "-q", "-s", scale,      "--foreign-keys", "-h",
+	    source.basedir, "-p", port, "-U", "postgres", dbname,           NULL};
+	char *out = NULL;
+	char *err = NULL;
+	int status;
+
+	snprintf(port, sizeof(port), "%d", source.port);
+	status = proc_run(argv, NULL, CMD_TIMEOUT_MS, &out, &err);
+	if (status != 0)
+		print_output("pgbench -i", status, out, err);
+	ck_assert_int_eq(status, 0);
+	free(out);
+	free(err);
+}
+
+static void
+assert_pgbench_ok(Proc *p, int status)
+{
+	char *out = proc_stdout(p);
+
+	if (status != 0)
+		print_proc("pgbench", p, status);
+	ck_assert_int_eq(status, 0);
+	ck_assert_msg(out != NULL && strstr(out, "number of transactions actually "
+	                                         "processed") != NULL,
+	              "pgbench output: %s", out ? out : "");
+	free(out);
+}
+
+/* ---- comparing source and target ---- */
+
+static PGresult *
+list_rows(const Cluster *c, const char *dbname, const char *sql)
+{
+	PGconn *conn = cluster_connect(c, dbname, NULL);
+	PGresult *res;
+
+	ck_assert_ptr_nonnull(conn);
+	res = PQexec(conn, sql);
+	ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK, "%s: %s", sql,
+	              PQerrorMessage(conn));
+	PQfinish(conn);
+	return res;
+}
+
+/* "<count> rows, md5 <digest>" of a table. */
+static char *
+table_fingerprint(const Cluster *c, const char *dbname, const char *table)
+{
+	char sql[600];
+	char *count;
+	char *digest;
+	char *out;
+	size_t len;
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+	count = cluster_query_scalar(c, dbname, sql);
+	digest = cluster_table_digest(c, dbname, table, "t::text COLLATE \"C\"");
+	len = (count ? strlen(count) : 4) + (digest ? strlen(digest) : 4) + 16;
+	out = malloc(len);
+	ck_assert_ptr_nonnull(out);
+	snprintf(out, len, "%s rows, md5 %s", count ? count : "?",
+	         digest ? digest : "?");
+	free(count);
+	free(digest);
+	return out;
+}
+
+/*
+ * Every user table of the source (plain, partition, partitioned parent) has
+ * the same count and digest on the target; every sequence the same
+ * last_value.  Lists every difference, then asserts.  Returns the number of
+ * tables compared.
+ */
+static int
+assert_identical(const char *srcdb, const char *tgtdb)
+{
+	PGresult *tables = list_rows(
+	    &source, srcdb,
+	    "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c"
+	    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+	    " WHERE c.relkind IN ('r', 'p')"
+	    " AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgstream')"
+	    " AND n.nspname !~ '^pg_(toast|temp)' ORDER BY 1");
+	static const char seq_sql[] =
+	    "SELECT coalesce(string_agg(format('%I.%I=%s', schemaname,"
+	    " sequencename, coalesce(last_value::text, 'null')), ', '"
+	    " ORDER BY schemaname, sequencename), '') FROM pg_sequences";
+	int diffs = 0;
+	int n = PQntuples(tables);
+	char *sa;
+	char *sb;
+
+	for (int i = 0; i < n; i++)
+	{
+		const char *t = PQgetvalue(tables, i, 0);
+		char *a = table_fingerprint(&source, srcdb, t);
+		char *b = table_fingerprint(&target, tgtdb, t);
+
+		if (strcmp(a, b) != 0)
+		{
+			fprintf(stderr, "table %s differs: source %s, target %s\n", t, a,
+			        b);
+			diffs++;
+		}
+		free(a);
+		free(b);
+	}
+	sa = cluster_query_scalar(&source, srcdb, seq_sql);
+	sb = cluster_query_scalar(&target, tgtdb, seq_sql);
+	ck_assert_ptr_nonnull(sa);
+	ck_assert_ptr_nonnull(sb);
+	if (strcmp(sa, sb) != 0)
+	{
+		fprintf(stderr, "sequences differ:\n  source: %s\n  target: %s\n", sa,
+		        sb);
+		diffs++;
+	}
+	free(sa);
+	free(sb);
+	PQclear(tables);
+	ck_assert_msg(diffs == 0,
+	              "%d difference(s) between %s and %s (listed "
+	              "above)",
+	              diffs, srcdb, tgtdb);
+	return n;
+}
+
+/* After a cutover: no slot, no publication, no state schema. */
+static void
+assert_no_traces(const char *srcdb, const char *slot, const char *tgtdb)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql),
+	         "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s'",
+	         slot);
+	assert_scalar(&source, "postgres", sql, "0");
+	assert_scalar(&source, srcdb, "SELECT count(*) FROM pg_publication", "0");
+	assert_scalar(
+	    &target, tgtdb,
+	    "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgstream'", "0");
+}
+
+/* Run a cutover that must succeed; returns its stdout, compacted. */
+static char *
+cutover_ok(const char *src, const char *tgt, bool freeze)
+{
+	static const char *const frozen[] = {"--freeze", "--json", "--timeout",
+	                                     "120", NULL};
+	static const char *const plain[] = {"--json", "--timeout", "120", NULL};
+	CmdResult r;
+	char v[64];
+	char *out;
+
+	run_cutover(&r, src, tgt, freeze ? frozen : plain);
+	if (r.status != 0)
+		print_output("pgstream cutover", r.status, r.out, r.err);
+	ck_assert_int_eq(r.status, 0);
+	out = r.out;
+	r.out = NULL;
+	cmd_free(&r);
+	strip_space(out);
+	ck_assert_msg(strstr(out, "\"row_counts_equal\":true") != NULL,
+	              "cutover report: %s", out);
+	ck_assert_msg(json_field(out, "barrier_lsn", v, sizeof(v)) &&
+	                  strchr(v, '/') != NULL,
+	              "cutover report without a barrier LSN: %s", out);
+	ck_assert_msg(json_field(out, "write_gap_seconds", v, sizeof(v)) &&
+	                  atof(v) >= 0,
+	              "cutover report without write_gap_seconds: %s", out);
+	ck_assert_msg(strstr(out, "\"tables\":[{") != NULL,
+	              "cutover report without tables: %s", out);
+	return out;
+}
+
+/* The rows the cutover report gives for one table. */
+static long long
+report_rows(const char *report, const char *table)
+{
+	char pat[128];
+	const char *p;
+	char v[32];
+
+	snprintf(pat, sizeof(pat), "\"name\":\"%s\"", table);
+	p = strstr(report, pat);
+	ck_assert_msg(p != NULL, "table %s not in the cutover report: %s", table,
+	              report);
+	ck_assert(json_field(p, "rows", v, sizeof(v)));
+	return atoll(v);
+}
+
+/* A new session on the source database: is it read-only by default? */
+static bool
+source_read_only(const char *srcdb)
+{
+	char *v = cluster_query_scalar(&source, srcdb,
+	                               "SHOW default_transaction_read_only");
+	bool ro;
+
+	ck_assert_ptr_nonnull(v);
+	ro = strcmp(v, "on") == 0;
+	free(v);
+	return ro;
+}
+
+static void
+unfreeze(const char *srcdb)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql),
+	         "ALTER DATABASE %s RESET default_transaction_read_only", srcdb);
+	ck_assert(cluster_psql(&source, "postgres", sql));
+}
+
+/* ---- (a) pgbench while syncing, then cutover ---- */
+
+START_TEST(pgbench_during_sync_then_cutover_is_identical)
+{
+	char src[CONNINFO_MAX];
+	char tgt[CONNINFO_MAX];
+	Proc sync;
+	Proc bench;
+	PhaseLog log;
+	int bench_status = PROC_TIMEOUT;
+	char *report;
+	long long start = proc_now_ms();
+
+	memset(&log, 0, sizeof(log));
+	make_db(&source, "pgb_src", NULL);
+	make_db(&target, "pgb_tgt", "migrator");
+	pgbench_init("pgb_src", "5");
+	source_conninfo(src, "pgb_src");
+	target_conninfo(tgt, "pgb_tgt");
+
+	/* pgbench_history has no key: publish only its inserts */
+	spawn_sync_with(&sync, src, tgt, "pgb_slot", "--no-key-tables=insert-only");
+	spawn_pgbench(&bench, "pgb_src", "4", "15");
+	/* Until pgbench is done and sync has caught up with it. */
+	wait_for_phase(tgt, "streaming", &sync, &log, &bench, &bench_status);
+	assert_pgbench_ok(&bench, bench_status);
+	proc_release(&bench);
+	phase_log_print(&log);
+	fprintf(stderr, "pgbench and catch-up done after %.1f s\n",
+	        (double) (proc_now_ms() - start) / 1000.0);
+
+	assert_phases_in_order(&log);
+	ck_assert_msg(phase_rank(log.seen[0]) <= phase_rank("copy"),
+	              "first phase seen was %s", log.seen[0]);
+	ck_assert_msg(log.n >= 3, "too few phases seen (%d)", log.n);
+	ck_assert_msg(log.lag_keys, "status never showed every lag field");
+	ck_assert_msg(log.applied_lsn, "status never showed an applied LSN");
+	ck_assert_msg(log.rate_positive,
+	              "status never showed a positive apply rate under pgbench");
+
+	report = cutover_ok(src, tgt, true);
+	assert_sync_exits_0(&sync);
+	proc_release(&sync);
+
+	ck_assert_int_eq(report_rows(report, "public.pgbench_accounts"), 500000);
+	ck_assert_int_eq(report_rows(report, "public.pgbench_branches"), 5);
+	/* --freeze leaves the source read-only: that is the point. */
+	ck_assert(source_read_only("pgb_src"));
+	unfreeze("pgb_src");
+	ck_assert(!source_read_only("pgb_src"));
+
+	ck_assert_int_eq(assert_identical("pgb_src", "pgb_tgt"), 4);
+	assert_scalar_equal("pgb_src", "pgb_tgt",
+	                    "SELECT count(*) || ' ' || coalesce(sum(delta), 0)"
+	                    " FROM pgbench_history");
+	assert_scalar(&source, "pgb_src",
+	              "SELECT count(*) > 0 FROM pgbench_history", "t");
+	/* cutover created the deferred foreign keys */
+	assert_scalar_equal("pgb_src", "pgb_tgt",
+	                    "SELECT string_agg(conname, ',' ORDER BY conname)"
+	                    " FROM pg_constraint WHERE contype = 'f'");
+	assert_scalar(&target, "pgb_tgt",
+	              "SELECT count(*) FROM pg_constraint WHERE contype = 'f'",
+	              "5");
+	assert_no_traces("pgb_src", "pgb_slot", "pgb_tgt");
+	free(report);
+}
+END_TEST
+
+/* ---- (b) a workload full of traps, applied while streaming ---- */
+
+/* 20480 characters of md5 text, different per row. */
+#define BIG(i)                                                                 \
+	"(SELECT string_agg(md5(" i "::text || '/' || j), '')"                     \
+	" FROM generate_series(1, 640) j)"
+
+static const char trap_schema_sql[] =
+    "CREATE TABLE toasty (id int PRIMARY KEY, note text, big text);"
+    "ALTER TABLE toasty ALTER COLUMN big SET STORAGE EXTERNAL;"
+    "INSERT INTO toasty SELECT i, 'note ' || i, " BIG(
+        "i") " FROM generate_series(1, 20) i;"
+             /* FULL with a TOASTed column and json */
+             "CREATE TABLE fulltoast (id int, big text, j json);"
+             "ALTER TABLE fulltoast ALTER COLUMN big SET STORAGE EXTERNAL;"
+             "ALTER TABLE fulltoast REPLICA IDENTITY FULL;"
+             "INSERT INTO fulltoast SELECT i, " BIG(
+                 "i") ", ('{\"i\":  ' || i || '}')::json"
+                      " FROM generate_series(1, 5) i;"
+                      "CREATE TABLE pkchange (id int PRIMARY KEY, v text);"
+                      "INSERT INTO pkchange SELECT i, 'v' || i FROM "
+                      "generate_series(1, 100) i;"
+                      "CREATE TABLE fulldup (a int, b text, j json, jb jsonb);"
+                      "ALTER TABLE fulldup REPLICA IDENTITY FULL;"
+                      "INSERT INTO fulldup VALUES"
+                      " (1, 'x', '{\"a\":  1, \"a\": 2}', '{\"a\": 1}'),"
+                      " (1, 'x', '{\"a\":  1, \"a\": 2}', '{\"a\": 1}'),"
+                      " (1, 'x', '{\"a\":  1, \"a\": 2}', '{\"a\": 1}'),"
+                      " (2, NULL, NULL, NULL), (2, NULL, NULL, NULL),"
+                      " (3, 'y', '[1,  2]', '{\"k\": [true, null, "
+                      "\"\\\"q\\\"\"]}');"
+                      "CREATE TABLE uidx (a int NOT NULL, b text NOT NULL, v "
+                      "text);"
+                      "CREATE UNIQUE INDEX uidx_ab ON uidx (a, b);"
+                      "ALTER TABLE uidx REPLICA IDENTITY USING INDEX uidx_ab;"
+                      "INSERT INTO uidx SELECT i, 'b' || i, 'v' || i FROM "
+                      "generate_series(1, 10) i;"
+                      "CREATE TABLE ident (id int GENERATED ALWAYS AS IDENTITY "
+                      "PRIMARY KEY,"
+                      " v text);"
+                      "INSERT INTO ident (v) SELECT 'before ' || i FROM "
+                      "generate_series(1, 5) i;"
+                      "CREATE TABLE gen (id int PRIMARY KEY, a int,"
+                      " doubled int GENERATED ALWAYS AS (a * 2) STORED);"
+                      "INSERT INTO gen (id, a) SELECT i, i FROM "
+                      "generate_series(1, 5) i;"
+                      "CREATE TABLE parted (id int NOT NULL, k int NOT NULL, v "
+                      "text,"
+                      " PRIMARY KEY (id, k)) PARTITION BY RANGE (k);"
+                      "CREATE TABLE parted_1 PARTITION OF parted FOR VALUES "
+                      "FROM (0) TO (100);"
+                      "CREATE TABLE parted_2 PARTITION OF parted FOR VALUES "
+                      "FROM (100) TO (200);"
+                      "INSERT INTO parted SELECT i, i, 'p' || i FROM "
+                      "generate_series(1, 150) i;"
+                      "CREATE TABLE trunc_a (id serial PRIMARY KEY, v text);"
+                      "CREATE TABLE trunc_b (id int GENERATED BY DEFAULT AS "
+                      "IDENTITY"
+                      " PRIMARY KEY, v text);"
+                      "CREATE TABLE trunc_c (id serial PRIMARY KEY, v text);"
+                      "CREATE TABLE trunc_d (id bigserial PRIMARY KEY, v text);"
+                      "INSERT INTO trunc_a (v) SELECT 'a' FROM "
+                      "generate_series(1, 30);"
+                      "INSERT INTO trunc_b (v) SELECT 'b' FROM "
+                      "generate_series(1, 30);"
+                      "INSERT INTO trunc_c (v) SELECT 'c' FROM "
+                      "generate_series(1, 30);"
+                      "INSERT INTO trunc_d (v) SELECT 'd' FROM "
+                      "generate_series(1, 30);"
+                      "CREATE TABLE bulk (id int PRIMARY KEY, tag text, pad "
+                      "text);"
+                      "CREATE TABLE sp_other (id int PRIMARY KEY, tag text);"
+                      "CREATE TABLE rolled (id int PRIMARY KEY, v text);"
+                      "CREATE TABLE doomed (id int PRIMARY KEY, v text);"
+                      "INSERT INTO doomed SELECT i, 'd' || i FROM "
+                      "generate_series(1, 50) i;"
+                      "CREATE TABLE nulls (id int PRIMARY KEY, a int, b text, "
+                      "c jsonb);"
+                      "INSERT INTO nulls VALUES (1, NULL, NULL, NULL), (2, 2, "
+                      "'two', '{}'),"
+                      " (3, 3, NULL, 'null');";
+
+/* One entry per source transaction, run while sync streams. */
+static const char *const trap_workload[] = {
+    /* unchanged TOAST: only another column changes */
+    "UPDATE toasty SET note = 'changed ' || id WHERE id <= 10",
+    /* a new TOASTed value, and a key change that carries the old one */
+    "UPDATE toasty SET big = " BIG("'new'") " WHERE id = 11",
+    "UPDATE toasty SET id = id + 1000 WHERE id IN (12, 13)",
+    "INSERT INTO toasty SELECT i, 'late', " BIG(
+        "i") " FROM generate_series(100, 103) i",
+    /* FULL: the old tuple has the detoasted value, the new one 'u' */
+    "UPDATE fulltoast SET id = id * 10 WHERE id IN (1, 2)",
+    "DELETE FROM fulltoast WHERE id = 3",
+    /* primary key change of every row */
+    "UPDATE pkchange SET id = id + 1000",
+    "UPDATE pkchange SET v = 'after' WHERE id = 1050",
+    /* FULL with duplicates: exactly one copy changes or goes */
+    "UPDATE fulldup SET b = 'x2' WHERE ctid = (SELECT ctid FROM fulldup"
+    " WHERE a = 1 LIMIT 1)",
+    "DELETE FROM fulldup WHERE ctid = (SELECT ctid FROM fulldup"
+    " WHERE a = 2 LIMIT 1)",
+    "UPDATE fulldup SET jb = '{\"k\": 2}' WHERE a = 3",
+    "INSERT INTO fulldup VALUES (4, 'z', '{ }', '[]'), (4, 'z', '{ }', '[]')",
+    "DELETE FROM fulldup WHERE ctid = (SELECT ctid FROM fulldup"
+    " WHERE a = 4 LIMIT 1)",
+    /* REPLICA IDENTITY USING INDEX: non-key change, key change, delete */
+    "UPDATE uidx SET v = 'changed' WHERE a = 1",
+    "UPDATE uidx SET b = 'new b' WHERE a = 2",
+    "UPDATE uidx SET a = 200, v = NULL WHERE a = 3",
+    "DELETE FROM uidx WHERE a = 4",
+    /* identity GENERATED ALWAYS, and a stored generated column */
+    "INSERT INTO ident (v) SELECT 'during ' || i FROM generate_series(1, 7) i",
+    "UPDATE ident SET v = 'updated' WHERE id = 2",
+    "DELETE FROM ident WHERE id = 3",
+    "INSERT INTO gen (id, a) VALUES (6, 6), (7, NULL)",
+    "UPDATE gen SET a = a + 100 WHERE id <= 3",
+    /* a row moves between partitions; others change in place */
+    "UPDATE parted SET k = 150 WHERE id = 1",
+    "UPDATE parted SET k = 5, v = 'back' WHERE id = 120",
+    "UPDATE parted SET v = 'in place' WHERE id IN (2, 130)",
+    "DELETE FROM parted WHERE id = 140",
+    "INSERT INTO parted VALUES (500, 199, 'new'), (501, 0, 'new')",
+    /* TRUNCATE two tables in one statement, with and without restart */
+    "TRUNCATE trunc_a, trunc_b RESTART IDENTITY",
+    "INSERT INTO trunc_a (v) VALUES ('after restart');"
+    " INSERT INTO trunc_b (v) VALUES ('after restart')",
+    "TRUNCATE trunc_c, trunc_d",
+    "INSERT INTO trunc_c (v) VALUES ('continued');"
+    " INSERT INTO trunc_d (v) VALUES ('continued')",
+    /* rolled back: no trace, small and big (streamed, then aborted) */
+    "BEGIN; INSERT INTO rolled VALUES (1, 'never'); DELETE FROM doomed;"
+    " UPDATE toasty SET note = 'never'; ROLLBACK",
+    "BEGIN; INSERT INTO rolled SELECT g, repeat('r', 50)"
+    " FROM generate_series(1, 20000) g; ROLLBACK",
+    /* a big streamed transaction with a rolled-back savepoint */
+    "BEGIN;"
+    " INSERT INTO bulk SELECT g, 'kept', md5(g::text)"
+    "  FROM generate_series(1, 20000) g;"
+    " SAVEPOINT s1;"
+    " INSERT INTO bulk SELECT g, 'rolled back', md5(g::text)"
+    "  FROM generate_series(20001, 25000) g;"
+    " INSERT INTO sp_other VALUES (1, 'rolled back');"
+    " SAVEPOINT s2;"
+    " INSERT INTO sp_other VALUES (2, 'rolled back too');"
+    " ROLLBACK TO SAVEPOINT s1;"
+    " INSERT INTO bulk SELECT g, 'after', md5(g::text)"
+    "  FROM generate_series(25001, 25100) g;"
+    " INSERT INTO sp_other VALUES (3, 'kept');"
+    " SAVEPOINT s3;"
+    " INSERT INTO sp_other VALUES (4, 'released');"
+    " RELEASE SAVEPOINT s3;"
+    " UPDATE bulk SET tag = 'kept+' WHERE id <= 10;"
+    "COMMIT",
+    /* logical decoding messages are not data */
+    "SELECT pg_logical_emit_message(true, 'app', 'transactional')",
+    "SELECT pg_logical_emit_message(false, 'app', 'not transactional')",
+    "BEGIN; INSERT INTO nulls VALUES (4, NULL, NULL, NULL);"
+    " SELECT pg_logical_emit_message(true, 'app', 'inside'); COMMIT",
+    /* NULLs in and out */
+    "UPDATE nulls SET a = 1, b = 'one', c = '{\"x\": null}' WHERE id = 1",
+    "UPDATE nulls SET a = NULL, b = NULL, c = NULL WHERE id = 2",
+    "UPDATE nulls SET c = NULL WHERE id = 3",
+    /* every row of a table */
+    "DELETE FROM doomed",
+};
+
+START_TEST(trap_workload_applies_exactly)
+{
+	char src[CONNINFO_MAX];
+	char tgt[CONNINFO_MAX];
+	Proc sync;
+	char *report;
+
+	make_db(&source, "trap_src", NULL);
+	make_db(&target, "trap_tgt", "migrator");
+	ck_assert(cluster_psql(&source, "trap_src", trap_schema_sql));
+	/* The big values really are out of line. */
+	assert_scalar(&source, "trap_src",
+	              "SELECT pg_relation_size(reltoastrelid) > 20 * 20480"
+	              " FROM pg_class WHERE relname = 'toasty'",
+	              "t");
+	source_conninfo(src, "trap_src");
+	target_conninfo(tgt, "trap_tgt");
+
+	spawn_sync(&sync, src, tgt, "trap_slot");
+	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
+	for (size_t i = 0; i < sizeof(trap_workload) / sizeof(trap_workload[0]);
+	     i++)
+		ck_assert_msg(cluster_psql(&source, "trap_src", trap_workload[i]),
+		              "workload step %zu failed: %s", i, trap_workload[i]);
+	/* The workload is applied; sync is still streaming. */
+	assert_applied("trap_tgt", "SELECT count(*) = 0 FROM doomed", &sync,
+	               "applying the workload");
+	/* The big transactions really reached pgstream as streamed ones. */
+	ck_assert(cluster_wait_for(&source, "postgres",
+	                           "SELECT stream_txns >= 2"
+	                           " FROM pg_stat_replication_slots"
+	                           " WHERE slot_name = 'trap_slot'",
+	                           30000));
+
+	report = cutover_ok(src, tgt, false);
+	assert_sync_exits_0(&sync);
+	proc_release(&sync);
+
+	/* The traps, one by one, for clear messages... */
+	assert_scalar(&target, "trap_tgt",
+	              "SELECT count(*) FILTER (WHERE big IS NULL OR length(big)"
+	              " <> 20480) || '/' || count(*) FROM toasty",
+	              "0/24");
+	assert_scalar_equal(
+	    "trap_src", "trap_tgt",
+	    "SELECT string_agg(id || ':' || note || ':' || md5(big),"
+	    " ',' ORDER BY id) FROM toasty");
+	assert_scalar_equal("trap_src", "trap_tgt",
+	                    "SELECT string_agg(id || ':' || md5(big) || ':' || j,"
+	                    " ',' ORDER BY id) FROM fulltoast");
+	assert_scalar(&target, "trap_tgt",
+	              "SELECT min(id) || '-' || max(id) || '/' || count(*)"
+	              " FROM pkchange",
+	              "1001-1100/100");
+	assert_scalar(&target, "trap_tgt",
+	              "SELECT string_agg(a || ':' || coalesce(b, '-') || ':' || n,"
+	              " ',' ORDER BY a, b) FROM (SELECT a, b, count(*) AS n"
+	              " FROM fulldup GROUP BY a, b) s",
+	              "1:x:2,1:x2:1,2:-:1,3:y:1,4:z:1");
+	assert_scalar(&target, "trap_tgt",
+	              "SELECT string_agg(a || ':' || b || ':' || coalesce(v, '-'),"
+	              " ',' ORDER BY a) FROM uidx WHERE a <= 4 OR a = 200",
+	              "1:b1:changed,2:new b:v2,200:b3:-");
+	assert_scalar(&target, "trap_tgt",
+	              "SELECT count(*) || '/' || max(id) FROM ident", "11/12");
+	assert_scalar(&target, "trap_tgt",
+	              "SELECT string_agg(id || ':' || coalesce(doubled::text, '-'),"
+	              " ',' ORDER BY id) FROM gen",
+	              "1:202,2:204,3:206,4:8,5:10,6:12,7:-");
+	assert_scalar(&target, "trap_tgt",
+	              "SELECT (SELECT k FROM parted_2 WHERE id = 1) || ','"
+	              " || (SELECT k FROM parted_1 WHERE id = 120) || ','"
+	              " || (SELECT count(*) FROM ONLY parted_1 WHERE id = 1) || ','"
+	              " || (SELECT count(*) FROM parted)",
+	              "150,5,0,151");
+	assert_scalar(&target, "trap_tgt",
+	              "SELECT (SELECT string_agg(id || v, ',') FROM trunc_a) || ';'"
+	              " || (SELECT string_agg(id || v, ',') FROM trunc_b) || ';'"
+	              " || (SELECT string_agg(id || v, ',') FROM trunc_c) || ';'"
+	              " || (SELECT string_agg(id || v, ',') FROM trunc_d)",
+	              "1after restart;1after restart;31continued;31continued");
+	assert_scalar(&target, "trap_tgt", "SELECT count(*) FROM rolled", "0");
+	assert_scalar(&target, "trap_tgt",
+	              "SELECT string_agg(tag || ':' || n, ',' ORDER BY tag) FROM"
+	              " (SELECT tag, count(*) AS n FROM bulk GROUP BY tag) s",
+	              "after:100,kept:19990,kept+:10");
+	assert_scalar(&target, "trap_tgt",
+	              "SELECT string_agg(id || tag, ',' ORDER BY id) FROM sp_other",
+	              "3kept,4released");
+	assert_scalar(&target, "trap_tgt",
+	              "SELECT string_agg(id || ':' || coalesce(a::text, '-') || ':'"
+	              " || coalesce(b, '-') || ':' || coalesce(c::text, '-'), ','"
+	              " ORDER BY id) FROM nulls",
+	              "1:1:one:{\"x\": null},2:-:-:-,3:3:-:-,4:-:-:-");
+	assert_scalar(&target, "trap_tgt", "SELECT count(*) FROM doomed", "0");
+	/* ...then everything, sequences included. */
+	ck_assert_int_ge(assert_identical("trap_src", "trap_tgt"), 18);
+	assert_no_traces("trap_src", "trap_slot", "trap_tgt");
+	ck_assert_int_eq(report_rows(report, "public.bulk"), 20100);
+	free(report);
+}
+END_TEST
+
+/* ---- (c) kill -9 while streaming under pgbench ---- */
+
+START_TEST(kill_9_during_streaming_then_restart_is_identical)
+{
+	static const long kill_at_ms[] = {3000, 8000};
+	char src[CONNINFO_MAX];
+	char tgt[CONNINFO_MAX];
+	char script[PATH_MAX];
+	Proc sync;
+	Proc bench;
+	Proc bigtx;
+	long long bench_start;
+	int bench_status = PROC_TIMEOUT;
+	int bigtx_status = PROC_TIMEOUT;
+
+	make_db(&source, "kill_src", NULL);
+	make_db(&target, "kill_tgt", "migrator");
+	pgbench_init("kill_src", "2");
+	ck_assert(cluster_psql(&source, "kill_src", bigtx_schema_sql));
+	source_conninfo(src, "kill_src");
+	target_conninfo(tgt, "kill_tgt");
+
+	/* pgbench_history and bigtx have no key: REPLICA IDENTITY FULL */
+	spawn_sync_with(&sync, src, tgt, "kill_slot", "--no-key-tables=full");
+	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
+	/* pgbench, and big streamed transactions with savepoints beside it */
+	spawn_pgbench(&bench, "kill_src", "4", "20");
+	spawn_pgbench_bigtx(&bigtx, "kill_src", script, sizeof(script), "20");
+	bench_start = proc_now_ms();
+	for (size_t i = 0; i < sizeof(kill_at_ms) / sizeof(kill_at_ms[0]); i++)
+	{
+		int status;
+
+		while (proc_now_ms() - bench_start < kill_at_ms[i])
+		{
+			status = proc_wait(&sync, 100);
+			if (status != PROC_TIMEOUT)
+			{
+				print_proc("pgstream sync", &sync, status);
+				ck_abort_msg("sync exited with %d under pgbench", status);
+			}
+		}
+		ck_assert(proc_kill(&sync, SIGKILL));
+		status = proc_wait(&sync, 30000);
+		ck_assert_int_eq(status, 128 + SIGKILL);
+		proc_release(&sync);
+		fprintf(stderr, "sync killed at %.1f s into pgbench; restarting\n",
+		        (double) (proc_now_ms() - bench_start) / 1000.0);
+		/* the same command again, at once */
+		spawn_sync_with(&sync, src, tgt, "kill_slot", "--no-key-tables=full");
+	}
+	bigtx_status = proc_wait(&bigtx, 60000);
+	unlink(script);
+	assert_pgbench_ok(&bigtx, bigtx_status);
+	proc_release(&bigtx);
+	wait_for_phase(tgt, "streaming", &sync, NULL, &bench, &bench_status);
+	assert_pgbench_ok(&bench, bench_status);
+	proc_release(&bench);
+
+	free(cutover_ok(src, tgt, false));
+	assert_sync_exits_0(&sync);
+	proc_release(&sync);
+
+	assert_scalar(&source, "kill_src",
+	              "SELECT count(*) > 1000 FROM pgbench_history", "t");
+	assert_scalar_equal("kill_src", "kill_tgt",
+	                    "SELECT count(*) || ' ' || sum(delta) || ' '"
+	                    " || max(mtime) FROM pgbench_history");
+	assert_scalar_equal("kill_src", "kill_tgt",
+	                    "SELECT sum(abalance) FROM pgbench_accounts");
+	assert_scalar(&source, "kill_src",
+	              "SELECT (SELECT sum(n) FROM bigtx_counter) >= 20"
+	              " AND (SELECT count(*) FROM bigtx)"
+	              " = 3000 * (SELECT sum(n) FROM bigtx_counter)",
+	              "t");
+	assert_scalar_equal("kill_src", "kill_tgt",
+	                    "SELECT count(*) || ' ' || count(*) FILTER"
+	                    " (WHERE client < 0) || ' ' || (SELECT sum(n)"
+	                    " FROM bigtx_counter) FROM bigtx");
+	ck_assert_int_eq(assert_identical("kill_src", "kill_tgt"), 6);
+	assert_no_traces("kill_src", "kill_slot", "kill_tgt");
+}
+END_TEST
+
+/* ---- (d) an added column stops sync until the target has it too ---- */
+
+START_TEST(schema_change_stops_with_a_clear_message)
+{
+	char src[CONNINFO_MAX];
+	char tgt[CONNINFO_MAX];
+	Proc sync;
+	int status;
+	char *err;
+	char *json;
+	char v[1024];
+
+	make_db(&source, "ddl_src", NULL);
+	make_db(&target, "ddl_tgt", "migrator");
+	ck_assert(cluster_psql(&source, "ddl_src",
+	                       "CREATE TABLE t (id int PRIMARY KEY, v text);"
+	                       "INSERT INTO t SELECT i, 'v' || i"
+	                       " FROM generate_series(1, 100) i"));
+	source_conninfo(src, "ddl_src");
+	target_conninfo(tgt, "ddl_tgt");
+
+	spawn_sync(&sync, src, tgt, "ddl_slot");
+	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
+	ck_assert(cluster_psql(&source, "ddl_src",
+	                       "INSERT INTO t VALUES (101, 'before the change')"));
+	assert_applied("ddl_tgt", "SELECT count(*) = 101 FROM t", &sync,
+	               "applying a row");
+	ck_assert(
+	    cluster_psql(&source, "ddl_src", "ALTER TABLE t ADD COLUMN extra int"));
+	ck_assert(cluster_psql(&source, "ddl_src",
+	                       "INSERT INTO t VALUES (102, 'with extra', 42)"));
+
+	status = proc_wait(&sync, 60000);
+	err = proc_stderr(&sync);
+	ck_assert_ptr_nonnull(err);
+	if (status == 0 || status == PROC_TIMEOUT)
+		print_proc("pgstream sync", &sync, status);
+	ck_assert_msg(status != PROC_TIMEOUT,
+	              "sync kept running after an added column");
+	ck_assert_msg(status != 0, "sync exited 0 after an added column");
+	ck_assert_msg(
+	    strstr(err, "\"extra\"") != NULL && strstr(err, "public.t") != NULL,
+	    "stderr does not name column \"extra\" of public.t:\n%s", err);
+	fprintf(stderr, "sync stopped with %d:\n%s", status, err);
+	free(err);
+	proc_release(&sync);
+	/* The row was not applied, and nothing else was lost. */
+	assert_scalar(&target, "ddl_tgt",
+	              "SELECT count(*) || '/' || max(id) FROM t", "101/101");
+	json = status_json(tgt);
+	ck_assert_msg(json_field(json, "error", v, sizeof(v)) &&
+	                  strstr(v, "extra") != NULL,
+	              "status does not show the error: %s", json);
+	ck_assert_msg(json_field(json, "phase", v, sizeof(v)) &&
+	                  (strcmp(v, "streaming") == 0 ||
+	                   strcmp(v, "catchup") == 0 || strcmp(v, "failed") == 0),
+	              "status phase after the stop: %s", json);
+	free(json);
+
+	/* Make the target match; the same command resumes and applies it. */
+	ck_assert(
+	    cluster_psql(&target, "ddl_tgt", "ALTER TABLE t ADD COLUMN extra int"));
+	spawn_sync(&sync, src, tgt, "ddl_slot");
+	assert_applied("ddl_tgt",
+	               "SELECT count(*) = 1 FROM t WHERE id = 102 AND extra = 42",
+	               &sync, "applying the row after the target got the column");
+	/* A column added on the target first, then on the source: no stop. */
+	ck_assert(cluster_psql(&target, "ddl_tgt",
+	                       "ALTER TABLE t ADD COLUMN extra2 text"));
+	ck_assert(cluster_psql(&source, "ddl_src",
+	                       "ALTER TABLE t ADD COLUMN extra2 text;"
+	                       "INSERT INTO t VALUES (104, 'both', 44, 'x2')"));
+	assert_applied(
+	    "ddl_tgt",
+	    "SELECT count(*) = 1 FROM t WHERE id = 104 AND extra2 = 'x2'", &sync,
+	    "applying a row with a column added on both sides");
+	ck_assert(cluster_psql(&source, "ddl_src",
+	                       "INSERT INTO t VALUES (103, 'later', 43);"
+	                       "UPDATE t SET extra = 1 WHERE id <= 10"));
+	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
+	free(cutover_ok(src, tgt, false));
+	assert_sync_exits_0(&sync);
+	proc_release(&sync);
+	assert_identical("ddl_src", "ddl_tgt");
+	assert_no_traces("ddl_src", "ddl_slot", "ddl_tgt");
+}
+END_TEST
+
+/* ---- (e) cutover without a running sync ---- */
+
+START_TEST(cutover_times_out_without_sync_and_keeps_streaming_state)
+{
+	static const char *const timeout_args[] = {"--freeze", "--timeout", "3",
+	                                           NULL};
+	char src[CONNINFO_MAX];
+	char tgt[CONNINFO_MAX];
+	Proc sync;
+	CmdResult r;
+	char *json;
+	char v[64];
+	bool applied;
+	int status;
+
+	make_db(&source, "to_src", NULL);
+	make_db(&target, "to_tgt", "migrator");
+	ck_assert(cluster_psql(&source, "to_src",
+	                       "CREATE TABLE t (id int PRIMARY KEY, v text);"
+	                       "INSERT INTO t SELECT i, 'v' || i"
+	                       " FROM generate_series(1, 100) i"));
+	source_conninfo(src, "to_src");
+	target_conninfo(tgt, "to_tgt");
+
+	spawn_sync(&sync, src, tgt, "to_slot");
+	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
+	ck_assert(proc_kill(&sync, SIGKILL));
+	ck_assert_int_eq(proc_wait(&sync, 30000), 128 + SIGKILL);
+	proc_release(&sync);
+
+	run_cutover(&r, src, tgt, timeout_args);
+	if (r.status == 0)
+		print_output("pgstream cutover", r.status, r.out, r.err);
+	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "barrier") != NULL &&
+	                  strstr(r.err, "still streaming") != NULL,
+	              "cutover does not say the barrier was not applied and the "
+	              "migration is still streaming:\n%s",
+	              r.err);
+	fprintf(stderr, "cutover said:\n%s", r.err);
+	cmd_free(&r);
+	/* Nothing was dropped, and the source is writable again. */
+	assert_scalar(
+	    &target, "to_tgt",
+	    "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgstream'", "1");
+	assert_scalar(&source, "postgres",
+	              "SELECT count(*) FROM pg_replication_slots"
+	              " WHERE slot_name = 'to_slot'",
+	              "1");
+	ck_assert_msg(!source_read_only("to_src"),
+	              "the failed cutover left the source read-only");
+	ck_assert(cluster_psql(&source, "to_src",
+	                       "INSERT INTO t VALUES (101, 'after the failed "
+	                       "cutover')"));
+	json = status_json(tgt);
+	ck_assert_msg(json_field(json, "phase", v, sizeof(v)) &&
+	                  strcmp(v, "streaming") == 0,
+	              "status after the failed cutover: %s", json);
+	free(json);
+
+	/*
+	 * sync again: the failed cutover's barrier is in the WAL, but nobody is
+	 * cutting over now.  sync must keep streaming and apply what came after.
+	 */
+	spawn_sync(&sync, src, tgt, "to_slot");
+	ck_assert(
+	    cluster_psql(&source, "to_src", "INSERT INTO t VALUES (102, 'later')"));
+	applied = wait_target("to_tgt", "SELECT count(*) = 2 FROM t WHERE id > 100",
+	                      &sync, 30000, &status);
+	if (!applied || status != PROC_TIMEOUT)
+		print_proc("pgstream sync", &sync, status);
+	ck_assert_msg(status == PROC_TIMEOUT,
+	              "sync exited (%d) when it reached the failed cutover's "
+	              "barrier; nobody asked for a cutover now",
+	              status);
+	ck_assert_msg(applied, "writes after the failed cutover were not applied");
+	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
+	free(cutover_ok(src, tgt, true));
+	assert_sync_exits_0(&sync);
+	proc_release(&sync);
+	unfreeze("to_src");
+	assert_identical("to_src", "to_tgt");
+	assert_no_traces("to_src", "to_slot", "to_tgt");
+}
+END_TEST
+
+/* ---- edge cases of the apply path ---- */
+
+/*
+ * Start sync on a fresh pair of databases made from schema_sql, wait until
+ * it streams, run each statement of workload (one transaction each), wait
+ * until done_sql (one boolean) holds on the target, check that sync still
+ * runs and that check_sql (if not NULL) gives expected on the target, cut
+ * over and compare everything.
+ */
+static void
+stream_workload_and_compare(const char *name, const char *schema_sql,
+                            const char *const workload[], size_t n,
+                            const char *done_sql, const char *check_sql,
+                            const char *expected)
+{
+	char srcdb[64];
+	char tgtdb[64];
+	char slot[64];
+	char src[CONNINFO_MAX];
+	char tgt[CONNINFO_MAX];
+	Proc sync;
+
+	snprintf(srcdb, sizeof(srcdb), "%s_src", name);
+	snprintf(tgtdb, sizeof(tgtdb), "%s_tgt", name);
+	snprintf(slot, sizeof(slot), "%s_slot", name);
+	make_db(&source, srcdb, NULL);
+	make_db(&target, tgtdb, "migrator");
+	ck_assert(cluster_psql(&source, srcdb, schema_sql));
+	source_conninfo(src, srcdb);
+	target_conninfo(tgt, tgtdb);
+
+	spawn_sync(&sync, src, tgt, slot);
+	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
+	for (size_t i = 0; i < n; i++)
+		ck_assert_msg(cluster_psql(&source, srcdb, workload[i]),
+		              "workload step %zu failed: %s", i, workload[i]);
+	assert_applied(tgtdb, done_sql, &sync, "applying the workload");
+	if (check_sql != NULL)
+	{
+		char *v = cluster_query_scalar(&target, tgtdb, check_sql);
+
+		if (v == NULL || strcmp(v, expected) != 0)
+			print_proc("pgstream sync (still running)", &sync, PROC_TIMEOUT);
+		free(v);
+		assert_scalar(&target, tgtdb, check_sql, expected);
+	}
+
+	free(cutover_ok(src, tgt, false));
+	assert_sync_exits_0(&sync);
+	proc_release(&sync);
+	assert_identical(srcdb, tgtdb);
+	assert_no_traces(srcdb, slot, tgtdb);
+}
+
+/*
+ * REPLICA IDENTITY FULL finds the row by comparing every column as text:
+ * values whose text form depends on session settings (timestamps, floats,
+ * intervals, bytea) or that have no equality operator (point, json, xml)
+ * must still match exactly one row.  Names need quoting everywhere.
+ */
+static const char full_types_schema_sql[] =
+    "CREATE TYPE mood AS ENUM ('sad', 'ok');"
+    "CREATE TABLE fullv (id int, ts timestamptz, tsn timestamp, f8 float8,"
+    " f4 real, nm numeric, iv interval, by bytea, pt point, x xml,"
+    " arr int[], tr tstzrange, m mood, d date, tm timetz);"
+    "ALTER TABLE fullv REPLICA IDENTITY FULL;"
+    "INSERT INTO fullv SELECT i, '2024-03-10 "
+    "01:30:00.123456+05:30'::timestamptz"
+    " + i * interval '1 hour', '2024-03-10 02:30:00.5', 0.1 * i, 1.1 * i,"
+    " 1.50 * i, interval '1 day 2 hours' * i, '\\x00ff5c'::bytea,"
+    " point(i, 0.1), '<a>x</a>', ARRAY[i, NULL], tstzrange(now(), NULL),"
+    " 'ok', '2024-02-29', '12:00:00.5+02'"
+    " FROM generate_series(1, 6) i;"
+    "INSERT INTO fullv SELECT * FROM fullv WHERE id = 1;"
+    "CREATE TABLE \"Weird \"\"T\"\"; x\" (\"Id\" int PRIMARY KEY,"
+    " \"select\" text, \"ñ Col\" text, \"UPPER\" int);"
+    "INSERT INTO \"Weird \"\"T\"\"; x\" SELECT i, 's' || i, 'n' || i, i"
+    " FROM generate_series(1, 10) i;"
+    "CREATE TABLE \"Full \"\"Q\"\"\" (\"a b\" int, \"C\" text);"
+    "ALTER TABLE \"Full \"\"Q\"\"\" REPLICA IDENTITY FULL;"
+    "INSERT INTO \"Full \"\"Q\"\"\" VALUES (1, 'x'), (1, 'x'), (2, NULL);";
+
+static const char *const full_types_workload[] = {
+    "UPDATE fullv SET id = id + 100 WHERE id IN (2, 3)",
+    "UPDATE fullv SET f8 = f8 + 1 WHERE ctid = (SELECT ctid FROM fullv"
+    " WHERE id = 1 LIMIT 1)",
+    "DELETE FROM fullv WHERE id = 4",
+    "UPDATE fullv SET m = 'sad', x = '<b/>' WHERE id = 5",
+    "UPDATE \"Weird \"\"T\"\"; x\" SET \"select\" = 'changed',"
+    " \"UPPER\" = NULL WHERE \"Id\" <= 3",
+    "UPDATE \"Weird \"\"T\"\"; x\" SET \"Id\" = 100 WHERE \"Id\" = 4",
+    "DELETE FROM \"Weird \"\"T\"\"; x\" WHERE \"Id\" = 5",
+    "UPDATE \"Full \"\"Q\"\"\" SET \"C\" = 'y' WHERE ctid ="
+    " (SELECT ctid FROM \"Full \"\"Q\"\"\" WHERE \"a b\" = 1 LIMIT 1)",
+    "DELETE FROM \"Full \"\"Q\"\"\" WHERE \"a b\" = 2",
+    "INSERT INTO fullv (id) VALUES (999)",
+};
+
+START_TEST(full_identity_matches_every_kind_of_value_and_quoted_names)
+{
+	stream_workload_and_compare(
+	    "fullt", full_types_schema_sql, full_types_workload,
+	    sizeof(full_types_workload) / sizeof(full_types_workload[0]),
+	    "SELECT count(*) = 1 FROM fullv WHERE id = 999",
+	    "SELECT string_agg(id::text, ',' ORDER BY id) FROM fullv",
+	    "1,1,5,6,102,103,999");
+}
+END_TEST
+
+/*
+ * REPLICA IDENTITY FULL with the types whose cast to text is not their
+ * output function: boolean ('t' is sent, true::text is 'true'), char(n)
+ * (sent padded, the cast trims) and inet (a host address is sent without
+ * /32, the cast adds it).
+ */
+static const char full_casts_schema_sql[] =
+    "CREATE TABLE flags (id int, ok boolean, code char(5), ip inet);"
+    "ALTER TABLE flags REPLICA IDENTITY FULL;"
+    "INSERT INTO flags SELECT i, i % 2 = 0, 'c' || i, ('10.0.0.' || i)::inet"
+    " FROM generate_series(1, 6) i;";
+
+static const char *const full_casts_workload[] = {
+    "UPDATE flags SET id = 100 WHERE id = 1",
+    "DELETE FROM flags WHERE id = 2",
+    "UPDATE flags SET ok = NOT ok, code = 'x', ip = '::1' WHERE id = 3",
+    "INSERT INTO flags (id) VALUES (999)",
+};
+
+START_TEST(full_identity_with_boolean_char_and_inet_columns)
+{
+	stream_workload_and_compare(
+	    "fullcast", full_casts_schema_sql, full_casts_workload,
+	    sizeof(full_casts_workload) / sizeof(full_casts_workload[0]),
+	    "SELECT count(*) = 1 FROM flags WHERE id = 999",
+	    "SELECT string_agg(id::text, ',' ORDER BY id) FROM flags",
+	    "3,4,5,6,100,999");
+}
+END_TEST
+
+/*
+ * An UPDATE whose only non-key column is an unchanged TOASTed value, on a
+ * table whose key is an identity column GENERATED ALWAYS: nothing can be
+ * SET on the target (the identity column cannot, the TOASTed one is not
+ * sent), yet the update is a valid no-op that must not stop sync.
+ */
+static const char identity_toast_schema_sql[] =
+    "CREATE TABLE doc (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " body text);"
+    "ALTER TABLE doc ALTER COLUMN body SET STORAGE EXTERNAL;"
+    "INSERT INTO doc (body) SELECT " BIG("i") " FROM generate_series(1, 3) i;";
+
+static const char *const identity_toast_workload[] = {
+    "UPDATE doc SET body = body WHERE id = 1",
+    "INSERT INTO doc (body) VALUES ('marker')",
+};
+
+START_TEST(update_of_only_a_toasted_column_with_identity_always_key)
+{
+	stream_workload_and_compare(
+	    "idtoast", identity_toast_schema_sql, identity_toast_workload,
+	    sizeof(identity_toast_workload) / sizeof(identity_toast_workload[0]),
+	    "SELECT count(*) = 1 FROM doc WHERE body = 'marker'",
+	    "SELECT count(*) FROM doc", "4");
+}
+END_TEST
+
+/*
+ * TRUNCATE of one partition only.  The publication publishes partitions
+ * through their root; the source must still not keep rows the target
+ * lost, nor the target rows the source truncated.
+ */
+static const char leaf_truncate_schema_sql[] =
+    "CREATE TABLE parted (id int NOT NULL, k int NOT NULL, v text,"
+    " PRIMARY KEY (id, k)) PARTITION BY RANGE (k);"
+    "CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (100);"
+    "CREATE TABLE parted_2 PARTITION OF parted FOR VALUES FROM (100) TO (200);"
+    "INSERT INTO parted SELECT i, i, 'p' || i FROM generate_series(1, 150) i;"
+    "CREATE TABLE marker (id int PRIMARY KEY);";
+
+static const char *const leaf_truncate_workload[] = {
+    "TRUNCATE parted_1",
+    "INSERT INTO parted VALUES (1000, 150, 'after')",
+    "INSERT INTO marker VALUES (1)",
+};
+
+START_TEST(truncate_of_one_partition_is_applied)
+{
+	stream_workload_and_compare(
+	    "leaftrunc", leaf_truncate_schema_sql, leaf_truncate_workload,
+	    sizeof(leaf_truncate_workload) / sizeof(leaf_truncate_workload[0]),
+	    "SELECT count(*) = 1 FROM marker",
+	    "SELECT (SELECT count(*) FROM parted_1) || '/'"
+	    " || (SELECT count(*) FROM parted_2)",
+	    "0/52");
+}
+END_TEST
+
+/*
+ * The target drifted: a row the source updates is gone there.  sync must
+ * stop with a message naming the table, and must not commit any part of
+ * that source transaction (nor move its recorded position past it), so that
+ * once the target is repaired the same command applies it whole.
+ */
+START_TEST(a_change_that_matches_no_row_stops_sync_without_committing_it)
+{
+	char src[CONNINFO_MAX];
+	char tgt[CONNINFO_MAX];
+	Proc sync;
+	int status;
+	char *err;
+	char *before;
+	char *after;
+	char *markers;
+
+	make_db(&source, "drift_src", NULL);
+	make_db(&target, "drift_tgt", "migrator");
+	ck_assert(cluster_psql(&source, "drift_src",
+	                       "CREATE TABLE t (id int PRIMARY KEY, v text);"
+	                       "INSERT INTO t SELECT i, 'v' || i"
+	                       " FROM generate_series(1, 10) i;"
+	                       "CREATE TABLE marker (id int PRIMARY KEY);"));
+	source_conninfo(src, "drift_src");
+	target_conninfo(tgt, "drift_tgt");
+
+	spawn_sync(&sync, src, tgt, "drift_slot");
+	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
+	ck_assert(cluster_psql(&target, "drift_tgt", "DELETE FROM t WHERE id = 5"));
+	before = cluster_query_scalar(&target, "drift_tgt",
+	                              "SELECT coalesce(applied_lsn::text, 'none')"
+	                              " FROM pgstream.migration");
+	ck_assert_ptr_nonnull(before);
+	ck_assert(cluster_psql(&source, "drift_src",
+	                       "BEGIN; INSERT INTO marker VALUES (1);"
+	                       " UPDATE t SET v = 'changed' WHERE id = 5;"
+	                       " INSERT INTO marker VALUES (2); COMMIT"));
+
+	status = proc_wait(&sync, 60000);
+	err = proc_stderr(&sync);
+	ck_assert_ptr_nonnull(err);
+	if (status == 0 || status == PROC_TIMEOUT)
+		print_proc("pgstream sync", &sync, status);
+	ck_assert_msg(status != PROC_TIMEOUT && status != 0,
+	              "sync went on (%d) after an UPDATE matched no row", status);
+	ck_assert_msg(strstr(err, "public.t") != NULL,
+	              "stderr does not name public.t:\n%s", err);
+	fprintf(stderr, "sync stopped with %d:\n%s", status, err);
+	free(err);
+	proc_release(&sync);
+	/* Nothing of that source transaction is on the target. */
+	markers = cluster_query_scalar(&target, "drift_tgt",
+	                               "SELECT count(*) FROM marker");
+	after = cluster_query_scalar(&target, "drift_tgt",
+	                             "SELECT coalesce(applied_lsn::text, 'none')"
+	                             " FROM pgstream.migration");
+	ck_assert_ptr_nonnull(markers);
+	ck_assert_ptr_nonnull(after);
+	ck_assert_msg(strcmp(markers, "0") == 0 && strcmp(before, after) == 0,
+	              "the failed source transaction was committed on the target "
+	              "anyway: %s of its 2 inserts are there, and applied_lsn "
+	              "went from %s to %s",
+	              markers, before, after);
+	free(markers);
+	free(before);
+	free(after);
+
+	/* Repair the target; the same command applies the transaction whole. */
+	ck_assert(
+	    cluster_psql(&target, "drift_tgt", "INSERT INTO t VALUES (5, 'v5')"));
+	spawn_sync(&sync, src, tgt, "drift_slot");
+	assert_applied("drift_tgt", "SELECT count(*) = 2 FROM marker", &sync,
+	               "applying the transaction after the repair");
+	assert_scalar(&target, "drift_tgt", "SELECT v FROM t WHERE id = 5",
+	              "changed");
+	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
+	free(cutover_ok(src, tgt, false));
+	assert_sync_exits_0(&sync);
+	proc_release(&sync);
+	assert_identical("drift_src", "drift_tgt");
+	assert_no_traces("drift_src", "drift_slot", "drift_tgt");
+}
+END_TEST
+
+Suite *
+stream_suite(void)
+{
+	Suite *s = suite_create("stream");
+	TCase *tc = tcase_create("stream");
+
+	tcase_add_unchecked_fixture(tc, clusters_setup, clusters_teardown);
+	tcase_add_checked_fixture(tc, test_timer_start, test_timer_stop);
+	tcase_set_timeout(tc, TEST_TIMEOUT_S);
+	tcase_add_test(tc, pgbench_during_sync_then_cutover_is_identical);
+	tcase_add_test(tc, trap_workload_applies_exactly);
+	tcase_add_test(tc, kill_9_during_streaming_then_restart_is_identical);
+	tcase_add_test(tc, schema_change_stops_with_a_clear_message);
+	tcase_add_test(tc,
+	               cutover_times_out_without_sync_and_keeps_streaming_state);
+	tcase_add_test(tc,
+	               full_identity_matches_every_kind_of_value_and_quoted_names);
+	tcase_add_test(tc, full_identity_with_boolean_char_and_inet_columns);
+	tcase_add_test(tc,
+	               update_of_only_a_toasted_column_with_identity_always_key);
+	tcase_add_test(tc, truncate_of_one_partition_is_applied);
+	tcase_add_test(
+	    tc, a_change_that_matches_no_row_stops_sync_without_committing_it);
+	suite_add_tcase(s, tc);
+	return s;
+}
