@@ -1501,6 +1501,63 @@ START_TEST(cutover_times_out_without_sync_and_keeps_streaming_state)
 }
 END_TEST
 
+/* ---- cutover --freeze while the application still writes ---- */
+
+/*
+ * --freeze must end the writing sessions and let nothing commit after the
+ * barrier: pgbench is cut short, and the target equals the source.  Every
+ * pgbench transaction UPDATEs rows, so a commit that slipped past the
+ * barrier would not show in row counts, only in the digests.
+ */
+START_TEST(cutover_freeze_under_load_ends_sessions_and_is_identical)
+{
+	char src[CONNINFO_MAX];
+	char tgt[CONNINFO_MAX];
+	Proc sync;
+	Proc bench;
+	long long cut_at;
+	int status;
+
+	make_db(&source, "frz_src", NULL);
+	make_db(&target, "frz_tgt", "migrator");
+	pgbench_init("frz_src", "1");
+	source_conninfo(src, "frz_src");
+	target_conninfo(tgt, "frz_tgt");
+
+	spawn_sync_with(&sync, src, tgt, "frz_slot", "--no-key-tables=insert-only");
+	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
+	spawn_pgbench(&bench, "frz_src", "4", "120");
+	sleep_ms(4000);
+	ck_assert_msg(proc_wait(&bench, 0) == PROC_TIMEOUT,
+	              "pgbench ended before the cutover");
+	cut_at = proc_now_ms();
+	free(cutover_ok(src, tgt, true));
+	/* pgbench's sessions were ended: it stops long before its 120 s */
+	status = proc_wait(&bench, 30000);
+	ck_assert_msg(status != PROC_TIMEOUT,
+	              "pgbench still runs 30 s after cutover --freeze");
+	fprintf(stderr, "pgbench ended with %d, %.1f s after the cutover began\n",
+	        status, (double) (proc_now_ms() - cut_at) / 1000.0);
+	proc_release(&bench);
+	assert_sync_exits_0(&sync);
+	proc_release(&sync);
+
+	ck_assert(source_read_only("frz_src"));
+	unfreeze("frz_src");
+	assert_scalar(&source, "frz_src",
+	              "SELECT count(*) > 100 FROM pgbench_history", "t");
+	assert_scalar_equal("frz_src", "frz_tgt",
+	                    "SELECT count(*) || ' ' || sum(delta) FROM"
+	                    " pgbench_history");
+	assert_scalar_equal("frz_src", "frz_tgt",
+	                    "SELECT (SELECT sum(abalance) FROM pgbench_accounts)"
+	                    " || ' ' || (SELECT sum(bbalance)"
+	                    " FROM pgbench_branches)");
+	ck_assert_int_eq(assert_identical("frz_src", "frz_tgt"), 4);
+	assert_no_traces("frz_src", "frz_slot", "frz_tgt");
+}
+END_TEST
+
 /* ---- edge cases of the apply path ---- */
 
 /*
@@ -1796,6 +1853,8 @@ stream_suite(void)
 	tcase_add_test(tc, trap_workload_applies_exactly);
 	tcase_add_test(tc, kill_9_during_streaming_then_restart_is_identical);
 	tcase_add_test(tc, schema_change_stops_with_a_clear_message);
+	tcase_add_test(tc,
+	               cutover_freeze_under_load_ends_sessions_and_is_identical);
 	tcase_add_test(tc,
 	               cutover_times_out_without_sync_and_keeps_streaming_state);
 	tcase_add_test(tc,
