@@ -1698,6 +1698,59 @@ START_TEST(full_identity_with_boolean_char_and_inet_columns)
 END_TEST
 
 /*
+ * Long runs of inserts into one table are applied with COPY: every value
+ * must survive COPY's text escaping (tabs, newlines, carriage returns,
+ * backslashes, "\N" and "\." as strings, empty strings next to NULLs,
+ * bytea's hex form, arrays and json with quotes), in tables with identity
+ * and generated columns, into a partitioned table, and mixed with updates
+ * and deletes of the rows just inserted.
+ */
+static const char copy_runs_schema_sql[] =
+    "CREATE TABLE odd (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " t text, b bytea, a text[], j jsonb,"
+    " g text GENERATED ALWAYS AS (upper(t)) STORED);"
+    "CREATE TABLE pr (id int NOT NULL, k int NOT NULL, t text,"
+    " PRIMARY KEY (id, k)) PARTITION BY RANGE (k);"
+    "CREATE TABLE pr_1 PARTITION OF pr FOR VALUES FROM (0) TO (500);"
+    "CREATE TABLE pr_2 PARTITION OF pr FOR VALUES FROM (500) TO (1000);"
+    "CREATE TABLE done (id int PRIMARY KEY);";
+
+static const char *const copy_runs_workload[] = {
+    "INSERT INTO odd (t, b, a, j) SELECT CASE i % 10"
+    " WHEN 0 THEN E'tab\\there' WHEN 1 THEN E'new\\nline'"
+    " WHEN 2 THEN E'cr\\rhere' WHEN 3 THEN E'back\\\\slash'"
+    " WHEN 4 THEN '\\N' WHEN 5 THEN '\\.' WHEN 6 THEN ''"
+    " WHEN 7 THEN NULL WHEN 8 THEN E'\\\\.\\n\\\\N\\t' ELSE 'ünï €' || i END,"
+    " CASE WHEN i % 3 = 0 THEN NULL ELSE"
+    " decode(md5(i::text) || '5c0a09', 'hex') END,"
+    " ARRAY['q\"' || i, NULL, E'b\\\\s', '', 'NULL'],"
+    " jsonb_build_object('s', E'x\\ty\\\\z\"' || i, 'n', i)"
+    " FROM generate_series(1, 300) i",
+    "BEGIN;"
+    " INSERT INTO pr SELECT i, i % 1000, E'p\\t' || i"
+    "  FROM generate_series(1, 400) i;"
+    " UPDATE pr SET t = 'updated' WHERE id <= 5;"
+    " INSERT INTO pr SELECT i, i % 1000, 'second run'"
+    "  FROM generate_series(401, 600) i;"
+    " DELETE FROM pr WHERE id > 590;"
+    " UPDATE odd SET t = E'changed\\n' WHERE id % 50 = 0;"
+    "COMMIT",
+    "INSERT INTO done VALUES (1)",
+};
+
+START_TEST(insert_runs_keep_every_value_through_copy)
+{
+	stream_workload_and_compare(
+	    "copyrun", copy_runs_schema_sql, copy_runs_workload,
+	    sizeof(copy_runs_workload) / sizeof(copy_runs_workload[0]),
+	    "SELECT count(*) = 1 FROM done",
+	    "SELECT (SELECT count(*) FROM odd) || '/' || (SELECT count(*) FROM pr)"
+	    " || '/' || (SELECT count(*) FROM odd WHERE t IS NULL)",
+	    "300/590/30");
+}
+END_TEST
+
+/*
  * An UPDATE whose only non-key column is an unchanged TOASTed value, on a
  * table whose key is an identity column GENERATED ALWAYS: nothing can be
  * SET on the target (the identity column cannot, the TOASTed one is not
@@ -1860,6 +1913,7 @@ stream_suite(void)
 	tcase_add_test(tc,
 	               full_identity_matches_every_kind_of_value_and_quoted_names);
 	tcase_add_test(tc, full_identity_with_boolean_char_and_inet_columns);
+	tcase_add_test(tc, insert_runs_keep_every_value_through_copy);
 	tcase_add_test(tc,
 	               update_of_only_a_toasted_column_with_identity_always_key);
 	tcase_add_test(tc, truncate_of_one_partition_is_applied);
