@@ -1,0 +1,1933 @@
+/*
+ * tests/drill/drill_lib.c -- failover drills for pgstream (see drill_lib.h).
+ *
+ * Everything runs without a shell: servers through pg_ctl (tests/support),
+ * pgbench, pgstream and ip through proc_run()/proc_spawn().
+ */
+#include "tests/drill/drill_lib.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define POLL_MS 100
+#define CMD_TIMEOUT_MS 300000
+#define MARK_TIMEOUT_MS 180000
+#define PHASE_TIMEOUT_MS 300000
+#define SYNC_EXIT_TIMEOUT_MS 120000
+#define CUTOVER_TIMEOUT_MS 400000
+#define FETCH_ROWS 20000
+
+const char *const drill_phase_names[8] = {
+    "none", "schema", "copy", "index", "catchup", "streaming", "cutover",
+    "other"};
+
+static long long drill_t0_ms = 0;
+
+/* ---- logging ---- */
+
+static double
+elapsed_s(void)
+{
+	if (drill_t0_ms == 0)
+		drill_t0_ms = proc_now_ms();
+	return (double) (proc_now_ms() - drill_t0_ms) / 1000.0;
+}
+
+void
+drill_log(const char *fmt, ...)
+{
+	va_list ap;
+	char line[2048];
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "[drill %7.1fs] %s\n", elapsed_s(), line);
+}
+
+void
+drill_fail(Drill *d, const char *fmt, ...)
+{
+	va_list ap;
+	char line[4096];
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "[drill %7.1fs] FAILED (%s): %s\n", elapsed_s(),
+	        d && d->name ? d->name : "?", line);
+	if (d != NULL && d->stats != NULL)
+		d->stats->failures++;
+}
+
+/* ---- random ---- */
+
+uint64_t
+drill_rand(Drill *d)
+{
+	uint64_t z = (d->rng += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+long
+drill_rand_range(Drill *d, long lo, long hi)
+{
+	if (hi <= lo)
+		return lo;
+	return lo + (long) (drill_rand(d) % (uint64_t) (hi - lo + 1));
+}
+
+/* ---- small helpers ---- */
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static const char *
+pgstream_bin(void)
+{
+	const char *bin = getenv("PGSTREAM_BIN");
+
+	return bin != NULL && *bin != '\0' ? bin : NULL;
+}
+
+/* $PGSTREAM_PG_BINDIR, else the newest /usr/lib/postgresql/<n>/bin holding
+ * prog, else prog from $PATH (the rule of tests/support/cluster.c). */
+static const char *
+pg_program(const char *prog, char *buf, size_t len)
+{
+	const char *env = getenv("PGSTREAM_PG_BINDIR");
+	DIR *dir;
+	struct dirent *de;
+	long best = -1;
+
+	if (env != NULL && *env != '\0')
+	{
+		snprintf(buf, len, "%s/%s", env, prog);
+		return buf;
+	}
+	snprintf(buf, len, "%s", prog);
+	dir = opendir("/usr/lib/postgresql");
+	if (dir == NULL)
+		return buf;
+	while ((de = readdir(dir)) != NULL)
+	{
+		char *end;
+		long major = strtol(de->d_name, &end, 10);
+		char candidate[PATH_MAX];
+
+		if (end == de->d_name || *end != '\0' || major <= best)
+			continue;
+		snprintf(candidate, sizeof(candidate), "/usr/lib/postgresql/%s/bin/%s",
+		         de->d_name, prog);
+		if (access(candidate, X_OK) == 0)
+		{
+			best = major;
+			snprintf(buf, len, "%s", candidate);
+		}
+	}
+	closedir(dir);
+	return buf;
+}
+
+/* Print the tail of a (possibly long) text. */
+static void
+print_tail(const char *what, const char *text, size_t max)
+{
+	size_t len = text ? strlen(text) : 0;
+
+	fprintf(stderr, "---- %s (last %zu bytes) ----\n%s\n----\n", what,
+	        len < max ? len : max, len > max ? text + len - max : text ? text : "");
+}
+
+/* Append text to the drill's log file, if any. */
+static void
+log_append(const Drill *d, const char *header, const char *text)
+{
+	FILE *f;
+
+	if (d->log_path[0] == '\0')
+		return;
+	f = fopen(d->log_path, "a");
+	if (f == NULL)
+		return;
+	fprintf(f, "==== [%.1fs] %s ====\n%s\n", elapsed_s(), header,
+	        text ? text : "");
+	fclose(f);
+}
+
+static void
+ignore_notice(void *arg, const char *message)
+{
+	(void) arg;
+	(void) message;
+}
+
+/*
+ * Run SQL returning at most one value without printing errors (polling while
+ * a server restarts must stay quiet).  value may be NULL.
+ */
+static bool
+quiet_query(const Cluster *c, const char *db, const char *sql, char *value,
+            size_t len, char *errbuf, size_t errlen)
+{
+	char conninfo[DRILL_CONNINFO_MAX];
+	PGconn *conn;
+	PGresult *res;
+	bool ok = false;
+
+	snprintf(conninfo, sizeof(conninfo), "%s connect_timeout=10",
+	         cluster_conninfo(c, db));
+	conn = PQconnectdb(conninfo);
+	if (value != NULL && len > 0)
+		value[0] = '\0';
+	if (PQstatus(conn) != CONNECTION_OK)
+	{
+		if (errbuf)
+			snprintf(errbuf, errlen, "%s", PQerrorMessage(conn));
+		PQfinish(conn);
+		return false;
+	}
+	PQsetNoticeProcessor(conn, ignore_notice, NULL);
+	res = PQexec(conn, sql);
+	if (PQresultStatus(res) == PGRES_TUPLES_OK ||
+	    PQresultStatus(res) == PGRES_COMMAND_OK)
+	{
+		ok = true;
+		if (value != NULL && PQresultStatus(res) == PGRES_TUPLES_OK &&
+		    PQntuples(res) > 0 && PQnfields(res) > 0)
+			snprintf(value, len, "%s", PQgetvalue(res, 0, 0));
+	}
+	else if (errbuf)
+		snprintf(errbuf, errlen, "%s", PQerrorMessage(conn));
+	PQclear(res);
+	PQfinish(conn);
+	return ok;
+}
+
+/* A query that must work: errors are printed. */
+static bool
+must_query(Drill *d, const Cluster *c, const char *db, const char *sql,
+           char *value, size_t len)
+{
+	char err[1024];
+
+	if (quiet_query(c, db, sql, value, len, err, sizeof(err)))
+		return true;
+	drill_fail(d, "query on %s failed: %.300s: %s", c->name, sql, err);
+	return false;
+}
+
+/* Run a command to completion; false (output printed) unless status 0. */
+static bool
+run_cmd(Drill *d, const char *what, const char *const argv[], int timeout_ms)
+{
+	char *out = NULL;
+	char *err = NULL;
+	int rc = proc_run(argv, NULL, timeout_ms, &out, &err);
+
+	if (rc != 0)
+	{
+		drill_fail(d, "%s exited with %d", what, rc);
+		print_tail("stdout", out, 2000);
+		print_tail("stderr", err, 4000);
+	}
+	free(out);
+	free(err);
+	return rc == 0;
+}
+
+/* ---- RSS ---- */
+
+static long
+vm_hwm_kb(pid_t pid)
+{
+	char path[64];
+	char *text;
+	char *p;
+	long kb = 0;
+
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+	text = proc_read_file(path);
+	if (text == NULL)
+		return 0;
+	p = strstr(text, "VmHWM:");
+	if (p != NULL)
+		kb = strtol(p + 6, NULL, 10);
+	free(text);
+	return kb;
+}
+
+static void
+sample_rss(Drill *d)
+{
+	struct
+	{
+		pid_t pid;
+		const char *what;
+	} procs[2] = {{d->sync.pid, "sync"}, {d->cutover.pid, "cutover"}};
+
+	for (int i = 0; i < 2; i++)
+	{
+		long kb = (procs[i].pid > 0) ? vm_hwm_kb(procs[i].pid) : 0;
+
+		if (kb > d->stats->peak_rss_kb)
+		{
+			d->stats->peak_rss_kb = kb;
+			snprintf(d->stats->peak_rss_what, sizeof(d->stats->peak_rss_what),
+			         "%s", procs[i].what);
+		}
+	}
+}
+
+/* ---- pgbench ---- */
+
+static void
+bench_collect(Drill *d, int status)
+{
+	char *out = proc_stdout(&d->bench);
+	char *err = proc_stderr(&d->bench);
+	const char *p = out ? strstr(out, "number of transactions actually processed:") : NULL;
+
+	if (p != NULL)
+		d->stats->bench_txns += strtoll(p + 43, NULL, 10);
+	if (status != 0)
+		log_append(d, "pgbench ended", err);
+	free(out);
+	free(err);
+	proc_release(&d->bench);
+	d->bench_running = false;
+}
+
+static bool
+bench_spawn(Drill *d, int seconds)
+{
+	char bench[PATH_MAX];
+	char port[16];
+	char clients[16];
+	char secs[16];
+	char rate[16];
+	const char *argv[32];
+	int n = 0;
+
+	snprintf(port, sizeof(port), "%d", d->src->port);
+	snprintf(clients, sizeof(clients), "%d", d->clients);
+	snprintf(secs, sizeof(secs), "%d", seconds < 1 ? 1 : seconds);
+	snprintf(rate, sizeof(rate), "%d", d->rate);
+	argv[n++] = pg_program("pgbench", bench, sizeof(bench));
+	/* the first run vacuums and truncates pgbench_history (a TRUNCATE to
+	 * stream); later runs do not */
+	if (d->bench_truncated)
+		argv[n++] = "-n";
+	argv[n++] = "-h";
+	argv[n++] = d->src->basedir;
+	argv[n++] = "-p";
+	argv[n++] = port;
+	argv[n++] = "-U";
+	argv[n++] = "postgres";
+	argv[n++] = "-c";
+	argv[n++] = clients;
+	argv[n++] = "-j";
+	argv[n++] = "2";
+	argv[n++] = "-T";
+	argv[n++] = secs;
+	if (d->rate > 0)
+	{
+		argv[n++] = "-R";
+		argv[n++] = rate;
+	}
+	argv[n++] = d->srcdb;
+	argv[n] = NULL;
+	if (!proc_spawn(&d->bench, argv, NULL))
+		return false;
+	d->bench_truncated = true;
+	d->bench_running = true;
+	return true;
+}
+
+bool
+drill_bench_start(Drill *d, int seconds)
+{
+	d->bench_until_ms = proc_now_ms() + (long long) seconds * 1000;
+	d->bench_next_try_ms = 0;
+	if (d->bench_running)
+		return true;
+	return bench_spawn(d, seconds);
+}
+
+void
+drill_bench_stop(Drill *d)
+{
+	d->bench_until_ms = 0;
+	if (d->bench_running)
+	{
+		int status;
+
+		proc_kill(&d->bench, SIGINT);
+		status = proc_wait(&d->bench, 30000);
+		bench_collect(d, status);
+	}
+}
+
+static void
+bench_tick(Drill *d)
+{
+	long long now = proc_now_ms();
+
+	if (d->bench_running)
+	{
+		int status = proc_wait(&d->bench, 0);
+
+		if (status == PROC_TIMEOUT)
+			return;
+		bench_collect(d, status);
+		d->bench_next_try_ms = now + 500;
+	}
+	if (d->bench_until_ms > now + 1000 && now >= d->bench_next_try_ms)
+	{
+		if (bench_spawn(d, (int) ((d->bench_until_ms - now) / 1000)))
+			d->stats->bench_restarts++;
+		d->bench_next_try_ms = now + 500;
+	}
+}
+
+/* ---- ticking ---- */
+
+static bool sync_alive(Drill *d);
+
+void
+drill_tick(Drill *d)
+{
+	sample_rss(d);
+	bench_tick(d);
+}
+
+/* Has sync exited?  Reap and report it (an unexpected exit fails). */
+static bool
+sync_alive(Drill *d)
+{
+	int status;
+	char *err;
+
+	if (!d->sync_running)
+		return false;
+	sample_rss(d);
+	status = proc_wait(&d->sync, 0);
+	if (status == PROC_TIMEOUT)
+		return true;
+	d->sync_running = false;
+	err = proc_stderr(&d->sync);
+	log_append(d, "sync exited", err);
+	drill_fail(d, "pgstream sync exited with status %d while it should be "
+	              "running",
+	           status);
+	print_tail("pgstream sync stderr", err, 3000);
+	free(err);
+	return false;
+}
+
+bool
+drill_sleep(Drill *d, long ms)
+{
+	long long end = proc_now_ms() + ms;
+
+	for (;;)
+	{
+		long long left = end - proc_now_ms();
+
+		drill_tick(d);
+		if (d->sync_running && !sync_alive(d))
+			return false;
+		if (left <= 0)
+			return true;
+		sleep_ms(left < POLL_MS ? left : POLL_MS);
+	}
+}
+
+/* ---- phase ---- */
+
+static int
+phase_index(const char *name)
+{
+	for (int i = 0; i < 7; i++)
+		if (strcmp(name, drill_phase_names[i]) == 0)
+			return i;
+	return DRILL_PHASE_OTHER;
+}
+
+int
+drill_phase(Drill *d)
+{
+	char v[64];
+
+	if (!quiet_query(d->tgt, d->tgtdb,
+	                 "SELECT to_regclass('pgstream.migration') IS NOT NULL", v,
+	                 sizeof(v), NULL, 0) ||
+	    strcmp(v, "t") != 0)
+		return DRILL_PHASE_NONE;
+	if (!quiet_query(d->tgt, d->tgtdb, "SELECT phase FROM pgstream.migration",
+	                 v, sizeof(v), NULL, 0) ||
+	    v[0] == '\0')
+		return DRILL_PHASE_NONE;
+	return phase_index(v);
+}
+
+bool
+drill_wait_phase(Drill *d, int phase, int timeout_ms)
+{
+	long long deadline = proc_now_ms() + timeout_ms;
+	int now = DRILL_PHASE_NONE;
+
+	for (;;)
+	{
+		now = drill_phase(d);
+		if (now >= phase && now != DRILL_PHASE_OTHER)
+			return true;
+		if (!sync_alive(d))
+			return false;
+		if (proc_now_ms() > deadline)
+		{
+			drill_fail(d, "phase %s not reached in %d s (still %s)",
+			           drill_phase_names[phase], timeout_ms / 1000,
+			           drill_phase_names[now]);
+			return false;
+		}
+		drill_tick(d);
+		sleep_ms(50);
+	}
+}
+
+/* ---- markers ---- */
+
+bool
+drill_mark_and_wait(Drill *d, int timeout_ms)
+{
+	long long start = proc_now_ms();
+	long long deadline = start + timeout_ms;
+	char id[32] = "";
+	char sql[256];
+	char v[32];
+	char err[512] = "";
+
+	/* the source may be restarting: retry the insert */
+	while (!quiet_query(d->src, d->srcdb,
+	                    "INSERT INTO drill_marker (note) VALUES ('mark')"
+	                    " RETURNING id",
+	                    id, sizeof(id), err, sizeof(err)))
+	{
+		if (proc_now_ms() > deadline)
+		{
+			drill_fail(d, "could not insert a marker on the source: %s", err);
+			return false;
+		}
+		if (!drill_sleep(d, 200))
+			return false;
+	}
+	d->marker = strtoll(id, NULL, 10);
+	snprintf(sql, sizeof(sql),
+	         "SELECT count(*) FROM drill_marker WHERE id = %s", id);
+	for (;;)
+	{
+		if (quiet_query(d->tgt, d->tgtdb, sql, v, sizeof(v), NULL, 0) &&
+		    strcmp(v, "1") == 0)
+		{
+			drill_log("%s: marker %s applied on the target after %.1f s",
+			          d->name, id, (double) (proc_now_ms() - start) / 1000.0);
+			return true;
+		}
+		if (proc_now_ms() > deadline)
+		{
+			drill_fail(d, "marker %s not applied on the target in %d s", id,
+			           timeout_ms / 1000);
+			return false;
+		}
+		if (!drill_sleep(d, 100))
+			return false;
+	}
+}
+
+/* ---- set-up ---- */
+
+static bool
+make_db(Drill *d, Cluster *c, const char *db)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", db);
+	if (!must_query(d, c, "postgres", sql, NULL, 0))
+		return false;
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", db);
+	return must_query(d, c, "postgres", sql, NULL, 0);
+}
+
+static void
+build_target_conninfo(Drill *d, const char *extra)
+{
+	if (d->netns != NULL)
+		snprintf(d->tgt_conninfo, sizeof(d->tgt_conninfo),
+		         "host=%s port=%d user=postgres dbname=%s%s%s",
+		         d->netns->ns_addr, d->tgt->port, d->tgtdb, extra ? " " : "",
+		         extra ? extra : "");
+	else
+		snprintf(d->tgt_conninfo, sizeof(d->tgt_conninfo), "%s%s%s",
+		         cluster_conninfo(d->tgt, d->tgtdb), extra ? " " : "",
+		         extra ? extra : "");
+}
+
+void
+drill_set_target_extra(Drill *d, const char *extra)
+{
+	build_target_conninfo(d, extra);
+}
+
+bool
+drill_init(Drill *d, const char *name, Cluster *src, Cluster *tgt,
+           DrillNetns *netns, int scale, DrillStats *stats, uint64_t seed)
+{
+	char bench[PATH_MAX];
+	char port[16];
+	char scale_s[16];
+	const char *argv[16];
+	int n = 0;
+
+	memset(d, 0, sizeof(*d));
+	d->name = name;
+	d->src = src;
+	d->tgt = tgt;
+	d->netns = netns;
+	d->stats = stats;
+	d->rng = seed;
+	d->jobs = 2;
+	d->split_mb = 1;
+	d->clients = 4;
+	snprintf(d->srcdb, sizeof(d->srcdb), "%s_src", name);
+	snprintf(d->tgtdb, sizeof(d->tgtdb), "%s_tgt", name);
+	snprintf(d->slot, sizeof(d->slot), "%s_slot", name);
+	if (getenv("DRILL_LOG") != NULL)
+		snprintf(d->log_path, sizeof(d->log_path), "%s", getenv("DRILL_LOG"));
+	if (pgstream_bin() == NULL)
+	{
+		drill_fail(d, "PGSTREAM_BIN is not set (absolute path of pgstream)");
+		return false;
+	}
+	drill_log("%s: databases %s and %s, pgbench scale %d", name, d->srcdb,
+	          d->tgtdb, scale);
+	/* a slot left by an earlier failed run of this drill */
+	{
+		char sql[256];
+
+		snprintf(sql, sizeof(sql),
+		         "SELECT count(pg_drop_replication_slot(slot_name)) FROM "
+		         "pg_replication_slots WHERE slot_name = '%s' AND NOT active",
+		         d->slot);
+		quiet_query(src, "postgres", sql, NULL, 0, NULL, 0);
+	}
+	if (!make_db(d, src, d->srcdb) || !make_db(d, tgt, d->tgtdb))
+		return false;
+	snprintf(port, sizeof(port), "%d", src->port);
+	snprintf(scale_s, sizeof(scale_s), "%d", scale);
+	argv[n++] = pg_program("pgbench", bench, sizeof(bench));
+	argv[n++] = "-i";
+	argv[n++] = "-q";
+	argv[n++] = "-s";
+	argv[n++] = scale_s;
+	argv[n++] = "--foreign-keys";
+	argv[n++] = "-h";
+	argv[n++] = src->basedir;
+	argv[n++] = "-p";
+	argv[n++] = port;
+	argv[n++] = "-U";
+	argv[n++] = "postgres";
+	argv[n++] = d->srcdb;
+	argv[n] = NULL;
+	if (!run_cmd(d, "pgbench -i", argv, CMD_TIMEOUT_MS))
+		return false;
+	/* markers: a table with a key and a sequence (cutover sets sequences) */
+	if (!must_query(d, src, d->srcdb,
+	                "CREATE TABLE drill_marker (id bigserial PRIMARY KEY,"
+	                " at timestamptz NOT NULL DEFAULT clock_timestamp(),"
+	                " note text)",
+	                NULL, 0))
+		return false;
+	snprintf(d->src_conninfo, sizeof(d->src_conninfo), "%s",
+	         cluster_conninfo(src, d->srcdb));
+	build_target_conninfo(d, NULL);
+	return true;
+}
+
+void
+drill_term(Drill *d)
+{
+	if (d->bench_running)
+		drill_bench_stop(d);
+	if (d->sync_running || d->sync.pid > 0)
+	{
+		char *err = proc_stderr(&d->sync);
+
+		log_append(d, "sync released", err);
+		free(err);
+		proc_release(&d->sync);
+	}
+	d->sync_running = false;
+	if (d->cutover.pid > 0 || d->cutover.out_path[0])
+		proc_release(&d->cutover);
+	d->cutover_running = false;
+}
+
+/* ---- pgstream ---- */
+
+bool
+drill_sync_start(Drill *d)
+{
+	char jobs[16];
+	char split[16];
+	const char *argv[] = {pgstream_bin(),
+	                      "sync",
+	                      "--source",
+	                      d->src_conninfo,
+	                      "--target",
+	                      d->tgt_conninfo,
+	                      "--slot",
+	                      d->slot,
+	                      "--publication",
+	                      d->slot,
+	                      "--jobs",
+	                      jobs,
+	                      "--split-size",
+	                      split,
+	                      "--no-key-tables=full",
+	                      "--retry-timeout",
+	                      "300",
+	                      "--quiet",
+	                      NULL};
+
+	if (d->sync.pid > 0 || d->sync.out_path[0])
+	{
+		char *err = proc_stderr(&d->sync);
+
+		log_append(d, "sync run ended", err);
+		free(err);
+		proc_release(&d->sync);
+	}
+	snprintf(jobs, sizeof(jobs), "%d", d->jobs);
+	snprintf(split, sizeof(split), "%d", d->split_mb);
+	if (!proc_spawn(&d->sync, argv, NULL))
+	{
+		drill_fail(d, "could not start pgstream sync");
+		return false;
+	}
+	d->sync_running = true;
+	d->sync_runs++;
+	return true;
+}
+
+bool
+drill_sync_kill(Drill *d, int *phase_killed)
+{
+	int phase;
+	int status;
+
+	if (!sync_alive(d))
+		return false;
+	phase = drill_phase(d);
+	sample_rss(d);
+	proc_kill(&d->sync, SIGKILL);
+	status = proc_wait(&d->sync, 30000);
+	d->sync_running = false;
+	if (status != 128 + SIGKILL)
+	{
+		/* it exited on its own just before: not a kill */
+		char *err = proc_stderr(&d->sync);
+
+		drill_fail(d, "sync exited with %d before the kill", status);
+		print_tail("pgstream sync stderr", err, 3000);
+		free(err);
+		return false;
+	}
+	if (phase < 0 || phase > DRILL_PHASE_OTHER)
+		phase = DRILL_PHASE_OTHER;
+	d->stats->kills_by_phase[phase]++;
+	if (phase_killed)
+		*phase_killed = phase;
+	return true;
+}
+
+int
+drill_sync_wait(Drill *d, int timeout_ms)
+{
+	long long deadline = proc_now_ms() + timeout_ms;
+
+	for (;;)
+	{
+		int status;
+
+		sample_rss(d);
+		status = proc_wait(&d->sync, 0);
+		if (status != PROC_TIMEOUT)
+		{
+			d->sync_running = false;
+			return status;
+		}
+		if (proc_now_ms() > deadline)
+			return PROC_TIMEOUT;
+		drill_tick(d);
+		sleep_ms(POLL_MS);
+	}
+}
+
+char *
+drill_sync_stderr(Drill *d)
+{
+	return proc_stderr(&d->sync);
+}
+
+bool
+drill_cutover_start(Drill *d)
+{
+	const char *argv[] = {pgstream_bin(), "cutover", "--source",
+	                      d->src_conninfo, "--target", d->tgt_conninfo,
+	                      "--freeze", "--json", "--timeout", "300", NULL};
+
+	/* --freeze ends pgbench's sessions: do not start it again */
+	d->bench_until_ms = 0;
+	if (d->cutover.pid > 0 || d->cutover.out_path[0])
+	{
+		char *err = proc_stderr(&d->cutover);
+
+		log_append(d, "cutover run ended", err);
+		free(err);
+		proc_release(&d->cutover);
+	}
+	if (!proc_spawn(&d->cutover, argv, NULL))
+	{
+		drill_fail(d, "could not start pgstream cutover");
+		return false;
+	}
+	d->cutover_running = true;
+	return true;
+}
+
+int
+drill_cutover_wait(Drill *d, int timeout_ms)
+{
+	long long deadline = proc_now_ms() + timeout_ms;
+
+	for (;;)
+	{
+		int status;
+
+		sample_rss(d);
+		status = proc_wait(&d->cutover, 0);
+		if (status != PROC_TIMEOUT)
+		{
+			d->cutover_running = false;
+			return status;
+		}
+		if (proc_now_ms() > deadline)
+			return PROC_TIMEOUT;
+		/* a sync that fails while cutover waits for its barrier: the
+		 * barrier will never come */
+		if (d->sync_running && proc_wait(&d->sync, 0) != PROC_TIMEOUT)
+		{
+			d->sync_running = false;
+			if (d->sync.status != 0)
+			{
+				char *err = proc_stderr(&d->sync);
+
+				drill_fail(d, "sync exited with %d while cutover was running",
+				           d->sync.status);
+				print_tail("pgstream sync stderr", err, 3000);
+				free(err);
+				proc_kill(&d->cutover, SIGKILL);
+				proc_wait(&d->cutover, 30000);
+				d->cutover_running = false;
+				return d->cutover.status;
+			}
+		}
+		drill_tick(d);
+		sleep_ms(POLL_MS);
+	}
+}
+
+/* Did an earlier (killed) cutover finish everything?  No state on the
+ * target and no slot on the source. */
+static bool
+migration_gone(Drill *d)
+{
+	char v[16];
+	char sql[256];
+
+	if (!quiet_query(d->tgt, d->tgtdb,
+	                 "SELECT count(*) FROM pg_namespace WHERE nspname = "
+	                 "'pgstream'",
+	                 v, sizeof(v), NULL, 0) ||
+	    strcmp(v, "0") != 0)
+		return false;
+	snprintf(sql, sizeof(sql),
+	         "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s'",
+	         d->slot);
+	return quiet_query(d->src, "postgres", sql, v, sizeof(v), NULL, 0) &&
+	       strcmp(v, "0") == 0;
+}
+
+bool
+drill_cutover_finish(Drill *d)
+{
+	int status;
+	char *out;
+	char *err;
+	bool ok;
+
+	if (!d->cutover_running && !drill_cutover_start(d))
+		return false;
+	status = drill_cutover_wait(d, CUTOVER_TIMEOUT_MS);
+	out = proc_stdout(&d->cutover);
+	err = proc_stderr(&d->cutover);
+	log_append(d, "cutover", err);
+	ok = status == 0 && out != NULL &&
+	     strstr(out, "\"row_counts_equal\":true") != NULL;
+	if (status != 0 && migration_gone(d))
+	{
+		/* the killed cutover had completed; this one found nothing to do */
+		drill_log("%s: cutover exited %d: the earlier cutover had already "
+		          "completed (no state, no slot)",
+		          d->name, status);
+		print_tail("pgstream cutover stderr", err, 1500);
+		ok = true;
+	}
+	else if (!ok)
+	{
+		drill_fail(d, "pgstream cutover exited with %d", status);
+		print_tail("pgstream cutover stdout", out, 3000);
+		print_tail("pgstream cutover stderr", err, 4000);
+	}
+	free(out);
+	free(err);
+	if (!ok)
+		return false;
+	/* sync exits 0 once it has applied the barrier */
+	if (d->sync_running)
+	{
+		status = drill_sync_wait(d, SYNC_EXIT_TIMEOUT_MS);
+		if (status != 0)
+		{
+			err = drill_sync_stderr(d);
+			drill_fail(d, "sync exited with %d after the cutover", status);
+			print_tail("pgstream sync stderr", err, 3000);
+			free(err);
+			return false;
+		}
+	}
+	drill_log("%s: cutover done", d->name);
+	d->stats->cutovers++;
+	return true;
+}
+
+/* ---- comparison ---- */
+
+typedef struct Cursor
+{
+	PGconn *conn;
+	PGresult *res;
+	int row;
+	bool done;
+} Cursor;
+
+static bool
+cursor_open(Drill *d, Cursor *cur, const Cluster *c, const char *db,
+            const char *table)
+{
+	char sql[700];
+	PGresult *res;
+
+	memset(cur, 0, sizeof(*cur));
+	cur->conn = cluster_connect(c, db, NULL);
+	if (cur->conn == NULL)
+		return false;
+	snprintf(sql, sizeof(sql),
+	         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
+	         "DECLARE drill_cur NO SCROLL CURSOR FOR SELECT t::text"
+	         " FROM %s t ORDER BY t::text COLLATE \"C\"",
+	         table);
+	res = PQexec(cur->conn, sql);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+	{
+		drill_fail(d, "cursor on %s: %s", table, PQerrorMessage(cur->conn));
+		PQclear(res);
+		return false;
+	}
+	PQclear(res);
+	return true;
+}
+
+/* The current row, fetching more as needed; NULL at the end. */
+static const char *
+cursor_row(Cursor *cur)
+{
+	char sql[64];
+
+	if (cur->done)
+		return NULL;
+	if (cur->res != NULL && cur->row < PQntuples(cur->res))
+		return PQgetvalue(cur->res, cur->row, 0);
+	PQclear(cur->res);
+	snprintf(sql, sizeof(sql), "FETCH %d FROM drill_cur", FETCH_ROWS);
+	cur->res = PQexec(cur->conn, sql);
+	cur->row = 0;
+	if (PQresultStatus(cur->res) != PGRES_TUPLES_OK ||
+	    PQntuples(cur->res) == 0)
+	{
+		cur->done = true;
+		return NULL;
+	}
+	return PQgetvalue(cur->res, 0, 0);
+}
+
+static void
+cursor_close(Cursor *cur)
+{
+	PQclear(cur->res);
+	PQfinish(cur->conn);
+	memset(cur, 0, sizeof(*cur));
+}
+
+/* Multiset difference of a table's rows: source-only and target-only. */
+static bool
+diff_rows(Drill *d, const char *table, long long *lost, long long *extra)
+{
+	Cursor a;
+	Cursor b;
+	int shown = 0;
+
+	*lost = *extra = 0;
+	if (!cursor_open(d, &a, d->src, d->srcdb, table))
+		return false;
+	if (!cursor_open(d, &b, d->tgt, d->tgtdb, table))
+	{
+		cursor_close(&a);
+		return false;
+	}
+	for (;;)
+	{
+		const char *ra = cursor_row(&a);
+		const char *rb = cursor_row(&b);
+		int cmp;
+
+		if (ra == NULL && rb == NULL)
+			break;
+		cmp = ra == NULL ? 1 : rb == NULL ? -1 : strcmp(ra, rb);
+		if (cmp == 0)
+		{
+			a.row++;
+			b.row++;
+			continue;
+		}
+		if (shown++ < 10)
+			fprintf(stderr, "  %s %s: %s\n", table,
+			        cmp < 0 ? "only on source (lost)"
+			                : "only on target (duplicated/extra)",
+			        cmp < 0 ? ra : rb);
+		if (cmp < 0)
+		{
+			(*lost)++;
+			a.row++;
+		}
+		else
+		{
+			(*extra)++;
+			b.row++;
+		}
+	}
+	cursor_close(&a);
+	cursor_close(&b);
+	return true;
+}
+
+bool
+drill_compare(Drill *d)
+{
+	PGconn *conn = cluster_connect(d->src, d->srcdb, NULL);
+	PGresult *tables;
+	static const char seq_list[] =
+	    "SELECT coalesce(string_agg(format('%I.%I=%s', schemaname,"
+	    " sequencename, coalesce(last_value::text, 'null')), ', '"
+	    " ORDER BY schemaname, sequencename), '') FROM pg_sequences";
+	char sa[4096];
+	char sb[4096];
+	bool same = true;
+	long long rows = 0;
+
+	if (conn == NULL)
+		return false;
+	tables = PQexec(conn,
+	                "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c"
+	                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+	                " WHERE c.relkind IN ('r', 'p')"
+	                " AND n.nspname NOT IN ('pg_catalog', 'information_schema',"
+	                " 'pgstream') AND n.nspname !~ '^pg_(toast|temp)' ORDER BY 1");
+	PQfinish(conn);
+	if (PQresultStatus(tables) != PGRES_TUPLES_OK)
+	{
+		drill_fail(d, "could not list the source tables");
+		PQclear(tables);
+		return false;
+	}
+	for (int i = 0; i < PQntuples(tables); i++)
+	{
+		const char *t = PQgetvalue(tables, i, 0);
+		char sql[600];
+		char ca[32];
+		char cb[32];
+		char *da;
+		char *db;
+
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", t);
+		if (!must_query(d, d->src, d->srcdb, sql, ca, sizeof(ca)) ||
+		    !must_query(d, d->tgt, d->tgtdb, sql, cb, sizeof(cb)))
+		{
+			same = false;
+			continue;
+		}
+		da = cluster_table_digest(d->src, d->srcdb, t, "t::text COLLATE \"C\"");
+		db = cluster_table_digest(d->tgt, d->tgtdb, t, "t::text COLLATE \"C\"");
+		d->stats->tables_compared++;
+		rows += strtoll(ca, NULL, 10);
+		if (da == NULL || db == NULL || strcmp(ca, cb) != 0 ||
+		    strcmp(da, db) != 0)
+		{
+			long long lost = 0;
+			long long extra = 0;
+
+			same = false;
+			d->stats->tables_differing++;
+			drill_fail(d, "table %s differs: source %s rows md5 %s, target %s "
+			              "rows md5 %s",
+			           t, ca, da ? da : "?", cb, db ? db : "?");
+			if (diff_rows(d, t, &lost, &extra))
+			{
+				drill_log("  %s: %lld row(s) lost, %lld row(s) duplicated or "
+				          "extra",
+				          t, lost, extra);
+				d->stats->rows_lost += lost;
+				d->stats->rows_duplicated += extra;
+			}
+		}
+		else
+			drill_log("%s: %s identical (%s rows)", d->name, t, ca);
+		free(da);
+		free(db);
+	}
+	PQclear(tables);
+	d->stats->rows_compared += rows;
+	if (must_query(d, d->src, d->srcdb, seq_list, sa, sizeof(sa)) &&
+	    must_query(d, d->tgt, d->tgtdb, seq_list, sb, sizeof(sb)))
+	{
+		if (strcmp(sa, sb) != 0)
+		{
+			same = false;
+			d->stats->sequences_differing++;
+			drill_fail(d, "sequences differ: source %s, target %s", sa, sb);
+		}
+		else
+			drill_log("%s: sequences identical (%s)", d->name, sa);
+	}
+	else
+		same = false;
+	return same;
+}
+
+/* ---- faults ---- */
+
+static bool
+restart_cluster(Drill *d, Cluster *c, const char *mode, bool in_netns)
+{
+	bool ok;
+
+	drill_log("%s: %s restart of %s", d->name, mode, c->name);
+	ok = cluster_stop(c, mode);
+	if (ok)
+		ok = in_netns ? drill_netns_cluster_start(d->netns, c)
+		              : cluster_start(c);
+	if (!ok)
+		drill_fail(d, "could not restart %s (%s)", c->name, mode);
+	return ok;
+}
+
+bool
+drill_restart_source(Drill *d, const char *mode)
+{
+	return restart_cluster(d, d->src, mode, false);
+}
+
+bool
+drill_restart_target(Drill *d, const char *mode)
+{
+	return restart_cluster(d, d->tgt, mode, d->netns != NULL);
+}
+
+/* pg_terminate_backend of the sessions sql selects; waits until one is
+ * there. */
+static bool
+terminate(Drill *d, const Cluster *c, const char *db, const char *what,
+          const char *sql)
+{
+	long long deadline = proc_now_ms() + 60000;
+	char v[32];
+
+	for (;;)
+	{
+		if (quiet_query(c, db, sql, v, sizeof(v), NULL, 0) &&
+		    strtol(v, NULL, 10) > 0)
+		{
+			drill_log("%s: terminated %s (%s backend(s))", d->name, what, v);
+			return true;
+		}
+		if (proc_now_ms() > deadline)
+		{
+			drill_fail(d, "found no %s to terminate in 60 s", what);
+			return false;
+		}
+		if (!drill_sleep(d, 100))
+			return false;
+	}
+}
+
+bool
+drill_terminate_walsender(Drill *d)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql),
+	         "SELECT count(pg_terminate_backend(r.pid)) FROM"
+	         " pg_stat_replication r JOIN pg_replication_slots s"
+	         " ON s.active_pid = r.pid WHERE s.slot_name = '%s'",
+	         d->slot);
+	return terminate(d, d->src, "postgres", "the walsender", sql);
+}
+
+bool
+drill_terminate_apply(Drill *d)
+{
+	char sql[512];
+
+	snprintf(sql, sizeof(sql),
+	         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+	         " WHERE datname = '%s' AND backend_type = 'client backend'"
+	         " AND application_name LIKE 'pgstream%%'"
+	         " AND pid <> pg_backend_pid()",
+	         d->tgtdb);
+	return terminate(d, d->tgt, "postgres", "the apply backend(s)", sql);
+}
+
+/* ---- network namespace ---- */
+
+static bool
+ip_cmd(const char *const argv[], bool quiet)
+{
+	char *out = NULL;
+	char *err = NULL;
+	int rc = proc_run(argv, NULL, 30000, &out, &err);
+
+	if (rc != 0 && !quiet)
+	{
+		fprintf(stderr, "[drill] command failed (%d):", rc);
+		for (int i = 0; argv[i]; i++)
+			fprintf(stderr, " %s", argv[i]);
+		fprintf(stderr, "\n%s%s", out ? out : "", err ? err : "");
+	}
+	free(out);
+	free(err);
+	return rc == 0;
+}
+
+static DrillNetns *netns_registered = NULL;
+
+static void
+netns_atexit(void)
+{
+	if (netns_registered != NULL)
+		drill_netns_teardown(netns_registered);
+}
+
+bool
+drill_netns_setup(DrillNetns *ns)
+{
+	int n = (int) (getpid() % 250) + 1;
+
+	memset(ns, 0, sizeof(*ns));
+	if (geteuid() != 0)
+	{
+		fprintf(stderr, "[drill] network namespaces need root\n");
+		return false;
+	}
+	snprintf(ns->name, sizeof(ns->name), "drill_tgt_%d", (int) getpid());
+	snprintf(ns->veth_root, sizeof(ns->veth_root), "vdr%dr", (int) (getpid() % 100000));
+	snprintf(ns->veth_ns, sizeof(ns->veth_ns), "vdr%dt", (int) (getpid() % 100000));
+	snprintf(ns->root_addr, sizeof(ns->root_addr), "10.200.%d.1", n);
+	snprintf(ns->ns_addr, sizeof(ns->ns_addr), "10.200.%d.2", n);
+	{
+		char root_cidr[40];
+		char ns_cidr[40];
+		const char *const del_ns[] = {"ip", "netns", "del", ns->name, NULL};
+		const char *const add_ns[] = {"ip", "netns", "add", ns->name, NULL};
+		const char *const add_veth[] = {"ip", "link", "add", ns->veth_root,
+		                                "type", "veth", "peer", "name",
+		                                ns->veth_ns, NULL};
+		const char *const move[] = {"ip", "link", "set", ns->veth_ns, "netns",
+		                            ns->name, NULL};
+		const char *const addr_root[] = {"ip", "addr", "add", root_cidr,
+		                                 "dev", ns->veth_root, NULL};
+		const char *const up_root[] = {"ip", "link", "set", ns->veth_root,
+		                               "up", NULL};
+		const char *const addr_ns[] = {"ip", "netns", "exec", ns->name, "ip",
+		                               "addr", "add", ns_cidr, "dev",
+		                               ns->veth_ns, NULL};
+		const char *const up_ns[] = {"ip", "netns", "exec", ns->name, "ip",
+		                             "link", "set", ns->veth_ns, "up", NULL};
+		const char *const up_lo[] = {"ip", "netns", "exec", ns->name, "ip",
+		                             "link", "set", "lo", "up", NULL};
+
+		snprintf(root_cidr, sizeof(root_cidr), "%s/24", ns->root_addr);
+		snprintf(ns_cidr, sizeof(ns_cidr), "%s/24", ns->ns_addr);
+		ip_cmd(del_ns, true);
+		if (!ip_cmd(add_ns, false))
+			return false;
+		netns_registered = ns;
+		atexit(netns_atexit);
+		ns->up = true;
+		if (!ip_cmd(add_veth, false) || !ip_cmd(move, false) ||
+		    !ip_cmd(addr_root, false) || !ip_cmd(up_root, false) ||
+		    !ip_cmd(addr_ns, false) || !ip_cmd(up_ns, false) ||
+		    !ip_cmd(up_lo, false))
+			return false;
+	}
+	drill_log("network namespace %s: %s (%s) <-> %s (%s)", ns->name,
+	          ns->root_addr, ns->veth_root, ns->ns_addr, ns->veth_ns);
+	return true;
+}
+
+void
+drill_netns_teardown(DrillNetns *ns)
+{
+	const char *const del_link[] = {"ip", "link", "del", ns->veth_root, NULL};
+	const char *const del_ns[] = {"ip", "netns", "del", ns->name, NULL};
+
+	if (!ns->up)
+		return;
+	ip_cmd(del_link, true);
+	ip_cmd(del_ns, true);
+	ns->up = false;
+	if (netns_registered == ns)
+		netns_registered = NULL;
+}
+
+static pid_t
+pid_from_file(const char *path)
+{
+	char *text = proc_read_file(path);
+	pid_t pid = text ? (pid_t) strtol(text, NULL, 10) : 0;
+
+	free(text);
+	return pid;
+}
+
+bool
+drill_netns_cluster_start(DrillNetns *ns, Cluster *c)
+{
+	char line[128];
+	char pg_ctl[PATH_MAX];
+	char *out = NULL;
+	char *err = NULL;
+	int rc;
+	const char *const argv[] = {"ip", "netns", "exec", ns->name, "runuser",
+	                            "-u", "postgres", "--",
+	                            pg_program("pg_ctl", pg_ctl, sizeof(pg_ctl)),
+	                            "-D", c->datadir, "-l", c->logfile, "-w", "-t",
+	                            "60", "start", NULL};
+	const char *const argv_user[] = {"ip", "netns", "exec", ns->name,
+	                                 pg_ctl, "-D", c->datadir, "-l",
+	                                 c->logfile, "-w", "-t", "60", "start",
+	                                 NULL};
+	char hba[PATH_MAX + 16];
+	char *hba_text;
+
+	snprintf(line, sizeof(line), "listen_addresses = '%s'", ns->ns_addr);
+	if (!cluster_set(c, line))
+		return false;
+	snprintf(hba, sizeof(hba), "%s/pg_hba.conf", c->datadir);
+	hba_text = proc_read_file(hba);
+	if (hba_text != NULL && strstr(hba_text, ns->root_addr) == NULL)
+	{
+		FILE *f = fopen(hba, "a");
+
+		if (f != NULL)
+		{
+			fprintf(f, "host all all %s/32 trust\n", ns->root_addr);
+			fclose(f);
+		}
+	}
+	free(hba_text);
+	rc = proc_run_in(c->basedir, geteuid() == 0 ? argv : argv_user, NULL,
+	                 120000, &out, &err);
+	if (rc != 0)
+	{
+		fprintf(stderr, "[drill] pg_ctl start in %s failed (%d)\n%s%s",
+		        ns->name, rc, out ? out : "", err ? err : "");
+		cluster_print_log_tail(c, 3000);
+	}
+	free(out);
+	free(err);
+	if (rc != 0)
+		return false;
+	c->running = true;
+	c->postmaster_pid = pid_from_file(c->pidfile);
+	return true;
+}
+
+bool
+drill_netns_link(DrillNetns *ns, bool up)
+{
+	const char *const argv[] = {"ip", "link", "set", ns->veth_root,
+	                            up ? "up" : "down", NULL};
+
+	return ip_cmd(argv, false);
+}
+
+/* ---- scenarios ---- */
+
+static bool
+drill_setup(Drill *d, const char *name, Cluster *src, Cluster *tgt,
+            DrillNetns *ns, const DrillConfig *cfg, DrillStats *st,
+            uint64_t salt)
+{
+	if (!drill_init(d, name, src, tgt, ns, cfg->scale, st, cfg->seed ^ salt))
+		return false;
+	d->jobs = cfg->jobs;
+	d->split_mb = cfg->split_mb;
+	d->clients = cfg->clients;
+	d->rate = cfg->rate;
+	return true;
+}
+
+/*
+ * Finish: cutover, then compare; false if anything differs.  After a failed
+ * step, sync is run again first if it is not running (what an operator
+ * does), so that the comparison still says what was lost.
+ */
+static bool
+finish(Drill *d)
+{
+	bool ok;
+
+	if (!d->sync_running && drill_phase(d) != DRILL_PHASE_CUTOVER)
+	{
+		drill_log("%s: sync is not running: starting it again for the cutover",
+		          d->name);
+		if (!drill_sync_start(d) || !drill_sleep(d, 3000))
+		{
+			drill_bench_stop(d);
+			drill_log("%s: FAILED (sync cannot resume, no cutover)", d->name);
+			return false;
+		}
+	}
+	ok = drill_cutover_finish(d);
+
+	drill_bench_stop(d);
+	/* compare even after a failed cutover: the figures say what differs */
+	if (!drill_compare(d))
+		ok = false;
+	drill_log("%s: %s", d->name, ok ? "PASSED" : "FAILED");
+	return ok;
+}
+
+/* Start sync and wait until it streams and has applied a marker. */
+static bool
+start_and_stream(Drill *d)
+{
+	return drill_sync_start(d) &&
+	       drill_wait_phase(d, DRILL_PHASE_CATCHUP, PHASE_TIMEOUT_MS) &&
+	       drill_mark_and_wait(d, MARK_TIMEOUT_MS);
+}
+
+/*
+ * Kill sync `count` times, aiming at phase `phase`: wait until sync reaches
+ * it, then kill after a random delay in [lo_ms, hi_ms], restart at once.
+ */
+static bool
+kills_in_phase(Drill *d, int phase, int count, long lo_ms, long hi_ms)
+{
+	for (int i = 0; i < count; i++)
+	{
+		long delay = drill_rand_range(d, lo_ms, hi_ms);
+		int killed = -1;
+
+		if (!d->sync_running && !drill_sync_start(d))
+			return false;
+		/* schema: aim from the start of the run (the phase is short) */
+		if (phase > DRILL_PHASE_SCHEMA &&
+		    !drill_wait_phase(d, phase, PHASE_TIMEOUT_MS))
+			return false;
+		if (!drill_sleep(d, delay))
+			return false;
+		if (!drill_sync_kill(d, &killed))
+			return false;
+		d->stats->kills++;
+		drill_log("%s: kill %d: sync killed -9 %ld ms into the wait, in phase "
+		          "%s (aimed at %s)",
+		          d->name, d->stats->kills, delay, drill_phase_names[killed],
+		          drill_phase_names[phase]);
+		if (!drill_sync_start(d))
+			return false;
+	}
+	return true;
+}
+
+/* Kill the cutover command `count` times at random moments, then let one
+ * finish. */
+static bool
+cutover_with_kills(Drill *d, int count, long hi_ms)
+{
+	for (int i = 0; i < count; i++)
+	{
+		long delay = drill_rand_range(d, 50, hi_ms);
+		int status;
+
+		if (!drill_cutover_start(d))
+			return false;
+		status = drill_cutover_wait(d, (int) delay);
+		if (status != PROC_TIMEOUT)
+		{
+			drill_log("%s: cutover finished (%d) before its kill at %ld ms",
+			          d->name, status, delay);
+			d->cutover_running = false;
+			break;
+		}
+		proc_kill(&d->cutover, SIGKILL);
+		drill_cutover_wait(d, 30000);
+		d->stats->kills++;
+		d->stats->kills_by_phase[DRILL_PHASE_CUTOVER]++;
+		drill_log("%s: kill %d: cutover killed -9 after %ld ms (migration "
+		          "phase now %s)",
+		          d->name, d->stats->kills, delay,
+		          drill_phase_names[drill_phase(d)]);
+	}
+	return drill_cutover_finish(d);
+}
+
+bool
+drill_run_kills(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
+                DrillStats *st)
+{
+	Drill d;
+	bool ok;
+
+	drill_log("== drill 1: kill -9 at random moments (seed %llu) ==",
+	          (unsigned long long) cfg->seed);
+	ok = drill_setup(&d, "drill_kill", src, tgt, NULL, cfg, st, 1);
+	ok = ok && drill_bench_start(&d, 3600);
+	ok = ok && kills_in_phase(&d, DRILL_PHASE_SCHEMA, cfg->kills_schema, 50, 1500);
+	ok = ok && kills_in_phase(&d, DRILL_PHASE_COPY, cfg->kills_copy, 100, 5000);
+	ok = ok && kills_in_phase(&d, DRILL_PHASE_INDEX, cfg->kills_index, 0, 600);
+	ok = ok && kills_in_phase(&d, DRILL_PHASE_CATCHUP, cfg->kills_stream, 200, 6000);
+	ok = ok && drill_wait_phase(&d, DRILL_PHASE_CATCHUP, PHASE_TIMEOUT_MS) &&
+	     drill_mark_and_wait(&d, MARK_TIMEOUT_MS);
+	ok = ok && cutover_with_kills(&d, cfg->kills_cutover, 4000);
+	ok = finish(&d) && ok;
+	drill_term(&d);
+	return ok;
+}
+
+bool
+drill_run_restarts(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
+                   DrillStats *st)
+{
+	static const char *const modes[] = {"fast", "immediate"};
+	Drill d;
+	bool ok;
+
+	drill_log("== drill 2: fast and immediate restarts of source and target ==");
+	ok = drill_setup(&d, "drill_restart", src, tgt, NULL, cfg, st, 2);
+	ok = ok && drill_bench_start(&d, 3600) && start_and_stream(&d);
+	for (int server = 0; ok && server < 2; server++)
+		for (int m = 0; ok && m < 2; m++)
+		{
+			ok = server == 0 ? drill_restart_source(&d, modes[m])
+			                 : drill_restart_target(&d, modes[m]);
+			ok = ok && drill_mark_and_wait(&d, MARK_TIMEOUT_MS);
+			if (ok)
+				st->restarts++;
+		}
+	ok = finish(&d) && ok;
+	drill_term(&d);
+	return ok;
+}
+
+bool
+drill_run_terminate(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
+                    DrillStats *st)
+{
+	Drill d;
+	bool ok;
+
+	drill_log("== drill 3: pg_terminate_backend of walsender and apply ==");
+	ok = drill_setup(&d, "drill_term", src, tgt, NULL, cfg, st, 3);
+	ok = ok && drill_bench_start(&d, 3600) && start_and_stream(&d);
+	for (int round = 0; ok && round < 2; round++)
+	{
+		ok = drill_terminate_walsender(&d) &&
+		     drill_mark_and_wait(&d, MARK_TIMEOUT_MS);
+		if (ok)
+			st->terminates++;
+		ok = ok && drill_terminate_apply(&d) &&
+		     drill_mark_and_wait(&d, MARK_TIMEOUT_MS);
+		if (ok)
+			st->terminates++;
+	}
+	ok = finish(&d) && ok;
+	drill_term(&d);
+	return ok;
+}
+
+/* One partition: link down for seconds, up, and the time to the next
+ * applied marker. */
+static bool
+partition_once(Drill *d, int seconds, const char *label)
+{
+	long long t;
+	char *err;
+	int before;
+	int after;
+
+	err = drill_sync_stderr(d);
+	before = 0;
+	for (const char *p = err; p && (p = strstr(p, "reconnecting")) != NULL; p++)
+		before++;
+	free(err);
+	drill_log("%s: partition (%s): %s down for %d s", d->name, label,
+	          d->netns->veth_root, seconds);
+	if (!drill_netns_link(d->netns, false))
+		return false;
+	t = proc_now_ms();
+	if (!drill_sleep(d, (long) seconds * 1000))
+	{
+		drill_netns_link(d->netns, true);
+		return false;
+	}
+	if (!drill_netns_link(d->netns, true))
+		return false;
+	drill_log("%s: link up again after %.1f s", d->name,
+	          (double) (proc_now_ms() - t) / 1000.0);
+	t = proc_now_ms();
+	if (!drill_mark_and_wait(d, MARK_TIMEOUT_MS))
+		return false;
+	err = drill_sync_stderr(d);
+	after = 0;
+	for (const char *p = err; p && (p = strstr(p, "reconnecting")) != NULL; p++)
+		after++;
+	drill_log("%s: partition (%s): applying again %.1f s after the link came "
+	          "back; sync logged %d reconnect(s) for it",
+	          d->name, label, (double) (proc_now_ms() - t) / 1000.0,
+	          after - before);
+	free(err);
+	return true;
+}
+
+bool
+drill_run_partition(Cluster *src, Cluster *tgt, DrillNetns *ns,
+                    const DrillConfig *cfg, DrillStats *st)
+{
+	Drill d;
+	bool ok;
+
+	drill_log("== drill 4: %d s network partition between pgstream and the "
+	          "target ==",
+	          cfg->partition_s);
+	ok = drill_setup(&d, "drill_part", src, tgt, ns, cfg, st, 4);
+	ok = ok && drill_bench_start(&d, 3600) && start_and_stream(&d);
+	/* first with pgstream's own connection settings */
+	ok = ok && partition_once(&d, cfg->partition_s, "default conninfo");
+	if (ok)
+		st->partitions++;
+	/* then with keepalives and a TCP user timeout in the conninfo */
+	if (ok)
+	{
+		int status;
+
+		proc_kill(&d.sync, SIGTERM);
+		status = drill_sync_wait(&d, 60000);
+		drill_log("%s: sync stopped with SIGTERM (%d); restarting it with "
+		          "keepalives in the target conninfo",
+		          d.name, status);
+		if (status == PROC_TIMEOUT)
+		{
+			drill_fail(&d, "sync did not stop within 60 s of SIGTERM");
+			proc_kill(&d.sync, SIGKILL);
+			drill_sync_wait(&d, 30000);
+		}
+		drill_set_target_extra(&d, "keepalives_idle=5 keepalives_interval=2 "
+		                           "keepalives_count=3 tcp_user_timeout=10000");
+		ok = drill_sync_start(&d) && drill_mark_and_wait(&d, MARK_TIMEOUT_MS) &&
+		     partition_once(&d, cfg->partition_s, "keepalives in conninfo");
+		if (ok)
+			st->partitions++;
+	}
+	ok = finish(&d) && ok;
+	drill_term(&d);
+	return ok;
+}
+
+bool
+drill_run_reject(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
+                 DrillStats *st)
+{
+	Drill d;
+	bool ok;
+	PGconn *conn = NULL;
+	PGresult *res = NULL;
+	char xid[32] = "";
+	char commit_lsn[32] = "";
+	char applied[32] = "";
+	char v[64];
+	char sql[512];
+	char *err = NULL;
+	int status;
+
+	drill_log("== drill 5: the target rejects a row ==");
+	ok = drill_setup(&d, "drill_reject", src, tgt, NULL, cfg, st, 5);
+	ok = ok && drill_bench_start(&d, 3600) && start_and_stream(&d);
+	/* the operator's constraint on the target, that one source row breaks */
+	ok = ok && must_query(&d, tgt, d.tgtdb,
+	                      "ALTER TABLE pgbench_branches ADD CONSTRAINT "
+	                      "drill_reject CHECK (filler IS DISTINCT FROM "
+	                      "'reject me') NOT VALID",
+	                      NULL, 0);
+	if (ok)
+	{
+		/* the offending transaction: its xid, and a marker inside it */
+		conn = cluster_connect(src, d.srcdb, NULL);
+		res = conn ? PQexec(conn,
+		                    "BEGIN;"
+		                    "UPDATE pgbench_branches SET filler = 'reject me'"
+		                    " WHERE bid = 1;"
+		                    "INSERT INTO drill_marker (note) VALUES "
+		                    "('in the rejected transaction');"
+		                    "SELECT txid_current()::text")
+		           : NULL;
+		ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK;
+		if (ok)
+			snprintf(xid, sizeof(xid), "%s", PQgetvalue(res, 0, 0));
+		PQclear(res);
+		res = ok ? PQexec(conn, "COMMIT") : NULL;
+		ok = ok && PQresultStatus(res) == PGRES_COMMAND_OK;
+		PQclear(res);
+		res = ok ? PQexec(conn, "SELECT pg_current_wal_insert_lsn()::text") : NULL;
+		if (ok && PQresultStatus(res) == PGRES_TUPLES_OK)
+			snprintf(commit_lsn, sizeof(commit_lsn), "%s", PQgetvalue(res, 0, 0));
+		PQclear(res);
+		/* and one after it */
+		res = ok ? PQexec(conn, "INSERT INTO drill_marker (note) VALUES "
+		                        "('after the rejected transaction')")
+		         : NULL;
+		ok = ok && PQresultStatus(res) == PGRES_COMMAND_OK;
+		PQclear(res);
+		if (!ok)
+			drill_fail(&d, "the offending transaction failed on the source: %s",
+			           conn ? PQerrorMessage(conn) : "no connection");
+		PQfinish(conn);
+		drill_log("%s: source transaction %s updated pgbench_branches with a "
+		          "row the target rejects (WAL at %s after its commit)",
+		          d.name, xid, commit_lsn);
+	}
+	if (ok)
+	{
+		status = drill_sync_wait(&d, 180000);
+		err = drill_sync_stderr(&d);
+		log_append(&d, "sync stopped on a rejected row", err);
+		if (status == PROC_TIMEOUT)
+		{
+			ok = false;
+			drill_fail(&d, "sync did not stop on the rejected row in 180 s");
+		}
+		else if (status == 0)
+		{
+			ok = false;
+			drill_fail(&d, "sync exited 0 on a rejected row");
+		}
+		else
+		{
+			char want_xid[64];
+
+			snprintf(want_xid, sizeof(want_xid), "transaction %s", xid);
+			if (err == NULL || strstr(err, "pgbench_branches") == NULL ||
+			    strstr(err, want_xid) == NULL || strstr(err, "committed at") == NULL ||
+			    strstr(err, "drill_reject") == NULL)
+			{
+				ok = false;
+				drill_fail(&d, "sync's error does not name the table, the source "
+				               "transaction %s, its commit LSN and the constraint",
+				           xid);
+			}
+			else
+			{
+				/* the commit LSN it names is the one to stop before */
+				const char *p = strstr(err, "committed at ");
+
+				snprintf(commit_lsn, sizeof(commit_lsn), "%.*s",
+				         (int) strcspn(p + 13, ")"), p + 13);
+				drill_log("%s: sync stopped with %d and named the table, "
+				          "transaction %s and its commit LSN %s",
+				          d.name, status, xid, commit_lsn);
+			}
+			print_tail("pgstream sync stderr", err, 1200);
+		}
+	}
+	/* nothing of the transaction, nor after it, is on the target */
+	if (ok)
+	{
+		ok = must_query(&d, tgt, d.tgtdb,
+		                "SELECT count(*) FROM drill_marker WHERE note IN"
+		                " ('in the rejected transaction',"
+		                " 'after the rejected transaction')",
+		                v, sizeof(v)) &&
+		     must_query(&d, tgt, d.tgtdb,
+		                "SELECT applied_lsn::text FROM pgstream.migration",
+		                applied, sizeof(applied));
+		if (ok && strcmp(v, "0") != 0)
+		{
+			ok = false;
+			drill_fail(&d, "%s row(s) of or after the rejected transaction are "
+			               "on the target",
+			           v);
+		}
+		snprintf(sql, sizeof(sql),
+		         "SELECT count(*) FROM pgbench_branches WHERE filler = 'reject me'");
+		if (ok && must_query(&d, tgt, d.tgtdb, sql, v, sizeof(v)) &&
+		    strcmp(v, "0") != 0)
+		{
+			ok = false;
+			drill_fail(&d, "the rejected row is on the target");
+		}
+		snprintf(sql, sizeof(sql), "SELECT '%s'::pg_lsn < '%s'::pg_lsn",
+		         applied, commit_lsn);
+		if (ok && must_query(&d, src, d.srcdb, sql, v, sizeof(v)) &&
+		    strcmp(v, "t") != 0)
+		{
+			ok = false;
+			drill_fail(&d, "applied_lsn %s on the target is not before the "
+			               "rejected commit (WAL %s)",
+			           applied, commit_lsn);
+		}
+		if (ok)
+			drill_log("%s: nothing of or after transaction %s applied "
+			          "(applied_lsn %s)",
+			          d.name, xid, applied);
+	}
+	free(err);
+	/* the operator drops the constraint; the same command resumes */
+	if (ok)
+	{
+		ok = must_query(&d, tgt, d.tgtdb,
+		                "ALTER TABLE pgbench_branches DROP CONSTRAINT "
+		                "drill_reject",
+		                NULL, 0) &&
+		     drill_sync_start(&d) && drill_mark_and_wait(&d, MARK_TIMEOUT_MS);
+		if (ok)
+			st->rejects++;
+	}
+	ok = finish(&d) && ok;
+	drill_term(&d);
+	return ok;
+}
+
+bool
+drill_run_short(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
+                DrillStats *st)
+{
+	Drill d;
+	bool ok;
+
+	drill_log("== short drill (seed %llu) ==", (unsigned long long) cfg->seed);
+	ok = drill_setup(&d, "drill_short", src, tgt, NULL, cfg, st, 6);
+	ok = ok && drill_bench_start(&d, 600);
+	ok = ok && kills_in_phase(&d, DRILL_PHASE_COPY, cfg->kills_copy, 50, 800);
+	ok = ok && kills_in_phase(&d, DRILL_PHASE_CATCHUP, cfg->kills_stream, 200, 2000);
+	ok = ok && drill_wait_phase(&d, DRILL_PHASE_CATCHUP, PHASE_TIMEOUT_MS) &&
+	     drill_mark_and_wait(&d, MARK_TIMEOUT_MS);
+	if (ok && drill_restart_source(&d, "fast") &&
+	    drill_mark_and_wait(&d, MARK_TIMEOUT_MS))
+		st->restarts++;
+	else
+		ok = false;
+	if (ok && drill_restart_target(&d, "immediate") &&
+	    drill_mark_and_wait(&d, MARK_TIMEOUT_MS))
+		st->restarts++;
+	else
+		ok = false;
+	if (ok && drill_terminate_walsender(&d) &&
+	    drill_mark_and_wait(&d, MARK_TIMEOUT_MS))
+		st->terminates++;
+	else
+		ok = false;
+	ok = ok && cutover_with_kills(&d, cfg->kills_cutover, 1500);
+	ok = finish(&d) && ok;
+	drill_term(&d);
+	return ok;
+}
+
+void
+drill_print_figures(FILE *f, const DrillStats *st, uint64_t seed,
+                    double seconds)
+{
+	fprintf(f, "==== pgstream drill figures ====\n");
+	fprintf(f, "seed:                 %llu (DRILL_SEED=%llu to replay)\n",
+	        (unsigned long long) seed, (unsigned long long) seed);
+	fprintf(f, "kills survived:       %d  (", st->kills);
+	for (int i = 0; i < 8; i++)
+		if (st->kills_by_phase[i] > 0)
+			fprintf(f, "%s %d%s", drill_phase_names[i], st->kills_by_phase[i],
+			        i < 7 ? ", " : "");
+	fprintf(f, ")\n");
+	fprintf(f, "restarts survived:    %d  (server restarts)\n", st->restarts);
+	fprintf(f, "terminates survived:  %d  (pg_terminate_backend)\n",
+	        st->terminates);
+	fprintf(f, "partitions survived:  %d\n", st->partitions);
+	fprintf(f, "rejected rows:        %d  (stopped, named, resumed)\n",
+	        st->rejects);
+	fprintf(f, "cutovers:             %d\n", st->cutovers);
+	fprintf(f, "tables compared:      %d  (%d differing, %d sequence sets "
+	           "differing)\n",
+	        st->tables_compared, st->tables_differing, st->sequences_differing);
+	fprintf(f, "rows compared:        %lld\n", st->rows_compared);
+	fprintf(f, "rows lost:            %lld\n", st->rows_lost);
+	fprintf(f, "rows duplicated:      %lld\n", st->rows_duplicated);
+	fprintf(f, "peak RSS of pgstream: %ld kB (%.1f MB, %s)\n", st->peak_rss_kb,
+	        (double) st->peak_rss_kb / 1024.0,
+	        st->peak_rss_what[0] ? st->peak_rss_what : "-");
+	fprintf(f, "pgbench transactions: %lld  (%d pgbench restarts)\n",
+	        st->bench_txns, st->bench_restarts);
+	fprintf(f, "failed steps:         %d\n", st->failures);
+	fprintf(f, "wall time:            %.0f s\n", seconds);
+	fprintf(f, "result:               %s\n",
+	        st->failures == 0 && st->rows_lost == 0 && st->rows_duplicated == 0
+	            ? "PASS"
+	            : "FAIL");
+	fprintf(f, "================================\n");
+}
