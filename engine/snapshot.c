@@ -215,7 +215,7 @@ snapshot_create_publication(PGconn *source, const char *name,
 	const char **names = calloc((size_t) nex * 2 + 1, sizeof(char *));
 	char	   *nsps,
 			   *rels;
-	const char *params[2];
+	const char *params[3];
 
 	for (int i = 0; names && i < nex; i++)
 	{
@@ -226,6 +226,7 @@ snapshot_create_publication(PGconn *source, const char *name,
 	rels = names ? array_literal(names + nex, nex) : NULL;
 	params[0] = nsps;
 	params[1] = rels;
+	params[2] = via_root ? "true" : "false";	/* PG10-12 publish partitions themselves */
 	free(names);
 	PGresult   *res;
 	char	   *sql;
@@ -244,8 +245,9 @@ snapshot_create_publication(PGconn *source, const char *name,
 					   " c.relname), ', ' ORDER BY n.nspname, c.relname), '')"
 					   " FROM pg_catalog.pg_class c"
 					   " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-					   " WHERE c.relkind IN ('r', 'p') AND c.relpersistence = 'p'"
-					   " AND NOT c.relispartition"
+					   " WHERE c.relpersistence = 'p' AND (CASE WHEN $3::boolean"
+					   "   THEN c.relkind IN ('r', 'p') AND NOT c.relispartition"
+					   "   ELSE c.relkind = 'r' END)"
 					   " AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
 					   " AND n.nspname !~ '^pg_(toast|temp)'"
 					   " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"
@@ -253,7 +255,7 @@ snapshot_create_publication(PGconn *source, const char *name,
 					   "   AND d.deptype = 'e')"
 					   " AND (n.nspname, c.relname) NOT IN"
 					   "   (SELECT * FROM unnest($1::text[], $2::text[]))",
-					   2, params, err);
+					   3, params, err);
 	free(nsps);
 	free(rels);
 	if (res == NULL)

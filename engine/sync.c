@@ -214,9 +214,15 @@ sync_connect(SyncRun *run, SyncError *err)
 	if (run->src == NULL)
 		return false;
 	run->tgt = pgconn_connect(run->opt.target, &co, "target", err);
-	if (run->tgt == NULL)
-		return false;
-	return replclient_connect(&run->rc, run->opt.source, "pgstream sync", err);
+	return run->tgt != NULL;
+}
+
+/* The replication connection (after preflight, so its problems are listed). */
+static bool
+sync_connect_replication(SyncRun *run, SyncError *err)
+{
+	return run->rc.conn != NULL ||
+		replclient_connect(&run->rc, run->opt.source, "pgstream sync", err);
 }
 
 /* Refuse to migrate a database onto itself. */
@@ -234,9 +240,20 @@ check_not_same_database(SyncRun *run, SyncError *err)
 		return true;			/* cannot tell: the empty-target check still protects */
 	if (strcmp(tid, run->rc.systemid) == 0 && strcmp(tdb, run->rc.dbname) == 0)
 		return sync_error_set(err, SYNC_ERR_USAGE,
-							  "source and target are the same database (\"%s\" on system %s)",
-							  tdb, tid);
+							  "source and target are the same database (\"%s\" on system %s); "
+							  "point --target at another, empty database", tdb, tid);
 	return true;
+}
+
+/* Warnings are worth a line each when sync starts; infos are for assess. */
+static void
+print_warnings(const Findings *f)
+{
+	for (int i = 0; i < f->count; i++)
+		if (f->items[i].severity == FINDING_WARNING)
+			log_warn("%s%s%s%s: %s%s%s", f->items[i].check, f->items[i].object[0] ? " (" : "",
+					 f->items[i].object, f->items[i].object[0] ? ")" : "", f->items[i].message,
+					 f->items[i].fix[0] ? "; fix: " : "", f->items[i].fix);
 }
 
 /* No state on the target: it must be empty, and preflight must pass. */
@@ -265,8 +282,10 @@ prepare_fresh(SyncRun *run, SyncError *err)
 							findings_count(&f, FINDING_BLOCKING));
 		err->code = SYNC_ERR_PRECONDITION;
 	}
+	else if (ok)
+		print_warnings(&f);
 	findings_term(&f);
-	if (!ok)
+	if (!ok || !sync_connect_replication(run, err) || !check_not_same_database(run, err))
 		return false;
 	memset(&run->st, 0, sizeof(run->st));
 	snprintf(run->st.source_system_id, sizeof(run->st.source_system_id), "%s", run->rc.systemid);
@@ -290,7 +309,7 @@ prepare_fresh(SyncRun *run, SyncError *err)
 static bool
 prepare_resume(SyncRun *run, SyncError *err)
 {
-	if (!state_load(run->tgt, &run->st, err))
+	if (!sync_connect_replication(run, err) || !state_load(run->tgt, &run->st, err))
 		return false;
 	if (strcmp(run->st.source_system_id, run->rc.systemid) != 0 ||
 		strcmp(run->st.source_dbname, run->rc.dbname) != 0 ||
@@ -673,8 +692,7 @@ sync_execute(SyncRun *run, SyncError *err)
 {
 	bool		exists;
 
-	if (!sync_connect(run, err) || !check_not_same_database(run, err) ||
-		!state_exists(run->tgt, &exists, err))
+	if (!sync_connect(run, err) || !state_exists(run->tgt, &exists, err))
 		return false;
 	if (!(exists ? prepare_resume(run, err) : prepare_fresh(run, err)))
 		return false;
