@@ -973,6 +973,66 @@ START_TEST(pgbench_during_sync_then_cutover_is_identical)
 }
 END_TEST
 
+/*
+ * A source that never stops writing (a light, steady load the apply keeps
+ * up with easily) must still be reported as "streaming" once the backlog
+ * of the copy is applied: an operator waits for that phase before the
+ * cutover.
+ */
+START_TEST(phase_becomes_streaming_under_a_steady_light_load)
+{
+	char src[CONNINFO_MAX];
+	char tgt[CONNINFO_MAX];
+	Proc sync;
+	Proc bench;
+	PhaseLog log;
+	long long deadline;
+	char phase[32] = "";
+	char port[16];
+	const char *argv[] = {
+	    pgbench_path(), "-h",       source.basedir, "-p",        port,
+	    "-U",           "postgres", "-c",           "2",         "-R",
+	    "20",           "-T",       "30",           "light_src", NULL};
+	int status;
+
+	memset(&log, 0, sizeof(log));
+	make_db(&source, "light_src", NULL);
+	make_db(&target, "light_tgt", "migrator");
+	pgbench_init("light_src", "1");
+	source_conninfo(src, "light_src");
+	target_conninfo(tgt, "light_tgt");
+	snprintf(port, sizeof(port), "%d", source.port);
+	ck_assert(proc_spawn(&bench, argv, NULL));
+
+	spawn_sync_with(&sync, src, tgt, "light_slot",
+	                "--no-key-tables=insert-only");
+	deadline = proc_now_ms() + 12000;
+	while (strcmp(phase, "streaming") != 0 && proc_now_ms() < deadline)
+	{
+		status = proc_wait(&sync, 0);
+		if (status != PROC_TIMEOUT)
+			print_proc("pgstream sync", &sync, status);
+		ck_assert_int_eq(status, PROC_TIMEOUT);
+		poll_status(tgt, &log, phase, sizeof(phase));
+		sleep_ms(250);
+	}
+	phase_log_print(&log);
+	ck_assert_msg(proc_wait(&bench, 0) == PROC_TIMEOUT,
+	              "pgbench ended before the phase was checked");
+	ck_assert_msg(strcmp(phase, "streaming") == 0,
+	              "under 20 transactions/s the phase is still \"%s\" 12 s "
+	              "after sync started (lag_bytes > 0 seen: %d)",
+	              phase, log.lag_positive);
+	status = proc_wait(&bench, 60000);
+	assert_pgbench_ok(&bench, status);
+	proc_release(&bench);
+	free(cutover_ok(src, tgt, false));
+	assert_sync_exits_0(&sync);
+	proc_release(&sync);
+	assert_identical("light_src", "light_tgt");
+}
+END_TEST
+
 /* ---- (b) a workload full of traps, applied while streaming ---- */
 
 /* 20480 characters of md5 text, different per row. */
@@ -1377,6 +1437,7 @@ START_TEST(schema_change_stops_with_a_clear_message)
 	assert_scalar(&target, "ddl_tgt",
 	              "SELECT count(*) || '/' || max(id) FROM t", "101/101");
 	json = status_json(tgt);
+	fprintf(stderr, "status after the stop: %s\n", json);
 	ck_assert_msg(json_field(json, "error", v, sizeof(v)) &&
 	                  strstr(v, "extra") != NULL,
 	              "status does not show the error: %s", json);
@@ -1903,6 +1964,7 @@ stream_suite(void)
 	tcase_add_checked_fixture(tc, test_timer_start, test_timer_stop);
 	tcase_set_timeout(tc, TEST_TIMEOUT_S);
 	tcase_add_test(tc, pgbench_during_sync_then_cutover_is_identical);
+	tcase_add_test(tc, phase_becomes_streaming_under_a_steady_light_load);
 	tcase_add_test(tc, trap_workload_applies_exactly);
 	tcase_add_test(tc, kill_9_during_streaming_then_restart_is_identical);
 	tcase_add_test(tc, schema_change_stops_with_a_clear_message);
