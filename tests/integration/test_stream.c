@@ -992,7 +992,7 @@ START_TEST(phase_becomes_streaming_under_a_steady_light_load)
 	const char *argv[] = {
 	    pgbench_path(), "-h",       source.basedir, "-p",        port,
 	    "-U",           "postgres", "-c",           "2",         "-R",
-	    "20",           "-T",       "30",           "light_src", NULL};
+	    "20",           "-T",       "16",           "light_src", NULL};
 	int status;
 
 	memset(&log, 0, sizeof(log));
