@@ -1870,6 +1870,68 @@ START_TEST(truncate_of_one_partition_is_applied)
 END_TEST
 
 /*
+ * A table created on the source while sync streams is in no publication:
+ * its rows never reach the target, even when the operator creates it on
+ * the target too (as for an added column).  cutover verifies row counts;
+ * it must not report success while a source table's rows are missing on
+ * the target without at least naming that table.
+ */
+START_TEST(a_table_created_during_streaming_is_not_silently_left_behind)
+{
+	static const char *const args[] = {"--json", "--timeout", "60", NULL};
+	char src[CONNINFO_MAX];
+	char tgt[CONNINFO_MAX];
+	Proc sync;
+	CmdResult r;
+	bool named;
+	int status;
+
+	make_db(&source, "newt_src", NULL);
+	make_db(&target, "newt_tgt", "migrator");
+	ck_assert(cluster_psql(&source, "newt_src",
+	                       "CREATE TABLE t (id int PRIMARY KEY);"
+	                       "INSERT INTO t VALUES (1)"));
+	source_conninfo(src, "newt_src");
+	target_conninfo(tgt, "newt_tgt");
+
+	spawn_sync(&sync, src, tgt, "newt_slot");
+	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
+	/* the operator creates the new table on both sides */
+	ck_assert(cluster_psql(&target, "newt_tgt",
+	                       "CREATE TABLE late (id int PRIMARY KEY, v text)"));
+	ck_assert(cluster_psql(&source, "newt_src",
+	                       "CREATE TABLE late (id int PRIMARY KEY, v text);"
+	                       "INSERT INTO late SELECT i, 'late' FROM"
+	                       " generate_series(1, 25) i;"));
+	ck_assert(cluster_psql(&source, "newt_src", "INSERT INTO t VALUES (2)"));
+	assert_applied("newt_tgt", "SELECT count(*) = 2 FROM t", &sync,
+	               "applying a row of the old table");
+	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
+
+	run_cutover(&r, src, tgt, args);
+	status = proc_wait(&sync, 30000);
+	named = strstr(r.out, "late") != NULL || strstr(r.err, "late") != NULL;
+	if (r.status == 0 && !named)
+	{
+		char *rows = cluster_query_scalar(&target, "newt_tgt",
+		                                  "SELECT count(*) FROM late");
+
+		print_output("pgstream cutover", r.status, r.out, r.err);
+		fprintf(stderr,
+		        "sync: %d; table late: 25 rows on the source, %s "
+		        "on the target\n",
+		        status, rows ? rows : "?");
+		free(rows);
+	}
+	ck_assert_msg(r.status != 0 || named,
+	              "cutover succeeded without a word about public.late, "
+	              "whose rows never reached the target");
+	cmd_free(&r);
+	proc_release(&sync);
+}
+END_TEST
+
+/*
  * The target drifted: a row the source updates is gone there.  sync must
  * stop with a message naming the table, and must not commit any part of
  * that source transaction (nor move its recorded position past it), so that
@@ -1981,6 +2043,8 @@ stream_suite(void)
 	tcase_add_test(tc, truncate_of_one_partition_is_applied);
 	tcase_add_test(
 	    tc, a_change_that_matches_no_row_stops_sync_without_committing_it);
+	tcase_add_test(
+	    tc, a_table_created_during_streaming_is_not_silently_left_behind);
 	suite_add_tcase(s, tc);
 	return s;
 }
