@@ -1562,6 +1562,63 @@ START_TEST(cutover_times_out_without_sync_and_keeps_streaming_state)
 }
 END_TEST
 
+/*
+ * The same with a sync that is only slow (paused here): cutover times out
+ * and the application goes on writing.  When sync catches up it meets the
+ * abandoned barrier; it must not stop there, or the later writes (here an
+ * UPDATE, which no row count would reveal) never reach the target.
+ */
+START_TEST(a_slow_sync_does_not_stop_at_a_timed_out_cutover_barrier)
+{
+	static const char *const timeout_args[] = {"--timeout", "2", NULL};
+	char src[CONNINFO_MAX];
+	char tgt[CONNINFO_MAX];
+	Proc sync;
+	CmdResult r;
+	bool applied;
+	int status;
+
+	make_db(&source, "slow_src", NULL);
+	make_db(&target, "slow_tgt", "migrator");
+	ck_assert(cluster_psql(&source, "slow_src",
+	                       "CREATE TABLE t (id int PRIMARY KEY, v text);"
+	                       "INSERT INTO t SELECT i, 'v' || i"
+	                       " FROM generate_series(1, 10) i"));
+	source_conninfo(src, "slow_src");
+	target_conninfo(tgt, "slow_tgt");
+
+	spawn_sync(&sync, src, tgt, "slow_slot");
+	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
+	ck_assert(proc_kill(&sync, SIGSTOP));
+	run_cutover(&r, src, tgt, timeout_args);
+	ck_assert(proc_kill(&sync, SIGCONT));
+	ck_assert_int_eq(r.status, 1);
+	cmd_free(&r);
+
+	ck_assert(cluster_psql(&source, "slow_src",
+	                       "UPDATE t SET v = 'after the timed-out cutover'"
+	                       " WHERE id = 1"));
+	applied = wait_target("slow_tgt",
+	                      "SELECT v = 'after the timed-out cutover' FROM t"
+	                      " WHERE id = 1",
+	                      &sync, 30000, &status);
+	if (!applied || status != PROC_TIMEOUT)
+		print_proc("pgstream sync", &sync, status);
+	ck_assert_msg(status == PROC_TIMEOUT,
+	              "sync exited (%d) at the barrier of a cutover that had "
+	              "already given up",
+	              status);
+	ck_assert_msg(applied, "an UPDATE after the timed-out cutover was not "
+	                       "applied");
+	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
+	free(cutover_ok(src, tgt, false));
+	assert_sync_exits_0(&sync);
+	proc_release(&sync);
+	assert_identical("slow_src", "slow_tgt");
+	assert_no_traces("slow_src", "slow_slot", "slow_tgt");
+}
+END_TEST
+
 /* ---- cutover --freeze while the application still writes ---- */
 
 /*
@@ -2034,6 +2091,8 @@ stream_suite(void)
 	               cutover_freeze_under_load_ends_sessions_and_is_identical);
 	tcase_add_test(tc,
 	               cutover_times_out_without_sync_and_keeps_streaming_state);
+	tcase_add_test(tc,
+	               a_slow_sync_does_not_stop_at_a_timed_out_cutover_barrier);
 	tcase_add_test(tc,
 	               full_identity_matches_every_kind_of_value_and_quoted_names);
 	tcase_add_test(tc, full_identity_with_boolean_char_and_inet_columns);
