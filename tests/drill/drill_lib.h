@@ -99,6 +99,9 @@ typedef struct Drill
 	int sync_runs;
 	Proc cutover;
 	bool cutover_running;
+	bool cutover_done;  /* a cutover completed (exit 0) */
+	bool sync_may_exit; /* a cutover runs: sync exits 0 after its barrier */
+	bool frozen_bug_seen; /* cutover --freeze failed on a frozen source */
 	Proc bench;
 	bool bench_running;
 	bool bench_truncated; /* first pgbench run lets pgbench truncate history */
@@ -193,6 +196,8 @@ bool drill_restart_source(Drill *d, const char *mode); /* fast|immediate */
 bool drill_restart_target(Drill *d, const char *mode);
 bool drill_terminate_walsender(Drill *d);
 bool drill_terminate_apply(Drill *d);
+/* kill -9 of pgstream's backends on the target (the OOM killer) */
+bool drill_kill9_apply(Drill *d);
 
 /* ---- network namespace ---- */
 
@@ -232,7 +237,8 @@ bool drill_run_kills(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
 /* Drill 2: fast and immediate restart of the source, then of the target. */
 bool drill_run_restarts(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
                         DrillStats *st);
-/* Drill 3: pg_terminate_backend of the walsender and the apply backend. */
+/* Drill 3: pg_terminate_backend of the walsender and the apply backend
+ * (twice each), then kill -9 of the apply backend. */
 bool drill_run_terminate(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
                          DrillStats *st);
 /* Drill 4: partitions of cfg->partition_s seconds between pgstream and a
