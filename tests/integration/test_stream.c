@@ -35,6 +35,16 @@
  *       streaming (the barrier of the failed cutover is not a cutover) and a
  *       second cutover completes.
  *
+ * Further tests pin down the apply path and the cutover: the phase reaches
+ * "streaming" under a steady light load; cutover --freeze while pgbench
+ * still writes; a sync that is only slow does not stop at the barrier of a
+ * cutover that timed out; REPLICA IDENTITY FULL on every kind of value,
+ * including boolean, char(n) and inet; runs of inserts applied with COPY; an
+ * UPDATE of only an unchanged TOASTed column under an identity key;
+ * TRUNCATE of one partition; a change that matches no row on a drifted
+ * target must not be committed; a table created while streaming must not be
+ * left behind silently.
+ *
  * Comparison: for every table of the source (leaf partitions and
  * partitioned parents alike) the row count and the md5 of its rows as text
  * in text order (so duplicates count) must be equal on the target; every
@@ -84,17 +94,29 @@ clusters_teardown(void)
 	cluster_destroy(&target);
 }
 
-/* Each test prints how long it took (checked fixture: runs in the fork). */
+/*
+ * Checked fixture (runs in each test's fork).  A failed test leaves its slot
+ * behind (its sync is killed with it); the source has 10 slots, so drop
+ * the slots nobody uses any more before each test.  Each test prints how
+ * long it took.
+ */
 static long long test_started_ms;
 
 static void
-test_timer_start(void)
+test_setup(void)
 {
 	test_started_ms = proc_now_ms();
+	ck_assert(cluster_wait_for(&source, "postgres",
+	                           "SELECT count(*) = 0 FROM pg_replication_slots"
+	                           " WHERE active",
+	                           10000));
+	ck_assert(cluster_psql(&source, "postgres",
+	                       "SELECT pg_drop_replication_slot(slot_name)"
+	                       " FROM pg_replication_slots"));
 }
 
 static void
-test_timer_stop(void)
+test_teardown(void)
 {
 	fprintf(stderr, "test took %.1f s\n",
 	        (double) (proc_now_ms() - test_started_ms) / 1000.0);
@@ -2080,7 +2102,7 @@ stream_suite(void)
 	TCase *tc = tcase_create("stream");
 
 	tcase_add_unchecked_fixture(tc, clusters_setup, clusters_teardown);
-	tcase_add_checked_fixture(tc, test_timer_start, test_timer_stop);
+	tcase_add_checked_fixture(tc, test_setup, test_teardown);
 	tcase_set_timeout(tc, TEST_TIMEOUT_S);
 	tcase_add_test(tc, pgbench_during_sync_then_cutover_is_identical);
 	tcase_add_test(tc, phase_becomes_streaming_under_a_steady_light_load);
