@@ -2,7 +2,7 @@
 """bench/apply.py -- live apply: pgstream sync against native logical
 replication (CREATE SUBSCRIPTION), on the same pair of servers.
 
-Part 1, insert stream (BENCH_REPS rounds, default 3).  Each round: a fresh
+Part 1, insert stream (BENCH_REPS rounds, default 5).  Each round: a fresh
 source database with one empty table; every contender gets its own target
 database and its own slot on the source and is brought to streaming, then
 stopped (the slot keeps the WAL):
@@ -22,7 +22,7 @@ Apply rate = rows / that time.  This measures apply alone, not generation.
 Part 2, pgbench (BENCH_LAG_REPS rounds, default 3): for each contender in
 turn a fresh source with pgbench -i -s 10*BENCH_SCALE and a fresh target,
 full sync (subscription with copy_data / pgstream sync) until streaming,
-then pgbench -c 4 -T 30*BENCH_SCALE -n on the source.  Lag is sampled
+then pgbench -c 4 -T 60*BENCH_SCALE -n on the source.  Lag is sampled
 every second from pgbench start until the target has every pgbench
 transaction (pgbench_history count equal to the source's), as
   lag_bytes    = pg_current_wal_lsn() on the source - applied LSN on the target
@@ -47,11 +47,12 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from benchlib import (pgstream_exe, pgstream_has_option, SCALE, Servers, Session, drop_db, drop_slot_and_pub,  # noqa: E402
                       kill_tree, log, lsn_int, machine_info, median, now, pg, psql,
-                      recreate_db, results_dir, rotate, run, write_json, loadavg)
+                      recreate_db, results_dir, rotate, run, write_json, loadavg, compare,
+                      process_cpu_seconds)
 
 ROWS = int(os.environ.get("BENCH_ROWS", int(1_000_000 * SCALE)))
 TXN_ROWS = 20_000
-PGB_SECONDS = int(os.environ.get("BENCH_PGBENCH_SECONDS", int(round(30 * SCALE))))
+PGB_SECONDS = int(os.environ.get("BENCH_PGBENCH_SECONDS", int(round(60 * SCALE))))
 PGB_SCALE = max(1, int(round(10 * SCALE)))
 DELAY_MS = float(os.environ.get("BENCH_DELAY_MS", "5"))
 WAIT_TIMEOUT = float(os.environ.get("BENCH_APPLY_TIMEOUT", "900"))
@@ -79,11 +80,7 @@ class Proxy:
         self.port = int(self.p.stdout.readline().split()[1])
 
     def cpu_seconds(self):
-        try:
-            f = open("/proc/%d/stat" % self.p.pid).read().rsplit(")", 1)[1].split()
-            return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError):
-            return None
+        return process_cpu_seconds(self.p.pid)
 
     def stop(self):
         kill_tree(self.p)
@@ -197,6 +194,19 @@ class Native:
         drop_slot_and_pub(self.src, slot=self.slot, pub=self.slot)
 
 
+def cpu_split(srv, src0, tgt0, c):
+    """CPU seconds since (src0, tgt0): source cluster (walsender decoding),
+    target cluster (apply worker or pgstream's backends), pgstream itself."""
+    src1, tgt1 = srv.source.cpu_seconds(), srv.target.cpu_seconds()
+    if src1 is None or tgt1 is None:
+        return None
+    ps = process_cpu_seconds(c.p.pid) if isinstance(c, Pgstream) and c.p else None
+    out = {"source": round(src1 - src0, 2), "target": round(tgt1 - tgt0, 2),
+           "pgstream": round(ps or 0.0, 2)}
+    out["apply_total"] = round(out["source"] + out["target"] + out["pgstream"], 2)
+    return out
+
+
 # ------------------------------------------------------------------------
 # part 1: insert stream
 # ------------------------------------------------------------------------
@@ -268,6 +278,7 @@ def insert_round(srv, rnd, nrep, names, work, proxies, out_runs):
             poll = Session(c.direct)
             proxy = getattr(c, "proxy", None)
             cpu0 = proxy.cpu_seconds() if proxy else None
+            cpu_src0, cpu_tgt0 = srv.source.cpu_seconds(), srv.target.cpu_seconds()
             try:
                 t0 = now()
                 c.start()
@@ -291,9 +302,14 @@ def insert_round(srv, rnd, nrep, names, work, proxies, out_runs):
                     entry["steady_rows_per_s"] = (last_id - first[1]) / (t - first[0])
                 if proxy:
                     entry["proxy_cpu_s"] = proxy.cpu_seconds() - cpu0
+                # while everything still runs (an exited process's CPU shows up
+                # in its parent only once reaped)
+                entry["cpu_s"] = cpu_split(srv, cpu_src0, cpu_tgt0, c)
                 c.stop()
                 if isinstance(c, Pgstream):
                     entry["max_rss_kb"] = c.max_rss_kb
+                if entry["cpu_s"]:
+                    entry["cpu_us_per_row"] = entry["cpu_s"]["apply_total"] / last_id * 1e6
                 got = psql(c.direct, CHECK_SQL)
                 entry["verified"] = got == want
                 if not entry["verified"]:
@@ -375,6 +391,8 @@ def lag_run(srv, rnd, name, work, csv_rows):
             samples.append(row)
             return row
 
+        cpu_tgt0 = srv.target.cpu_seconds()
+        cpu_ps0 = process_cpu_seconds(c.p.pid) if isinstance(c, Pgstream) else 0.0
         t_start = now()
         pgb_out = os.path.join(work, "pgbench-%s-%d.txt" % (name, rnd))
         with open(pgb_out, "w") as f:
@@ -408,9 +426,15 @@ def lag_run(srv, rnd, name, work, csv_rows):
             if row["rows_behind"] <= 0:
                 drained = row["t"] - t_end
                 break
-            time.sleep(0.25)
+            time.sleep(0.05)
         ssrc.close()
         stgt.close()
+        if cpu_tgt0 is not None:
+            ps = (process_cpu_seconds(c.p.pid) - cpu_ps0) if isinstance(c, Pgstream) else 0.0
+            entry["apply_cpu_s"] = round(srv.target.cpu_seconds() - cpu_tgt0 + ps, 2)
+            entry["pgstream_cpu_s"] = round(ps, 2)
+            if entry.get("pgbench_transactions"):
+                entry["apply_cpu_ms_per_txn"] = entry["apply_cpu_s"] / entry["pgbench_transactions"] * 1000
         entry["pgbench_end_s"] = t_end
         entry["drain_s"] = drained
         during = [s for s in samples if s["lag_bytes"] is not None]
@@ -420,6 +444,8 @@ def lag_run(srv, rnd, name, work, csv_rows):
                                         default=None)
         entry["peak_slot_lag_bytes"] = max((s["slot_lag_bytes"] for s in samples
                                             if s["slot_lag_bytes"] is not None), default=None)
+        lags = sorted(s["lag_bytes"] for s in during if s["phase"] == "pgbench")
+        entry["p95_lag_bytes"] = lags[min(len(lags) - 1, int(0.95 * len(lags)))] if lags else None
         entry["mean_lag_bytes"] = (sum(s["lag_bytes"] for s in during if s["phase"] == "pgbench") /
                                    max(1, len([s for s in during if s["phase"] == "pgbench"])))
         c.stop()
@@ -462,7 +488,11 @@ def summarize(result):
                              "median_rows_per_s": median([r["rows_per_s"] for r in ok]),
                              "median_apply_s": median([r["apply_s"] for r in ok]),
                              "median_steady_rows_per_s": median([r.get("steady_rows_per_s") for r in ok]),
-                             "median_first_rows_s": median([r.get("first_rows_s") for r in ok])}
+                             "median_first_rows_s": median([r.get("first_rows_s") for r in ok]),
+                             "median_cpu_us_per_row": median([r.get("cpu_us_per_row") for r in ok])}
+            cpus = [r["cpu_s"] for r in ok if r.get("cpu_s")]
+            if cpus:
+                summary[name]["median_cpu_s"] = {k: median([x[k] for x in cpus]) for k in cpus[0]}
             if name.startswith("pgstream"):
                 summary[name]["median_max_rss_kb"] = median([r.get("max_rss_kb") for r in ok])
             if "proxy" in name:
@@ -473,41 +503,36 @@ def summarize(result):
         ok = [r for r in result["lag_runs"] if r["contender"] == name and r.get("verified")]
         if ok:
             lag[name] = {k: median([r.get(k) for r in ok]) for k in
-                         ("peak_lag_bytes", "peak_rows_behind", "peak_lag_seconds", "drain_s",
-                          "pgbench_tps", "mean_lag_bytes", "peak_slot_lag_bytes", "initial_sync_s")}
+                         ("peak_lag_bytes", "p95_lag_bytes", "mean_lag_bytes", "peak_rows_behind",
+                          "peak_lag_seconds", "drain_s", "pgbench_tps", "peak_slot_lag_bytes",
+                          "initial_sync_s", "apply_cpu_s", "apply_cpu_ms_per_txn", "pgstream_cpu_s")}
             lag[name]["runs"] = len(ok)
             lag[name]["drain_s_all"] = [r["drain_s"] for r in ok]
             lag[name]["peak_lag_bytes_all"] = [r["peak_lag_bytes"] for r in ok]
     result["lag_summary"] = lag
 
-    def per_round(runs, a, b, key):
-        out = []
-        for rnd in sorted({r["round"] for r in runs}):
-            x = [r.get(key) for r in runs if r["round"] == rnd and r["contender"] == a and r.get("verified")]
-            y = [r.get(key) for r in runs if r["round"] == rnd and r["contender"] == b and r.get("verified")]
-            if x and y and x[0] is not None and y[0]:
-                out.append(x[0] / y[0])
-        return out
-
     ratios = {}
-    for a, b, label in (("pgstream", "native", "insert apply rate pgstream/native"),
-                        ("pgstream_proxy10", "pgstream", "10 ms RTT rate / direct rate"),
-                        ("pgstream_proxy10", "pgstream_proxy0", "10 ms RTT rate / 0 ms proxy rate"),
-                        ("pgstream_proxy0", "pgstream", "0 ms proxy rate / direct rate")):
-        pr = per_round(ins, a, b, "rows_per_s")
-        if a in summary and b in summary:
-            ratios[label] = summary[a]["median_rows_per_s"] / summary[b]["median_rows_per_s"]
-            ratios[label + " (per round)"] = [round(x, 3) for x in pr]
-    if "pgstream" in lag and "native" in lag:
-        for key, label in (("peak_lag_bytes", "peak lag pgstream/native"),
-                           ("drain_s", "drain time pgstream/native"),
-                           ("peak_rows_behind", "peak transactions behind pgstream/native")):
-            a, b = lag["pgstream"].get(key), lag["native"].get(key)
-            if a is not None and b:
-                ratios[label] = a / b
-            pr = per_round(result["lag_runs"], "pgstream", "native", key)
-            if pr:
-                ratios[label + " (per round)"] = [round(x, 3) for x in pr]
+    for a, b, key, label in (
+            ("pgstream", "native", "rows_per_s", "insert apply rate pgstream/native"),
+            ("pgstream_proxy10", "pgstream", "rows_per_s", "10 ms RTT rate / direct rate"),
+            ("pgstream_proxy10", "pgstream", "steady_rows_per_s",
+             "10 ms RTT rate / direct rate, after the first rows"),
+            ("pgstream_proxy10", "pgstream_proxy0", "rows_per_s", "10 ms RTT rate / 0 ms proxy rate"),
+            ("pgstream_proxy0", "pgstream", "rows_per_s", "0 ms proxy rate / direct rate"),
+            ("pgstream", "native", "cpu_us_per_row", "insert apply CPU per row pgstream/native")):
+        c = compare(ins, a, b, key)
+        if c["ratio"] is not None:
+            ratios[label] = c
+    for key, label in (("peak_lag_bytes", "peak lag pgstream/native"),
+                       ("drain_s", "drain time pgstream/native"),
+                       ("p95_lag_bytes", "p95 lag pgstream/native"),
+                       ("mean_lag_bytes", "mean lag pgstream/native"),
+                       ("peak_rows_behind", "peak transactions behind pgstream/native"),
+                       ("pgbench_tps", "pgbench tps with pgstream/with native"),
+                       ("apply_cpu_ms_per_txn", "apply CPU per pgbench transaction pgstream/native")):
+        c = compare(result["lag_runs"], "pgstream", "native", key)
+        if c["ratio"] is not None:
+            ratios[label] = c
     result["ratios"] = ratios
     result["goals"] = {"insert apply rate pgstream/native": ">= 2",
                        "peak lag pgstream/native": "<= 1", "drain time pgstream/native": "<= 1",
@@ -516,7 +541,7 @@ def summarize(result):
 
 def main():
     out = results_dir()
-    nrep = int(os.environ.get("BENCH_REPS", "3"))
+    nrep = int(os.environ.get("BENCH_REPS", "5"))
     nlag = int(os.environ.get("BENCH_LAG_REPS", "3"))
     parts = os.environ.get("BENCH_APPLY_PARTS", "insert,lag").split(",")
     result = {"benchmark": "apply", "rows": ROWS, "txn_rows": TXN_ROWS, "pgbench_seconds": PGB_SECONDS,
@@ -573,8 +598,8 @@ def main():
     summarize(result)
     write_json(os.path.join(out, "apply.json"), result)
     for k, v in result["ratios"].items():
-        if not isinstance(v, list):
-            log("%s = %.3f" % (k, v))
+        log("%s = %.3f (per round %s; ratio of medians %s)" % (
+            k, v["ratio"], v["per_round"], "%.3f" % v["of_medians"] if v["of_medians"] else "-"))
 
 
 if __name__ == "__main__":

@@ -184,6 +184,22 @@ class Session:
             self.p.kill()
 
 
+def proc_stat(pid):
+    """Fields of /proc/PID/stat after the command name, as ints where they
+    are numbers (index 1 = ppid, 11 = utime, 12 = stime, 13/14 = cutime/cstime)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return [int(x) if x.lstrip("-").isdigit() else x for x in rest]
+
+
+def process_cpu_seconds(pid):
+    f = proc_stat(pid)
+    return None if f is None else (f[11] + f[12]) / os.sysconf("SC_CLK_TCK")
+
+
 def lsn_int(text):
     if not text:
         return None
@@ -252,6 +268,25 @@ class Cluster:
     def tcp_endpoint(self):
         return ("127.0.0.1", self.port)
 
+    def cpu_seconds(self):
+        """CPU used by this cluster so far: the postmaster, its live children
+        and (through cutime/cstime) every child that has exited."""
+        pm = self.pid()
+        if pm is None:
+            return None
+        total = 0
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            f = proc_stat(int(name))
+            if f is None:
+                continue
+            if int(name) == pm:
+                total += f[11] + f[12] + f[13] + f[14]
+            elif f[1] == pm:
+                total += f[11] + f[12]
+        return total / os.sysconf("SC_CLK_TCK")
+
     def describe(self):
         return "local cluster (%s, port %d)" % (PGBIN, self.port)
 
@@ -280,6 +315,9 @@ class External:
         if port is None:
             return self.conninfo(db)
         return conninfo_with(self.base, dbname=db, host="127.0.0.1", port=port)
+
+    def cpu_seconds(self):
+        return None
 
     def tcp_endpoint(self):
         """BENCH_<NAME>_HOSTPORT=host:port, for the delaying proxy."""
@@ -449,3 +487,26 @@ def parse_time_v(path):
 
 
 TIME_BIN = "/usr/bin/time" if os.path.exists("/usr/bin/time") else None
+
+
+def round_values(runs, names, key):
+    """round -> the smallest `key` among verified runs of `names` in it."""
+    out = {}
+    for r in runs:
+        if r["contender"] in names and r.get("verified") and r.get(key) is not None:
+            out[r["round"]] = min(out.get(r["round"], r[key]), r[key])
+    return out
+
+
+def compare(runs, a, b, key):
+    """Ratio a/b of `key`: the median of the per-round ratios (runs of one
+    round are close in time, so background load cancels best there), the
+    per-round ratios, and the ratio of the medians.  a and b are contender
+    names or tuples of names (then the fastest of them in each round)."""
+    a = (a,) if isinstance(a, str) else tuple(a)
+    b = (b,) if isinstance(b, str) else tuple(b)
+    va, vb = round_values(runs, a, key), round_values(runs, b, key)
+    per = [va[r] / vb[r] for r in sorted(va) if r in vb and vb[r]]
+    ma, mb = median(list(va.values())), median(list(vb.values()))
+    return {"ratio": median(per) if per else None, "per_round": [round(x, 3) for x in per],
+            "of_medians": (ma / mb) if ma is not None and mb else None}

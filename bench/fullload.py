@@ -2,12 +2,15 @@
 """bench/fullload.py -- offline full load: pgstream against the alternatives.
 
 Source: pgbench -i -s 20*BENCH_SCALE.  Contenders, each into a fresh empty
-target database, the order rotated every round, BENCH_REPS rounds (default
-3); the median of each contender's total wall time is reported:
+target database, the order rotated every round, BENCH_FULLLOAD_REPS rounds (default
+5); the median of each contender's total wall time is reported:
 
   pgstream      pgstream sync --no-follow --jobs 2 (under /usr/bin/time -v)
   pg_dump       pg_dump -Fd -j 2, then pg_restore -j 2 (total of both)
-  raw           bench/rawcopy.py: the physical limit (see that file)
+  raw           bench/rawcopy.py: psql COPY TO STDOUT | psql COPY FROM STDIN pipes
+  raw_fifo      bench/rawcopy.py --fifo-dir: server to server through FIFOs, no
+                client in between (local clusters only)
+The physical limit is the faster (median) of raw and raw_fifo.
   pgcopydb      pgcopydb clone --table-jobs 2 --index-jobs 2 (if installed)
 
 Every target is checked afterwards (row count per table, number of indexes
@@ -27,7 +30,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import rawcopy  # noqa: E402
 from benchlib import (pgstream_exe, SCALE, TIME_BIN, Servers, Session, log, median, now,  # noqa: E402
                       parse_time_v, pg, psql, recreate_db, drop_db, drop_slot_and_pub,
-                      results_dir, reps, rotate, run, write_json, loadavg, machine_info)
+                      results_dir, rotate, compare, run, write_json, loadavg, machine_info)
 
 JOBS = int(os.environ.get("BENCH_JOBS", "2"))
 SRC_DB = "bench_fl_src"
@@ -144,11 +147,16 @@ def run_pg_dump(srv, src, tgt, work):
             "dump_bytes": size}
 
 
-def run_raw(srv, src, tgt, work):
+def run_raw(srv, src, tgt, work, fifo=False):
     r = rawcopy.load(src, tgt, jobs=JOBS, split_mb=64, max_parts=4,
-                     fmt=os.environ.get("BENCH_RAW_FORMAT", "text"), out=None)
+                     fmt=os.environ.get("BENCH_RAW_FORMAT", "text"), out=None,
+                     fifo_dir=srv.scratch("fifo") if fifo else None)
     return {"total_s": r["total_s"], "phases": {k: r[k] for k in ("schema_s", "copy_s", "index_s")},
             "copy_tasks": r["copy_tasks"]}
+
+
+def run_raw_fifo(srv, src, tgt, work):
+    return run_raw(srv, src, tgt, work, fifo=True)
 
 
 def uri(srv, db):
@@ -185,7 +193,9 @@ def run_pgcopydb(srv, src, tgt, work):
 CONTENDERS = {
     "pgstream": ("pgstream sync --no-follow --jobs %d" % JOBS, run_pgstream),
     "pg_dump": ("pg_dump -Fd -j %d + pg_restore -j %d" % (JOBS, JOBS), run_pg_dump),
-    "raw": ("raw COPY pipes + index builds, %d at a time (physical limit)" % JOBS, run_raw),
+    "raw": ("psql COPY TO STDOUT | psql COPY FROM STDIN pipes + index builds, %d at a time" % JOBS, run_raw),
+    "raw_fifo": ("server COPY TO fifo -> server COPY FROM fifo (no client in between) + index builds, "
+                 "%d at a time" % JOBS, run_raw_fifo),
     "pgcopydb": ("pgcopydb clone --table-jobs %d --index-jobs %d" % (JOBS, JOBS), run_pgcopydb),
 }
 
@@ -193,14 +203,17 @@ CONTENDERS = {
 def main():
     out = results_dir()
     scale = max(1, int(round(20 * SCALE)))
-    nrep = reps(3)
-    names = [n for n in os.environ.get("BENCH_FULLLOAD", "pgstream,pg_dump,raw,pgcopydb").split(",")]
+    nrep = int(os.environ.get("BENCH_FULLLOAD_REPS", os.environ.get("BENCH_REPS", "5")))
+    names = [n for n in os.environ.get("BENCH_FULLLOAD", "pgstream,pg_dump,raw,raw_fifo,pgcopydb").split(",")]
     if "pgcopydb" in names and not shutil.which("pgcopydb"):
         log("pgcopydb not installed: skipped (apt-get install pgcopydb)")
         names.remove("pgcopydb")
     result = {"benchmark": "fullload", "pgbench_scale": scale, "jobs": JOBS, "reps": nrep,
               "machine": machine_info(), "contenders": {}, "runs": []}
     with Servers("fullload") as srv:
+        if srv.external and "raw_fifo" in names:
+            log("raw_fifo needs both servers on this machine: skipped")
+            names.remove("raw_fifo")
         src = srv.source.conninfo(SRC_DB)
         tgt = srv.target.conninfo(TGT_DB)
         log("loading the source: pgbench -i -s %d" % scale)
@@ -258,30 +271,25 @@ def main():
             c["median_phases"] = {k: median([r["phases"].get(k) for r in ok])
                                   for k in ok[0]["phases"]}
         result["contenders"][name] = c
-    p = result["contenders"].get("pgstream", {}).get("median_total_s")
     ratios = {}
-    for other in ("pg_dump", "raw", "pgcopydb"):
-        o = result["contenders"].get(other, {}).get("median_total_s")
-        if p and o:
-            ratios["pgstream/" + other] = p / o
-    # the same ratio per round (same conditions), and its median
-    for other in ("pg_dump", "raw", "pgcopydb"):
-        per = []
-        for rnd in range(nrep):
-            a = [r for r in result["runs"] if r["round"] == rnd and r.get("verified")]
-            pa = [r["total_s"] for r in a if r["contender"] == "pgstream"]
-            oa = [r["total_s"] for r in a if r["contender"] == other]
-            if pa and oa:
-                per.append(pa[0] / oa[0])
-        if per:
-            ratios["pgstream/%s per-round median" % other] = median(per)
-            ratios["pgstream/%s per-round" % other] = per
+    runs = result["runs"]
+    for other in ("pg_dump", "raw", "raw_fifo", "pgcopydb"):
+        if other in names:
+            ratios["pgstream/" + other] = compare(runs, "pgstream", other, "total_s")
+    # the physical limit: the faster of the two raw methods, round by round
+    raws = tuple(n for n in ("raw", "raw_fifo") if n in names)
+    if raws:
+        ratios["pgstream/physical limit"] = compare(runs, "pgstream", raws, "total_s")
+        lim = [(result["contenders"][n]["median_total_s"], n) for n in raws
+               if result["contenders"][n]["median_total_s"]]
+        if lim:
+            result["physical_limit"] = {"fastest_median": min(lim)[1], "median_total_s": min(lim)[0]}
     result["ratios"] = ratios
-    result["goals"] = {"pgstream/pg_dump": 0.6, "pgstream/raw": 1.15}
+    result["goals"] = {"pgstream/pg_dump": 0.6, "pgstream/physical limit": 1.15}
     write_json(os.path.join(out, "fullload.json"), result)
     for k, v in ratios.items():
-        if not isinstance(v, list):
-            log("%s = %.3f" % (k, v))
+        if v["ratio"] is not None:
+            log("%s = %.3f (per round %s; ratio of medians %.3f)" % (k, v["ratio"], v["per_round"], v["of_medians"]))
 
 
 if __name__ == "__main__":
