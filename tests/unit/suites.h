@@ -20,5 +20,6 @@ Suite *schema_split_suite(void); /* engine/schema.c */
 Suite *spool_suite(void); /* apply/spool.c */
 Suite *redact_suite(void); /* apply/pgconn.c */
 Suite *engine_suite(void); /* engine/ and apply/ pure helpers */
+Suite *walspool_suite(void); /* engine/walspool.c */
 
 #endif
