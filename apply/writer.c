@@ -46,6 +46,7 @@ typedef struct TargetRel
 	char	  **cols;			/* owned: quoted name per remote column */
 	bool	   *generated;		/* owned: generated on the target: never written */
 	bool	   *identity_always;	/* owned */
+	bool	   *text_compare;	/* owned: FULL matching compares output text */
 
 	/* the INSERT shape used last, so a run of rows builds no SQL */
 	bool	   *ins_mask;		/* owned; natts entries, NULL until used */
@@ -312,6 +313,7 @@ target_rel_free(TargetRel *t)
 	free(t->cols);
 	free(t->generated);
 	free(t->identity_always);
+	free(t->text_compare);
 	free(t->ins_mask);
 	free(t->ins_key);
 	free(t->ins_sql);
@@ -341,12 +343,21 @@ fill_columns(Writer *w, TargetRel *t, const RemoteRelation *rel, PGresult *res,
 										strlen(rel->columns[i].name));
 		t->generated[i] = PQgetvalue(res, r, 1)[0] == 't';
 		t->identity_always[i] = PQgetvalue(res, r, 2)[0] == 't';
+		t->text_compare[i] = PQgetvalue(res, r, 4)[0] == 't';
 		t->natts = i + 1;
 		if (t->cols[i] == NULL)
 			return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
 	}
 	return true;
 }
+
+/*
+ * Built-in types with no equality operator (json, xml, geometric types) or
+ * one that is not identity (box: equal area): a replica identity FULL match
+ * compares their output text instead.
+ */
+#define NO_EQUALITY_TYPES \
+	"('json', 'xml', 'point', 'lseg', 'line', 'box', 'path', 'polygon', 'circle')"
 
 static TargetRel *
 target_rel_build(Writer *w, const RemoteRelation *rel, SyncError *err)
@@ -360,7 +371,8 @@ target_rel_build(Writer *w, const RemoteRelation *rel, SyncError *err)
 		(t->display = strdup(rel->display_name)) == NULL ||
 		(t->cols = calloc((size_t) n, sizeof(char *))) == NULL ||
 		(t->generated = calloc((size_t) n, 1)) == NULL ||
-		(t->identity_always = calloc((size_t) n, 1)) == NULL)
+		(t->identity_always = calloc((size_t) n, 1)) == NULL ||
+		(t->text_compare = calloc((size_t) n, 1)) == NULL)
 	{
 		target_rel_free(t);
 		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory"), NULL;
@@ -370,7 +382,16 @@ target_rel_build(Writer *w, const RemoteRelation *rel, SyncError *err)
 	params[0] = t->qualified;
 	res = pgconn_query(w->meta,
 					   "SELECT a.attname, a.attgenerated <> '', a.attidentity = 'a',"
-					   " to_regclass($1) IS NOT NULL"
+					   " to_regclass($1) IS NOT NULL,"
+					   /* types without a usable equality: compared by output text */
+					   " (SELECT coalesce(bt.typname IN " NO_EQUALITY_TYPES
+					   "   OR et.typname IN " NO_EQUALITY_TYPES ", false)"
+					   "  FROM pg_catalog.pg_type t0"
+					   "  JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t0.typtype = 'd'"
+					   "    THEN t0.typbasetype ELSE t0.oid END"
+					   "  LEFT JOIN pg_catalog.pg_type et ON et.oid = bt.typelem"
+					   "    AND bt.typcategory = 'A'"
+					   "  WHERE t0.oid = a.atttypid)"
 					   " FROM (SELECT to_regclass($1) AS oid) c"
 					   " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid"
 					   " AND a.attnum > 0 AND NOT a.attisdropped", 1, params, err);
@@ -970,10 +991,10 @@ writer_insert(Writer *w, const RemoteRelation *rel, const TupleData *newtup,
 
 /*
  * Which columns identify the row a change is about, and their parameters.
- * With an old tuple of replica identity FULL every column does (compared by
- * text form: types like json have no equality operator) and one row is
- * picked by (tableoid, ctid); otherwise the replica identity key columns,
- * from the old key when sent, else from the new tuple.
+ * With an old tuple of replica identity FULL every column does (NULL-safe;
+ * types without an equality operator, like json, by their output text) and
+ * one row is picked by (tableoid, ctid); otherwise the replica identity key
+ * columns, from the old key when sent, else from the new tuple.
  */
 static bool
 where_columns(const TargetRel *t, const RemoteRelation *rel, const PgoutputChange *c,
@@ -1026,8 +1047,20 @@ build_where(const TargetRel *t, const bool *keymask, bool full, int first_param,
 		if (!keymask[i])
 			continue;
 		str_add(sql, nkeys++ ? " AND " : "");
+		if (full && t->text_compare[i])
+		{
+			/* the type's output function (format %s); NULL stays NULL */
+			str_add(sql, "CASE WHEN ");
+			str_add(sql, t->cols[i]);
+			str_add(sql, " IS NOT NULL THEN format('%s', ");
+			str_add(sql, t->cols[i]);
+			str_add(sql, ") END IS NOT DISTINCT FROM ");
+			str_param(sql, n++);
+			str_add(sql, "::text");
+			continue;
+		}
 		str_add(sql, t->cols[i]);
-		str_add(sql, full ? "::text IS NOT DISTINCT FROM " : " = ");
+		str_add(sql, full ? " IS NOT DISTINCT FROM " : " = ");
 		str_param(sql, n++);
 	}
 	str_add(sql, full ? " LIMIT 1)" : "");
@@ -1097,8 +1130,11 @@ build_update(const TargetRel *t, const bool *setmask, const bool *keymask, bool 
 	}
 	if (n == 0)
 	{
-		/* nothing writable changed: a no-op SET that still checks the row exists */
-		str_add(sql, "ctid = ctid");
+		/* nothing can be set (all unchanged TOAST or identity ALWAYS): only
+		 * check that exactly one row matches */
+		sql->len = 0;
+		str_add(sql, "SELECT 1 FROM ");
+		str_add(sql, t->qualified);
 	}
 	build_where(t, keymask, full, n + 1, sql);
 }
@@ -1257,7 +1293,13 @@ send_progress(Writer *w, Lsn end_lsn, PgTimestamp commit_time, SyncError *err)
 bool
 writer_commit(Writer *w, Lsn end_lsn, PgTimestamp commit_time, SyncError *err)
 {
-	if (!run_end(w, err) || !ensure_txn(w, err) || !send_progress(w, end_lsn, commit_time, err) ||
+	/*
+	 * Read every result before COMMIT is sent: an UPDATE or DELETE that
+	 * matched no row is not an SQL error, so the server would commit it; the
+	 * batch must fail instead.  One round trip per batch.
+	 */
+	if (!run_end(w, err) || !ensure_txn(w, err) ||
+		!send_progress(w, end_lsn, commit_time, err) || !drain(w, 0, err) ||
 		!send_simple(w, "COMMIT", err) || !send_sync(w, err))
 		return false;
 	w->in_txn = false;

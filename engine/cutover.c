@@ -198,13 +198,22 @@ unfreeze_source(PGconn *src, const CutoverReport *r)
 		log_info("source database \"%s\" is writable again", r->dbname);
 }
 
+/*
+ * Arm the barrier on the target (sync honours only the barrier whose token
+ * is armed), then write it into the source WAL.
+ */
 static bool
-write_barrier(PGconn *src, CutoverReport *r, SyncError *err)
+write_barrier(PGconn *src, PGconn *tgt, CutoverReport *r, SyncError *err)
 {
 	const char *params[2] = {CUTOVER_MESSAGE_PREFIX, r->token};
 	PGresult   *res;
 
 	make_token(r->token, sizeof(r->token));
+	res = pgconn_query(tgt, "UPDATE pgstream.migration SET cutover_token = $1", 1,
+					   params + 1, err);
+	if (res == NULL)
+		return sync_error_context(err, "could not arm the cutover barrier on the target");
+	PQclear(res);
 	if (!pgconn_exec(src, "SET default_transaction_read_only = off", err))
 		return false;
 	res = pgconn_query(src, "SELECT pg_catalog.pg_logical_emit_message(true, $1, $2)::text",
@@ -214,6 +223,62 @@ write_barrier(PGconn *src, CutoverReport *r, SyncError *err)
 	snprintf(r->barrier_lsn, sizeof(r->barrier_lsn), "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
 	log_info("barrier %s written at %s; waiting for sync to apply it", r->token, r->barrier_lsn);
+	return true;
+}
+
+/* After a failed wait: sync must ignore this barrier if it reaches it later. */
+static void
+disarm_barrier(PGconn *tgt, const char *token)
+{
+	const char *params[1] = {token};
+	SyncError	ignored;
+
+	PQclear(pgconn_query(tgt, "UPDATE pgstream.migration SET cutover_token = NULL"
+						 " WHERE cutover_token = $1", 1, params, &ignored));
+}
+
+/*
+ * Tables on the source that the migration does not carry (created after it
+ * started): never let cutover pass over them in silence.
+ */
+static bool
+check_untracked_tables(PGconn *src, PGconn *tgt, SyncError *err)
+{
+	static const char list[] =
+		"SELECT format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c"
+		" JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+		" WHERE c.relkind = 'r' AND c.relpersistence = 'p'"
+		" AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgstream')"
+		" AND n.nspname !~ '^pg_(toast|temp)'"
+		" AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"
+		"   WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid"
+		"   AND d.deptype = 'e')";
+	PGresult   *s = pgconn_query(src, list, 0, NULL, err);
+	PGresult   *t = s ? pgconn_query(tgt, "SELECT format('%I.%I', nspname, relname)"
+									 " FROM pgstream.tables", 0, NULL, err) : NULL;
+	char		missing[400] = "";
+	int			nmissing = 0;
+
+	for (int i = 0; t != NULL && i < PQntuples(s); i++)
+	{
+		bool		found = false;
+
+		for (int j = 0; !found && j < PQntuples(t); j++)
+			found = strcmp(PQgetvalue(s, i, 0), PQgetvalue(t, j, 0)) == 0;
+		if (!found && nmissing++ < 5)
+			snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing), "%s%s",
+					 missing[0] ? ", " : "", PQgetvalue(s, i, 0));
+	}
+	PQclear(s);
+	PQclear(t);
+	if (t == NULL)
+		return false;
+	if (nmissing > 0)
+		return sync_error_set(err, SYNC_ERR_PRECONDITION,
+							  "%d table(s) on the source are not part of this migration (created "
+							  "after it started): %s; their rows are not on the target; migrate "
+							  "them separately or drop them, then run cutover again",
+							  nmissing, missing);
 	return true;
 }
 
@@ -395,15 +460,23 @@ cutover_execute(const CutoverOptions *o, PGconn *src, PGconn *tgt, CutoverReport
 							  "cutover needs sync to be streaming", phase_name(st.phase));
 	if (st.phase != PHASE_CUTOVER)
 	{
-		if (!write_barrier(src, r, err))
+		if (!write_barrier(src, tgt, r, err))
 			return false;
 		params[0] = r->token;
 		if (!wait_until(tgt, "SELECT coalesce(barrier_token = $1, false) FROM pgstream.migration",
 						1, params, deadline, err))
+		{
+			disarm_barrier(tgt, r->token);
 			return sync_error_context(err, "the barrier was not applied within %ld s (is "
 									  "pgstream sync running?); the migration is still streaming",
 									  o->timeout_s);
+		}
 	}
+	else if (st.cutover_token[0] == '\0' || strcmp(st.cutover_token, st.barrier_token) != 0)
+		return sync_error_set(err, SYNC_ERR_PRECONDITION,
+							  "sync stopped at barrier %s of a cutover that had already given "
+							  "up, so later writes may be missing; run pgstream sync again (it "
+							  "resumes streaming), then cutover", st.barrier_token);
 	else
 	{
 		snprintf(r->token, sizeof(r->token), "%s", st.barrier_token);
@@ -415,7 +488,7 @@ cutover_execute(const CutoverOptions *o, PGconn *src, PGconn *tgt, CutoverReport
 		return sync_error_context(err, "sync did not release slot \"%s\"", st.slot_name);
 	log_info("barrier applied; sync has stopped");
 	/* compare before the deferred schema: its row security policies may hide rows */
-	if (!compare_counts(src, tgt, r, err) ||
+	if (!check_untracked_tables(src, tgt, err) || !compare_counts(src, tgt, r, err) ||
 		!compare_insert_only(src, tgt, &r->insert_only_checked, err) ||
 		!sequences_copy(src, tgt, &r->sequences, err) ||
 		!schema_apply_final(tgt, err) ||

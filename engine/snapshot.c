@@ -209,13 +209,12 @@ bool
 snapshot_create_publication(PGconn *source, const char *name,
 							const NoKeyTables *exclude, SyncError *err)
 {
-	bool		via_root = PQserverVersion(source) >= 130000;
 	char	   *q = pgconn_quote_ident(source, name);
 	int			nex = exclude ? exclude->count : 0;
 	const char **names = calloc((size_t) nex * 2 + 1, sizeof(char *));
 	char	   *nsps,
 			   *rels;
-	const char *params[3];
+	const char *params[2];
 
 	for (int i = 0; names && i < nex; i++)
 	{
@@ -226,7 +225,6 @@ snapshot_create_publication(PGconn *source, const char *name,
 	rels = names ? array_literal(names + nex, nex) : NULL;
 	params[0] = nsps;
 	params[1] = rels;
-	params[2] = via_root ? "true" : "false";	/* PG10-12 publish partitions themselves */
 	free(names);
 	PGresult   *res;
 	char	   *sql;
@@ -245,9 +243,7 @@ snapshot_create_publication(PGconn *source, const char *name,
 					   " c.relname), ', ' ORDER BY n.nspname, c.relname), '')"
 					   " FROM pg_catalog.pg_class c"
 					   " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-					   " WHERE c.relpersistence = 'p' AND (CASE WHEN $3::boolean"
-					   "   THEN c.relkind IN ('r', 'p') AND NOT c.relispartition"
-					   "   ELSE c.relkind = 'r' END)"
+					   " WHERE c.relpersistence = 'p' AND c.relkind = 'r'"
 					   " AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
 					   " AND n.nspname !~ '^pg_(toast|temp)'"
 					   " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"
@@ -255,7 +251,7 @@ snapshot_create_publication(PGconn *source, const char *name,
 					   "   AND d.deptype = 'e')"
 					   " AND (n.nspname, c.relname) NOT IN"
 					   "   (SELECT * FROM unnest($1::text[], $2::text[]))",
-					   3, params, err);
+					   2, params, err);
 	free(nsps);
 	free(rels);
 	if (res == NULL)
@@ -266,8 +262,7 @@ snapshot_create_publication(PGconn *source, const char *name,
 	len = strlen(PQgetvalue(res, 0, 0)) + strlen(q) + 128;
 	sql = malloc(len);
 	if (sql != NULL)
-		snprintf(sql, len, "CREATE PUBLICATION %s%s%s", q, PQgetvalue(res, 0, 0),
-				 via_root ? " WITH (publish_via_partition_root = true)" : "");
+		snprintf(sql, len, "CREATE PUBLICATION %s%s", q, PQgetvalue(res, 0, 0));
 	PQclear(res);
 	free(q);
 	if (sql == NULL)

@@ -41,10 +41,12 @@ bool		snapshot_drop_slot(PGconn *source, const char *slot, SyncError *err);
 
 /*
  * Create the publication for every table that logical replication can carry:
- * permanent tables outside system schemas, partitioned tables through their
- * root (publish_via_partition_root, PG13+), not tables of extensions.  A
- * table list, not FOR ALL TABLES, so it needs only table ownership (as on
- * Azure) and tables created later are not silently included.
+ * permanent tables outside system schemas, partitions themselves (not their
+ * root: the target has the same partitions, a row moving between partitions
+ * arrives as a delete and an insert, and a TRUNCATE of one partition is only
+ * sent this way), not tables of extensions.  A table list, not FOR ALL
+ * TABLES, so it needs only table ownership (as on Azure); tables created
+ * later are caught by cutover.
  */
 bool		snapshot_create_publication(PGconn *source, const char *name,
 										const NoKeyTables *exclude, SyncError *err);

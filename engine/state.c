@@ -54,6 +54,7 @@ static const char create_sql[] =
 	" eta_seconds double precision,"
 	" caught_up_at timestamptz,"
 	" barrier_token text,"
+	" cutover_token text,"
 	" insert_only_publication text,"
 	" barrier_lsn pg_lsn,"
 	" error text,"
@@ -123,7 +124,7 @@ state_load(PGconn *target, MigrationState *st, SyncError *err)
 								   " publication_name, follow, phase,"
 								   " coalesce(consistent_lsn::text, '0/0'), coalesce(error, ''),"
 								   " coalesce(applied_lsn::text, '0/0'), coalesce(barrier_token, ''),"
-								   " coalesce(insert_only_publication, '')"
+								   " coalesce(insert_only_publication, ''), coalesce(cutover_token, '')"
 								   " FROM pgstream.migration WHERE id = 1", 0, NULL, err);
 
 	if (res == NULL)
@@ -148,6 +149,7 @@ state_load(PGconn *target, MigrationState *st, SyncError *err)
 	snprintf(st->barrier_token, sizeof(st->barrier_token), "%s", PQgetvalue(res, 0, 9));
 	snprintf(st->insert_only_publication, sizeof(st->insert_only_publication), "%s",
 			 PQgetvalue(res, 0, 10));
+	snprintf(st->cutover_token, sizeof(st->cutover_token), "%s", PQgetvalue(res, 0, 11));
 	PQclear(res);
 	return true;
 }

@@ -48,7 +48,8 @@ typedef struct MigrationState
 	bool		follow;
 	Lsn			consistent_lsn;
 	Lsn			applied_lsn;	/* end of the last applied source commit, or 0 */
-	char		barrier_token[64];
+	char		barrier_token[64];	/* the last barrier sync applied */
+	char		cutover_token[64];	/* the barrier cutover asked for, or "" */
 	char		insert_only_publication[128];	/* "" if none */
 	char		error[512];
 } MigrationState;

@@ -280,7 +280,7 @@ typedef struct Applier
 	uint64_t	changes_at_last_stats;
 	Lsn			applied_at_last_stats;
 	bool		caught_up;
-	int64_t		idle_since_us;
+	Lsn			catchup_lsn;	/* source WAL position when streaming began */
 } Applier;
 
 static bool apply_message(Applier *a, const uint8_t *data, size_t len, Lsn lsn,
@@ -418,17 +418,32 @@ apply_truncate(Applier *a, const PgoutputTruncate *t, SyncError *err)
 	return ok;
 }
 
+/*
+ * A transactional "pgstream.cutover" message is a barrier, but only the one
+ * a cutover is waiting for right now (its token armed in
+ * pgstream.migration.cutover_token): a barrier left in the WAL by a cutover
+ * that timed out must not stop sync later.
+ */
 static void
 note_message(Applier *a, const PgoutputLogicalMessage *m)
 {
 	size_t		n = m->content.len < sizeof(a->barrier_token) - 1 ?
 		m->content.len : sizeof(a->barrier_token) - 1;
+	char		armed[64] = "";
+	SyncError	err;
 
 	if (!(m->flags & PGOUTPUT_MESSAGE_TRANSACTIONAL) ||
 		strcmp((const char *) m->prefix.ptr, CUTOVER_MESSAGE_PREFIX) != 0)
 		return;
 	memcpy(a->barrier_token, m->content.ptr, n);
 	a->barrier_token[n] = '\0';
+	if (!pgconn_query_value(a->tgt, "SELECT coalesce(cutover_token, '') FROM pgstream.migration",
+							0, NULL, armed, sizeof(armed), true, &err) ||
+		strcmp(armed, a->barrier_token) != 0)
+	{
+		log_info("ignoring cutover barrier %s: no cutover is waiting for it", a->barrier_token);
+		return;
+	}
 	a->barrier_pending = true;
 }
 
@@ -684,24 +699,27 @@ write_stats(Applier *a)
 	a->applied_at_last_stats = a->applied_lsn;
 }
 
-/* Idle: nothing open, nothing queued.  Mark it, and note catching up once. */
+/*
+ * Idle: nothing open, nothing queued.  Mark it; and the first time we are
+ * idle having received everything the source had written when streaming
+ * started, we have caught up once: phase "streaming".
+ */
 static bool
 note_idle(Applier *a, SyncError *err)
 {
-	int64_t		now = replclient_now_us();
+	bool		idle;
+	Lsn			received;
 
 	pthread_mutex_lock(&a->sh->lock);
-	a->sh->applier_idle = a->sh->head == NULL && !a->in_txn && !a->batch_open;
+	idle = a->sh->head == NULL && !a->in_txn && !a->batch_open;
+	a->sh->applier_idle = idle;
+	received = a->sh->received;
 	pthread_mutex_unlock(&a->sh->lock);
-	if (a->idle_since_us == 0)
-		a->idle_since_us = now;
-	if (!a->caught_up && now - a->idle_since_us > 500 * 1000)
-	{
-		a->caught_up = true;
-		log_info("caught up with the source at %X/%X; streaming", LSN_ARGS(a->applied_lsn));
-		return state_set_phase(a->tgt, PHASE_STREAMING, 0, err);
-	}
-	return true;
+	if (!idle || a->caught_up || received < a->catchup_lsn)
+		return true;
+	a->caught_up = true;
+	log_info("caught up with the source at %X/%X; streaming", LSN_ARGS(a->applied_lsn));
+	return state_set_phase(a->tgt, PHASE_STREAMING, 0, err);
 }
 
 static bool
@@ -712,7 +730,6 @@ applier_step(Applier *a, SyncError *err)
 
 	if (it != NULL)
 	{
-		a->idle_since_us = 0;
 		ok = apply_message(a, it->data, it->len, it->lsn, &a->ps, err);
 		free(it);
 		return ok;
@@ -801,6 +818,7 @@ stream_run(const StreamOptions *opts, ReplClient *rc, PGconn *src, PGconn *tgt,
 	a.src = src;
 	a.tgt = tgt;
 	a.start_lsn = a.applied_lsn = opts->start_lsn;
+	a.catchup_lsn = rc->server_flush_lsn;
 	relmap_init(&a.rels);
 	arena_init(&a.arena, NULL, 0);
 	mkdir(opts->spool_dir, 0700);

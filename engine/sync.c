@@ -225,24 +225,23 @@ sync_connect_replication(SyncRun *run, SyncError *err)
 		replclient_connect(&run->rc, run->opt.source, "pgstream sync", err);
 }
 
-/* Refuse to migrate a database onto itself. */
+/* Refuse to migrate a database onto itself (before anything else is checked). */
 static bool
 check_not_same_database(SyncRun *run, SyncError *err)
 {
-	char		tid[32],
-				tdb[128];
-	SyncError	ignored;
+	bool		same = false;
+	char		db[128];
 
-	if (!pgconn_query_value(run->tgt, "SELECT system_identifier::text FROM pg_catalog.pg_control_system()",
-							0, NULL, tid, sizeof(tid), false, &ignored) ||
-		!pgconn_query_value(run->tgt, "SELECT current_database()", 0, NULL, tdb,
-							sizeof(tdb), false, &ignored))
-		return true;			/* cannot tell: the empty-target check still protects */
-	if (strcmp(tid, run->rc.systemid) == 0 && strcmp(tdb, run->rc.dbname) == 0)
-		return sync_error_set(err, SYNC_ERR_USAGE,
-							  "source and target are the same database (\"%s\" on system %s); "
-							  "point --target at another, empty database", tdb, tid);
-	return true;
+	if (!assess_same_database(run->src, run->tgt, &same, err))
+		return false;
+	if (!same)
+		return true;
+	if (!pgconn_query_value(run->tgt, "SELECT current_database()", 0, NULL, db, sizeof(db),
+							false, err))
+		return false;
+	return sync_error_set(err, SYNC_ERR_USAGE,
+						  "source and target are the same database (\"%s\"); point --target "
+						  "at another, empty database", db);
 }
 
 /* Warnings are worth a line each when sync starts; infos are for assess. */
@@ -285,7 +284,7 @@ prepare_fresh(SyncRun *run, SyncError *err)
 	else if (ok)
 		print_warnings(&f);
 	findings_term(&f);
-	if (!ok || !sync_connect_replication(run, err) || !check_not_same_database(run, err))
+	if (!ok || !sync_connect_replication(run, err))
 		return false;
 	memset(&run->st, 0, sizeof(run->st));
 	snprintf(run->st.source_system_id, sizeof(run->st.source_system_id), "%s", run->rc.systemid);
@@ -649,8 +648,9 @@ follow(SyncRun *run, SyncError *err)
 	time_t		last_progress = time(NULL);
 	int			backoff = 1;
 
-	snprintf(spool, sizeof(spool), "%s/pgstream-spool-%s",
-			 tmpdir && *tmpdir ? tmpdir : "/tmp", run->opt.slot);
+	/* per source system and slot: two migrations on one machine never share it */
+	snprintf(spool, sizeof(spool), "%s/pgstream-spool-%s-%s",
+			 tmpdir && *tmpdir ? tmpdir : "/tmp", run->st.source_system_id, run->opt.slot);
 	for (;;)
 	{
 		StreamOptions so = {run->opt.target, run->opt.slot, run->opt.publication,
@@ -692,7 +692,8 @@ sync_execute(SyncRun *run, SyncError *err)
 {
 	bool		exists;
 
-	if (!sync_connect(run, err) || !state_exists(run->tgt, &exists, err))
+	if (!sync_connect(run, err) || !check_not_same_database(run, err) ||
+		!state_exists(run->tgt, &exists, err))
 		return false;
 	if (!(exists ? prepare_resume(run, err) : prepare_fresh(run, err)))
 		return false;
@@ -716,8 +717,16 @@ sync_execute(SyncRun *run, SyncError *err)
 		case PHASE_STREAMING:
 			return follow(run, err);
 		case PHASE_CUTOVER:
-			log_info("the cutover barrier was already applied; run pgstream cutover");
-			return true;
+			if (run->st.cutover_token[0] != '\0' &&
+				strcmp(run->st.cutover_token, run->st.barrier_token) == 0)
+			{
+				log_info("the cutover barrier was already applied; run pgstream cutover");
+				return true;
+			}
+			/* that cutover gave up after sync applied its barrier: keep streaming */
+			log_warn("the cutover that wrote barrier %s gave up; streaming again",
+					 run->st.barrier_token);
+			return state_set_phase(run->tgt, PHASE_STREAMING, 0, err) && follow(run, err);
 		default:
 			return sync_error_set(err, SYNC_ERR_INTERNAL, "unexpected phase \"%s\"",
 								  phase_name(run->st.phase));
@@ -741,6 +750,9 @@ cmd_sync(int argc, char **argv)
 	if (!sync_execute(&run, &err))
 	{
 		log_sync_error(&err);
+		if (run.st.phase != PHASE_NONE && run.tgt != NULL &&
+			PQstatus(run.tgt) == CONNECTION_OK)
+			state_load(run.tgt, &run.st, &(SyncError) {0});	/* the phase now */
 		if (run.st.phase != PHASE_NONE)
 		{
 			state_set_failed(run.tgt, err.message);
