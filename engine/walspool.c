@@ -9,7 +9,7 @@
  * segment is a sequence of frames, back to back, with no file header.  All
  * integers are little-endian, written and read with shifts.
  *
- *   frame header (32 bytes)
+ *   frame header (36 bytes)
  *     0  4  magic "PGWF"
  *     4  4  flags: 1 = LZ4 (payload is an LZ4 block, else the raw bytes),
  *              2 = BOUNDARY (the data up to this frame's end is outside any
@@ -20,6 +20,9 @@
  *    20  8  last_commit_end: the highest commit end LSN of all records so far
  *    28  4  checksum: XXH32 of the stored payload, seeded with XXH32 (seed 0)
  *           of header bytes 0..27, so it covers the header too
+ *    32  4  header checksum: XXH32 (seed 0) of header bytes 0..31, checked
+ *           before the lengths are trusted (a damaged length must not make a
+ *           frame in the middle look like a torn tail)
  *   frame payload (stored length bytes)
  *     LZ4 block format (LZ4_compress_default) when that is smaller than the
  *     raw bytes, otherwise the raw bytes
@@ -44,9 +47,11 @@
  * removing segments fsyncs DIR.  A failed write is truncated away.  After a
  * crash only the last frame of the last segment can be incomplete.  Open
  * scans every frame; in the last segment a bad frame counts as its torn tail
- * when it runs past the end of the file or when only zero bytes follow it
- * (or its unreadable header); anything else is corruption and an error.  The
- * spool is then cut back to the end of the last BOUNDARY frame.
+ * when less than a header is left, when its (intact) header says it runs
+ * past the end of the file, or when only zero bytes follow its damaged part
+ * (the payload when the header is intact, else the header); anything else is
+ * corruption and an error.  The spool is then cut back to the end of the
+ * last BOUNDARY frame.
  *
  * THREADS
  *
@@ -78,8 +83,9 @@ _Static_assert(sizeof(off_t) >= 8, "spool segments need a 64-bit off_t");
 #define MB ((uint64_t) 1024 * 1024)
 
 #define FRAME_MAGIC 0x46574750u /* "PGWF" */
-#define FRAME_HEADER_BYTES 32
+#define FRAME_HEADER_BYTES 36
 #define FRAME_CHECKED_BYTES 28	/* header bytes covered by the checksum */
+#define FRAME_HEADER_CHECKED_BYTES 32	/* ... and by the header checksum */
 #define FRAME_LZ4 0x1u
 #define FRAME_BOUNDARY 0x2u
 #define FRAME_FLAGS_KNOWN (FRAME_LZ4 | FRAME_BOUNDARY)
@@ -96,6 +102,8 @@ _Static_assert(sizeof(off_t) >= 8, "spool segments need a 64-bit off_t");
 #define FIRST_SEGNO 1
 #define SEGMENT_NAME_BYTES 21	/* 16 hex digits, ".seg", NUL */
 #define LOCK_NAME "lock"
+#define FULL_HINT "free disk space or point --spool at a larger filesystem; " \
+	"nothing was lost: sync resumes from the spool"
 
 typedef struct FrameHeader
 {
@@ -266,6 +274,7 @@ frame_header_encode(FrameHeader *h, uint8_t *out)
 	put_u64(out + 20, h->last_commit_end);
 	h->checksum = frame_checksum(out, out + FRAME_HEADER_BYTES, h->stored_len);
 	put_u32(out + 28, h->checksum);
+	put_u32(out + 32, xxh32(out, FRAME_HEADER_CHECKED_BYTES, 0));
 }
 
 static size_t
@@ -280,6 +289,8 @@ frame_header_decode(const uint8_t *in, FrameHeader *h)
 {
 	if (get_u32(in) != FRAME_MAGIC)
 		return "bad frame magic";
+	if (get_u32(in + 32) != xxh32(in, FRAME_HEADER_CHECKED_BYTES, 0))
+		return "frame header checksum mismatch";
 	h->flags = get_u32(in + 4);
 	h->raw_len = get_u32(in + 8);
 	h->stored_len = get_u32(in + 12);
@@ -345,6 +356,18 @@ segment_error(const WalSpool *s, uint64_t segno, const char *verb, int errnum,
 	return sync_error_set(err, SYNC_ERR_IO,
 						  "could not %s spool segment \"%s/%s\": %s", verb,
 						  s->dir, name, strerror(errnum));
+}
+
+/* A write failed with ENOSPC or EDQUOT: say what to do. */
+static bool
+full_error(const WalSpool *s, uint64_t segno, int errnum, SyncError *err)
+{
+	char		name[SEGMENT_NAME_BYTES];
+
+	segment_name(segno, name);
+	return sync_error_set(err, SYNC_ERR_IO,
+						  "could not write spool segment \"%s/%s\": %s; %s",
+						  s->dir, name, strerror(errnum), FULL_HINT);
 }
 
 static bool
@@ -851,9 +874,8 @@ check_free_space(WalSpool *s, uint64_t need, SyncError *err)
 	return sync_error_set(err, SYNC_ERR_IO,
 						  "spool directory \"%s\" is almost full: %" PRIu64
 						  " bytes free, writing %" PRIu64 " more would leave less than the %"
-						  PRIu64 " bytes that must stay free; free disk space or point --spool"
-						  " at a larger filesystem; nothing was lost: sync resumes from the spool",
-						  s->dir, avail, need, s->min_free_bytes);
+						  PRIu64 " bytes that must stay free; %s",
+						  s->dir, avail, need, s->min_free_bytes, FULL_HINT);
 }
 
 /* Create the next segment and make it the current one. */
@@ -938,6 +960,8 @@ frame_store(WalSpool *s, uint64_t len, SyncError *err)
 	/* Leave the segment as it was; best effort, open would cut it anyway. */
 	if (truncate_retry(s->fd, s->cur_len) == 0)
 		(void) fsync_retry(s->fd);
+	if (rc == ENOSPC || rc == EDQUOT)
+		return full_error(s, s->cur_segno, rc, err);
 	return segment_error(s, s->cur_segno, verb, rc, err);
 }
 

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,7 +27,7 @@
 #include "tests/unit/suites.h"
 
 #define BIG_RECORD_MAX ((size_t) 20 * 1024 * 1024)
-#define FRAME_HEADER 32
+#define FRAME_HEADER 36
 
 static char basedir[64];	/* per TCase, made in the parent process */
 static char tmpdir[128];	/* per test, inside basedir */
@@ -581,6 +583,22 @@ START_TEST(test_corrupt_middle_of_last_segment)
 }
 END_TEST
 
+START_TEST(test_damaged_length_is_not_a_tail)
+{
+	Rec			recs[30];
+	uint64_t	sizes[3];
+	WalSpoolOptions opts = {tmpdir, 0, 1};
+	SyncError	err;
+	Lsn			resume;
+
+	three_frames(recs, sizes);
+	flip_byte(1, sizes[0] + 14);	/* stored length of frame 2: "runs past EOF" */
+	ck_assert_ptr_null(walspool_open(&opts, &resume, &err));
+	ck_assert_msg(strstr(err.message, "header checksum") != NULL, "%s", err.message);
+	ck_assert_uint_eq(file_size(1), sizes[2]);
+}
+END_TEST
+
 START_TEST(test_corrupt_middle_segment)
 {
 	Rec			recs[200];
@@ -731,6 +749,41 @@ START_TEST(test_min_free_guard)
 }
 END_TEST
 
+/* A write that fails half way (file size limit) leaves the spool as it was. */
+START_TEST(test_failed_write_leaves_spool_intact)
+{
+	Rec			recs[21];
+	SyncError	err;
+	Lsn			resume;
+	WalSpool   *s = open_spool(0, NULL);
+	uint64_t	size;
+	struct rlimit lim;
+
+	write_small(s, recs, 0, 20, true, 20);
+	size = file_size(1);
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &lim), 0);
+	lim.rlim_cur = (rlim_t) size + 100;
+	signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	recs[20] = (Rec) {99999, 5000, 1, true};
+	append_rec(s, &recs[20]);
+	ck_assert(!walspool_flush(s, true, 99999, &err));
+	ck_assert_int_eq(err.code, SYNC_ERR_IO);
+	ck_assert_msg(strstr(err.message, "0000000000000001.seg") != NULL &&
+				  strstr(err.message, "could not write") != NULL, "%s", err.message);
+	ck_assert_uint_eq(file_size(1), size);
+	ck_assert(!walspool_flush(s, true, 99999, &err));
+	ck_assert_msg(strstr(err.message, "unusable") != NULL, "%s", err.message);
+	read_all(s, recs, 20);
+	walspool_close(s);
+
+	s = open_spool(0, &resume);
+	ck_assert_uint_eq(resume, 20);
+	read_all(s, recs, 20);
+	walspool_close(s);
+}
+END_TEST
+
 /* ----------------------------------------------------------- misc */
 
 START_TEST(test_locked_and_bad_dir)
@@ -831,10 +884,12 @@ walspool_suite(void)
 	tcase_add_test(recovery, test_torn_tail);
 	tcase_add_test(recovery, test_zero_and_corrupt_tail);
 	tcase_add_test(recovery, test_corrupt_middle_of_last_segment);
+	tcase_add_test(recovery, test_damaged_length_is_not_a_tail);
 	tcase_add_test(recovery, test_corrupt_middle_segment);
 	tcase_add_test(ops, test_release_before);
 	tcase_add_test(ops, test_empty_flush);
 	tcase_add_test(ops, test_min_free_guard);
+	tcase_add_test(ops, test_failed_write_leaves_spool_intact);
 	tcase_add_test(ops, test_locked_and_bad_dir);
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 	{
