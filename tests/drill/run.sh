@@ -21,4 +21,7 @@ san) LDFLAGS="-fsanitize=address,undefined" ;;
 *) LDFLAGS="" ;;
 esac
 ${CC:-cc} $LDFLAGS -o "$BUILD/run_drill" $OBJS -lpq -lpthread -lm
-PGSTREAM_BIN="$(pwd)/$BUILD/pgstream" exec "$BUILD/run_drill"
+# a private copy: a build running beside the drill must not swap the binary
+# under a kill/restart loop
+cp "$BUILD/pgstream" "$BUILD/pgstream-drill"
+PGSTREAM_BIN="$(pwd)/$BUILD/pgstream-drill" exec "$BUILD/run_drill"

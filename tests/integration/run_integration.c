@@ -21,6 +21,7 @@ static Suite *(*const suites[])(void) = {
     assess_suite,
     schema_suite,
     stream_suite,
+    drill_short_suite,
 };
 
 int

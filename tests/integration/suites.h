@@ -17,5 +17,6 @@ Suite *tls_suite(void);
 Suite *assess_suite(void);
 Suite *schema_suite(void);
 Suite *stream_suite(void);
+Suite *drill_short_suite(void);
 
 #endif /* PGSTREAM_TESTS_INTEGRATION_SUITES_H */
