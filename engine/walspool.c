@@ -236,7 +236,7 @@ xxh32(const uint8_t *p, size_t len, uint32_t seed)
 
 		for (; end - p >= 16; p += 16)
 			for (int i = 0; i < 4; i++)
-				v[i] = xxh32_round(v[i], p + 4 * i);
+				v[i] = xxh32_round(v[i], p + (size_t) 4 * i);
 		h = rotl32(v[0], 1) + rotl32(v[1], 7) + rotl32(v[2], 12) +
 			rotl32(v[3], 18);
 	}
@@ -1297,6 +1297,9 @@ cursor_collect(WalSpoolCursor *c, Lsn lsn, const uint8_t *piece, size_t n,
 	{
 		size_t		cap = c->rec_cap * 2 > c->rec_len + n ? c->rec_cap * 2
 			: c->rec_len + n;
+
+		if (cap > RECORD_MAX)
+			cap = RECORD_MAX;
 		uint8_t    *p = realloc(c->rec, cap);
 
 		if (p == NULL)
