@@ -854,7 +854,7 @@ writer_usable(const WalSpool *s, SyncError *err)
 {
 	if (!s->broken)
 		return true;
-	return sync_error_set(err, SYNC_ERR_INTERNAL,
+	return sync_error_set(err, SYNC_ERR_IO,
 						  "spool \"%s\" is unusable after an earlier error",
 						  s->dir);
 }
