@@ -256,7 +256,7 @@ def insert_round(srv, rnd, nrep, names, work, proxies, out_runs):
         ntx = max(1, ROWS // TXN_ROWS)
         log("round %d/%d: generating %d rows in %d transactions (no apply running)"
             % (rnd + 1, nrep, ntx * TXN_ROWS, ntx))
-        psql(srv.source.admin(), "CHECKPOINT")
+        psql(srv.source.admin(), "CHECKPOINT", check=False)
         lsn0 = psql(src, "SELECT pg_current_wal_lsn()")
         s = Session(src)
         t0 = now()
@@ -272,7 +272,7 @@ def insert_round(srv, rnd, nrep, names, work, proxies, out_runs):
         log("  generated in %.1f s, %.0f MB of WAL" % (gen_s, wal_bytes / 1e6))
         for name in rotate(names, rnd):
             c = cs[name]
-            psql(srv.target.admin(), "CHECKPOINT")
+            psql(srv.target.admin(), "CHECKPOINT", check=False)
             entry = {"round": rnd, "contender": name, "rows": last_id, "generate_s": gen_s,
                      "wal_bytes": wal_bytes, "loadavg": loadavg()}
             poll = Session(c.direct)
@@ -362,8 +362,8 @@ def lag_run(srv, rnd, name, work, csv_rows):
             c.start()
         c.wait_streaming()
         entry["initial_sync_s"] = now() - t0
-        psql(srv.source.admin(), "CHECKPOINT")
-        psql(srv.target.admin(), "CHECKPOINT")
+        psql(srv.source.admin(), "CHECKPOINT", check=False)
+        psql(srv.target.admin(), "CHECKPOINT", check=False)
         ssrc, stgt = Session(src), Session(c.direct)
         src_q = ("SELECT pg_current_wal_lsn()::text, (SELECT count(*) FROM pgbench_history),"
                  " (SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint FROM pg_replication_slots"
@@ -520,7 +520,7 @@ def summarize(result):
             ("pgstream_proxy10", "pgstream_proxy0", "rows_per_s", "10 ms RTT rate / 0 ms proxy rate"),
             ("pgstream_proxy0", "pgstream", "rows_per_s", "0 ms proxy rate / direct rate"),
             ("pgstream", "native", "cpu_us_per_row", "insert apply CPU per row pgstream/native")):
-        c = compare(ins, a, b, key)
+        c = compare(ins, a, b, key, higher_is_better=key != "cpu_us_per_row")
         if c["ratio"] is not None:
             ratios[label] = c
     for key, label in (("peak_lag_bytes", "peak lag pgstream/native"),
@@ -530,7 +530,7 @@ def summarize(result):
                        ("peak_rows_behind", "peak transactions behind pgstream/native"),
                        ("pgbench_tps", "pgbench tps with pgstream/with native"),
                        ("apply_cpu_ms_per_txn", "apply CPU per pgbench transaction pgstream/native")):
-        c = compare(result["lag_runs"], "pgstream", "native", key)
+        c = compare(result["lag_runs"], "pgstream", "native", key, higher_is_better=key == "pgbench_tps")
         if c["ratio"] is not None:
             ratios[label] = c
     result["ratios"] = ratios

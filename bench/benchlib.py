@@ -407,9 +407,11 @@ def machine_info():
         info["pgstream_sha256"] = hashlib.sha256(f.read()).hexdigest()[:16]
     info["pgstream_built"] = time.strftime("%Y-%m-%d %H:%M:%S",
                                            time.localtime(os.path.getmtime(PGSTREAM_SRC)))
+    src_root = os.path.dirname(os.path.dirname(os.path.abspath(PGSTREAM_SRC)))
+    info["pgstream_source"] = src_root
     try:
-        info["pgstream_commit"] = run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).stdout.strip()
-        dirty = run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no",
+        info["pgstream_commit"] = run(["git", "-C", src_root, "rev-parse", "--short", "HEAD"]).stdout.strip()
+        dirty = run(["git", "-C", src_root, "status", "--porcelain", "--untracked-files=no",
                      "--", "engine", "apply", "protocol"]).stdout.strip()
         info["pgstream_tree_dirty"] = bool(dirty)
     except Exception:
@@ -498,15 +500,21 @@ def round_values(runs, names, key):
     return out
 
 
-def compare(runs, a, b, key):
+def compare(runs, a, b, key, higher_is_better=False):
     """Ratio a/b of `key`: the median of the per-round ratios (runs of one
     round are close in time, so background load cancels best there), the
     per-round ratios, and the ratio of the medians.  a and b are contender
-    names or tuples of names (then the fastest of them in each round)."""
+    names or tuples of names (then the fastest of them in each round).
+    of_bests compares the best run of each (noise on a shared machine only
+    ever slows a run down, so the best run is the least disturbed one)."""
     a = (a,) if isinstance(a, str) else tuple(a)
     b = (b,) if isinstance(b, str) else tuple(b)
     va, vb = round_values(runs, a, key), round_values(runs, b, key)
     per = [va[r] / vb[r] for r in sorted(va) if r in vb and vb[r]]
     ma, mb = median(list(va.values())), median(list(vb.values()))
+    best = max if higher_is_better else min
+    ba = best(va.values()) if va else None
+    bb = best(vb.values()) if vb else None
     return {"ratio": median(per) if per else None, "per_round": [round(x, 3) for x in per],
-            "of_medians": (ma / mb) if ma is not None and mb else None}
+            "of_medians": (ma / mb) if ma is not None and mb else None,
+            "of_bests": (ba / bb) if ba is not None and bb else None}
