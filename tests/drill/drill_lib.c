@@ -2085,11 +2085,19 @@ drill_run_partition(Cluster *src, Cluster *tgt, DrillNetns *ns,
 	{
 		int status;
 
+		long long t = proc_now_ms();
+		double took;
+
 		proc_kill(&d.sync, SIGTERM);
 		status = drill_sync_wait(&d, 60000);
-		drill_log("%s: sync stopped with SIGTERM (%d); restarting it with "
-		          "keepalives in the target conninfo",
-		          d.name, status);
+		took = (double) (proc_now_ms() - t) / 1000.0;
+		drill_log("%s: sync stopped %.1f s after SIGTERM (exit %d); restarting "
+		          "it with keepalives in the target conninfo",
+		          d.name, took, status);
+		/* issue 6: a graceful stop takes at most 5 seconds */
+		if (status != PROC_TIMEOUT && took > 5.0)
+			drill_fail(&d, "sync took %.1f s to stop after SIGTERM (at most 5)",
+			           took);
 		if (status == PROC_TIMEOUT)
 		{
 			drill_fail(&d, "sync did not stop within 60 s of SIGTERM");
