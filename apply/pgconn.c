@@ -388,7 +388,11 @@ pgconn_error_from_result(PGconn *conn, const PGresult *res, SyncError *err)
 		copy_trimmed(msg, sizeof(msg),
 					 res && *PQresultErrorMessage(res) ? PQresultErrorMessage(res)
 					 : PQerrorMessage(conn));
-	sync_error_set(err, SYNC_ERR_SERVER, "%s", msg[0] ? msg : "unknown server error");
+	/* no SQLSTATE and a dead connection: the link or the server went away */
+	sync_error_set(err, state == NULL && (PQstatus(conn) == CONNECTION_BAD ||
+										  PQconsumeInput(conn) == 0) ?
+				   SYNC_ERR_CONNECT : SYNC_ERR_SERVER,
+				   "%s", msg[0] ? msg : "unknown server error");
 	if (state != NULL)
 		snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", state);
 	PQclear((PGresult *) res);
@@ -499,6 +503,21 @@ pgconn_quote_literal(PGconn *conn, const char *value)
 	copy = strdup(q);
 	PQfreemem(q);
 	return copy;
+}
+
+bool
+pgconn_error_is_transient(const SyncError *err)
+{
+	static const char *const states[] = {"08", "57P", "55006", "53300", "40001", "40P01"};
+
+	if (err->code == SYNC_ERR_CONNECT)
+		return true;
+	if (err->code != SYNC_ERR_SERVER)
+		return false;
+	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+		if (strncmp(err->sqlstate, states[i], strlen(states[i])) == 0)
+			return true;
+	return false;
 }
 
 void

@@ -113,6 +113,14 @@ char	   *pgconn_quote_qualified(PGconn *conn, const char *nspname,
 /* Quote a string literal ('it''s'); malloc'd, NULL on OOM. */
 char	   *pgconn_quote_literal(PGconn *conn, const char *value);
 
+/*
+ * Failures worth a retry: lost connections, servers restarting or shutting
+ * down, too many connections, a slot still held by a previous walsender,
+ * serialization failures.  Anything else (a rejected row, a missing slot)
+ * should stop at once.
+ */
+bool		pgconn_error_is_transient(const SyncError *err);
+
 /* Close conn if not NULL. */
 void		pgconn_close(PGconn *conn);
 

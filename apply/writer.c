@@ -1336,6 +1336,12 @@ writer_rollback(Writer *w)
 	w->broken = PQenterPipelineMode(w->conn) != 1;
 }
 
+PGconn *
+writer_connection(const Writer *w)
+{
+	return w->conn;
+}
+
 const WriterStats *
 writer_stats(const Writer *w)
 {

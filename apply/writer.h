@@ -25,6 +25,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <libpq-fe.h>
+
 #include "apply/relmap.h"
 #include "protocol/error.h"
 #include "protocol/lsn.h"
@@ -84,5 +86,8 @@ bool		writer_commit(Writer *w, Lsn end_lsn, PgTimestamp commit_time,
 void		writer_rollback(Writer *w);
 
 const WriterStats *writer_stats(const Writer *w);
+
+/* The apply connection (to check its state after an error). */
+PGconn	   *writer_connection(const Writer *w);
 
 #endif

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,6 +34,7 @@
 #include "apply/relmap.h"
 #include "apply/spool.h"
 #include "apply/writer.h"
+#include "engine/walspool.h"
 #include "engine/log.h"
 #include "engine/state.h"
 #include "protocol/arena.h"
@@ -68,6 +70,10 @@ typedef struct Shared
 	Lsn			durable;		/* highest end LSN committed on the target */
 	Lsn			received;		/* receiver's running max */
 	bool		stop;			/* applier asks the receiver to stop */
+
+	/* --spool: records go to disk instead of the queue */
+	WalSpool   *wal;			/* NULL: memory queue */
+	bool		spool_idle;		/* everything received is spooled, at a boundary */
 } Shared;
 
 typedef struct Receiver
@@ -75,6 +81,13 @@ typedef struct Receiver
 	Shared	   *sh;
 	ReplClient *rc;
 	volatile sig_atomic_t *stop;
+
+	/* --spool: where the stream is, for frame boundaries and feedback */
+	bool		in_txn;			/* between Begin and Commit */
+	bool		in_stream;		/* between Stream Start and Stream Stop */
+	Lsn			last_commit_end;
+	size_t		pending_bytes;	/* appended since the last flush */
+	int64_t		last_flush_us;
 } Receiver;
 
 /* Append a copy of one CopyData payload; never blocks (see receiver_wait). */
@@ -161,7 +174,8 @@ receiver_sync_feedback(Receiver *r)
 
 	pthread_mutex_lock(&sh->lock);
 	feedback_note_durable(&r->rc->feedback, sh->durable);
-	feedback_set_idle(&r->rc->feedback, sh->applier_idle && sh->head == NULL);
+	feedback_set_idle(&r->rc->feedback, sh->wal ? sh->spool_idle
+					  : sh->applier_idle && sh->head == NULL);
 	sh->received = r->rc->feedback.received;
 	pthread_mutex_unlock(&sh->lock);
 }
@@ -192,6 +206,93 @@ receiver_wait(Receiver *r, SyncError *err)
 	return !full;
 }
 
+/*
+ * --spool: track transaction boundaries and commit ends from the message
+ * type alone (Commit: end_lsn at byte 10; Stream Commit: at byte 14).
+ */
+static void
+spool_track(Receiver *r, const uint8_t *d, size_t len)
+{
+	ByteReader	br;
+
+	if (len == 0)
+		return;
+	switch (d[0])
+	{
+		case PGOUTPUT_MSG_BEGIN:
+			r->in_txn = true;
+			break;
+		case PGOUTPUT_MSG_STREAM_START:
+			r->in_stream = true;
+			break;
+		case PGOUTPUT_MSG_STREAM_STOP:
+			r->in_stream = false;
+			break;
+		case PGOUTPUT_MSG_COMMIT:
+		case PGOUTPUT_MSG_STREAM_COMMIT:
+			if (r->in_stream)
+				break;			/* a change's own tag byte cannot be 'C'/'c'; be safe */
+			byte_reader_init(&br, d, len);
+			br.pos = d[0] == PGOUTPUT_MSG_COMMIT ? 10 : 14;
+			{
+				Lsn			end = byte_reader_u64(&br, "end_lsn");
+
+				if (!byte_reader_failed(&br) && end > r->last_commit_end)
+					r->last_commit_end = end;
+			}
+			r->in_txn = false;
+			break;
+		default:
+			break;
+	}
+}
+
+static bool
+spool_record(Receiver *r, const ReplMessage *m, SyncError *err)
+{
+	if (!walspool_append(r->sh->wal, m->data_start, m->data, m->data_len, err))
+		return false;
+	if (!r->in_stream || m->data_len == 0 || m->data[0] == PGOUTPUT_MSG_STREAM_STOP)
+		spool_track(r, m->data, m->data_len);
+	r->pending_bytes += m->data_len;
+	pthread_mutex_lock(&r->sh->lock);
+	r->sh->spool_idle = false;
+	pthread_mutex_unlock(&r->sh->lock);
+	return true;
+}
+
+/*
+ * Flush to disk every 100 ms or 4 MB; then what is spooled up to the last
+ * commit is durable, and may be confirmed to the source.
+ */
+static bool
+spool_flush_if_due(Receiver *r, SyncError *err)
+{
+	int64_t		now = replclient_now_us();
+	bool		boundary = !r->in_txn && !r->in_stream;
+
+	if (r->pending_bytes < 4 * 1024 * 1024 && now - r->last_flush_us < 100 * 1000)
+		return true;
+	if (r->pending_bytes > 0 && !walspool_flush(r->sh->wal, boundary, r->last_commit_end, err))
+		return false;
+	r->last_flush_us = now;
+	pthread_mutex_lock(&r->sh->lock);
+	if (r->last_commit_end > r->sh->durable)
+		r->sh->durable = r->last_commit_end;
+	r->sh->spool_idle = boundary;
+	if (r->pending_bytes > 0)
+		pthread_cond_signal(&r->sh->nonempty);
+	pthread_mutex_unlock(&r->sh->lock);
+	r->pending_bytes = 0;
+	/* tell the source soon: it may recycle WAL up to what is on our disk */
+	if (now - r->rc->last_status_us > 1000 * 1000)
+	{
+		receiver_sync_feedback(r);
+		return replclient_send_status(r->rc, false, err);
+	}
+	return true;
+}
+
 static void *
 receiver_main(void *arg)
 {
@@ -220,6 +321,9 @@ receiver_main(void *arg)
 		got = replclient_next(r->rc, 100, &m, &err);
 		if (got < 0)
 			ok = false;
+		else if (r->sh->wal != NULL)
+			ok = (got == 0 || m.kind != REPL_MSG_XLOGDATA ||
+				  spool_record(r, &m, &err)) && spool_flush_if_due(r, &err);
 		else if (got > 0 && m.kind == REPL_MSG_XLOGDATA &&
 				 !queue_push(r->sh, m.data_start, m.data, m.data_len))
 			ok = sync_error_set(&err, SYNC_ERR_NOMEM, "out of memory");
@@ -281,6 +385,9 @@ typedef struct Applier
 	Lsn			applied_at_last_stats;
 	bool		caught_up;
 	Lsn			catchup_lsn;	/* source WAL position when streaming began */
+	WalSpoolCursor *cursor;		/* --spool: reads what the receiver spooled */
+	PGconn	   *own_tgt;		/* --spool: our own target session after a reconnect */
+	bool		drained;		/* --spool: the cursor had nothing more */
 } Applier;
 
 static bool apply_message(Applier *a, const uint8_t *data, size_t len, Lsn lsn,
@@ -345,7 +452,7 @@ batch_due(const Applier *a)
 {
 	return a->barrier_pending || a->batch_changes >= a->opts->batch_max_changes ||
 		replclient_now_us() - a->batch_started_us >= (int64_t) a->opts->batch_max_ms * 1000 ||
-		queue_empty(a->sh);
+		(a->sh->wal ? a->drained : queue_empty(a->sh));
 }
 
 static bool
@@ -711,7 +818,7 @@ note_idle(Applier *a, SyncError *err)
 	Lsn			received;
 
 	pthread_mutex_lock(&a->sh->lock);
-	idle = a->sh->head == NULL && !a->in_txn && !a->batch_open;
+	idle = (a->sh->wal ? a->drained : a->sh->head == NULL) && !a->in_txn && !a->batch_open;
 	a->sh->applier_idle = idle;
 	received = a->sh->received;
 	pthread_mutex_unlock(&a->sh->lock);
@@ -722,12 +829,58 @@ note_idle(Applier *a, SyncError *err)
 	return state_set_phase(a->tgt, PHASE_STREAMING, 0, err);
 }
 
+/* Wait up to wait_ms for the receiver to flush more to the spool. */
+static void
+wait_for_spool(Shared *sh, int wait_ms)
+{
+	struct timespec ts;
+
+	pthread_mutex_lock(&sh->lock);
+	if (!sh->receiver_done)
+	{
+		add_ms(&ts, wait_ms);
+		pthread_cond_timedwait(&sh->nonempty, &sh->lock, &ts);
+	}
+	pthread_mutex_unlock(&sh->lock);
+}
+
+/*
+ * --spool: apply the next spooled record; when there is none, commit the
+ * open batch, release spool segments that are fully applied, and wait.
+ */
+static bool
+spool_step(Applier *a, SyncError *err)
+{
+	Lsn			lsn;
+	const uint8_t *data;
+	size_t		len;
+	int			got = walspool_cursor_next(a->cursor, &lsn, &data, &len, err);
+
+	if (got < 0)
+		return sync_error_context(err, "could not read the spool");
+	a->drained = got == 0;
+	if (got > 0)
+		return apply_message(a, data, len, lsn, &a->ps, err);
+	if (a->batch_open && !a->in_txn && !commit_batch(a, err))
+		return false;
+	if (!a->in_txn && !a->batch_open && a->nspools == 0 &&
+		!walspool_release_before(a->sh->wal, walspool_cursor_segment(a->cursor), err))
+		return false;
+	if (!a->in_txn && !a->batch_open && !note_idle(a, err))
+		return false;
+	wait_for_spool(a->sh, 100);
+	return true;
+}
+
 static bool
 applier_step(Applier *a, SyncError *err)
 {
-	QueueItem  *it = queue_pop(a->sh, 100);
+	QueueItem  *it;
 	bool		ok = true;
 
+	if (a->sh->wal != NULL)
+		return spool_step(a, err);
+	it = queue_pop(a->sh, 100);
 	if (it != NULL)
 	{
 		ok = apply_message(a, it->data, it->len, it->lsn, &a->ps, err);
@@ -754,7 +907,7 @@ applier_loop(Applier *a, SyncError *err)
 			return false;
 		write_stats(a);
 		pthread_mutex_lock(&a->sh->lock);
-		done = a->sh->receiver_done && a->sh->head == NULL;
+		done = a->sh->receiver_done && (a->sh->wal ? a->drained : a->sh->head == NULL);
 		if (done)
 			*err = a->sh->receiver_error;
 		pthread_mutex_unlock(&a->sh->lock);
@@ -768,12 +921,88 @@ applier_loop(Applier *a, SyncError *err)
 	return true;
 }
 
+/*
+ * --spool: the target went away but the receiver keeps spooling.  Start
+ * applying again from the spool's oldest record, skipping what the target
+ * says it has (the last commit may or may not have reached it).
+ */
+static bool
+applier_reconnect(Applier *a, SyncError *err)
+{
+	PgconnOptions co = {PGCONN_SQL, "pgstream sync", true, NULL};
+	char		applied[32];
+
+	for (int i = 0; i < a->nspools; i++)
+		spool_destroy(a->spools[i].spool, true);
+	a->nspools = 0;
+	writer_destroy(a->writer);
+	a->writer = NULL;
+	pgconn_close(a->own_tgt);
+	a->own_tgt = a->tgt = NULL;
+	a->in_txn = a->batch_open = a->skip_txn = a->barrier_pending = false;
+	a->batch_changes = 0;
+	pgoutput_state_init(&a->ps, a->ps.proto_version, false);
+	walspool_cursor_close(a->cursor);
+	a->cursor = NULL;
+	if ((a->own_tgt = pgconn_connect(a->opts->target_conninfo, &co, "target", err)) == NULL)
+		return false;
+	a->tgt = a->own_tgt;
+	if (!pgconn_query_value(a->tgt, "SELECT coalesce(applied_lsn, consistent_lsn)::text"
+							" FROM pgstream.migration", 0, NULL, applied, sizeof(applied),
+							false, err))
+		return false;
+	lsn_parse(applied, &a->applied_lsn);
+	a->start_lsn = a->applied_lsn;
+	a->writer = writer_create(a->opts->target_conninfo, err);
+	if (a->writer == NULL)
+		return false;
+	a->cursor = walspool_cursor_open(a->sh->wal, err);
+	return a->cursor != NULL;
+}
+
+/*
+ * Run the applier.  With --spool, a lost target does not stop receiving:
+ * the applier reconnects with growing pauses while the receiver spools.
+ */
+static bool
+applier_run(Applier *a, SyncError *err)
+{
+	while (!applier_loop(a, err))
+	{
+		int			backoff = 1;
+		time_t		since = time(NULL);
+
+		do
+		{
+			bool		receiver_done;
+
+			pthread_mutex_lock(&a->sh->lock);
+			receiver_done = a->sh->receiver_done;
+			pthread_mutex_unlock(&a->sh->lock);
+			if (a->sh->wal == NULL || *a->opts->stop || receiver_done ||
+				!pgconn_error_is_transient(err))
+				return false;
+			if (time(NULL) - since > 300)
+				return sync_error_context(err, "target unreachable for 300 s");
+			log_warn("%s; the source is still spooled to disk; applying again in %d s",
+					 err->message, backoff);
+			for (int i = 0; i < backoff * 10 && !*a->opts->stop; i++)
+				usleep(100 * 1000);
+			backoff = backoff < 30 ? backoff * 2 : 30;
+			sync_error_clear(err);
+		} while (!applier_reconnect(a, err));
+		log_info("target reachable again; applying from %X/%X", LSN_ARGS(a->applied_lsn));
+	}
+	return true;
+}
+
 static void
 applier_term(Applier *a)
 {
 	for (int i = 0; i < a->nspools; i++)
 		spool_destroy(a->spools[i].spool, true);
 	writer_destroy(a->writer);
+	pgconn_close(a->own_tgt);
 	relmap_term(&a->rels);
 	arena_term(&a->arena);
 }
@@ -795,17 +1024,61 @@ shared_term(Shared *sh)
 	pthread_cond_destroy(&sh->nonfull);
 }
 
+/* After the barrier everything spooled is applied: remove the spool's files. */
+static void
+remove_wal_spool(const char *dir)
+{
+	DIR		   *d = opendir(dir);
+	struct dirent *e;
+	char		path[4096];
+
+	while (d != NULL && (e = readdir(d)) != NULL)
+	{
+		size_t		n = strlen(e->d_name);
+
+		if ((n > 4 && strcmp(e->d_name + n - 4, ".seg") == 0) || strcmp(e->d_name, "lock") == 0)
+		{
+			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+			unlink(path);
+		}
+	}
+	if (d != NULL)
+		closedir(d);
+	rmdir(dir);
+}
+
+/* --spool: open (and recover) the spool and a cursor at its oldest record. */
+static bool
+open_wal_spool(const StreamOptions *opts, Shared *sh, Applier *a, Lsn *spooled,
+			   SyncError *err)
+{
+	WalSpoolOptions wo = {opts->wal_spool_dir, 0, 0};
+
+	sh->wal = walspool_open(&wo, spooled, err);
+	if (sh->wal == NULL)
+		return sync_error_context(err, "could not open the spool in \"%s\"",
+								  opts->wal_spool_dir);
+	a->cursor = walspool_cursor_open(sh->wal, err);
+	if (a->cursor == NULL)
+		return false;
+	log_info("spooling the stream to %s (%llu bytes there now, complete up to %X/%X)",
+			 opts->wal_spool_dir, (unsigned long long) walspool_disk_bytes(sh->wal),
+			 LSN_ARGS(*spooled));
+	return true;
+}
+
 bool
 stream_run(const StreamOptions *opts, ReplClient *rc, PGconn *src, PGconn *tgt,
 		   SyncError *err)
 {
 	Shared		sh;
 	Applier		a;
-	Receiver	r = {&sh, rc, opts->stop};
+	Receiver	r = {&sh, rc, opts->stop, false, false, 0, 0, 0};
 	ReplStartOptions so = {opts->slot, opts->publication, opts->start_lsn, true, true,
 		opts->extra_publication};
 	pthread_t	thread;
 	bool		ok;
+	Lsn			spooled = 0;
 
 	memset(&sh, 0, sizeof(sh));
 	memset(&a, 0, sizeof(a));
@@ -824,29 +1097,41 @@ stream_run(const StreamOptions *opts, ReplClient *rc, PGconn *src, PGconn *tgt,
 	mkdir(opts->spool_dir, 0700);
 	a.writer = writer_create(opts->target_conninfo, err);
 	rc->confirm = true;
-	ok = a.writer != NULL && replclient_start(rc, &so, err);
+	ok = a.writer != NULL && (opts->wal_spool_dir == NULL || open_wal_spool(opts, &sh, &a, &spooled, err));
+	if (spooled > so.start_lsn)
+	{
+		/* what the spool holds past the applied position is not asked for again */
+		so.start_lsn = spooled;
+		sh.durable = spooled;
+		r.last_commit_end = spooled;
+	}
+	ok = ok && replclient_start(rc, &so, err);
 	if (ok)
 	{
 		pgoutput_state_init(&a.ps, rc->proto_version, false);
 		pgoutput_state_init(&a.replay_ps, rc->proto_version, false);
 		a.replay_ps.in_stream = true;
 		log_info("streaming from slot \"%s\" at %X/%X (pgoutput protocol %d%s)", opts->slot,
-				 LSN_ARGS(opts->start_lsn), rc->proto_version,
+				 LSN_ARGS(so.start_lsn), rc->proto_version,
 				 rc->streaming ? ", large transactions streamed" : "");
 		ok = pthread_create(&thread, NULL, receiver_main, &r) == 0 ||
 			sync_error_set(err, SYNC_ERR_INTERNAL, "could not start the receiver thread");
 		if (ok)
 		{
-			ok = applier_loop(&a, err);
+			ok = applier_run(&a, err);
 			pthread_mutex_lock(&sh.lock);
 			sh.stop = true;
 			pthread_mutex_unlock(&sh.lock);
 			pthread_join(thread, NULL);
 		}
 	}
-	if (!ok && a.writer != NULL)
+	if (!ok && a.writer != NULL && PQstatus(writer_connection(a.writer)) == CONNECTION_OK)
 		writer_rollback(a.writer);
 	applier_term(&a);
+	walspool_cursor_close(a.cursor);
+	walspool_close(sh.wal);
+	if (ok && sh.wal != NULL)
+		remove_wal_spool(opts->wal_spool_dir);	/* everything is applied */
 	shared_term(&sh);
 	return ok;
 }

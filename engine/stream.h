@@ -31,7 +31,8 @@ typedef struct StreamOptions
 	const char *slot;
 	const char *publication;
 	const char *extra_publication;	/* insert-only tables, or NULL */
-	const char *spool_dir;
+	const char *spool_dir;		/* streamed in-progress transactions */
+	const char *wal_spool_dir;	/* --spool: every received message, or NULL */
 	Lsn			start_lsn;		/* end of the last applied commit */
 	int			batch_max_changes;
 	int			batch_max_ms;

@@ -49,6 +49,7 @@ typedef struct SyncOptions
 	long		jobs;
 	long		split_mb;
 	const char *spool_dir;
+	const char *wal_spool_dir;	/* --spool */
 	long		retry_timeout_s;
 	NoKeyMode	no_key;
 	bool		no_follow;
@@ -100,8 +101,13 @@ static const char sync_help[] =
 	"                         several workers copy one table (default 64)\n"
 	"  --slot NAME            replication slot name (default \"pgstream\")\n"
 	"  --publication NAME     publication name (default \"pgstream\")\n"
+	"  --spool DIR            write the change stream to LZ4-compressed files in\n"
+	"                         DIR (fsync'd before the source is told), so the\n"
+	"                         source can recycle WAL while the target is slow or\n"
+	"                         down; applied files are removed, the spool survives\n"
+	"                         restarts, and sync stops before the disk is full\n"
 	"  --spool-dir DIR        where large streamed transactions wait for their\n"
-	"                         commit, LZ4-compressed (default $TMPDIR/pgstream-spool)\n"
+	"                         commit, LZ4-compressed (default $TMPDIR/pgstream-spool-*)\n"
 	"  --no-key-tables=MODE   tables without primary key or replica identity\n"
 	"                         (which block sync by default): \"full\" sets\n"
 	"                         REPLICA IDENTITY FULL on them on the source;\n"
@@ -129,6 +135,7 @@ parse_sync_options(int argc, char **argv, SyncOptions *o)
 		{"split-size", required_argument, NULL, 'z'},
 		{"no-follow", no_argument, NULL, 'n'},
 		{"spool-dir", required_argument, NULL, 'd'},
+		{"spool", required_argument, NULL, 'W'},
 		{"retry-timeout", required_argument, NULL, 'r'},
 		{"no-key-tables", required_argument, NULL, 'k'},
 		{"quiet", no_argument, NULL, 'q'},
@@ -173,6 +180,9 @@ parse_sync_options(int argc, char **argv, SyncOptions *o)
 				break;
 			case 'd':
 				o->spool_dir = optarg;
+				break;
+			case 'W':
+				o->wal_spool_dir = optarg;
 				break;
 			case 'k':
 				if (!no_key_mode_parse(optarg, &o->no_key))
@@ -559,26 +569,6 @@ finish_offline(SyncRun *run, SyncError *err)
 	return true;
 }
 
-/*
- * Failures worth a retry: lost connections, servers restarting, a slot still
- * held by our previous walsender.  Anything else (the target rejected a row,
- * the slot is gone) stops at once.
- */
-static bool
-error_is_transient(const SyncError *err)
-{
-	static const char *const states[] = {"08", "57P", "55006", "53300", "40001", "40P01"};
-
-	if (err->code == SYNC_ERR_CONNECT)
-		return true;
-	if (err->code != SYNC_ERR_SERVER)
-		return false;
-	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
-		if (strncmp(err->sqlstate, states[i], strlen(states[i])) == 0)
-			return true;
-	return false;
-}
-
 /* The slot must still exist and still have its WAL. */
 static bool
 check_slot(SyncRun *run, SyncError *err)
@@ -655,7 +645,7 @@ follow(SyncRun *run, SyncError *err)
 	{
 		StreamOptions so = {run->opt.target, run->opt.slot, run->opt.publication,
 			run->st.insert_only_publication[0] ? run->st.insert_only_publication : NULL,
-			run->opt.spool_dir ? run->opt.spool_dir : spool, 0, 20000, 500,
+			run->opt.spool_dir ? run->opt.spool_dir : spool, run->opt.wal_spool_dir, 0, 20000, 500,
 		run->opt.quiet, &cli_stop_requested};
 		Lsn			before = run->st.applied_lsn;
 
@@ -666,7 +656,7 @@ follow(SyncRun *run, SyncError *err)
 			if (stream_run(&so, &run->rc, run->src, run->tgt, err))
 				break;
 		}
-		if (cli_stop_requested || !error_is_transient(err))
+		if (cli_stop_requested || !pgconn_error_is_transient(err))
 			return false;
 		if (run->tgt != NULL && state_load(run->tgt, &run->st, &(SyncError) {0}) &&
 			run->st.applied_lsn > before)
@@ -680,8 +670,16 @@ follow(SyncRun *run, SyncError *err)
 		backoff = backoff < 30 ? backoff * 2 : 30;
 	}
 	replclient_close(&run->rc);
+	/* our own session may have lost the target while the applier's recovered */
 	if (!state_set_phase(run->tgt, PHASE_CUTOVER, 0, err))
-		return false;
+	{
+		PgconnOptions co = {PGCONN_SQL, "pgstream sync", true, NULL};
+
+		pgconn_close(run->tgt);
+		run->tgt = pgconn_connect(run->opt.target, &co, "target", err);
+		if (run->tgt == NULL || !state_set_phase(run->tgt, PHASE_CUTOVER, 0, err))
+			return false;
+	}
 	log_info("the cutover barrier is applied: every change made before it is on the target; "
 			 "pgstream cutover completes the migration");
 	return true;
