@@ -7,6 +7,7 @@
 #   make fuzz            libFuzzer targets (clang) in build/fuzz/
 #   make bench           benchmarks (see bench/README.md)
 #   make demo            a live migration on two local clusters
+#   make drill           failover drills (kill -9, restarts, partition, ...)
 #   make lint            layering and banned-function checks
 
 MODE     ?= release
@@ -105,6 +106,11 @@ bench: bin/pgstream $(BUILD)/decode_bench
 
 demo: bin/pgstream
 	tests/support/demo.sh
+
+# failover drills on local clusters (kills, restarts, partitions); see
+# tests/drill/README.md.  Needs root for the network-namespace drill.
+drill:
+	tests/drill/run.sh
 
 # protocol/ is pure: no libpq, no I/O, no upward includes.  apply/ never
 # includes engine/.  Banned functions everywhere.
