@@ -1718,8 +1718,10 @@ wait_progress(Drill *d, int phase, const char *sql, double fraction)
 		long done = 0;
 		long total = 0;
 
+		/* fraction < 1: at most total - 1 done, so the kill lands while
+		 * the last step still runs */
 		if (progress(d, sql, &done, &total) && total > 0 &&
-		    (double) done >= fraction * (double) total)
+		    done >= (long) (fraction * (double) total))
 			return true;
 		if (drill_phase(d) > phase)
 			return true;
@@ -1776,7 +1778,7 @@ kills_in_phase(Drill *d, int phase, int count, long lo_ms, long hi_ms)
 			return false;
 		if (phase == DRILL_PHASE_COPY || phase == DRILL_PHASE_INDEX)
 		{
-			double fraction = (double) drill_rand_range(d, 0, 900) / 1000.0;
+			double fraction = (double) drill_rand_range(d, 0, 999) / 1000.0;
 
 			/* a resumed copy first re-plans its parts: wait for it */
 			if (!wait_sync_said(d,
@@ -1796,15 +1798,15 @@ kills_in_phase(Drill *d, int phase, int count, long lo_ms, long hi_ms)
 		{
 			long delay = drill_rand_range(d, lo_ms, hi_ms);
 
-			/* schema: from the slot's creation (pg_dump runs next) */
+			/* schema: from the start of pg_dump */
 			if (phase == DRILL_PHASE_SCHEMA
-			        ? !wait_sync_said(d, "created slot", phase)
+			        ? !wait_sync_said(d, "dumping the schema", phase)
 			        : !drill_wait_phase(d, phase, PHASE_TIMEOUT_MS))
 				return false;
 			if (!drill_sleep(d, delay))
 				return false;
 			snprintf(how, sizeof(how), "%ld ms after %s", delay,
-			         phase == DRILL_PHASE_SCHEMA ? "it created its slot"
+			         phase == DRILL_PHASE_SCHEMA ? "pg_dump started"
 			                                     : "streaming began");
 		}
 		if (!kill_and_restart(d, phase, how))
@@ -1950,7 +1952,7 @@ drill_run_kills(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
 	          (unsigned long long) cfg->seed);
 	ok = drill_setup(&d, "drill_kill", src, tgt, NULL, cfg, st, 1);
 	ok = ok && drill_bench_start(&d, 3600);
-	ok = ok && kills_in_phase(&d, DRILL_PHASE_SCHEMA, cfg->kills_schema, 0, 500);
+	ok = ok && kills_in_phase(&d, DRILL_PHASE_SCHEMA, cfg->kills_schema, 0, 300);
 	ok = ok && kills_in_phase(&d, DRILL_PHASE_COPY, cfg->kills_copy, 0, 0);
 	ok = ok && kills_in_phase(&d, DRILL_PHASE_INDEX, cfg->kills_index, 0, 0);
 	ok = ok && kills_in_phase(&d, DRILL_PHASE_CATCHUP, cfg->kills_stream, 200, 6000);
@@ -2292,7 +2294,7 @@ drill_run_short(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
 	ok = drill_setup(&d, "drill_short", src, tgt, NULL, cfg, st, 6);
 	d.tolerate_lost_target = cfg->tolerate_lost_target;
 	ok = ok && drill_bench_start(&d, 600);
-	ok = ok && kills_in_phase(&d, DRILL_PHASE_SCHEMA, cfg->kills_schema, 0, 300);
+	ok = ok && kills_in_phase(&d, DRILL_PHASE_SCHEMA, cfg->kills_schema, 0, 200);
 	ok = ok && kills_in_phase(&d, DRILL_PHASE_COPY, cfg->kills_copy, 0, 0);
 	ok = ok && kills_in_phase(&d, DRILL_PHASE_CATCHUP, cfg->kills_stream, 200, 2000);
 	ok = ok && drill_wait_phase(&d, DRILL_PHASE_CATCHUP, PHASE_TIMEOUT_MS) &&
