@@ -2304,9 +2304,7 @@ drill_run_short(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
 		st->restarts++;
 	else
 		ok = false;
-	/* fast, not immediate, until sync survives an immediate restart of the
-	 * target (the full drill's drill 2 does both) */
-	if (ok && drill_restart_target(&d, "fast") &&
+	if (ok && drill_restart_target(&d, "immediate") &&
 	    drill_mark_and_wait(&d, MARK_TIMEOUT_MS))
 		st->restarts++;
 	else
