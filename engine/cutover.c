@@ -157,7 +157,9 @@ freeze_source(PGconn *src, CutoverReport *r, SyncError *err)
 	char		sql[512];
 	PGresult   *res;
 
-	if (!pgconn_query_value(src, "SELECT current_database()", 0, NULL, r->dbname,
+	/* a cutover killed after freezing left the database read-only: not for us */
+	if (!pgconn_exec(src, "SET default_transaction_read_only = off", err) ||
+		!pgconn_query_value(src, "SELECT current_database()", 0, NULL, r->dbname,
 							sizeof(r->dbname), false, err))
 		return false;
 	q = pgconn_quote_ident(src, r->dbname);
