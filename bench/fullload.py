@@ -284,6 +284,8 @@ def main():
     if lim:
         result["physical_limit"] = {"contender": min(lim)[1], "median_total_s": min(lim)[0]}
         ratios["pgstream/physical limit"] = compare(runs, "pgstream", min(lim)[1], "total_s")
+        if "pg_dump" in names:  # is goal (a) reachable at all here?
+            ratios["physical limit/pg_dump"] = compare(runs, min(lim)[1], "pg_dump", "total_s")
     result["ratios"] = ratios
     result["goals"] = {"pgstream/pg_dump": 0.6, "pgstream/physical limit": 1.15}
     write_json(os.path.join(out, "fullload.json"), result)

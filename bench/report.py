@@ -140,9 +140,21 @@ def chart_lag(d, ap):
         fn = "lag-%s.dat" % name
         with open(os.path.join(d, fn), "w") as f:
             for x in runs[key]:
-                f.write("%s %s %s\n" % (x["t"], int(x["lag_bytes"] or 0) / 1e6, x["rows_behind"]))
+                f.write("%s %s %s %s\n" % (x["t"], int(x["lag_bytes"] or 0) / 1e6, x["rows_behind"],
+                                            int(x["slot_lag_bytes"] or 0) / 1e6))
         plots.append('"%s" using 1:2 with lines lw 2 lc rgb "%s" title "%s (round %d)"'
                      % (fn, colors[name], name, key[1] + 1))
+    ok2 = gnuplot(d, """
+set terminal pngcairo size 900,480 font "sans,10" noenhanced
+set output "slot-lag.png"
+set title "Slot lag as the source sees it: pg_current_wal_lsn() - confirmed_flush_lsn (WAL the slot holds)"
+set xlabel "seconds since pgbench start"
+set ylabel "MB"
+set yrange [0:*]
+set grid
+set key top left
+plot %s
+""" % ", ".join(p.replace("using 1:2", "using 1:4") for p in plots))
     ok = gnuplot(d, """
 set terminal pngcairo size 900,480 font "sans,10" noenhanced
 set output "lag.png"
@@ -156,7 +168,7 @@ set key top left
 plot %s
 """ % (ap["pgbench_seconds"], ap["pgbench_scale"], ap["pgbench_seconds"], ap["pgbench_seconds"],
        ", ".join(plots)))
-    return "lag.png" if ok else None
+    return [f for f, good in (("lag.png", ok), ("slot-lag.png", ok2)) if good]
 
 
 def main():
@@ -291,9 +303,8 @@ def main():
                     mb(c.get("peak_slot_lag_bytes")), fmt(c.get("apply_cpu_ms_per_txn")),
                     "; ".join("%s / %s" % (mb(a), fmt(b)) for a, b in zip(c["peak_lag_bytes_all"], c["drain_s_all"]))))
             out.append("")
-            img = chart_lag(d, ap)
-            if img:
-                out += ["![lag](%s)" % img, ""]
+            for img in chart_lag(d, ap) or []:
+                out += ["![%s](%s)" % (img[:-4], img), ""]
             out += ["Time series: `lag.csv`.", ""]
         if ap.get("ratios"):
             out += ["### Apply ratios", "", "| ratio | paired median | ratio of medians | ratio of best runs | per round |", "|---|---|---|---|---|"]
