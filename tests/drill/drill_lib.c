@@ -1644,6 +1644,17 @@ compare:
 	return ok;
 }
 
+/* A step failed (already reported): no cutover, no comparison. */
+static bool
+abandon(Drill *d)
+{
+	drill_bench_stop(d);
+	drill_log("%s: FAILED: drill abandoned after the failure above (no "
+	          "cutover, no comparison)",
+	          d->name);
+	return false;
+}
+
 /* Start sync and wait until it streams and has applied a marker. */
 static bool
 start_and_stream(Drill *d)
@@ -1959,7 +1970,7 @@ drill_run_kills(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
 	ok = ok && drill_wait_phase(&d, DRILL_PHASE_CATCHUP, PHASE_TIMEOUT_MS) &&
 	     drill_mark_and_wait(&d, MARK_TIMEOUT_MS);
 	ok = ok && cutover_with_kills(&d, cfg->kills_cutover);
-	ok = finish(&d) && ok;
+	ok = ok ? finish(&d) : abandon(&d);
 	drill_term(&d);
 	return ok && st->failures == failures_before;
 }
@@ -1985,7 +1996,7 @@ drill_run_restarts(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
 			if (ok)
 				st->restarts++;
 		}
-	ok = finish(&d) && ok;
+	ok = ok ? finish(&d) : abandon(&d);
 	drill_term(&d);
 	return ok && st->failures == failures_before;
 }
@@ -2016,7 +2027,7 @@ drill_run_terminate(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
 	ok = ok && drill_kill9_apply(&d) && drill_mark_and_wait(&d, MARK_TIMEOUT_MS);
 	if (ok)
 		st->terminates++;
-	ok = finish(&d) && ok;
+	ok = ok ? finish(&d) : abandon(&d);
 	drill_term(&d);
 	return ok && st->failures == failures_before;
 }
@@ -2113,7 +2124,39 @@ drill_run_partition(Cluster *src, Cluster *tgt, DrillNetns *ns,
 		if (ok)
 			st->partitions++;
 	}
-	ok = finish(&d) && ok;
+	/*
+	 * The pgstream host crashes during a partition: its sessions on the
+	 * target never hear of it (no FIN or RST crosses a dead link).  After
+	 * the link is back the operator runs sync again; it must not wait
+	 * forever behind what those orphaned sessions still hold.
+	 */
+	if (ok)
+	{
+		int killed = -1;
+
+		drill_log("%s: partition (pgstream host crash): %s down, sync "
+		          "killed -9 5 s later and its sockets destroyed (ss -K), "
+		          "link up after %d s, sync run again",
+		          d.name, ns->veth_root, cfg->partition_s);
+		ok = drill_netns_link(ns, false) && drill_sleep(&d, 5000) &&
+		     drill_sync_kill(&d, &killed);
+		if (ok)
+		{
+			/* a dead host keeps no sockets: without this, its kernel would
+			 * still deliver the FIN once the link is back */
+			const char *const argv[] = {"ss", "-K", "dst", ns->ns_addr, NULL};
+
+			st->kills++;
+			ip_cmd(argv, true);
+		}
+		ok = drill_sleep(&d, (long) cfg->partition_s * 1000 - 5000) && ok;
+		ok = drill_netns_link(ns, true) && ok;
+		ok = ok && drill_sync_start(&d) &&
+		     drill_mark_and_wait(&d, MARK_TIMEOUT_MS);
+		if (ok)
+			st->partitions++;
+	}
+	ok = ok ? finish(&d) : abandon(&d);
 	drill_term(&d);
 	return ok && st->failures == failures_before;
 }
@@ -2277,7 +2320,7 @@ drill_run_reject(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
 		if (ok)
 			st->rejects++;
 	}
-	ok = finish(&d) && ok;
+	ok = ok ? finish(&d) : abandon(&d);
 	drill_term(&d);
 	return ok && st->failures == failures_before;
 }
@@ -2315,7 +2358,7 @@ drill_run_short(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
 	else
 		ok = false;
 	ok = ok && cutover_with_kills(&d, cfg->kills_cutover);
-	ok = finish(&d) && ok;
+	ok = ok ? finish(&d) : abandon(&d);
 	drill_term(&d);
 	return ok && st->failures == failures_before;
 }
