@@ -1963,7 +1963,7 @@ drill_run_kills(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
 	          (unsigned long long) cfg->seed);
 	ok = drill_setup(&d, "drill_kill", src, tgt, NULL, cfg, st, 1);
 	ok = ok && drill_bench_start(&d, 3600);
-	ok = ok && kills_in_phase(&d, DRILL_PHASE_SCHEMA, cfg->kills_schema, 0, 300);
+	ok = ok && kills_in_phase(&d, DRILL_PHASE_SCHEMA, cfg->kills_schema, 0, 80);
 	ok = ok && kills_in_phase(&d, DRILL_PHASE_COPY, cfg->kills_copy, 0, 0);
 	ok = ok && kills_in_phase(&d, DRILL_PHASE_INDEX, cfg->kills_index, 0, 0);
 	ok = ok && kills_in_phase(&d, DRILL_PHASE_CATCHUP, cfg->kills_stream, 200, 6000);
