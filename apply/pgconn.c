@@ -248,6 +248,34 @@ pgconn_redact(const char *conninfo, char *buf, size_t bufsize)
 }
 
 /*
+ * A silent network partition must be noticed in seconds, not after the
+ * kernel's 15 minutes: TCP keepalives and a user timeout unless the user
+ * set them.  (libpq ignores them on Unix-domain sockets.)
+ */
+static int
+add_tcp_defaults(PQconninfoOption *user, const char **keys, const char **vals, int n)
+{
+	static const char *const defaults[][2] = {
+		{"keepalives", "1"}, {"keepalives_idle", "10"}, {"keepalives_interval", "5"},
+		{"keepalives_count", "3"}, {"tcp_user_timeout", "30000"},
+	};
+
+	for (size_t d = 0; d < sizeof(defaults) / sizeof(defaults[0]); d++)
+	{
+		bool		given = false;
+
+		for (PQconninfoOption *o = user; o->keyword != NULL; o++)
+			given |= o->val != NULL && strcmp(o->keyword, defaults[d][0]) == 0;
+		if (!given && n < MAX_CONN_PARAMS - 6)
+		{
+			keys[n] = defaults[d][0];
+			vals[n++] = defaults[d][1];
+		}
+	}
+	return n;
+}
+
+/*
  * Build the keyword/value arrays for PQconnectdbParams from the user's
  * options plus ours.  options_buf receives the merged "options" value.
  */
@@ -278,6 +306,7 @@ build_params(PQconninfoOption *user, const PgconnOptions *opts,
 			 *user_options ? " " : "", SESSION_OPTIONS,
 			 opts->no_timeouts ? NO_TIMEOUT_OPTIONS : "",
 			 opts->extra_options ? opts->extra_options : "");
+	n = add_tcp_defaults(user, keys, vals, n);
 	keys[n] = "options";
 	vals[n++] = options_buf;
 	keys[n] = "client_encoding";

@@ -1357,7 +1357,18 @@ writer_create(const char *target_conninfo, SyncError *err)
 	if (w == NULL)
 		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory"), NULL;
 	w->conn = pgconn_connect(target_conninfo, &co, "target", err);
-	if (w->conn != NULL)
+	/*
+	 * An apply session of an earlier run that lost its client (a partition,
+	 * a crash) may still hold row locks until the server notices: end it.
+	 * Ending sessions of one's own role needs no privilege.
+	 */
+	if (w->conn != NULL &&
+		!pgconn_exec(w->conn, "SELECT pg_catalog.pg_terminate_backend(pid)"
+					 " FROM pg_catalog.pg_stat_activity"
+					 " WHERE application_name = 'pgstream apply' AND datname = current_database()"
+					 " AND usename = current_user AND pid <> pg_catalog.pg_backend_pid()", err))
+		sync_error_context(err, "could not end an earlier apply session on the target");
+	else if (w->conn != NULL)
 		w->meta = pgconn_connect(target_conninfo, &co, "target", err);
 	if (w->meta == NULL || !pgconn_exec(w->conn, "SET synchronous_commit = on", err))
 	{

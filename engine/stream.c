@@ -318,6 +318,14 @@ receiver_main(void *arg)
 			continue;
 		}
 		receiver_sync_feedback(r);
+		/* confirm new durable positions within a second, not every 10 s */
+		if (r->rc->feedback.durable > r->rc->feedback.reported_flush &&
+			replclient_now_us() - r->rc->last_status_us > 1000 * 1000 &&
+			!replclient_send_status(r->rc, false, &err))
+		{
+			ok = false;
+			continue;
+		}
 		got = replclient_next(r->rc, 100, &m, &err);
 		if (got < 0)
 			ok = false;
