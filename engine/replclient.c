@@ -37,6 +37,13 @@ replclient_wallclock(void)
 	return timestamp_from_unix_us((int64_t) tv.tv_sec * 1000000 + tv.tv_usec);
 }
 
+/* libpq's error message for the replication connection, on one line. */
+static const char *
+conn_error(const ReplClient *rc, char *buf, size_t size)
+{
+	return pgconn_one_line(PQerrorMessage(rc->conn), buf, size);
+}
+
 int
 replclient_max_proto(int server_version)
 {
@@ -204,6 +211,7 @@ bool
 replclient_send_status(ReplClient *rc, bool ping, SyncError *err)
 {
 	uint8_t		buf[REPL_STATUS_UPDATE_LEN];
+	char		msg[SYNC_ERROR_MESSAGE_MAX];
 	Lsn			write_lsn,
 				flush_lsn;
 	size_t		n;
@@ -217,7 +225,7 @@ replclient_send_status(ReplClient *rc, bool ping, SyncError *err)
 		PQflush(rc->conn) != 0)
 		return sync_error_set(err, SYNC_ERR_CONNECT,
 							  "could not send status update to source: %s",
-							  PQerrorMessage(rc->conn));
+							  conn_error(rc, msg, sizeof(msg)));
 	rc->last_status_us = replclient_now_us();
 	return true;
 }
@@ -227,6 +235,7 @@ static int
 wait_readable(ReplClient *rc, int timeout_ms, SyncError *err)
 {
 	struct pollfd pfd = {PQsocket(rc->conn), POLLIN, 0};
+	char		msg[SYNC_ERROR_MESSAGE_MAX];
 	int			r;
 
 	if (pfd.fd < 0)
@@ -236,7 +245,7 @@ wait_readable(ReplClient *rc, int timeout_ms, SyncError *err)
 		return sync_error_set(err, SYNC_ERR_IO, "poll failed: %s", strerror(errno)), -1;
 	if (r > 0 && PQconsumeInput(rc->conn) == 0)
 		return sync_error_set(err, SYNC_ERR_CONNECT, "lost connection to source: %s",
-							  PQerrorMessage(rc->conn)), -1;
+							  conn_error(rc, msg, sizeof(msg))), -1;
 	return r > 0 ? 1 : 0;
 }
 
@@ -245,6 +254,7 @@ static int
 stream_ended(ReplClient *rc, int r, SyncError *err)
 {
 	PGresult   *res = PQgetResult(rc->conn);
+	char		msg[SYNC_ERROR_MESSAGE_MAX];
 
 	if (r == -2 || PQresultStatus(res) != PGRES_COMMAND_OK)
 	{
@@ -254,7 +264,7 @@ stream_ended(ReplClient *rc, int r, SyncError *err)
 		{
 			PQclear(res);
 			sync_error_set(err, SYNC_ERR_CONNECT, "%s",
-						   *PQerrorMessage(rc->conn) ? PQerrorMessage(rc->conn)
+						   *PQerrorMessage(rc->conn) ? conn_error(rc, msg, sizeof(msg))
 						   : "replication stream failed");
 		}
 		return sync_error_context(err, "replication stream from source ended"), -1;
