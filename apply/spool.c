@@ -57,6 +57,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "protocol/checksum.h"
+
 _Static_assert(sizeof(off_t) >= 8, "spool files need a 64-bit off_t");
 _Static_assert(SPOOL_RECORD_MAX < LZ4_MAX_INPUT_SIZE,
                "a record must fit in one LZ4 block");
@@ -156,57 +158,6 @@ get_u32(const uint8_t *p)
 {
 	return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 |
 	       (uint32_t) p[3] << 24;
-}
-
-/* ---------------------------------------------------------------- XXH32 */
-
-#define XXH_PRIME1 0x9E3779B1u
-#define XXH_PRIME2 0x85EBCA77u
-#define XXH_PRIME3 0xC2B2AE3Du
-#define XXH_PRIME4 0x27D4EB2Fu
-#define XXH_PRIME5 0x165667B1u
-
-static uint32_t
-rotl32(uint32_t x, int r)
-{
-	return (x << r) | (x >> (32 - r));
-}
-
-static uint32_t
-xxh32_round(uint32_t acc, const uint8_t *p)
-{
-	acc += get_u32(p) * XXH_PRIME2;
-	return rotl32(acc, 13) * XXH_PRIME1;
-}
-
-/* XXH32 (Yann Collet's xxHash, 32-bit variant) of p[0..len). */
-static uint32_t
-xxh32(const uint8_t *p, size_t len, uint32_t seed)
-{
-	size_t rest = len;
-	uint32_t h = seed + XXH_PRIME5;
-
-	if (rest >= 16)
-	{
-		uint32_t v[4] = {seed + XXH_PRIME1 + XXH_PRIME2, seed + XXH_PRIME2,
-		                 seed, seed - XXH_PRIME1};
-
-		for (; rest >= 16; rest -= 16, p += 16)
-			for (size_t i = 0; i < 4; i++)
-				v[i] = xxh32_round(v[i], p + 4 * i);
-		h = rotl32(v[0], 1) + rotl32(v[1], 7) + rotl32(v[2], 12) +
-		    rotl32(v[3], 18);
-	}
-	h += (uint32_t) len;
-	for (; rest >= 4; rest -= 4, p += 4)
-		h = rotl32(h + get_u32(p) * XXH_PRIME3, 17) * XXH_PRIME4;
-	for (; rest > 0; rest--, p++)
-		h = rotl32(h + *p * XXH_PRIME5, 11) * XXH_PRIME1;
-	h ^= h >> 15;
-	h *= XXH_PRIME2;
-	h ^= h >> 13;
-	h *= XXH_PRIME3;
-	return h ^ (h >> 16);
 }
 
 /* ---------------------------------------------------------------- index */
@@ -424,7 +375,7 @@ block_header_encode(BlockHeader *h, const uint8_t *payload, uint8_t *out)
 	put_u32(out + 16, h->stored_len);
 	put_u32(out + 20, h->xid);
 	h->checksum =
-	    xxh32(payload, h->stored_len, xxh32(out, BLOCK_CHECKED_BYTES, 0));
+	    checksum_xxh32(payload, h->stored_len, checksum_xxh32(out, BLOCK_CHECKED_BYTES, 0));
 	put_u32(out + 24, h->checksum);
 }
 
@@ -583,7 +534,7 @@ read_block_payload(const Spool *s, uint64_t off, const uint8_t *hdr,
 
 	if (!read_at(s, off + BLOCK_HEADER_BYTES, stored, h->stored_len, err))
 		return false;
-	if (xxh32(stored, h->stored_len, xxh32(hdr, BLOCK_CHECKED_BYTES, 0)) !=
+	if (checksum_xxh32(stored, h->stored_len, checksum_xxh32(hdr, BLOCK_CHECKED_BYTES, 0)) !=
 	    h->checksum)
 		return corrupt(s, off, "checksum mismatch", err);
 	if (h->flags & BLOCK_STORED)

@@ -78,6 +78,8 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "protocol/checksum.h"
+
 _Static_assert(sizeof(off_t) >= 8, "spool segments need a 64-bit off_t");
 
 #define MB ((uint64_t) 1024 * 1024)
@@ -201,65 +203,12 @@ get_u64(const uint8_t *p)
 	return (uint64_t) get_u32(p) | (uint64_t) get_u32(p + 4) << 32;
 }
 
-/* ---------------------------------------------------------------- XXH32 */
-
-#define XXH_P1 2654435761u
-#define XXH_P2 2246822519u
-#define XXH_P3 3266489917u
-#define XXH_P4 668265263u
-#define XXH_P5 374761393u
-
-static uint32_t
-rotl32(uint32_t x, int r)
-{
-	return (x << r) | (x >> (32 - r));
-}
-
-static uint32_t
-xxh32_round(uint32_t acc, const uint8_t *p)
-{
-	acc += get_u32(p) * XXH_P2;
-	return rotl32(acc, 13) * XXH_P1;
-}
-
-/* XXH32 of len bytes (the reference algorithm, little-endian lanes). */
-static uint32_t
-xxh32(const uint8_t *p, size_t len, uint32_t seed)
-{
-	const uint8_t *end = p + len;
-	uint32_t	h;
-
-	if (len >= 16)
-	{
-		uint32_t	v[4] = {seed + XXH_P1 + XXH_P2, seed + XXH_P2, seed,
-		seed - XXH_P1};
-
-		for (; end - p >= 16; p += 16)
-			for (int i = 0; i < 4; i++)
-				v[i] = xxh32_round(v[i], p + (size_t) 4 * i);
-		h = rotl32(v[0], 1) + rotl32(v[1], 7) + rotl32(v[2], 12) +
-			rotl32(v[3], 18);
-	}
-	else
-		h = seed + XXH_P5;
-	h += (uint32_t) len;
-	for (; end - p >= 4; p += 4)
-		h = rotl32(h + get_u32(p) * XXH_P3, 17) * XXH_P4;
-	for (; p < end; p++)
-		h = rotl32(h + *p * XXH_P5, 11) * XXH_P1;
-	h ^= h >> 15;
-	h *= XXH_P2;
-	h ^= h >> 13;
-	h *= XXH_P3;
-	return h ^ (h >> 16);
-}
-
 /* ---------------------------------------------------------------- frames */
 
 static uint32_t
 frame_checksum(const uint8_t *hdr, const uint8_t *payload, size_t len)
 {
-	return xxh32(payload, len, xxh32(hdr, FRAME_CHECKED_BYTES, 0));
+	return checksum_xxh32(payload, len, checksum_xxh32(hdr, FRAME_CHECKED_BYTES, 0));
 }
 
 /* Serialise h into out (the payload follows at out + FRAME_HEADER_BYTES). */
@@ -274,7 +223,7 @@ frame_header_encode(FrameHeader *h, uint8_t *out)
 	put_u64(out + 20, h->last_commit_end);
 	h->checksum = frame_checksum(out, out + FRAME_HEADER_BYTES, h->stored_len);
 	put_u32(out + 28, h->checksum);
-	put_u32(out + 32, xxh32(out, FRAME_HEADER_CHECKED_BYTES, 0));
+	put_u32(out + 32, checksum_xxh32(out, FRAME_HEADER_CHECKED_BYTES, 0));
 }
 
 static size_t
@@ -289,7 +238,7 @@ frame_header_decode(const uint8_t *in, FrameHeader *h)
 {
 	if (get_u32(in) != FRAME_MAGIC)
 		return "bad frame magic";
-	if (get_u32(in + 32) != xxh32(in, FRAME_HEADER_CHECKED_BYTES, 0))
+	if (get_u32(in + 32) != checksum_xxh32(in, FRAME_HEADER_CHECKED_BYTES, 0))
 		return "frame header checksum mismatch";
 	h->flags = get_u32(in + 4);
 	h->raw_len = get_u32(in + 8);

@@ -15,6 +15,7 @@
 #include "engine/progress.h"
 #include "engine/replclient.h"
 #include "engine/state.h"
+#include "protocol/checksum.h"
 #include "tests/unit/suites.h"
 
 START_TEST(json_escapes_and_separates_values)
@@ -221,6 +222,17 @@ START_TEST(findings_count_by_severity)
 }
 END_TEST
 
+START_TEST(xxh32_matches_reference_vectors)
+{
+	static const uint8_t text[] = "Nobody inspects the spammish repetition";
+
+	ck_assert_uint_eq(checksum_xxh32((const uint8_t *) "", 0, 0), 0x02CC5D05u);
+	ck_assert_uint_eq(checksum_xxh32((const uint8_t *) "a", 1, 0), 0x550D7456u);
+	ck_assert_uint_eq(checksum_xxh32((const uint8_t *) "abc", 3, 0), 0x32D153FFu);
+	ck_assert_uint_eq(checksum_xxh32(text, sizeof(text) - 1, 0), 0xE2293B2Fu);
+}
+END_TEST
+
 Suite *
 engine_suite(void)
 {
@@ -236,6 +248,7 @@ engine_suite(void)
 	tcase_add_test(tc, relmap_replaces_entries_and_copies_names);
 	tcase_add_test(tc, phase_names_round_trip);
 	tcase_add_test(tc, findings_count_by_severity);
+	tcase_add_test(tc, xxh32_matches_reference_vectors);
 	suite_add_tcase(s, tc);
 	return s;
 }
