@@ -22,6 +22,7 @@ static Suite *(*const suites[])(void) = {
     schema_suite,
     stream_suite,
     drill_short_suite,
+    spool_mode_suite,
 };
 
 int

@@ -18,5 +18,6 @@ Suite *assess_suite(void);
 Suite *schema_suite(void);
 Suite *stream_suite(void);
 Suite *drill_short_suite(void);
+Suite *spool_mode_suite(void);
 
 #endif /* PGSTREAM_TESTS_INTEGRATION_SUITES_H */
