@@ -754,8 +754,9 @@ cmd_sync(int argc, char **argv)
 		if (run.st.phase != PHASE_NONE)
 		{
 			state_set_failed(run.tgt, err.message);
-			log_error("the migration stopped in phase \"%s\"; run the same command "
-					  "again to resume", phase_name(run.st.phase));
+			log_error("the migration stopped in phase \"%s\"%s", phase_name(run.st.phase),
+					  err.code == SYNC_ERR_PRECONDITION ? "; fix what the message above says"
+					  " first" : "; run the same command again to resume");
 		}
 		rc = err.code == SYNC_ERR_PRECONDITION && run.st.phase == PHASE_NONE ?
 			EXIT_BLOCKED : cli_exit_code(&err);
