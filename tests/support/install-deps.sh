@@ -10,7 +10,7 @@
 # provided by postgresql-15, which ships contrib itself.
 set -eu
 
-PACKAGES="libpq-dev liblz4-dev libssl-dev check pkg-config postgresql-15 clang libclang-rt-14-dev make gcc"
+PACKAGES="libpq-dev liblz4-dev libssl-dev check pkg-config postgresql-15 clang libclang-rt-14-dev make gcc openssl"
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "install-deps.sh: not a Debian system; make sure these (or their" \
