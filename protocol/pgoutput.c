@@ -405,43 +405,40 @@ read_stream_abort(Decoder *d, PgoutputMessage *m)
 
 /* ---------- two-phase commit (proto >= 3) ---------- */
 
+/*
+ * The fields Begin Prepare, Prepare, Stream Prepare and Commit Prepared
+ * share after their optional flags byte: two LSNs, a time, xid and gid.
+ */
+static void
+read_prepare_fields(Decoder *d, PgoutputPrepare *p, const char *lsn_field,
+					const char *time_field)
+{
+	p->lsn = read_lsn_set(d, lsn_field);
+	p->end_lsn = read_lsn_set(d, "end_lsn");
+	p->time = byte_reader_i64(&d->r, time_field);
+	p->xid = byte_reader_u32(&d->r, "xid");
+	p->gid = byte_reader_cstring(&d->r, "gid");
+}
+
 static void
 read_begin_prepare(Decoder *d, PgoutputMessage *m)
 {
-	PgoutputPrepare *p = &m->u.prepare;
-
-	p->lsn = read_lsn_set(d, "prepare_lsn");
-	p->end_lsn = read_lsn_set(d, "end_lsn");
-	p->time = byte_reader_i64(&d->r, "prepare_time");
-	p->xid = byte_reader_u32(&d->r, "xid");
-	p->gid = byte_reader_cstring(&d->r, "gid");
+	read_prepare_fields(d, &m->u.prepare, "prepare_lsn", "prepare_time");
 }
 
 /* Prepare and Stream Prepare (logicalrep_read_prepare_common). */
 static void
 read_prepare(Decoder *d, PgoutputMessage *m)
 {
-	PgoutputPrepare *p = &m->u.prepare;
-
-	p->flags = read_flags(d, "flags", 0, "must be 0");
-	p->lsn = read_lsn_set(d, "prepare_lsn");
-	p->end_lsn = read_lsn_set(d, "end_lsn");
-	p->time = byte_reader_i64(&d->r, "prepare_time");
-	p->xid = byte_reader_u32(&d->r, "xid");
-	p->gid = byte_reader_cstring(&d->r, "gid");
+	m->u.prepare.flags = read_flags(d, "flags", 0, "must be 0");
+	read_prepare_fields(d, &m->u.prepare, "prepare_lsn", "prepare_time");
 }
 
 static void
 read_commit_prepared(Decoder *d, PgoutputMessage *m)
 {
-	PgoutputPrepare *p = &m->u.prepare;
-
-	p->flags = read_flags(d, "flags", 0, "must be 0");
-	p->lsn = read_lsn_set(d, "commit_lsn");
-	p->end_lsn = read_lsn_set(d, "end_lsn");
-	p->time = byte_reader_i64(&d->r, "commit_time");
-	p->xid = byte_reader_u32(&d->r, "xid");
-	p->gid = byte_reader_cstring(&d->r, "gid");
+	m->u.prepare.flags = read_flags(d, "flags", 0, "must be 0");
+	read_prepare_fields(d, &m->u.prepare, "commit_lsn", "commit_time");
 }
 
 static void
