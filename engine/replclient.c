@@ -276,11 +276,11 @@ stream_ended(ReplClient *rc, int r, SyncError *err)
 
 /* Handle one CopyData payload; returns 1 when it is a message for the caller. */
 static int
-handle_copydata(ReplClient *rc, int len, ReplMessage *msg, SyncError *err)
+handle_copydata(ReplClient *rc, int len, int64_t now, ReplMessage *msg, SyncError *err)
 {
 	if (replication_decode((const uint8_t *) rc->copybuf, (size_t) len, msg, err) != DECODE_OK)
 		return sync_error_context(err, "invalid message from source"), -1;
-	rc->last_recv_us = replclient_now_us();
+	rc->last_recv_us = now;
 	if (msg->kind == REPL_MSG_XLOGDATA)
 		feedback_note_received(&rc->feedback, msg->data_start);
 	feedback_note_received(&rc->feedback, msg->wal_end);
@@ -290,14 +290,22 @@ handle_copydata(ReplClient *rc, int len, ReplMessage *msg, SyncError *err)
 	return 1;
 }
 
+/*
+ * The clock is read once per call and again only after a wait: a busy
+ * stream calls this once per message.  With a timeout, whatever the socket
+ * already holds is read before poll() is asked (under load it nearly always
+ * holds something, and that saves a system call per wake-up).
+ */
 int
 replclient_next(ReplClient *rc, int timeout_ms, ReplMessage *msg, SyncError *err)
 {
-	int64_t		deadline = replclient_now_us() + (int64_t) timeout_ms * 1000;
+	int64_t		now = replclient_now_us();
+	int64_t		deadline = now + (int64_t) timeout_ms * 1000;
+	bool		consumed = false;
+	char		buf[SYNC_ERROR_MESSAGE_MAX];
 
 	for (;;)
 	{
-		int64_t		now = replclient_now_us();
 		int			r;
 
 		if (now - rc->last_status_us >= (int64_t) rc->status_interval_ms * 1000 &&
@@ -307,9 +315,17 @@ replclient_next(ReplClient *rc, int timeout_ms, ReplMessage *msg, SyncError *err
 		rc->copybuf = NULL;
 		r = PQgetCopyData(rc->conn, &rc->copybuf, 1);
 		if (r > 0)
-			return handle_copydata(rc, r, msg, err);
+			return handle_copydata(rc, r, now, msg, err);
 		if (r < 0)
 			return stream_ended(rc, r, err);
+		if (timeout_ms > 0 && !consumed)
+		{
+			consumed = true;
+			if (PQconsumeInput(rc->conn) == 0)
+				return sync_error_set(err, SYNC_ERR_CONNECT, "lost connection to source: %s",
+									  conn_error(rc, buf, sizeof(buf))), -1;
+			continue;
+		}
 		if (now >= deadline)
 			return 0;
 		{
@@ -322,6 +338,7 @@ replclient_next(ReplClient *rc, int timeout_ms, ReplMessage *msg, SyncError *err
 			if (wait_readable(rc, (int) wait_ms, err) < 0)
 				return -1;
 		}
+		now = replclient_now_us();
 	}
 }
 

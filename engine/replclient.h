@@ -83,7 +83,8 @@ bool		replclient_start(ReplClient *rc, const ReplStartOptions *opts,
  * (valid until the next call), 0 on timeout, -1 with err set on error or when
  * the server ended the stream.  Keepalives asking for a reply are answered
  * here, and a status update is sent whenever status_interval_ms has passed,
- * so the caller only has to call this often enough.
+ * so the caller only has to call this often enough.  With timeout_ms 0 only
+ * messages already read from the socket are returned (no system call).
  */
 int			replclient_next(ReplClient *rc, int timeout_ms, ReplMessage *msg,
 							SyncError *err);
