@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -103,6 +104,7 @@ typedef struct Receiver
 	ReplClient *rc;
 	volatile sig_atomic_t *stop;
 	Chunk	   *local;			/* being filled; published when full or caught up */
+	bool		coalesce;		/* pause to let a busy stream gather (TCP only) */
 
 	/* --spool: where the stream is, for frame boundaries and feedback */
 	bool		in_txn;			/* between Begin and Commit */
@@ -339,6 +341,16 @@ spool_flush_if_due(Receiver *r, SyncError *err)
 	return true;
 }
 
+static bool
+socket_is_tcp(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t	len = sizeof(ss);
+
+	return fd >= 0 && getsockname(fd, (struct sockaddr *) &ss, &len) == 0 &&
+		(ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+}
+
 /* One message read: queue it (or spool it); other kinds were handled. */
 static bool
 receiver_take(Receiver *r, const ReplMessage *m, SyncError *err)
@@ -359,7 +371,10 @@ receiver_take(Receiver *r, const ReplMessage *m, SyncError *err)
  * that keeps up wakes once per row, and so does the applier it hands to:
  * while messages are flowing, a short pause before reading on lets them
  * gather, and each wake-up then carries dozens.  It costs at most
- * RECEIVE_COALESCE_US of latency, and none on an idle stream.
+ * RECEIVE_COALESCE_US of latency, and none on an idle stream.  Only over
+ * TCP: a Unix-domain socket holds only a couple of hundred small messages
+ * before the walsender blocks, so a pause there stalls the source (measured:
+ * 1 M rows took 5.2 s with it, 4.3 s without; over TCP 5.3 s -> 3.4 s).
  */
 static void *
 receiver_main(void *arg)
@@ -403,7 +418,7 @@ receiver_main(void *arg)
 		if (ok && got == 0)
 		{
 			receiver_publish(r);
-			if (n > 0)
+			if (n > 0 && r->coalesce)
 				usleep(RECEIVE_COALESCE_US);
 			got = replclient_next(r->rc, 100, &m, &err);
 			if (got > 0)
@@ -1225,7 +1240,7 @@ stream_run(const StreamOptions *opts, ReplClient *rc, PGconn *src, PGconn *tgt,
 {
 	Shared		sh;
 	Applier		a;
-	Receiver	r = {&sh, rc, opts->stop, NULL, false, false, 0, 0, 0};
+	Receiver	r = {&sh, rc, opts->stop, NULL, false, false, false, 0, 0, 0};
 	ReplStartOptions so = {opts->slot, opts->publication, opts->start_lsn, true, true,
 		opts->extra_publication};
 	pthread_t	thread;
@@ -1266,6 +1281,7 @@ stream_run(const StreamOptions *opts, ReplClient *rc, PGconn *src, PGconn *tgt,
 		log_info("streaming from slot \"%s\" at %X/%X (pgoutput protocol %d%s)", opts->slot,
 				 LSN_ARGS(so.start_lsn), rc->proto_version,
 				 rc->streaming ? ", large transactions streamed" : "");
+		r.coalesce = socket_is_tcp(PQsocket(rc->conn));
 		ok = pthread_create(&thread, NULL, receiver_main, &r) == 0 ||
 			sync_error_set(err, SYNC_ERR_INTERNAL, "could not start the receiver thread");
 		if (ok)
