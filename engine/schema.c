@@ -1959,6 +1959,7 @@ typedef struct IndexPool
 {
 	pthread_mutex_t lock;
 	const char *conninfo;
+	int index_mem_mb; /* raise maintenance_work_mem to this; 0: leave it */
 	const char *begin_sql;
 	const StepList *steps;
 	size_t next; /* next step to hand out */
@@ -2004,6 +2005,27 @@ pool_step_done(IndexPool *pool, const StepRow *step)
 		               pool->progress_arg);
 }
 
+bool
+schema_raise_index_memory(PGconn *conn, int mem_mb, SyncError *err)
+{
+	char kb[32];
+	const char *params[1] = {kb};
+	PGresult *res;
+
+	if (mem_mb <= 0)
+		return true;
+	snprintf(kb, sizeof(kb), "%lld", (long long) mem_mb * 1024);
+	res = pgconn_query(conn,
+	                   "SELECT pg_catalog.set_config('maintenance_work_mem', $1 || 'kB', false)"
+	                   " FROM pg_catalog.pg_settings"
+	                   " WHERE name = 'maintenance_work_mem' AND setting::bigint < $1::bigint",
+	                   1, params, err);
+	if (res == NULL)
+		return sync_error_context(err, "could not set maintenance_work_mem");
+	PQclear(res);
+	return true;
+}
+
 /* Connect a worker's session; registers its cancel handle. */
 static PGconn *
 worker_connect(IndexPool *pool, int slot, SyncError *err)
@@ -2016,6 +2038,11 @@ worker_connect(IndexPool *pool, int slot, SyncError *err)
 
 	if (conn == NULL)
 		return NULL;
+	if (!schema_raise_index_memory(conn, pool->index_mem_mb, err))
+	{
+		pgconn_close(conn);
+		return NULL;
+	}
 	cancel = PQgetCancel(conn);
 	if (cancel == NULL)
 	{
@@ -2144,7 +2171,7 @@ run_serial(PGconn *conn, IndexPool *pool, const StepList *l, SyncError *err)
 }
 
 bool
-schema_apply_indexes(const char *target_conninfo, int jobs,
+schema_apply_indexes(const char *target_conninfo, int jobs, int index_mem_mb,
                      SchemaProgressFn progress, void *progress_arg,
                      SyncError *err)
 {
@@ -2152,6 +2179,7 @@ schema_apply_indexes(const char *target_conninfo, int jobs,
 	                      .application_name = "pgstream index",
 	                      .no_timeouts = true};
 	IndexPool pool = {.conninfo = target_conninfo,
+	                  .index_mem_mb = index_mem_mb,
 	                  .progress = progress,
 	                  .progress_arg = progress_arg};
 	StepList wave1 = {0}, wave2 = {0};
@@ -2165,7 +2193,8 @@ schema_apply_indexes(const char *target_conninfo, int jobs,
 	if (conn == NULL)
 		return false;
 	pthread_mutex_init(&pool.lock, NULL);
-	ok = (begin_sql = load_begin_sql(conn, err)) != NULL &&
+	ok = schema_raise_index_memory(conn, index_mem_mb, err) &&
+	     (begin_sql = load_begin_sql(conn, err)) != NULL &&
 	     schema_count_steps(conn, SCHEMA_PHASE_INDEX, &pool.total, &pool.done,
 	                        err) &&
 	     load_steps(conn,

@@ -104,11 +104,21 @@ bool schema_apply_pre_data(PGconn *target, SyncError *err);
  * target_conninfo in parallel (largest table first), then wave 2 on one
  * connection in TOC order.  Each step is one transaction with its done mark.
  * On the first failure the other workers' statements are cancelled (their
- * steps stay not done) and the failure is returned.  progress may be NULL.
+ * steps stay not done) and the failure is returned.  Every session raises
+ * maintenance_work_mem to index_mem_mb (0: the server's setting).  progress
+ * may be NULL.
  */
-bool schema_apply_indexes(const char *target_conninfo, int jobs,
+bool schema_apply_indexes(const char *target_conninfo, int jobs, int index_mem_mb,
                           SchemaProgressFn progress, void *progress_arg,
                           SyncError *err);
+
+/*
+ * Index builds sort the whole table: with the server's default
+ * maintenance_work_mem (64 MB) a table of a few million rows already sorts
+ * on disk.  Raise it to mem_mb for this session only, never lower it (an
+ * ordinary setting, no privilege needed); mem_mb <= 0 does nothing.
+ */
+bool schema_raise_index_memory(PGconn *conn, int mem_mb, SyncError *err);
 
 /* Apply the final steps not done yet, in TOC order, one transaction each. */
 bool schema_apply_final(PGconn *target, SyncError *err);

@@ -39,6 +39,7 @@
 #define DEFAULT_SLOT "pgstream"
 #define DEFAULT_PUBLICATION "pgstream"
 #define DEFAULT_SPLIT_MB 64
+#define DEFAULT_INDEX_MEM_MB 256
 
 typedef struct SyncOptions
 {
@@ -48,6 +49,7 @@ typedef struct SyncOptions
 	const char *publication;
 	long		jobs;
 	long		split_mb;
+	long		index_mem_mb;
 	const char *spool_dir;
 	const char *wal_spool_dir;	/* --spool */
 	long		retry_timeout_s;
@@ -99,6 +101,9 @@ static const char sync_help[] =
 	"  --jobs N               parallel COPY and index workers (default: cores)\n"
 	"  --split-size MB        split tables larger than this into ranges so that\n"
 	"                         several workers copy one table (default 64)\n"
+	"  --index-memory MB      maintenance_work_mem of each index-building\n"
+	"                         session on the target, raised only, never lowered\n"
+	"                         (default 256; 0 keeps the server's setting)\n"
 	"  --slot NAME            replication slot name (default \"pgstream\")\n"
 	"  --publication NAME     publication name (default \"pgstream\")\n"
 	"  --spool DIR            write the change stream to LZ4-compressed files in\n"
@@ -133,6 +138,7 @@ parse_sync_options(int argc, char **argv, SyncOptions *o)
 		{"publication", required_argument, NULL, 'p'},
 		{"jobs", required_argument, NULL, 'j'},
 		{"split-size", required_argument, NULL, 'z'},
+		{"index-memory", required_argument, NULL, 'm'},
 		{"no-follow", no_argument, NULL, 'n'},
 		{"spool-dir", required_argument, NULL, 'd'},
 		{"spool", required_argument, NULL, 'W'},
@@ -149,6 +155,7 @@ parse_sync_options(int argc, char **argv, SyncOptions *o)
 	o->publication = DEFAULT_PUBLICATION;
 	o->jobs = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 2;
 	o->split_mb = DEFAULT_SPLIT_MB;
+	o->index_mem_mb = DEFAULT_INDEX_MEM_MB;
 	o->retry_timeout_s = 300;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
@@ -174,6 +181,10 @@ parse_sync_options(int argc, char **argv, SyncOptions *o)
 			case 'z':
 				if (!cli_parse_int(optarg, 1, 1024 * 1024, &o->split_mb))
 					return fputs("pgstream sync: --split-size must be a positive number of MB\n", stderr), EXIT_USAGE;
+				break;
+			case 'm':
+				if (!cli_parse_int(optarg, 0, 64 * 1024, &o->index_mem_mb))
+					return fputs("pgstream sync: --index-memory must be a number of MB (0 to 65536)\n", stderr), EXIT_USAGE;
 				break;
 			case 'n':
 				o->no_follow = true;
@@ -516,7 +527,8 @@ build_indexes(SyncRun *run, SyncError *err)
 		return false;
 	log_info("building %d indexes and constraints with %ld workers (%d already built)",
 			 total - done, run->opt.jobs, done);
-	if (!schema_apply_indexes(run->opt.target, (int) run->opt.jobs, index_progress, NULL, err))
+	if (!schema_apply_indexes(run->opt.target, (int) run->opt.jobs,
+							  (int) run->opt.index_mem_mb, index_progress, NULL, err))
 		return false;
 	return state_set_phase(run->tgt, run->opt.no_follow ? PHASE_FINAL : PHASE_CATCHUP, 0, err);
 }

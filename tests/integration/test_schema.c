@@ -266,7 +266,7 @@ apply_indexes(const char *db, int jobs, Progress *p)
 {
 	SyncError err;
 
-	ck_assert_msg(schema_apply_indexes(target_conninfo(db), jobs,
+	ck_assert_msg(schema_apply_indexes(target_conninfo(db), jobs, 0,
 	                                   count_progress, p, &err),
 	              "%s", err.message);
 }
@@ -626,6 +626,35 @@ START_TEST(a_lost_index_is_rebuilt_exactly_once)
 }
 END_TEST
 
+/* The index sessions' memory is raised for the session, never lowered. */
+START_TEST(index_memory_is_raised_never_lowered)
+{
+	PgconnOptions opts = {.kind = PGCONN_SQL};
+	SyncError err;
+	char v[64];
+	PGconn *conn;
+
+	ck_assert(cluster_psql(&target, "postgres",
+	                       "CREATE DATABASE memtgt OWNER migrator"));
+	conn = pgconn_connect(target_conninfo("memtgt"), &opts, "target", &err);
+	ck_assert_msg(conn != NULL, "%s", err.message);
+	ck_assert_msg(schema_raise_index_memory(conn, 0, &err), "%s", err.message);
+	ck_assert(pgconn_query_value(conn, "SHOW maintenance_work_mem", 0, NULL, v,
+	                             sizeof(v), false, &err));
+	ck_assert_str_eq(v, "64MB"); /* the server's default, untouched */
+	ck_assert_msg(schema_raise_index_memory(conn, 300, &err), "%s", err.message);
+	ck_assert(pgconn_query_value(conn, "SHOW maintenance_work_mem", 0, NULL, v,
+	                             sizeof(v), false, &err));
+	ck_assert_str_eq(v, "300MB");
+	ck_assert_msg(schema_raise_index_memory(conn, 100, &err), "%s", err.message);
+	ck_assert(pgconn_query_value(conn, "SHOW maintenance_work_mem", 0, NULL, v,
+	                             sizeof(v), false, &err));
+	ck_assert_str_eq(v, "300MB");
+	pgconn_close(conn);
+	ck_assert(cluster_psql(&target, "postgres", "DROP DATABASE memtgt"));
+}
+END_TEST
+
 typedef struct ConcurrentRun
 {
 	pthread_t thread;
@@ -638,7 +667,7 @@ run_indexes_thread(void *arg)
 {
 	ConcurrentRun *r = arg;
 
-	r->ok = schema_apply_indexes(target_conninfo("twice_tgt"), 2, NULL, NULL,
+	r->ok = schema_apply_indexes(target_conninfo("twice_tgt"), 2, 128, NULL, NULL,
 	                             &r->err);
 	return NULL;
 }
@@ -678,7 +707,7 @@ START_TEST(a_failing_step_stops_the_phase_and_is_retried)
 	ck_assert(cluster_psql(&target, "fail_tgt",
 	                       "INSERT INTO public.child (id, email)"
 	                       " VALUES (1, 'dup'), (2, 'dup')"));
-	ck_assert(!schema_apply_indexes(target_conninfo("fail_tgt"), 2,
+	ck_assert(!schema_apply_indexes(target_conninfo("fail_tgt"), 2, 0,
 	                                count_progress, &p, &err));
 	ck_assert_int_eq(err.code, SYNC_ERR_SERVER);
 	ck_assert_str_eq(err.sqlstate, "23505");
@@ -827,6 +856,7 @@ schema_suite(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, a_lost_index_is_rebuilt_exactly_once);
 	tcase_add_test(tc, two_runs_at_once_build_each_index_once);
+	tcase_add_test(tc, index_memory_is_raised_never_lowered);
 	tcase_add_test(tc, a_failing_step_stops_the_phase_and_is_retried);
 	tcase_add_test(tc, capture_replaces_unapplied_steps_but_not_applied_ones);
 	tcase_add_test(tc, capture_sees_the_snapshot_not_later_changes);
