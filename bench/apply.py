@@ -56,6 +56,16 @@ PGB_SECONDS = int(os.environ.get("BENCH_PGBENCH_SECONDS", int(round(60 * SCALE))
 PGB_SCALE = max(1, int(round(10 * SCALE)))
 DELAY_MS = float(os.environ.get("BENCH_DELAY_MS", "5"))
 WAIT_TIMEOUT = float(os.environ.get("BENCH_APPLY_TIMEOUT", "900"))
+# How the appliers reach the servers.  "tcp" (default): the replication
+# stream (both contenders) and pgstream's target sessions go over loopback
+# TCP, as any real migration's do; "unix": Unix-domain sockets.
+LINK = os.environ.get("BENCH_LINK", "tcp")
+if LINK not in ("tcp", "unix"):
+    sys.exit("BENCH_LINK must be tcp or unix")
+
+
+def link_conninfo(server, db):
+    return server.tcp_conninfo(db) if LINK == "tcp" else server.conninfo(db)
 
 SRC1, SRC2 = "bench_ap_src", "bench_lag_src"
 TABLE_SQL = ("CREATE TABLE bench_ins (id bigint PRIMARY KEY, k int NOT NULL, v text NOT NULL,"
@@ -93,7 +103,8 @@ class Pgstream:
         self.srv, self.name, self.src, self.slot = srv, name, src, slot
         self.tgt_db = tgt_db
         self.direct = srv.target.conninfo(tgt_db)       # for our own polling
-        self.via = srv.target.tcp_conninfo(tgt_db, proxy.port) if proxy else self.direct
+        self.via = (srv.target.tcp_conninfo(tgt_db, proxy.port) if proxy
+                    else link_conninfo(srv.target, tgt_db))
         self.proxy = proxy
         self.spool = os.path.join(workdir, "spool-" + slot)
         self.logpath = os.path.join(workdir, "pgstream-%s.log" % name)
@@ -215,7 +226,7 @@ INSERT_CONTENDERS = ["native", "pgstream", "pgstream_proxy0", "pgstream_proxy10"
 
 
 def make_contender(srv, name, src_db, work, proxies):
-    src = srv.source.conninfo(src_db)
+    src = link_conninfo(srv.source, src_db)
     tgt_db = "bench_t_" + name
     slot = "bench_" + name
     if name == "native":
