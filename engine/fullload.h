@@ -56,7 +56,11 @@ bool		fullload_run(const FullLoadOptions *opts, PGconn *target,
 bool		fullload_import_snapshot(PGconn *conn, const char *snapshot_name,
 									 SyncError *err);
 
-/* Compare target row counts with the rows copied per table. */
+/*
+ * Check that every part of every table was copied.  Row counts are checked
+ * as each part is copied: the rows the source's COPY sent must equal the
+ * rows the target's COPY stored, before that part's transaction commits.
+ */
 bool		fullload_verify(PGconn *target, long *tables_checked, SyncError *err);
 
 #endif

@@ -527,6 +527,12 @@ static const char types_schema_sql[] =
     "  '<(0,0),0>', '((0,0))', '((0,0))', '[(0,0),(0,0)]', '{0,1,-1e-10}',"
     "  0, '0/0', '', '', '', '', 'x:*');"
     "INSERT INTO all_types (id) VALUES (10);"
+    /* only built-in types: this one is copied in binary format */
+    "CREATE TABLE builtin_types AS SELECT id, n, f4, f8, i2, i8, t, vc, ch,"
+    " qc, nm, ia, ta, j, jb, b, r4, rt, mr, tv, tq, x, mo, iv, ts, tsn, dt,"
+    " tm, ttz, u, ip, nw, mac, bv, bt, bo, pt, bx, cir, pth, pg, ls, ln, o,"
+    " pl FROM all_types;"
+    "ALTER TABLE builtin_types ADD PRIMARY KEY (id);"
     "CREATE INDEX all_types_jb ON all_types USING gin (jb);"
     "CREATE INDEX all_types_lower ON all_types ((lower(t)));"
     /* a range-partitioned table: 3 partitions and a default */
