@@ -41,6 +41,16 @@
 #define DEFAULT_SPLIT_MB 64
 #define DEFAULT_INDEX_MEM_MB 256
 
+/*
+ * One target transaction groups source transactions until this many
+ * changes or milliseconds, or until apply has caught up.  Each target
+ * commit costs about five round trips (results read before COMMIT, a COPY
+ * run flushed, COMMIT): with 10 ms to the target, 20 000-change groups spent
+ * 40 % of a 1 M-row backlog's time waiting on the network.
+ */
+#define BATCH_MAX_CHANGES 100000
+#define BATCH_MAX_MS 500
+
 typedef struct SyncOptions
 {
 	const char *source;
@@ -657,7 +667,8 @@ follow(SyncRun *run, SyncError *err)
 	{
 		StreamOptions so = {run->opt.target, run->opt.slot, run->opt.publication,
 			run->st.insert_only_publication[0] ? run->st.insert_only_publication : NULL,
-			run->opt.spool_dir ? run->opt.spool_dir : spool, run->opt.wal_spool_dir, 0, 20000, 500,
+			run->opt.spool_dir ? run->opt.spool_dir : spool, run->opt.wal_spool_dir, 0,
+			BATCH_MAX_CHANGES, BATCH_MAX_MS,
 		run->opt.quiet, &cli_stop_requested};
 		Lsn			before = run->st.applied_lsn;
 
