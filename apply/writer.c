@@ -14,6 +14,7 @@
 
 #include <libpq-fe.h>
 
+#include "apply/durable.h"
 #include "apply/pgconn.h"
 
 #define PIPELINE_DEPTH 256		/* results outstanding before we read some */
@@ -23,6 +24,7 @@ typedef enum PendingKind
 {
 	PENDING_ANY,				/* BEGIN, PREPARE, INSERT, TRUNCATE, progress */
 	PENDING_ONE_ROW,			/* UPDATE/DELETE: must affect exactly one row */
+	PENDING_WAL_POSITIONS,		/* after an asynchronous COMMIT: insert, flush LSN */
 	PENDING_SYNC
 } PendingKind;
 
@@ -105,6 +107,9 @@ struct Writer
 	size_t		change_cap;		/* entries in spec_buf and mask_buf */
 	char		barrier_token[64];
 	Lsn			barrier_lsn;
+	bool		async_commit;	/* synchronous_commit = off; see durable.h */
+	DurableTracker durable;
+	Lsn			commit_end;		/* source end LSN of the COMMIT in flight */
 	Xid			source_xid;		/* source transaction being applied */
 	Lsn			source_commit_lsn;
 	WriterStats stats;
@@ -176,6 +181,24 @@ check_result(Writer *w, const PendingOp *op, PGresult *res, SyncError *err)
 	{
 		PQclear(res);
 		return sync_error_set(err, SYNC_ERR_SERVER, "pipeline aborted");
+	}
+	if (op->kind == PENDING_WAL_POSITIONS)
+	{
+		Lsn			insert_lsn,
+					flush_lsn;
+
+		if (st != PGRES_TUPLES_OK || PQntuples(res) != 1 ||
+			!lsn_parse(PQgetvalue(res, 0, 0), &insert_lsn) ||
+			!lsn_parse(PQgetvalue(res, 0, 1), &flush_lsn))
+		{
+			PQclear(res);
+			return sync_error_set(err, SYNC_ERR_SERVER,
+								  "could not read the target's WAL positions after COMMIT");
+		}
+		durable_note_commit(&w->durable, w->commit_end, insert_lsn);
+		durable_note_flush(&w->durable, flush_lsn);
+		PQclear(res);
+		return true;
 	}
 	if (op->kind == PENDING_ONE_ROW && strcmp(PQcmdTuples(res), "1") != 0)
 	{
@@ -1293,6 +1316,9 @@ send_progress(Writer *w, Lsn end_lsn, PgTimestamp commit_time, SyncError *err)
 bool
 writer_commit(Writer *w, Lsn end_lsn, PgTimestamp commit_time, SyncError *err)
 {
+	/* the barrier's batch is flushed before cutover may drop the slot */
+	bool		sync_commit = !w->async_commit || w->barrier_token[0] != '\0';
+
 	/*
 	 * Read every result before COMMIT is sent: an UPDATE or DELETE that
 	 * matched no row is not an SQL error, so the server would commit it; the
@@ -1300,13 +1326,64 @@ writer_commit(Writer *w, Lsn end_lsn, PgTimestamp commit_time, SyncError *err)
 	 */
 	if (!run_end(w, err) || !ensure_txn(w, err) ||
 		!send_progress(w, end_lsn, commit_time, err) || !drain(w, 0, err) ||
-		!send_simple(w, "COMMIT", err) || !send_sync(w, err))
+		(sync_commit && w->async_commit &&
+		 !send_simple(w, "SET LOCAL synchronous_commit = on", err)) ||
+		!send_simple(w, "COMMIT", err))
+		return false;
+	w->commit_end = end_lsn;
+	if (!sync_commit)
+	{
+		/*
+		 * Where this commit's record ends (at or before the insert position
+		 * read just after it) and how far the target has flushed: read in
+		 * the same round trip, see durable.h.
+		 */
+		if (!reserve(w, 1, err))
+			return false;
+		if (PQsendQueryParams(w->conn, "SELECT pg_catalog.pg_current_wal_insert_lsn(),"
+							  " pg_catalog.pg_current_wal_flush_lsn()",
+							  0, NULL, NULL, NULL, NULL, 0) != 1)
+			return sync_error_set(err, SYNC_ERR_CONNECT, "could not send to target: %s",
+								  PQerrorMessage(w->conn));
+		push_pending(w, PENDING_WAL_POSITIONS, 0, NULL);
+	}
+	if (!send_sync(w, err))
 		return false;
 	w->in_txn = false;
 	if (!drain(w, 0, err))
 		return false;
+	if (sync_commit)
+		durable_note_sync_commit(&w->durable, end_lsn);
 	w->barrier_token[0] = '\0';
 	w->stats.commits++;
+	return true;
+}
+
+Lsn
+writer_durable_lsn(const Writer *w)
+{
+	return w->durable.durable;
+}
+
+bool
+writer_all_durable(const Writer *w)
+{
+	return !durable_pending(&w->durable);
+}
+
+bool
+writer_poll_durable(Writer *w, SyncError *err)
+{
+	char		v[LSN_FORMAT_MAX + 8];
+	Lsn			flush;
+
+	if (!durable_pending(&w->durable))
+		return true;
+	if (!pgconn_query_value(w->meta, "SELECT pg_catalog.pg_current_wal_flush_lsn()", 0, NULL,
+							v, sizeof(v), false, err) || !lsn_parse(v, &flush))
+		return err->code != SYNC_ERR_NONE ? false :
+			sync_error_set(err, SYNC_ERR_SERVER, "could not read the target's WAL flush position");
+	durable_note_flush(&w->durable, flush);
 	return true;
 }
 
@@ -1349,7 +1426,7 @@ writer_stats(const Writer *w)
 }
 
 Writer *
-writer_create(const char *target_conninfo, SyncError *err)
+writer_create(const char *target_conninfo, bool async_commit, Lsn durable, SyncError *err)
 {
 	PgconnOptions co = {PGCONN_SQL, "pgstream apply", true, NULL};
 	Writer	   *w = calloc(1, sizeof(*w));
@@ -1370,7 +1447,10 @@ writer_create(const char *target_conninfo, SyncError *err)
 		sync_error_context(err, "could not end an earlier apply session on the target");
 	else if (w->conn != NULL)
 		w->meta = pgconn_connect(target_conninfo, &co, "target", err);
-	if (w->meta == NULL || !pgconn_exec(w->conn, "SET synchronous_commit = on", err))
+	w->async_commit = async_commit;
+	durable_init(&w->durable, durable);
+	if (w->meta == NULL || !pgconn_exec(w->conn, async_commit ? "SET synchronous_commit = off" :
+										"SET synchronous_commit = on", err))
 	{
 		writer_destroy(w);
 		return NULL;

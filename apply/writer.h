@@ -8,6 +8,14 @@
  * source position (pgstream.migration.applied_lsn) in that same transaction,
  * which is what makes apply exactly-once across crashes.
  *
+ * With async_commit, COMMIT does not wait for the target's WAL flush (as
+ * a native subscription's apply worker does): lower latency, and a crash of
+ * the target server loses the last moments of apply together with their
+ * recorded position, which the source then sends again.  Only what the
+ * target has flushed is reported durable (writer_durable_lsn), and that is
+ * all the source may be told.  A batch carrying the cutover barrier is
+ * always committed synchronously.
+ *
  * Rules that keep the target correct (see docs/architecture.md):
  *   - columns that are unchanged TOAST ('u') are never written;
  *   - columns generated on the target are never written;
@@ -44,8 +52,12 @@ typedef struct WriterStats
 	uint64_t	round_trips;
 } WriterStats;
 
-/* Open the apply and catalog connections to the target. */
-Writer	   *writer_create(const char *target_conninfo, SyncError *err);
+/*
+ * Open the apply and catalog connections to the target.  durable: the
+ * source position already durable there (the applied position read back).
+ */
+Writer	   *writer_create(const char *target_conninfo, bool async_commit, Lsn durable,
+						  SyncError *err);
 void		writer_destroy(Writer *w);
 
 /* Is a target transaction open? */
@@ -77,10 +89,19 @@ void		writer_note_barrier(Writer *w, const char *token, Lsn end_lsn);
  * Record end_lsn/commit_time as applied and commit the target transaction
  * (opening one if needed, so progress moves even for empty source
  * transactions when the caller asks).  When this returns true the commit is
- * durable on the target (synchronous_commit = on).
+ * visible on the target, and durable unless async_commit (see above).
  */
 bool		writer_commit(Writer *w, Lsn end_lsn, PgTimestamp commit_time,
 						  SyncError *err);
+
+/* The end LSN of the last source commit whose target commit is flushed. */
+Lsn			writer_durable_lsn(const Writer *w);
+
+/* Is every committed batch flushed on the target? */
+bool		writer_all_durable(const Writer *w);
+
+/* If some commit is not known durable yet, ask the target how far it flushed. */
+bool		writer_poll_durable(Writer *w, SyncError *err);
 
 /* Roll back an open target transaction (after an error). */
 void		writer_rollback(Writer *w);

@@ -10,10 +10,14 @@
  * (a slot's confirmed position may lag after a source crash).
  *
  * Feedback.  The receiver reports flush = the highest end LSN whose target
- * commit has returned (synchronous_commit = on, so it is durable).  When the
- * applier is idle -- no source transaction open, no target transaction open,
- * queue empty, checked under the queue lock -- it may report everything
- * received, so the slot advances on an idle source.
+ * commit is flushed on the target.  Apply commits asynchronously (as a
+ * native subscription does) unless --spool is used; the writer reads the
+ * target's WAL positions after each COMMIT and reports what is flushed
+ * (apply/durable.h); while some commit is not, an idle applier polls for
+ * it.  When the applier is idle -- no source transaction open, no target
+ * transaction open, queue empty, every commit flushed, checked under the
+ * queue lock -- it may report everything received, so the slot advances on
+ * an idle source.
  *
  * Streamed transactions.  Between Stream Start and Stream Stop the raw
  * messages go to a per-xid spool file (apply/spool.c, LZ4); Stream Commit
@@ -577,6 +581,18 @@ applier_next(Applier *a, int wait_ms, Lsn *lsn, const uint8_t **data, size_t *le
 	}
 }
 
+/* Tell the receiver how far the target has durably applied. */
+static void
+publish_durable(Applier *a)
+{
+	Lsn			d = writer_durable_lsn(a->writer);
+
+	pthread_mutex_lock(&a->sh->lock);
+	if (d > a->sh->durable)
+		a->sh->durable = d;
+	pthread_mutex_unlock(&a->sh->lock);
+}
+
 /* Commit the open batch on the target and publish the durable position. */
 static bool
 commit_batch(Applier *a, SyncError *err)
@@ -591,10 +607,7 @@ commit_batch(Applier *a, SyncError *err)
 	a->batch_open = false;
 	a->changes_applied += (uint64_t) a->batch_changes;
 	a->batch_changes = 0;
-	pthread_mutex_lock(&a->sh->lock);
-	if (a->applied_lsn > a->sh->durable)
-		a->sh->durable = a->applied_lsn;
-	pthread_mutex_unlock(&a->sh->lock);
+	publish_durable(a);
 	if (a->barrier_pending)
 	{
 		a->barrier_pending = false;
@@ -976,9 +989,16 @@ note_idle(Applier *a, SyncError *err)
 	bool		idle;
 	Lsn			received;
 
+	/* asynchronous commits the target has not flushed yet: ask again */
+	if (!a->in_txn && !a->batch_open && !writer_all_durable(a->writer))
+	{
+		if (!writer_poll_durable(a->writer, err))
+			return false;
+		publish_durable(a);
+	}
 	pthread_mutex_lock(&a->sh->lock);
 	idle = (a->sh->wal ? a->drained : a->sh->head == NULL && !applier_has_local(a)) &&
-		!a->in_txn && !a->batch_open;
+		!a->in_txn && !a->batch_open && writer_all_durable(a->writer);
 	a->sh->applier_idle = idle;
 	received = a->sh->received;
 	pthread_mutex_unlock(&a->sh->lock);
@@ -1113,7 +1133,7 @@ applier_reconnect(Applier *a, SyncError *err)
 		return false;
 	lsn_parse(applied, &a->applied_lsn);
 	a->start_lsn = a->applied_lsn;
-	a->writer = writer_create(a->opts->target_conninfo, err);
+	a->writer = writer_create(a->opts->target_conninfo, false, a->applied_lsn, err);
 	if (a->writer == NULL)
 		return false;
 	a->cursor = walspool_cursor_open(a->sh->wal, err);
@@ -1262,7 +1282,9 @@ stream_run(const StreamOptions *opts, ReplClient *rc, PGconn *src, PGconn *tgt,
 	relmap_init(&a.rels);
 	arena_init(&a.arena, NULL, 0);
 	mkdir(opts->spool_dir, 0700);
-	a.writer = writer_create(opts->target_conninfo, err);
+	/* with --spool, segments are released as applied: commits must be flushed */
+	a.writer = writer_create(opts->target_conninfo, opts->wal_spool_dir == NULL,
+							 opts->start_lsn, err);
 	rc->confirm = true;
 	ok = a.writer != NULL && (opts->wal_spool_dir == NULL || open_wal_spool(opts, &sh, &a, &spooled, err));
 	if (spooled > so.start_lsn)

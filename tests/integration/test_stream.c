@@ -1955,6 +1955,56 @@ END_TEST
  * it must not report success while a source table's rows are missing on
  * the target without at least naming that table.
  */
+/*
+ * Apply commits asynchronously and tells the source only what the target
+ * has flushed; on a source that has gone idle the slot still confirms
+ * everything within seconds (the applier polls the target's flush position).
+ */
+START_TEST(after_async_commits_the_slot_catches_up_on_an_idle_source)
+{
+	char src[CONNINFO_MAX];
+	char tgt[CONNINFO_MAX];
+	char sql[256];
+	Proc sync;
+	char *lsn;
+
+	make_db(&source, "ack_src", NULL);
+	make_db(&target, "ack_tgt", "migrator");
+	ck_assert(cluster_psql(&source, "ack_src",
+	                       "CREATE TABLE t (id int PRIMARY KEY, v text)"));
+	source_conninfo(src, "ack_src");
+	target_conninfo(tgt, "ack_tgt");
+	spawn_sync(&sync, src, tgt, "ack_slot");
+	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
+	for (int i = 0; i < 50; i++)
+	{
+		snprintf(sql, sizeof(sql),
+		         "INSERT INTO t SELECT g, md5(g::text)"
+		         " FROM generate_series(%d, %d) g",
+		         i * 100 + 1, i * 100 + 100);
+		ck_assert(cluster_psql(&source, "ack_src", sql));
+	}
+	lsn = cluster_query_scalar(&source, "ack_src",
+	                           "SELECT pg_current_wal_lsn()::text");
+	ck_assert_ptr_nonnull(lsn);
+	ck_assert(cluster_wait_for(&target, "ack_tgt",
+	                           "SELECT count(*) = 5000 FROM t", 30000));
+	snprintf(sql, sizeof(sql),
+	         "SELECT confirmed_flush_lsn >= '%s' FROM pg_replication_slots"
+	         " WHERE slot_name = 'ack_slot'",
+	         lsn);
+	ck_assert_msg(cluster_wait_for(&source, "ack_src", sql, 10000),
+	              "the slot did not confirm %s within 10 s of the rows being"
+	              " applied",
+	              lsn);
+	free(lsn);
+	free(cutover_ok(src, tgt, false));
+	assert_sync_exits_0(&sync);
+	proc_release(&sync);
+	assert_identical("ack_src", "ack_tgt");
+}
+END_TEST
+
 START_TEST(a_table_created_during_streaming_is_not_silently_left_behind)
 {
 	static const char *const args[] = {"--json", "--timeout", "60", NULL};
@@ -2126,6 +2176,7 @@ stream_suite(void)
 	    tc, a_change_that_matches_no_row_stops_sync_without_committing_it);
 	tcase_add_test(
 	    tc, a_table_created_during_streaming_is_not_silently_left_behind);
+	tcase_add_test(tc, after_async_commits_the_slot_catches_up_on_an_idle_source);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -21,5 +21,6 @@ Suite *spool_suite(void); /* apply/spool.c */
 Suite *redact_suite(void); /* apply/pgconn.c */
 Suite *engine_suite(void); /* engine/ and apply/ pure helpers */
 Suite *walspool_suite(void); /* engine/walspool.c */
+Suite *durable_suite(void); /* apply/durable.c */
 
 #endif
