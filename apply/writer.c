@@ -18,6 +18,7 @@
 #include "apply/pgconn.h"
 
 #define PIPELINE_DEPTH 256		/* results outstanding before we read some */
+#define ONE_ROW_MARK "pgstream: rows matched: "
 #define MAX_PENDING (PIPELINE_DEPTH * 2 + 16)
 
 typedef enum PendingKind
@@ -166,6 +167,26 @@ check_result(Writer *w, const PendingOp *op, PGresult *res, SyncError *err)
 {
 	ExecStatusType st = PQresultStatus(res);
 
+	if (st == PGRES_FATAL_ERROR && op->kind == PENDING_ONE_ROW)
+	{
+		/* the statement's own row check (see wrap_one_row) */
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+		const char *hit = msg ? strstr(msg, ONE_ROW_MARK) : NULL;
+
+		if (state != NULL && strcmp(state, "22P02") == 0 && hit != NULL)
+		{
+			sync_error_set(err, SYNC_ERR_PRECONDITION,
+						   "%s \"%s\" matched %ld rows on target, expected exactly 1: "
+						   "the target no longer matches the source",
+						   op_name(op->op), op->table, strtol(hit + strlen(ONE_ROW_MARK), NULL, 10));
+			if (op->xid)
+				sync_error_context(err, "source transaction %u (committed at %X/%X)",
+								   op->xid, LSN_ARGS(op->commit_lsn));
+			PQclear(res);
+			return false;
+		}
+	}
 	if (st == PGRES_FATAL_ERROR)
 	{
 		pgconn_error_from_result(w->conn, res, err);
@@ -1163,6 +1184,25 @@ build_update(const TargetRel *t, const bool *setmask, const bool *keymask, bool 
 }
 
 /*
+ * An UPDATE or DELETE must change exactly one row, and a batch must not
+ * commit if one did not.  The check runs in the statement itself, so COMMIT
+ * can follow in the same round trip: when the count is not 1 the cast fails
+ * (22P02, with the count in its message), the transaction aborts and the
+ * pipeline skips the COMMIT.  check_result turns it back into our message.
+ */
+static void
+wrap_one_row(const Str *stmt, Str *out)
+{
+	bool		is_select = strncmp(stmt->p, "SELECT ", 7) == 0;
+
+	str_add(out, "WITH u AS (");
+	str_add(out, stmt->p);
+	str_add(out, is_select ? "" : " RETURNING 1");
+	str_add(out, ") SELECT CASE WHEN count(*) = 1 THEN 1 ELSE ('" ONE_ROW_MARK
+			"' || count(*))::int END FROM u");
+}
+
+/*
  * Run the UPDATE or DELETE for this shape: the statement key is made from
  * the masks, and SQL is only built the first time a shape is seen.
  */
@@ -1171,7 +1211,8 @@ run_keyed(Writer *w, const TargetRel *t, char op, const bool *setmask, const boo
 		  bool full, const ParamSpec *spec, int n, SyncError *err)
 {
 	Str			key = {0},
-				sql = {0};
+				sql = {0},
+				wrapped = {0};
 	size_t		slot = 0;
 	const char *name;
 	bool		ok;
@@ -1189,13 +1230,17 @@ run_keyed(Writer *w, const TargetRel *t, char op, const bool *setmask, const boo
 			str_add(&sql, t->qualified);
 			build_where(t, keymask, full, 1, &sql);
 		}
-		ok = !sql.oom ? (name = stmt_prepare(w, slot, key.p, sql.p, n, err)) != NULL
+		if (!sql.oom)
+			wrap_one_row(&sql, &wrapped);
+		ok = !sql.oom && !wrapped.oom ?
+			(name = stmt_prepare(w, slot, key.p, wrapped.p, n, err)) != NULL
 			: sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
 	}
 	ok = ok && bind_params(w, spec, n, err) &&
 		send_prepared(w, name, n, PENDING_ONE_ROW, op, t, err);
 	free(key.p);
 	free(sql.p);
+	free(wrapped.p);
 	return ok;
 }
 
@@ -1320,12 +1365,13 @@ writer_commit(Writer *w, Lsn end_lsn, PgTimestamp commit_time, SyncError *err)
 	bool		sync_commit = !w->async_commit || w->barrier_token[0] != '\0';
 
 	/*
-	 * Read every result before COMMIT is sent: an UPDATE or DELETE that
-	 * matched no row is not an SQL error, so the server would commit it; the
-	 * batch must fail instead.  One round trip per batch.
+	 * No need to read results before COMMIT: an UPDATE or DELETE that does
+	 * not match exactly one row fails in the server (wrap_one_row), which
+	 * aborts the transaction, and the pipeline then skips the COMMIT.  One
+	 * round trip per batch.
 	 */
 	if (!run_end(w, err) || !ensure_txn(w, err) ||
-		!send_progress(w, end_lsn, commit_time, err) || !drain(w, 0, err) ||
+		!send_progress(w, end_lsn, commit_time, err) ||
 		(sync_commit && w->async_commit &&
 		 !send_simple(w, "SET LOCAL synchronous_commit = on", err)) ||
 		!send_simple(w, "COMMIT", err))

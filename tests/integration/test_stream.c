@@ -2108,6 +2108,8 @@ START_TEST(a_change_that_matches_no_row_stops_sync_without_committing_it)
 	              "sync went on (%d) after an UPDATE matched no row", status);
 	ck_assert_msg(strstr(err, "public.t") != NULL,
 	              "stderr does not name public.t:\n%s", err);
+	ck_assert_msg(strstr(err, "matched 0 rows on target") != NULL,
+	              "stderr does not say how many rows matched:\n%s", err);
 	fprintf(stderr, "sync stopped with %d:\n%s", status, err);
 	free(err);
 	proc_release(&sync);
