@@ -48,9 +48,7 @@
 #define QUEUE_MAX_BYTES (64 * 1024 * 1024)
 #define CHUNK_BYTES (256 * 1024)	/* receiver -> applier hand-off unit */
 #define RECEIVE_BATCH 4096		/* messages taken before looking up again */
-#define RECEIVE_COALESCE_US 250	/* pause before reading on when data pours in */
-#define RECEIVE_FAST_RATE 32000	/* messages/s from which a pause gathers >= 8 */
-#define RECEIVE_RATE_WINDOW_US 20000
+#define RECEIVE_COALESCE_US 250	/* pause before reading on when data trickles in */
 #define STATS_INTERVAL_US 1000000
 #define MAX_SPOOLS 256
 
@@ -111,9 +109,6 @@ typedef struct Receiver
 	volatile sig_atomic_t *stop;
 	Chunk	   *local;			/* being filled; published when full or caught up */
 	bool		coalesce;		/* pause to let a busy stream gather (TCP only) */
-	bool		fast;			/* the last window ran at RECEIVE_FAST_RATE or more */
-	int64_t		window_start_us;
-	long		window_messages;
 
 	/* --spool: where the stream is, for frame boundaries and feedback */
 	bool		in_txn;			/* between Begin and Commit */
@@ -360,23 +355,6 @@ socket_is_tcp(int fd)
 		(ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
 }
 
-/* Count n more messages; is the stream running at RECEIVE_FAST_RATE? */
-static bool
-receiver_is_fast(Receiver *r, int n)
-{
-	int64_t		now = replclient_now_us();
-	int64_t		span = now - r->window_start_us;
-
-	r->window_messages += n;
-	if (span >= RECEIVE_RATE_WINDOW_US)
-	{
-		r->fast = (double) r->window_messages * 1e6 / (double) span >= RECEIVE_FAST_RATE;
-		r->window_start_us = now;
-		r->window_messages = 0;
-	}
-	return r->fast;
-}
-
 /* One message read: queue it (or spool it); other kinds were handled. */
 static bool
 receiver_take(Receiver *r, const ReplMessage *m, SyncError *err)
@@ -395,11 +373,9 @@ receiver_take(Receiver *r, const ReplMessage *m, SyncError *err)
  * messages) without waiting; when that runs dry, publish the chunk and wait
  * for the socket.  The walsender writes one message per send(), so a reader
  * that keeps up wakes once per row, and so does the applier it hands to:
- * while messages pour in (RECEIVE_FAST_RATE or more over the last 20 ms), a
- * short pause before reading on lets them gather, and each wake-up then
- * carries dozens.  It costs at most RECEIVE_COALESCE_US of latency, and none
- * on an idle or trickling stream (an OLTP load), where it would only add
- * latency and gather little.  Only over
+ * while messages are flowing, a short pause before reading on lets them
+ * gather, and each wake-up then carries dozens.  It costs at most
+ * RECEIVE_COALESCE_US of latency, and none on an idle stream.  Only over
  * TCP: a Unix-domain socket holds only a couple of hundred small messages
  * before the walsender blocks, so a pause there stalls the source (measured:
  * 1 M rows took 5.2 s with it, 4.3 s without; over TCP 5.3 s -> 3.4 s).
@@ -446,7 +422,7 @@ receiver_main(void *arg)
 		if (ok && got == 0)
 		{
 			receiver_publish(r);
-			if (n > 0 && r->coalesce && receiver_is_fast(r, n))
+			if (n > 0 && r->coalesce)
 				usleep(RECEIVE_COALESCE_US);
 			got = replclient_next(r->rc, 100, &m, &err);
 			if (got > 0)
@@ -1284,7 +1260,7 @@ stream_run(const StreamOptions *opts, ReplClient *rc, PGconn *src, PGconn *tgt,
 {
 	Shared		sh;
 	Applier		a;
-	Receiver	r = {.sh = &sh, .rc = rc, .stop = opts->stop};
+	Receiver	r = {&sh, rc, opts->stop, NULL, false, false, false, 0, 0, 0};
 	ReplStartOptions so = {opts->slot, opts->publication, opts->start_lsn, true, true,
 		opts->extra_publication};
 	pthread_t	thread;
