@@ -44,9 +44,9 @@
 /*
  * One target transaction groups source transactions until this many
  * changes or milliseconds, or until apply has caught up.  Each target
- * commit costs about five round trips (results read before COMMIT, a COPY
- * run flushed, COMMIT): with 10 ms to the target, 20 000-change groups spent
- * 40 % of a 1 M-row backlog's time waiting on the network.
+ * commit costs round trips (a COPY run flushed, then COMMIT): with 10 ms to
+ * the target, 20 000-change groups spent 40 % of a 1 M-row backlog's time
+ * waiting on the network.
  */
 #define BATCH_MAX_CHANGES 100000
 #define BATCH_MAX_MS 500
