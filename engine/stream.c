@@ -45,7 +45,7 @@
 #include "protocol/arena.h"
 #include "protocol/pgoutput.h"
 
-#define QUEUE_MAX_BYTES (64 * 1024 * 1024)
+#define QUEUE_MAX_BYTES (16 * 1024 * 1024)	/* about half a second of a busy stream */
 #define CHUNK_BYTES (256 * 1024)	/* receiver -> applier hand-off unit */
 #define RECEIVE_BATCH 4096		/* messages taken before looking up again */
 #define RECEIVE_COALESCE_US 250	/* pause before reading on when data trickles in */
