@@ -30,20 +30,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tests/integration/suites.h"
 #include "tests/support/cluster.h"
+#include "tests/support/itest.h"
 #include "tests/support/proc.h"
 
 #define TEST_TIMEOUT_S 240
 #define CMD_TIMEOUT_MS 120000
 #define STATUS_TIMEOUT_MS 30000
 #define PHASE_TIMEOUT_MS 120000
-#define SYNC_EXIT_TIMEOUT_MS 60000
 #define SLOT_ADVANCE_TIMEOUT_MS 20000
-#define CONNINFO_MAX (PATH_MAX + 256)
 #define MAX_ARGS 32
 
 static Cluster source;
@@ -101,189 +99,6 @@ test_teardown(void)
 {
 	fprintf(stderr, "test took %.1f s\n",
 	        (double) (proc_now_ms() - test_started_ms) / 1000.0);
-}
-
-/* ---- small helpers (after test_stream.c) ---- */
-
-static const char *
-pgstream_bin(void)
-{
-	const char *bin = getenv("PGSTREAM_BIN");
-
-	ck_assert_msg(bin != NULL && *bin != '\0',
-	              "PGSTREAM_BIN is not set (run through make "
-	              "check-integration, or set it to build/<mode>/pgstream)");
-	return bin;
-}
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-/* pgbench: $PGSTREAM_PG_BINDIR, else the newest /usr/lib/postgresql/N/bin,
- * else $PATH. */
-static const char *
-pgbench_path(void)
-{
-	static char path[PATH_MAX];
-	const char *env = getenv("PGSTREAM_PG_BINDIR");
-	struct stat st;
-	DIR *dir;
-	long best = -1;
-
-	if (path[0] != '\0')
-		return path;
-	if (env != NULL && *env != '\0')
-	{
-		snprintf(path, sizeof(path), "%s/pgbench", env);
-		return path;
-	}
-	dir = opendir("/usr/lib/postgresql");
-	if (dir != NULL)
-	{
-		struct dirent *de;
-
-		while ((de = readdir(dir)) != NULL)
-		{
-			char candidate[PATH_MAX];
-			char *end;
-			long major = strtol(de->d_name, &end, 10);
-
-			if (end == de->d_name || *end != '\0' || major <= best)
-				continue;
-			snprintf(candidate, sizeof(candidate),
-			         "/usr/lib/postgresql/%s/bin/pgbench", de->d_name);
-			if (stat(candidate, &st) == 0)
-			{
-				best = major;
-				memcpy(path, candidate, sizeof(path));
-			}
-		}
-		closedir(dir);
-	}
-	if (path[0] == '\0')
-		snprintf(path, sizeof(path), "pgbench");
-	return path;
-}
-
-static void
-make_db(const Cluster *c, const char *name, const char *owner)
-{
-	char sql[256];
-
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
-	ck_assert(cluster_psql(c, "postgres", sql));
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s%s%s", name,
-	         owner ? " OWNER " : "", owner ? owner : "");
-	ck_assert(cluster_psql(c, "postgres", sql));
-}
-
-static void
-source_conninfo(char *buf, const char *dbname)
-{
-	snprintf(buf, CONNINFO_MAX, "%s", cluster_conninfo(&source, dbname));
-}
-
-/* The target as the non-superuser migrator, which owns the database. */
-static void
-target_conninfo(char *buf, const char *dbname)
-{
-	snprintf(buf, CONNINFO_MAX, "host='%s' port=%d user=migrator dbname=%s",
-	         target.basedir, target.port, dbname);
-}
-
-static void
-assert_scalar(const Cluster *c, const char *dbname, const char *sql,
-              const char *expected)
-{
-	char *value = NULL;
-
-	ck_assert_msg(cluster_query(c, dbname, sql, &value), "query failed: %s",
-	              sql);
-	ck_assert_msg(value != NULL && strcmp(value, expected) == 0,
-	              "%s/%s: %s\n  expected: %s\n  actual:   %s", c->name, dbname,
-	              sql, expected, value ? value : "NULL");
-	free(value);
-}
-
-static void
-print_output(const char *what, int status, const char *out, const char *err)
-{
-	fprintf(stderr,
-	        "---- %s: status %d\n---- stdout:\n%s---- stderr:\n%s----\n", what,
-	        status, out ? out : "", err ? err : "");
-}
-
-static void
-print_proc(const char *what, const Proc *p, int status)
-{
-	char *out = proc_stdout(p);
-	char *err = proc_stderr(p);
-
-	print_output(what, status, out, err);
-	free(out);
-	free(err);
-}
-
-/* s without whitespace outside JSON strings. */
-static void
-strip_space(char *s)
-{
-	char *w = s;
-	bool in_string = false;
-
-	for (const char *r = s; *r; r++)
-	{
-		if (in_string)
-		{
-			*w++ = *r;
-			if (*r == '\\' && r[1] != '\0')
-				*w++ = *++r;
-			else if (*r == '"')
-				in_string = false;
-			continue;
-		}
-		if (*r == '"')
-			in_string = true;
-		if (*r != ' ' && *r != '\n' && *r != '\t' && *r != '\r')
-			*w++ = *r;
-	}
-	*w = '\0';
-}
-
-/* The value of the first "key" in compact JSON; false if absent. */
-static bool
-json_field(const char *json, const char *key, char *buf, size_t size)
-{
-	char pat[80];
-	const char *p;
-	size_t n = 0;
-
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(json, pat);
-	if (p == NULL)
-		return false;
-	p += strlen(pat);
-	if (*p == '"')
-	{
-		for (p++; *p && *p != '"'; p++)
-		{
-			if (*p == '\\' && p[1] != '\0' && n + 2 < size)
-				buf[n++] = *p++;
-			if (n + 1 < size)
-				buf[n++] = *p;
-		}
-	}
-	else
-		for (; *p && *p != ',' && *p != '}' && *p != ']'; p++)
-			if (n + 1 < size)
-				buf[n++] = *p;
-	buf[n] = '\0';
-	return true;
 }
 
 /* ---- the spool directory ---- */
@@ -361,7 +176,7 @@ remove_spool_base(const char *base, const char *spool)
 static void
 spawn_sync(Proc *p, const char *src, const char *tgt, const char *spool)
 {
-	const char *const argv[] = {pgstream_bin(),
+	const char *const argv[] = {itest_pgstream_bin(),
 	                            "sync",
 	                            "--source",
 	                            src,
@@ -376,22 +191,12 @@ spawn_sync(Proc *p, const char *src, const char *tgt, const char *spool)
 	ck_assert(proc_spawn(p, argv, NULL));
 }
 
-static void
-assert_sync_exits_0(Proc *p)
-{
-	int status = proc_wait(p, SYNC_EXIT_TIMEOUT_MS);
-
-	if (status != 0)
-		print_proc("pgstream sync", p, status);
-	ck_assert_msg(status == 0, "sync exited with %d after the cutover", status);
-}
-
 /* pgstream status --target T --json: the phase, or "" if status failed. */
 static void
 status_phase(const char *tgt, char *phase, size_t size)
 {
-	const char *const argv[] = {pgstream_bin(), "status", "--target", tgt,
-	                            "--json",       NULL};
+	const char *const argv[] = {
+	    itest_pgstream_bin(), "status", "--target", tgt, "--json", NULL};
 	char *out = NULL;
 	char *err = NULL;
 	int status = proc_run(argv, NULL, STATUS_TIMEOUT_MS, &out, &err);
@@ -399,12 +204,12 @@ status_phase(const char *tgt, char *phase, size_t size)
 	phase[0] = '\0';
 	if (status == 0 && out != NULL)
 	{
-		strip_space(out);
-		if (!json_field(out, "phase", phase, size))
+		itest_strip_space(out);
+		if (!itest_json_field(out, "phase", phase, size))
 			phase[0] = '\0';
 	}
 	else
-		print_output("pgstream status", status, out, err);
+		itest_print_output("pgstream status", status, out, err);
 	free(out);
 	free(err);
 }
@@ -427,7 +232,7 @@ wait_for_streaming(const char *tgt, Proc *sync, Proc *other, int *other_status)
 
 		if (st != PROC_TIMEOUT)
 		{
-			print_proc("pgstream sync", sync, st);
+			itest_print_proc("pgstream sync", sync, st);
 			ck_abort_msg("sync exited with %d while waiting for streaming "
 			             "(last phase %s)",
 			             st, now);
@@ -448,7 +253,7 @@ wait_for_streaming(const char *tgt, Proc *sync, Proc *other, int *other_status)
 		ck_assert_msg(proc_now_ms() < deadline,
 		              "phase streaming not reached in %d s (last %s)",
 		              PHASE_TIMEOUT_MS / 1000, now);
-		sleep_ms(200);
+		itest_sleep_ms(200);
 	}
 }
 
@@ -457,10 +262,10 @@ static void
 pgbench_init(const char *dbname, const char *scale)
 {
 	char port[16];
-	const char *argv[] = {pgbench_path(), "-i",       "-q",   "-s",
-	                      scale,          "-h",       source.basedir,
-	                      "-p",           port,       "-U",
-	                      "postgres",     dbname,     NULL};
+	const char *pgbench = itest_pgbench_path();
+	const char *argv[] = {pgbench,    "-i",           "-q", "-s", scale,
+	                      "-h",       source.basedir, "-p", port, "-U",
+	                      "postgres", dbname,         NULL};
 	char *out = NULL;
 	char *err = NULL;
 	int status;
@@ -468,7 +273,7 @@ pgbench_init(const char *dbname, const char *scale)
 	snprintf(port, sizeof(port), "%d", source.port);
 	status = proc_run(argv, NULL, CMD_TIMEOUT_MS, &out, &err);
 	if (status != 0)
-		print_output("pgbench -i", status, out, err);
+		itest_print_output("pgbench -i", status, out, err);
 	ck_assert_int_eq(status, 0);
 	free(out);
 	free(err);
@@ -480,36 +285,23 @@ spawn_pgbench(Proc *p, const char *dbname, const char *clients,
               const char *seconds)
 {
 	char port[16];
-	const char *argv[] = {pgbench_path(), "-n", "-h",     source.basedir,
-	                      "-p",           port, "-U",     "postgres",
-	                      "-c",           clients, "-j",  "2",
-	                      "-T",           seconds, dbname, NULL};
+	const char *pgbench = itest_pgbench_path();
+	const char *argv[] = {pgbench, "-n",    "-h",   source.basedir,
+	                      "-p",    port,    "-U",   "postgres",
+	                      "-c",    clients, "-j",   "2",
+	                      "-T",    seconds, dbname, NULL};
 
 	snprintf(port, sizeof(port), "%d", source.port);
 	ck_assert(proc_spawn(p, argv, NULL));
-}
-
-static void
-assert_pgbench_ok(Proc *p, int status)
-{
-	char *out = proc_stdout(p);
-
-	if (status != 0)
-		print_proc("pgbench", p, status);
-	ck_assert_int_eq(status, 0);
-	ck_assert_msg(out != NULL && strstr(out, "number of transactions actually "
-	                                         "processed") != NULL,
-	              "pgbench output: %s", out ? out : "");
-	free(out);
 }
 
 /* pgstream cutover --source S --target T --timeout 120: must exit 0. */
 static void
 cutover_ok(const char *src, const char *tgt)
 {
-	const char *const argv[] = {pgstream_bin(), "cutover", "--source", src,
-	                            "--target",     tgt,       "--timeout", "120",
-	                            NULL};
+	const char *const argv[] = {
+	    itest_pgstream_bin(), "cutover", "--source", src, "--target", tgt,
+	    "--timeout",          "120",     NULL};
 	char *out = NULL;
 	char *err = NULL;
 	long long start = proc_now_ms();
@@ -518,36 +310,13 @@ cutover_ok(const char *src, const char *tgt)
 	fprintf(stderr, "pgstream cutover: status %d in %.1f s\n", status,
 	        (double) (proc_now_ms() - start) / 1000.0);
 	if (status != 0)
-		print_output("pgstream cutover", status, out, err);
+		itest_print_output("pgstream cutover", status, out, err);
 	ck_assert_int_eq(status, 0);
 	free(out);
 	free(err);
 }
 
 /* ---- comparing source and target ---- */
-
-/* "<count> rows, md5 <digest>" of a table. */
-static char *
-table_fingerprint(const Cluster *c, const char *dbname, const char *table)
-{
-	char sql[600];
-	char *count;
-	char *digest;
-	char *out;
-	size_t len;
-
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
-	count = cluster_query_scalar(c, dbname, sql);
-	digest = cluster_table_digest(c, dbname, table, "t::text COLLATE \"C\"");
-	len = (count ? strlen(count) : 4) + (digest ? strlen(digest) : 4) + 16;
-	out = malloc(len);
-	ck_assert_ptr_nonnull(out);
-	snprintf(out, len, "%s rows, md5 %s", count ? count : "?",
-	         digest ? digest : "?");
-	free(count);
-	free(digest);
-	return out;
-}
 
 /* Every pgbench table has the same count and ordered digest on both sides. */
 static void
@@ -560,8 +329,8 @@ assert_pgbench_identical(const char *srcdb, const char *tgtdb)
 
 	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
 	{
-		char *a = table_fingerprint(&source, srcdb, tables[i]);
-		char *b = table_fingerprint(&target, tgtdb, tables[i]);
+		char *a = itest_table_fingerprint(&source, srcdb, tables[i]);
+		char *b = itest_table_fingerprint(&target, tgtdb, tables[i]);
 
 		if (strcmp(a, b) != 0 || strstr(a, "?") != NULL)
 		{
@@ -580,8 +349,8 @@ assert_pgbench_identical(const char *srcdb, const char *tgtdb)
 
 START_TEST(spool_keeps_receiving_while_the_target_is_down)
 {
-	char src[CONNINFO_MAX];
-	char tgt[CONNINFO_MAX];
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
 	char base[PATH_MAX];
 	char spool[PATH_MAX];
 	char sql[256];
@@ -594,11 +363,11 @@ START_TEST(spool_keeps_receiving_while_the_target_is_down)
 	long long t0;
 	bool advanced;
 
-	make_db(&source, "spd_src", NULL);
-	make_db(&target, "spd_tgt", "migrator");
+	itest_make_db(&source, "spd_src", NULL);
+	itest_make_db(&target, "spd_tgt", "migrator");
 	pgbench_init("spd_src", "2");
-	source_conninfo(src, "spd_src");
-	target_conninfo(tgt, "spd_tgt");
+	itest_conninfo(src, &source, "spd_src");
+	itest_migrator_conninfo(tgt, &target, "spd_tgt");
 	make_spool_base(base, sizeof(base), spool, sizeof(spool));
 
 	spawn_sync(&sync, src, tgt, spool);
@@ -612,10 +381,10 @@ START_TEST(spool_keeps_receiving_while_the_target_is_down)
 	t0 = proc_now_ms();
 	spawn_pgbench(&bench, "spd_src", "2", "6");
 	bench_status = proc_wait(&bench, 60000);
-	assert_pgbench_ok(&bench, bench_status);
+	itest_assert_pgbench_ok(&bench, bench_status);
 	proc_release(&bench);
-	assert_scalar(&source, "spd_src",
-	              "SELECT count(*) > 0 FROM pgbench_history", "t");
+	itest_assert_scalar(&source, "spd_src",
+	                    "SELECT count(*) > 0 FROM pgbench_history", "t");
 
 	/* The slot passes the source's position while the target is down. */
 	wal_after = cluster_query_scalar(&source, "spd_src",
@@ -634,7 +403,7 @@ START_TEST(spool_keeps_receiving_while_the_target_is_down)
 		    "SELECT confirmed_flush_lsn::text || ' active=' || active::text"
 		    " FROM pg_replication_slots WHERE slot_name = 'pgstream'");
 
-		print_proc("pgstream sync", &sync, proc_wait(&sync, 0));
+		itest_print_proc("pgstream sync", &sync, proc_wait(&sync, 0));
 		ck_abort_msg("with the target down, the slot's confirmed_flush_lsn "
 		             "(%s) did not reach %s in %d s",
 		             confirmed ? confirmed : "NULL", wal_after,
@@ -653,7 +422,7 @@ START_TEST(spool_keeps_receiving_while_the_target_is_down)
 		int st = proc_wait(&sync, 0);
 
 		if (st != PROC_TIMEOUT)
-			print_proc("pgstream sync", &sync, st);
+			itest_print_proc("pgstream sync", &sync, st);
 		ck_assert_msg(st == PROC_TIMEOUT,
 		              "sync exited with %d while the target was down", st);
 	}
@@ -667,7 +436,7 @@ START_TEST(spool_keeps_receiving_while_the_target_is_down)
 	cutover_ok(src, tgt);
 	fprintf(stderr, "cutover done %.1f s after the target was started\n",
 	        (double) (proc_now_ms() - t0) / 1000.0);
-	assert_sync_exits_0(&sync);
+	itest_assert_sync_exits_0(&sync);
 	proc_release(&sync);
 
 	assert_pgbench_identical("spd_src", "spd_tgt");
@@ -681,8 +450,8 @@ END_TEST
 
 START_TEST(spool_survives_kill_9)
 {
-	char src[CONNINFO_MAX];
-	char tgt[CONNINFO_MAX];
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
 	char base[PATH_MAX];
 	char spool[PATH_MAX];
 	Proc sync;
@@ -691,11 +460,11 @@ START_TEST(spool_survives_kill_9)
 	int status;
 	long long bench_start;
 
-	make_db(&source, "spk_src", NULL);
-	make_db(&target, "spk_tgt", "migrator");
+	itest_make_db(&source, "spk_src", NULL);
+	itest_make_db(&target, "spk_tgt", "migrator");
 	pgbench_init("spk_src", "2");
-	source_conninfo(src, "spk_src");
-	target_conninfo(tgt, "spk_tgt");
+	itest_conninfo(src, &source, "spk_src");
+	itest_migrator_conninfo(tgt, &target, "spk_tgt");
 	make_spool_base(base, sizeof(base), spool, sizeof(spool));
 
 	spawn_sync(&sync, src, tgt, spool);
@@ -707,7 +476,7 @@ START_TEST(spool_survives_kill_9)
 		status = proc_wait(&sync, 100);
 		if (status != PROC_TIMEOUT)
 		{
-			print_proc("pgstream sync", &sync, status);
+			itest_print_proc("pgstream sync", &sync, status);
 			ck_abort_msg("sync exited with %d under pgbench", status);
 		}
 	}
@@ -722,15 +491,15 @@ START_TEST(spool_survives_kill_9)
 	spawn_sync(&sync, src, tgt, spool);
 
 	wait_for_streaming(tgt, &sync, &bench, &bench_status);
-	assert_pgbench_ok(&bench, bench_status);
+	itest_assert_pgbench_ok(&bench, bench_status);
 	proc_release(&bench);
 
 	cutover_ok(src, tgt);
-	assert_sync_exits_0(&sync);
+	itest_assert_sync_exits_0(&sync);
 	proc_release(&sync);
 
-	assert_scalar(&source, "spk_src",
-	              "SELECT count(*) > 0 FROM pgbench_history", "t");
+	itest_assert_scalar(&source, "spk_src",
+	                    "SELECT count(*) > 0 FROM pgbench_history", "t");
 	assert_pgbench_identical("spk_src", "spk_tgt");
 	ck_assert_msg(!path_exists(spool),
 	              "the spool directory %s still exists after the cutover",

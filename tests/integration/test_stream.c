@@ -50,26 +50,22 @@
  * in text order (so duplicates count) must be equal on the target; every
  * sequence's last_value must be equal.
  */
-#include <dirent.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tests/integration/suites.h"
 #include "tests/support/cluster.h"
+#include "tests/support/itest.h"
 #include "tests/support/proc.h"
 
 #define TEST_TIMEOUT_S 300
 #define CMD_TIMEOUT_MS 120000
 #define STATUS_TIMEOUT_MS 30000
 #define PHASE_TIMEOUT_MS 150000
-#define SYNC_EXIT_TIMEOUT_MS 60000
-#define CONNINFO_MAX (PATH_MAX + 256)
 #define MAX_ARGS 32
 #define MAX_PHASES 16
 
@@ -122,212 +118,6 @@ test_teardown(void)
 	        (double) (proc_now_ms() - test_started_ms) / 1000.0);
 }
 
-/* ---- small helpers ---- */
-
-static const char *
-pgstream_bin(void)
-{
-	const char *bin = getenv("PGSTREAM_BIN");
-
-	ck_assert_msg(bin != NULL && *bin != '\0',
-	              "PGSTREAM_BIN is not set (run through make "
-	              "check-integration, or set it to build/<mode>/pgstream)");
-	return bin;
-}
-
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
-/*
- * pgbench: in $PGSTREAM_PG_BINDIR, else the newest
- * /usr/lib/postgresql/<major>/bin that has it, else from $PATH (the same
- * rule the cluster harness uses for the server programs).
- */
-static const char *
-pgbench_path(void)
-{
-	static char path[PATH_MAX];
-	const char *env = getenv("PGSTREAM_PG_BINDIR");
-	struct stat st;
-	DIR *dir;
-	long best = -1;
-
-	if (path[0] != '\0')
-		return path;
-	if (env != NULL && *env != '\0')
-	{
-		snprintf(path, sizeof(path), "%s/pgbench", env);
-		return path;
-	}
-	dir = opendir("/usr/lib/postgresql");
-	if (dir != NULL)
-	{
-		struct dirent *de;
-
-		while ((de = readdir(dir)) != NULL)
-		{
-			char candidate[PATH_MAX];
-			char *end;
-			long major = strtol(de->d_name, &end, 10);
-
-			if (end == de->d_name || *end != '\0' || major <= best)
-				continue;
-			snprintf(candidate, sizeof(candidate),
-			         "/usr/lib/postgresql/%s/bin/pgbench", de->d_name);
-			if (stat(candidate, &st) == 0)
-			{
-				best = major;
-				memcpy(path, candidate, sizeof(path));
-			}
-		}
-		closedir(dir);
-	}
-	if (path[0] == '\0')
-		snprintf(path, sizeof(path), "pgbench");
-	return path;
-}
-
-/* Drop (if a previous run left it) and create a database. */
-static void
-make_db(const Cluster *c, const char *name, const char *owner)
-{
-	char sql[256];
-
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
-	ck_assert(cluster_psql(c, "postgres", sql));
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s%s%s", name,
-	         owner ? " OWNER " : "", owner ? owner : "");
-	ck_assert(cluster_psql(c, "postgres", sql));
-}
-
-/* The source as the superuser postgres. */
-static void
-source_conninfo(char *buf, const char *dbname)
-{
-	snprintf(buf, CONNINFO_MAX, "%s", cluster_conninfo(&source, dbname));
-}
-
-/* The target as the non-superuser migrator, which owns the database. */
-static void
-target_conninfo(char *buf, const char *dbname)
-{
-	snprintf(buf, CONNINFO_MAX, "host='%s' port=%d user=migrator dbname=%s",
-	         target.basedir, target.port, dbname);
-}
-
-static void
-assert_scalar(const Cluster *c, const char *dbname, const char *sql,
-              const char *expected)
-{
-	char *value = NULL;
-
-	ck_assert_msg(cluster_query(c, dbname, sql, &value), "query failed: %s",
-	              sql);
-	ck_assert_msg(value != NULL && strcmp(value, expected) == 0,
-	              "%s/%s: %s\n  expected: %s\n  actual:   %s", c->name, dbname,
-	              sql, expected, value ? value : "NULL");
-	free(value);
-}
-
-/* The same scalar on both sides. */
-static void
-assert_scalar_equal(const char *srcdb, const char *tgtdb, const char *sql)
-{
-	char *a = cluster_query_scalar(&source, srcdb, sql);
-	char *b = cluster_query_scalar(&target, tgtdb, sql);
-
-	ck_assert_msg(a != NULL && b != NULL && strcmp(a, b) == 0,
-	              "%s\n  source: %s\n  target: %s", sql, a ? a : "NULL",
-	              b ? b : "NULL");
-	free(a);
-	free(b);
-}
-
-static void
-print_output(const char *what, int status, const char *out, const char *err)
-{
-	fprintf(stderr,
-	        "---- %s: status %d\n---- stdout:\n%s---- stderr:\n%s----\n", what,
-	        status, out ? out : "", err ? err : "");
-}
-
-static void
-print_proc(const char *what, const Proc *p, int status)
-{
-	char *out = proc_stdout(p);
-	char *err = proc_stderr(p);
-
-	print_output(what, status, out, err);
-	free(out);
-	free(err);
-}
-
-/* s without whitespace outside JSON strings. */
-static void
-strip_space(char *s)
-{
-	char *w = s;
-	bool in_string = false;
-
-	for (const char *r = s; *r; r++)
-	{
-		if (in_string)
-		{
-			*w++ = *r;
-			if (*r == '\\' && r[1] != '\0')
-				*w++ = *++r;
-			else if (*r == '"')
-				in_string = false;
-			continue;
-		}
-		if (*r == '"')
-			in_string = true;
-		if (*r != ' ' && *r != '\n' && *r != '\t' && *r != '\r')
-			*w++ = *r;
-	}
-	*w = '\0';
-}
-
-/*
- * The value of the first "key" in compact JSON (see strip_space): a string's
- * contents (escapes kept), or a number / true / false / null as written.
- * Copied into buf; false if the key is absent.
- */
-static bool
-json_field(const char *json, const char *key, char *buf, size_t size)
-{
-	char pat[80];
-	const char *p;
-	size_t n = 0;
-
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	p = strstr(json, pat);
-	if (p == NULL)
-		return false;
-	p += strlen(pat);
-	if (*p == '"')
-	{
-		for (p++; *p && *p != '"'; p++)
-		{
-			if (*p == '\\' && p[1] != '\0' && n + 2 < size)
-				buf[n++] = *p++;
-			if (n + 1 < size)
-				buf[n++] = *p;
-		}
-	}
-	else
-		for (; *p && *p != ',' && *p != '}' && *p != ']'; p++)
-			if (n + 1 < size)
-				buf[n++] = *p;
-	buf[n] = '\0';
-	return true;
-}
-
 /* ---- running pgstream ---- */
 
 /*
@@ -340,7 +130,7 @@ sync_argv(const char *argv[], const char *src, const char *tgt,
 {
 	int n = 0;
 
-	argv[n++] = pgstream_bin();
+	argv[n++] = itest_pgstream_bin();
 	argv[n++] = "sync";
 	argv[n++] = "--source";
 	argv[n++] = src;
@@ -372,17 +162,6 @@ spawn_sync(Proc *p, const char *src, const char *tgt, const char *slot)
 	spawn_sync_with(p, src, tgt, slot, NULL);
 }
 
-/* Wait for sync to exit after a cutover; assert status 0. */
-static void
-assert_sync_exits_0(Proc *p)
-{
-	int status = proc_wait(p, SYNC_EXIT_TIMEOUT_MS);
-
-	if (status != 0)
-		print_proc("pgstream sync", p, status);
-	ck_assert_msg(status == 0, "sync exited with %d after the cutover", status);
-}
-
 typedef struct CmdResult
 {
 	int status;
@@ -407,7 +186,7 @@ run_cutover(CmdResult *r, const char *src, const char *tgt,
 	int n = 0;
 	long long start = proc_now_ms();
 
-	argv[n++] = pgstream_bin();
+	argv[n++] = itest_pgstream_bin();
 	argv[n++] = "cutover";
 	argv[n++] = "--source";
 	argv[n++] = src;
@@ -427,18 +206,18 @@ run_cutover(CmdResult *r, const char *src, const char *tgt,
 static char *
 status_json(const char *tgt)
 {
-	const char *const argv[] = {pgstream_bin(), "status", "--target", tgt,
-	                            "--json",       NULL};
+	const char *const argv[] = {
+	    itest_pgstream_bin(), "status", "--target", tgt, "--json", NULL};
 	char *out = NULL;
 	char *err = NULL;
 	int status = proc_run(argv, NULL, STATUS_TIMEOUT_MS, &out, &err);
 
 	if (status != 0)
-		print_output("pgstream status", status, out, err);
+		itest_print_output("pgstream status", status, out, err);
 	ck_assert_int_eq(status, 0);
 	ck_assert_ptr_nonnull(out);
 	free(err);
-	strip_space(out);
+	itest_strip_space(out);
 	return out;
 }
 
@@ -497,7 +276,7 @@ poll_status(const char *tgt, PhaseLog *log, char *phase, size_t size)
 	char *json = status_json(tgt);
 	char v[128];
 
-	ck_assert_msg(json_field(json, "phase", phase, size),
+	ck_assert_msg(itest_json_field(json, "phase", phase, size),
 	              "status has no phase: %s", json);
 	log->polls++;
 	if (log->n == 0 || strcmp(log->seen[log->n - 1], phase) != 0)
@@ -510,15 +289,15 @@ poll_status(const char *tgt, PhaseLog *log, char *phase, size_t size)
 		bool all = true;
 
 		for (size_t i = 0; i < sizeof(lag_keys) / sizeof(lag_keys[0]); i++)
-			all = all && json_field(json, lag_keys[i], v, sizeof(v));
+			all = all && itest_json_field(json, lag_keys[i], v, sizeof(v));
 		log->lag_keys = log->lag_keys || all;
-		if (json_field(json, "applied_lsn", v, sizeof(v)) &&
+		if (itest_json_field(json, "applied_lsn", v, sizeof(v)) &&
 		    strcmp(v, "null") != 0 && strchr(v, '/') != NULL)
 			log->applied_lsn = true;
-		if (json_field(json, "apply_rate", v, sizeof(v)) &&
+		if (itest_json_field(json, "apply_rate", v, sizeof(v)) &&
 		    strcmp(v, "null") != 0 && atof(v) > 0)
 			log->rate_positive = true;
-		if (json_field(json, "lag_bytes", v, sizeof(v)) &&
+		if (itest_json_field(json, "lag_bytes", v, sizeof(v)) &&
 		    strcmp(v, "null") != 0 && atof(v) > 0)
 			log->lag_positive = true;
 	}
@@ -567,7 +346,7 @@ wait_for_phase(const char *tgt, const char *phase, Proc *sync, PhaseLog *log,
 
 		if (st != PROC_TIMEOUT)
 		{
-			print_proc("pgstream sync", sync, st);
+			itest_print_proc("pgstream sync", sync, st);
 			phase_log_print(log);
 			ck_abort_msg("sync exited with %d while waiting for phase %s "
 			             "(last phase %s)",
@@ -596,7 +375,7 @@ wait_for_phase(const char *tgt, const char *phase, Proc *sync, PhaseLog *log,
 			ck_abort_msg("phase %s not reached in %d s (last %s)", phase,
 			             PHASE_TIMEOUT_MS / 1000, now);
 		}
-		sleep_ms(200);
+		itest_sleep_ms(200);
 	}
 }
 
@@ -624,7 +403,7 @@ wait_target(const char *tgtdb, const char *sql, Proc *sync, int timeout_ms,
 			return true;
 		if (*status != PROC_TIMEOUT || proc_now_ms() > deadline)
 			return false;
-		sleep_ms(100);
+		itest_sleep_ms(100);
 	}
 }
 
@@ -636,7 +415,7 @@ assert_applied(const char *tgtdb, const char *sql, Proc *sync, const char *what)
 	bool done = wait_target(tgtdb, sql, sync, 60000, &status);
 
 	if (!done || status != PROC_TIMEOUT)
-		print_proc("pgstream sync", sync, status);
+		itest_print_proc("pgstream sync", sync, status);
 	ck_assert_msg(status == PROC_TIMEOUT, "sync exited with %d before %s",
 	              status, what);
 	ck_assert_msg(done, "%s did not happen in 60 s: %s", what, sql);
@@ -648,11 +427,10 @@ spawn_pgbench(Proc *p, const char *dbname, const char *clients,
               const char *seconds)
 {
 	char port[16];
-	const char *argv[] = {pgbench_path(), "-h",   source.basedir,
-	                      "-p",           port,   "-U",
-	                      "postgres",     "-c",   clients,
-	                      "-j",           "2",    "-T",
-	                      seconds,        dbname, NULL};
+	const char *pgbench = itest_pgbench_path();
+	const char *argv[] = {pgbench, "-h",       source.basedir, "-p",    port,
+	                      "-U",    "postgres", "-c",           clients, "-j",
+	                      "2",     "-T",       seconds,        dbname,  NULL};
 
 	snprintf(port, sizeof(port), "%d", source.port);
 	ck_assert(proc_spawn(p, argv, NULL));
@@ -685,10 +463,11 @@ spawn_pgbench_bigtx(Proc *p, const char *dbname, char *script_path, size_t size,
 {
 	const char *tmpdir = getenv("TMPDIR");
 	char port[16];
+	const char *pgbench = itest_pgbench_path();
 	const char *argv[] = {
-	    pgbench_path(), "-n",    "-h", source.basedir, "-p",   port, "-U",
-	    "postgres",     "-c",    "2",  "-j",           "2",    "-R", "4",
-	    "-T",           seconds, "-f", script_path,    dbname, NULL};
+	    pgbench,    "-n",    "-h", source.basedir, "-p",   port, "-U",
+	    "postgres", "-c",    "2",  "-j",           "2",    "-R", "4",
+	    "-T",       seconds, "-f", script_path,    dbname, NULL};
 	FILE *f;
 	int fd;
 
@@ -709,8 +488,9 @@ static void
 pgbench_init(const char *dbname, const char *scale)
 {
 	char port[16];
+	const char *pgbench = itest_pgbench_path();
 	const char *argv[] = {
-	    pgbench_path(), "-i", "-q", "-s", scale,      "--foreign-keys", "-h",
+	    pgbench,        "-i", "-q", "-s", scale,      "--foreign-keys", "-h",
 	    source.basedir, "-p", port, "-U", "postgres", dbname,           NULL};
 	char *out = NULL;
 	char *err = NULL;
@@ -719,24 +499,10 @@ pgbench_init(const char *dbname, const char *scale)
 	snprintf(port, sizeof(port), "%d", source.port);
 	status = proc_run(argv, NULL, CMD_TIMEOUT_MS, &out, &err);
 	if (status != 0)
-		print_output("pgbench -i", status, out, err);
+		itest_print_output("pgbench -i", status, out, err);
 	ck_assert_int_eq(status, 0);
 	free(out);
 	free(err);
-}
-
-static void
-assert_pgbench_ok(Proc *p, int status)
-{
-	char *out = proc_stdout(p);
-
-	if (status != 0)
-		print_proc("pgbench", p, status);
-	ck_assert_int_eq(status, 0);
-	ck_assert_msg(out != NULL && strstr(out, "number of transactions actually "
-	                                         "processed") != NULL,
-	              "pgbench output: %s", out ? out : "");
-	free(out);
 }
 
 /* ---- comparing source and target ---- */
@@ -753,29 +519,6 @@ list_rows(const Cluster *c, const char *dbname, const char *sql)
 	              PQerrorMessage(conn));
 	PQfinish(conn);
 	return res;
-}
-
-/* "<count> rows, md5 <digest>" of a table. */
-static char *
-table_fingerprint(const Cluster *c, const char *dbname, const char *table)
-{
-	char sql[600];
-	char *count;
-	char *digest;
-	char *out;
-	size_t len;
-
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
-	count = cluster_query_scalar(c, dbname, sql);
-	digest = cluster_table_digest(c, dbname, table, "t::text COLLATE \"C\"");
-	len = (count ? strlen(count) : 4) + (digest ? strlen(digest) : 4) + 16;
-	out = malloc(len);
-	ck_assert_ptr_nonnull(out);
-	snprintf(out, len, "%s rows, md5 %s", count ? count : "?",
-	         digest ? digest : "?");
-	free(count);
-	free(digest);
-	return out;
 }
 
 /*
@@ -806,8 +549,8 @@ assert_identical(const char *srcdb, const char *tgtdb)
 	for (int i = 0; i < n; i++)
 	{
 		const char *t = PQgetvalue(tables, i, 0);
-		char *a = table_fingerprint(&source, srcdb, t);
-		char *b = table_fingerprint(&target, tgtdb, t);
+		char *a = itest_table_fingerprint(&source, srcdb, t);
+		char *b = itest_table_fingerprint(&target, tgtdb, t);
 
 		if (strcmp(a, b) != 0)
 		{
@@ -847,9 +590,10 @@ assert_no_traces(const char *srcdb, const char *slot, const char *tgtdb)
 	snprintf(sql, sizeof(sql),
 	         "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s'",
 	         slot);
-	assert_scalar(&source, "postgres", sql, "0");
-	assert_scalar(&source, srcdb, "SELECT count(*) FROM pg_publication", "0");
-	assert_scalar(
+	itest_assert_scalar(&source, "postgres", sql, "0");
+	itest_assert_scalar(&source, srcdb, "SELECT count(*) FROM pg_publication",
+	                    "0");
+	itest_assert_scalar(
 	    &target, tgtdb,
 	    "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgstream'", "0");
 }
@@ -867,18 +611,18 @@ cutover_ok(const char *src, const char *tgt, bool freeze)
 
 	run_cutover(&r, src, tgt, freeze ? frozen : plain);
 	if (r.status != 0)
-		print_output("pgstream cutover", r.status, r.out, r.err);
+		itest_print_output("pgstream cutover", r.status, r.out, r.err);
 	ck_assert_int_eq(r.status, 0);
 	out = r.out;
 	r.out = NULL;
 	cmd_free(&r);
-	strip_space(out);
+	itest_strip_space(out);
 	ck_assert_msg(strstr(out, "\"row_counts_equal\":true") != NULL,
 	              "cutover report: %s", out);
-	ck_assert_msg(json_field(out, "barrier_lsn", v, sizeof(v)) &&
+	ck_assert_msg(itest_json_field(out, "barrier_lsn", v, sizeof(v)) &&
 	                  strchr(v, '/') != NULL,
 	              "cutover report without a barrier LSN: %s", out);
-	ck_assert_msg(json_field(out, "write_gap_seconds", v, sizeof(v)) &&
+	ck_assert_msg(itest_json_field(out, "write_gap_seconds", v, sizeof(v)) &&
 	                  atof(v) >= 0,
 	              "cutover report without write_gap_seconds: %s", out);
 	ck_assert_msg(strstr(out, "\"tables\":[{") != NULL,
@@ -898,7 +642,7 @@ report_rows(const char *report, const char *table)
 	p = strstr(report, pat);
 	ck_assert_msg(p != NULL, "table %s not in the cutover report: %s", table,
 	              report);
-	ck_assert(json_field(p, "rows", v, sizeof(v)));
+	ck_assert(itest_json_field(p, "rows", v, sizeof(v)));
 	return atoll(v);
 }
 
@@ -930,8 +674,8 @@ unfreeze(const char *srcdb)
 
 START_TEST(pgbench_during_sync_then_cutover_is_identical)
 {
-	char src[CONNINFO_MAX];
-	char tgt[CONNINFO_MAX];
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
 	Proc sync;
 	Proc bench;
 	PhaseLog log;
@@ -940,18 +684,18 @@ START_TEST(pgbench_during_sync_then_cutover_is_identical)
 	long long start = proc_now_ms();
 
 	memset(&log, 0, sizeof(log));
-	make_db(&source, "pgb_src", NULL);
-	make_db(&target, "pgb_tgt", "migrator");
+	itest_make_db(&source, "pgb_src", NULL);
+	itest_make_db(&target, "pgb_tgt", "migrator");
 	pgbench_init("pgb_src", "5");
-	source_conninfo(src, "pgb_src");
-	target_conninfo(tgt, "pgb_tgt");
+	itest_conninfo(src, &source, "pgb_src");
+	itest_migrator_conninfo(tgt, &target, "pgb_tgt");
 
 	/* pgbench_history has no key: publish only its inserts */
 	spawn_sync_with(&sync, src, tgt, "pgb_slot", "--no-key-tables=insert-only");
 	spawn_pgbench(&bench, "pgb_src", "4", "15");
 	/* Until pgbench is done and sync has caught up with it. */
 	wait_for_phase(tgt, "streaming", &sync, &log, &bench, &bench_status);
-	assert_pgbench_ok(&bench, bench_status);
+	itest_assert_pgbench_ok(&bench, bench_status);
 	proc_release(&bench);
 	phase_log_print(&log);
 	fprintf(stderr, "pgbench and catch-up done after %.1f s\n",
@@ -967,7 +711,7 @@ START_TEST(pgbench_during_sync_then_cutover_is_identical)
 	              "status never showed a positive apply rate under pgbench");
 
 	report = cutover_ok(src, tgt, true);
-	assert_sync_exits_0(&sync);
+	itest_assert_sync_exits_0(&sync);
 	proc_release(&sync);
 
 	ck_assert_int_eq(report_rows(report, "public.pgbench_accounts"), 500000);
@@ -978,18 +722,19 @@ START_TEST(pgbench_during_sync_then_cutover_is_identical)
 	ck_assert(!source_read_only("pgb_src"));
 
 	ck_assert_int_eq(assert_identical("pgb_src", "pgb_tgt"), 4);
-	assert_scalar_equal("pgb_src", "pgb_tgt",
-	                    "SELECT count(*) || ' ' || coalesce(sum(delta), 0)"
-	                    " FROM pgbench_history");
-	assert_scalar(&source, "pgb_src",
-	              "SELECT count(*) > 0 FROM pgbench_history", "t");
+	itest_assert_scalar_equal(
+	    &source, "pgb_src", &target, "pgb_tgt",
+	    "SELECT count(*) || ' ' || coalesce(sum(delta), 0)"
+	    " FROM pgbench_history");
+	itest_assert_scalar(&source, "pgb_src",
+	                    "SELECT count(*) > 0 FROM pgbench_history", "t");
 	/* cutover created the deferred foreign keys */
-	assert_scalar_equal("pgb_src", "pgb_tgt",
-	                    "SELECT string_agg(conname, ',' ORDER BY conname)"
-	                    " FROM pg_constraint WHERE contype = 'f'");
-	assert_scalar(&target, "pgb_tgt",
-	              "SELECT count(*) FROM pg_constraint WHERE contype = 'f'",
-	              "5");
+	itest_assert_scalar_equal(&source, "pgb_src", &target, "pgb_tgt",
+	                          "SELECT string_agg(conname, ',' ORDER BY conname)"
+	                          " FROM pg_constraint WHERE contype = 'f'");
+	itest_assert_scalar(
+	    &target, "pgb_tgt",
+	    "SELECT count(*) FROM pg_constraint WHERE contype = 'f'", "5");
 	assert_no_traces("pgb_src", "pgb_slot", "pgb_tgt");
 	free(report);
 }
@@ -1003,26 +748,27 @@ END_TEST
  */
 START_TEST(phase_becomes_streaming_under_a_steady_light_load)
 {
-	char src[CONNINFO_MAX];
-	char tgt[CONNINFO_MAX];
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
 	Proc sync;
 	Proc bench;
 	PhaseLog log;
 	long long deadline;
 	char phase[32] = "";
 	char port[16];
+	const char *pgbench = itest_pgbench_path();
 	const char *argv[] = {
-	    pgbench_path(), "-h",       source.basedir, "-p",        port,
-	    "-U",           "postgres", "-c",           "2",         "-R",
-	    "20",           "-T",       "16",           "light_src", NULL};
+	    pgbench, "-h",       source.basedir, "-p",        port,
+	    "-U",    "postgres", "-c",           "2",         "-R",
+	    "20",    "-T",       "16",           "light_src", NULL};
 	int status;
 
 	memset(&log, 0, sizeof(log));
-	make_db(&source, "light_src", NULL);
-	make_db(&target, "light_tgt", "migrator");
+	itest_make_db(&source, "light_src", NULL);
+	itest_make_db(&target, "light_tgt", "migrator");
 	pgbench_init("light_src", "1");
-	source_conninfo(src, "light_src");
-	target_conninfo(tgt, "light_tgt");
+	itest_conninfo(src, &source, "light_src");
+	itest_migrator_conninfo(tgt, &target, "light_tgt");
 	snprintf(port, sizeof(port), "%d", source.port);
 	ck_assert(proc_spawn(&bench, argv, NULL));
 
@@ -1033,10 +779,10 @@ START_TEST(phase_becomes_streaming_under_a_steady_light_load)
 	{
 		status = proc_wait(&sync, 0);
 		if (status != PROC_TIMEOUT)
-			print_proc("pgstream sync", &sync, status);
+			itest_print_proc("pgstream sync", &sync, status);
 		ck_assert_int_eq(status, PROC_TIMEOUT);
 		poll_status(tgt, &log, phase, sizeof(phase));
-		sleep_ms(250);
+		itest_sleep_ms(250);
 	}
 	phase_log_print(&log);
 	ck_assert_msg(proc_wait(&bench, 0) == PROC_TIMEOUT,
@@ -1046,10 +792,10 @@ START_TEST(phase_becomes_streaming_under_a_steady_light_load)
 	              "after sync started (lag_bytes > 0 seen: %d)",
 	              phase, log.lag_positive);
 	status = proc_wait(&bench, 60000);
-	assert_pgbench_ok(&bench, status);
+	itest_assert_pgbench_ok(&bench, status);
 	proc_release(&bench);
 	free(cutover_ok(src, tgt, false));
-	assert_sync_exits_0(&sync);
+	itest_assert_sync_exits_0(&sync);
 	proc_release(&sync);
 	assert_identical("light_src", "light_tgt");
 }
@@ -1224,21 +970,21 @@ static const char *const trap_workload[] = {
 
 START_TEST(trap_workload_applies_exactly)
 {
-	char src[CONNINFO_MAX];
-	char tgt[CONNINFO_MAX];
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
 	Proc sync;
 	char *report;
 
-	make_db(&source, "trap_src", NULL);
-	make_db(&target, "trap_tgt", "migrator");
+	itest_make_db(&source, "trap_src", NULL);
+	itest_make_db(&target, "trap_tgt", "migrator");
 	ck_assert(cluster_psql(&source, "trap_src", trap_schema_sql));
 	/* The big values really are out of line. */
-	assert_scalar(&source, "trap_src",
-	              "SELECT pg_relation_size(reltoastrelid) > 20 * 20480"
-	              " FROM pg_class WHERE relname = 'toasty'",
-	              "t");
-	source_conninfo(src, "trap_src");
-	target_conninfo(tgt, "trap_tgt");
+	itest_assert_scalar(&source, "trap_src",
+	                    "SELECT pg_relation_size(reltoastrelid) > 20 * 20480"
+	                    " FROM pg_class WHERE relname = 'toasty'",
+	                    "t");
+	itest_conninfo(src, &source, "trap_src");
+	itest_migrator_conninfo(tgt, &target, "trap_tgt");
 
 	spawn_sync(&sync, src, tgt, "trap_slot");
 	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
@@ -1257,66 +1003,79 @@ START_TEST(trap_workload_applies_exactly)
 	                           30000));
 
 	report = cutover_ok(src, tgt, false);
-	assert_sync_exits_0(&sync);
+	itest_assert_sync_exits_0(&sync);
 	proc_release(&sync);
 
 	/* The traps, one by one, for clear messages... */
-	assert_scalar(&target, "trap_tgt",
-	              "SELECT count(*) FILTER (WHERE big IS NULL OR length(big)"
-	              " <> 20480) || '/' || count(*) FROM toasty",
-	              "0/24");
-	assert_scalar_equal(
-	    "trap_src", "trap_tgt",
+	itest_assert_scalar(
+	    &target, "trap_tgt",
+	    "SELECT count(*) FILTER (WHERE big IS NULL OR length(big)"
+	    " <> 20480) || '/' || count(*) FROM toasty",
+	    "0/24");
+	itest_assert_scalar_equal(
+	    &source, "trap_src", &target, "trap_tgt",
 	    "SELECT string_agg(id || ':' || note || ':' || md5(big),"
 	    " ',' ORDER BY id) FROM toasty");
-	assert_scalar_equal("trap_src", "trap_tgt",
-	                    "SELECT string_agg(id || ':' || md5(big) || ':' || j,"
-	                    " ',' ORDER BY id) FROM fulltoast");
-	assert_scalar(&target, "trap_tgt",
-	              "SELECT min(id) || '-' || max(id) || '/' || count(*)"
-	              " FROM pkchange",
-	              "1001-1100/100");
-	assert_scalar(&target, "trap_tgt",
-	              "SELECT string_agg(a || ':' || coalesce(b, '-') || ':' || n,"
-	              " ',' ORDER BY a, b) FROM (SELECT a, b, count(*) AS n"
-	              " FROM fulldup GROUP BY a, b) s",
-	              "1:x:2,1:x2:1,2:-:1,3:y:1,4:z:1");
-	assert_scalar(&target, "trap_tgt",
-	              "SELECT string_agg(a || ':' || b || ':' || coalesce(v, '-'),"
-	              " ',' ORDER BY a) FROM uidx WHERE a <= 4 OR a = 200",
-	              "1:b1:changed,2:new b:v2,200:b3:-");
-	assert_scalar(&target, "trap_tgt",
-	              "SELECT count(*) || '/' || max(id) FROM ident", "11/12");
-	assert_scalar(&target, "trap_tgt",
-	              "SELECT string_agg(id || ':' || coalesce(doubled::text, '-'),"
-	              " ',' ORDER BY id) FROM gen",
-	              "1:202,2:204,3:206,4:8,5:10,6:12,7:-");
-	assert_scalar(&target, "trap_tgt",
-	              "SELECT (SELECT k FROM parted_2 WHERE id = 1) || ','"
-	              " || (SELECT k FROM parted_1 WHERE id = 120) || ','"
-	              " || (SELECT count(*) FROM ONLY parted_1 WHERE id = 1) || ','"
-	              " || (SELECT count(*) FROM parted)",
-	              "150,5,0,151");
-	assert_scalar(&target, "trap_tgt",
-	              "SELECT (SELECT string_agg(id || v, ',') FROM trunc_a) || ';'"
-	              " || (SELECT string_agg(id || v, ',') FROM trunc_b) || ';'"
-	              " || (SELECT string_agg(id || v, ',') FROM trunc_c) || ';'"
-	              " || (SELECT string_agg(id || v, ',') FROM trunc_d)",
-	              "1after restart;1after restart;31continued;31continued");
-	assert_scalar(&target, "trap_tgt", "SELECT count(*) FROM rolled", "0");
-	assert_scalar(&target, "trap_tgt",
-	              "SELECT string_agg(tag || ':' || n, ',' ORDER BY tag) FROM"
-	              " (SELECT tag, count(*) AS n FROM bulk GROUP BY tag) s",
-	              "after:100,kept:19990,kept+:10");
-	assert_scalar(&target, "trap_tgt",
-	              "SELECT string_agg(id || tag, ',' ORDER BY id) FROM sp_other",
-	              "3kept,4released");
-	assert_scalar(&target, "trap_tgt",
-	              "SELECT string_agg(id || ':' || coalesce(a::text, '-') || ':'"
-	              " || coalesce(b, '-') || ':' || coalesce(c::text, '-'), ','"
-	              " ORDER BY id) FROM nulls",
-	              "1:1:one:{\"x\": null},2:-:-:-,3:3:-:-,4:-:-:-");
-	assert_scalar(&target, "trap_tgt", "SELECT count(*) FROM doomed", "0");
+	itest_assert_scalar_equal(
+	    &source, "trap_src", &target, "trap_tgt",
+	    "SELECT string_agg(id || ':' || md5(big) || ':' || j,"
+	    " ',' ORDER BY id) FROM fulltoast");
+	itest_assert_scalar(&target, "trap_tgt",
+	                    "SELECT min(id) || '-' || max(id) || '/' || count(*)"
+	                    " FROM pkchange",
+	                    "1001-1100/100");
+	itest_assert_scalar(
+	    &target, "trap_tgt",
+	    "SELECT string_agg(a || ':' || coalesce(b, '-') || ':' || n,"
+	    " ',' ORDER BY a, b) FROM (SELECT a, b, count(*) AS n"
+	    " FROM fulldup GROUP BY a, b) s",
+	    "1:x:2,1:x2:1,2:-:1,3:y:1,4:z:1");
+	itest_assert_scalar(
+	    &target, "trap_tgt",
+	    "SELECT string_agg(a || ':' || b || ':' || coalesce(v, '-'),"
+	    " ',' ORDER BY a) FROM uidx WHERE a <= 4 OR a = 200",
+	    "1:b1:changed,2:new b:v2,200:b3:-");
+	itest_assert_scalar(&target, "trap_tgt",
+	                    "SELECT count(*) || '/' || max(id) FROM ident",
+	                    "11/12");
+	itest_assert_scalar(
+	    &target, "trap_tgt",
+	    "SELECT string_agg(id || ':' || coalesce(doubled::text, '-'),"
+	    " ',' ORDER BY id) FROM gen",
+	    "1:202,2:204,3:206,4:8,5:10,6:12,7:-");
+	itest_assert_scalar(
+	    &target, "trap_tgt",
+	    "SELECT (SELECT k FROM parted_2 WHERE id = 1) || ','"
+	    " || (SELECT k FROM parted_1 WHERE id = 120) || ','"
+	    " || (SELECT count(*) FROM ONLY parted_1 WHERE id = 1) || ','"
+	    " || (SELECT count(*) FROM parted)",
+	    "150,5,0,151");
+	itest_assert_scalar(
+	    &target, "trap_tgt",
+	    "SELECT (SELECT string_agg(id || v, ',') FROM trunc_a) || ';'"
+	    " || (SELECT string_agg(id || v, ',') FROM trunc_b) || ';'"
+	    " || (SELECT string_agg(id || v, ',') FROM trunc_c) || ';'"
+	    " || (SELECT string_agg(id || v, ',') FROM trunc_d)",
+	    "1after restart;1after restart;31continued;31continued");
+	itest_assert_scalar(&target, "trap_tgt", "SELECT count(*) FROM rolled",
+	                    "0");
+	itest_assert_scalar(
+	    &target, "trap_tgt",
+	    "SELECT string_agg(tag || ':' || n, ',' ORDER BY tag) FROM"
+	    " (SELECT tag, count(*) AS n FROM bulk GROUP BY tag) s",
+	    "after:100,kept:19990,kept+:10");
+	itest_assert_scalar(
+	    &target, "trap_tgt",
+	    "SELECT string_agg(id || tag, ',' ORDER BY id) FROM sp_other",
+	    "3kept,4released");
+	itest_assert_scalar(
+	    &target, "trap_tgt",
+	    "SELECT string_agg(id || ':' || coalesce(a::text, '-') || ':'"
+	    " || coalesce(b, '-') || ':' || coalesce(c::text, '-'), ','"
+	    " ORDER BY id) FROM nulls",
+	    "1:1:one:{\"x\": null},2:-:-:-,3:3:-:-,4:-:-:-");
+	itest_assert_scalar(&target, "trap_tgt", "SELECT count(*) FROM doomed",
+	                    "0");
 	/* ...then everything, sequences included. */
 	ck_assert_int_ge(assert_identical("trap_src", "trap_tgt"), 18);
 	assert_no_traces("trap_src", "trap_slot", "trap_tgt");
@@ -1330,8 +1089,8 @@ END_TEST
 START_TEST(kill_9_during_streaming_then_restart_is_identical)
 {
 	static const long kill_at_ms[] = {3000, 8000};
-	char src[CONNINFO_MAX];
-	char tgt[CONNINFO_MAX];
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
 	char script[PATH_MAX];
 	Proc sync;
 	Proc bench;
@@ -1340,12 +1099,12 @@ START_TEST(kill_9_during_streaming_then_restart_is_identical)
 	int bench_status = PROC_TIMEOUT;
 	int bigtx_status = PROC_TIMEOUT;
 
-	make_db(&source, "kill_src", NULL);
-	make_db(&target, "kill_tgt", "migrator");
+	itest_make_db(&source, "kill_src", NULL);
+	itest_make_db(&target, "kill_tgt", "migrator");
 	pgbench_init("kill_src", "2");
 	ck_assert(cluster_psql(&source, "kill_src", bigtx_schema_sql));
-	source_conninfo(src, "kill_src");
-	target_conninfo(tgt, "kill_tgt");
+	itest_conninfo(src, &source, "kill_src");
+	itest_migrator_conninfo(tgt, &target, "kill_tgt");
 
 	/* pgbench_history and bigtx have no key: REPLICA IDENTITY FULL */
 	spawn_sync_with(&sync, src, tgt, "kill_slot", "--no-key-tables=full");
@@ -1363,7 +1122,7 @@ START_TEST(kill_9_during_streaming_then_restart_is_identical)
 			status = proc_wait(&sync, 100);
 			if (status != PROC_TIMEOUT)
 			{
-				print_proc("pgstream sync", &sync, status);
+				itest_print_proc("pgstream sync", &sync, status);
 				ck_abort_msg("sync exited with %d under pgbench", status);
 			}
 		}
@@ -1378,32 +1137,32 @@ START_TEST(kill_9_during_streaming_then_restart_is_identical)
 	}
 	bigtx_status = proc_wait(&bigtx, 60000);
 	unlink(script);
-	assert_pgbench_ok(&bigtx, bigtx_status);
+	itest_assert_pgbench_ok(&bigtx, bigtx_status);
 	proc_release(&bigtx);
 	wait_for_phase(tgt, "streaming", &sync, NULL, &bench, &bench_status);
-	assert_pgbench_ok(&bench, bench_status);
+	itest_assert_pgbench_ok(&bench, bench_status);
 	proc_release(&bench);
 
 	free(cutover_ok(src, tgt, false));
-	assert_sync_exits_0(&sync);
+	itest_assert_sync_exits_0(&sync);
 	proc_release(&sync);
 
-	assert_scalar(&source, "kill_src",
-	              "SELECT count(*) > 1000 FROM pgbench_history", "t");
-	assert_scalar_equal("kill_src", "kill_tgt",
-	                    "SELECT count(*) || ' ' || sum(delta) || ' '"
-	                    " || max(mtime) FROM pgbench_history");
-	assert_scalar_equal("kill_src", "kill_tgt",
-	                    "SELECT sum(abalance) FROM pgbench_accounts");
-	assert_scalar(&source, "kill_src",
-	              "SELECT (SELECT sum(n) FROM bigtx_counter) >= 20"
-	              " AND (SELECT count(*) FROM bigtx)"
-	              " = 3000 * (SELECT sum(n) FROM bigtx_counter)",
-	              "t");
-	assert_scalar_equal("kill_src", "kill_tgt",
-	                    "SELECT count(*) || ' ' || count(*) FILTER"
-	                    " (WHERE client < 0) || ' ' || (SELECT sum(n)"
-	                    " FROM bigtx_counter) FROM bigtx");
+	itest_assert_scalar(&source, "kill_src",
+	                    "SELECT count(*) > 1000 FROM pgbench_history", "t");
+	itest_assert_scalar_equal(&source, "kill_src", &target, "kill_tgt",
+	                          "SELECT count(*) || ' ' || sum(delta) || ' '"
+	                          " || max(mtime) FROM pgbench_history");
+	itest_assert_scalar_equal(&source, "kill_src", &target, "kill_tgt",
+	                          "SELECT sum(abalance) FROM pgbench_accounts");
+	itest_assert_scalar(&source, "kill_src",
+	                    "SELECT (SELECT sum(n) FROM bigtx_counter) >= 20"
+	                    " AND (SELECT count(*) FROM bigtx)"
+	                    " = 3000 * (SELECT sum(n) FROM bigtx_counter)",
+	                    "t");
+	itest_assert_scalar_equal(&source, "kill_src", &target, "kill_tgt",
+	                          "SELECT count(*) || ' ' || count(*) FILTER"
+	                          " (WHERE client < 0) || ' ' || (SELECT sum(n)"
+	                          " FROM bigtx_counter) FROM bigtx");
 	ck_assert_int_eq(assert_identical("kill_src", "kill_tgt"), 6);
 	assert_no_traces("kill_src", "kill_slot", "kill_tgt");
 }
@@ -1413,22 +1172,22 @@ END_TEST
 
 START_TEST(schema_change_stops_with_a_clear_message)
 {
-	char src[CONNINFO_MAX];
-	char tgt[CONNINFO_MAX];
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
 	Proc sync;
 	int status;
 	char *err;
 	char *json;
 	char v[1024];
 
-	make_db(&source, "ddl_src", NULL);
-	make_db(&target, "ddl_tgt", "migrator");
+	itest_make_db(&source, "ddl_src", NULL);
+	itest_make_db(&target, "ddl_tgt", "migrator");
 	ck_assert(cluster_psql(&source, "ddl_src",
 	                       "CREATE TABLE t (id int PRIMARY KEY, v text);"
 	                       "INSERT INTO t SELECT i, 'v' || i"
 	                       " FROM generate_series(1, 100) i"));
-	source_conninfo(src, "ddl_src");
-	target_conninfo(tgt, "ddl_tgt");
+	itest_conninfo(src, &source, "ddl_src");
+	itest_migrator_conninfo(tgt, &target, "ddl_tgt");
 
 	spawn_sync(&sync, src, tgt, "ddl_slot");
 	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
@@ -1445,7 +1204,7 @@ START_TEST(schema_change_stops_with_a_clear_message)
 	err = proc_stderr(&sync);
 	ck_assert_ptr_nonnull(err);
 	if (status == 0 || status == PROC_TIMEOUT)
-		print_proc("pgstream sync", &sync, status);
+		itest_print_proc("pgstream sync", &sync, status);
 	ck_assert_msg(status != PROC_TIMEOUT,
 	              "sync kept running after an added column");
 	ck_assert_msg(status != 0, "sync exited 0 after an added column");
@@ -1456,14 +1215,14 @@ START_TEST(schema_change_stops_with_a_clear_message)
 	free(err);
 	proc_release(&sync);
 	/* The row was not applied, and nothing else was lost. */
-	assert_scalar(&target, "ddl_tgt",
-	              "SELECT count(*) || '/' || max(id) FROM t", "101/101");
+	itest_assert_scalar(&target, "ddl_tgt",
+	                    "SELECT count(*) || '/' || max(id) FROM t", "101/101");
 	json = status_json(tgt);
 	fprintf(stderr, "status after the stop: %s\n", json);
-	ck_assert_msg(json_field(json, "error", v, sizeof(v)) &&
+	ck_assert_msg(itest_json_field(json, "error", v, sizeof(v)) &&
 	                  strstr(v, "extra") != NULL,
 	              "status does not show the error: %s", json);
-	ck_assert_msg(json_field(json, "phase", v, sizeof(v)) &&
+	ck_assert_msg(itest_json_field(json, "phase", v, sizeof(v)) &&
 	                  (strcmp(v, "streaming") == 0 ||
 	                   strcmp(v, "catchup") == 0 || strcmp(v, "failed") == 0),
 	              "status phase after the stop: %s", json);
@@ -1491,7 +1250,7 @@ START_TEST(schema_change_stops_with_a_clear_message)
 	                       "UPDATE t SET extra = 1 WHERE id <= 10"));
 	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
 	free(cutover_ok(src, tgt, false));
-	assert_sync_exits_0(&sync);
+	itest_assert_sync_exits_0(&sync);
 	proc_release(&sync);
 	assert_identical("ddl_src", "ddl_tgt");
 	assert_no_traces("ddl_src", "ddl_slot", "ddl_tgt");
@@ -1504,8 +1263,8 @@ START_TEST(cutover_times_out_without_sync_and_keeps_streaming_state)
 {
 	static const char *const timeout_args[] = {"--freeze", "--timeout", "3",
 	                                           NULL};
-	char src[CONNINFO_MAX];
-	char tgt[CONNINFO_MAX];
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
 	Proc sync;
 	CmdResult r;
 	char *json;
@@ -1513,14 +1272,14 @@ START_TEST(cutover_times_out_without_sync_and_keeps_streaming_state)
 	bool applied;
 	int status;
 
-	make_db(&source, "to_src", NULL);
-	make_db(&target, "to_tgt", "migrator");
+	itest_make_db(&source, "to_src", NULL);
+	itest_make_db(&target, "to_tgt", "migrator");
 	ck_assert(cluster_psql(&source, "to_src",
 	                       "CREATE TABLE t (id int PRIMARY KEY, v text);"
 	                       "INSERT INTO t SELECT i, 'v' || i"
 	                       " FROM generate_series(1, 100) i"));
-	source_conninfo(src, "to_src");
-	target_conninfo(tgt, "to_tgt");
+	itest_conninfo(src, &source, "to_src");
+	itest_migrator_conninfo(tgt, &target, "to_tgt");
 
 	spawn_sync(&sync, src, tgt, "to_slot");
 	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
@@ -1530,7 +1289,7 @@ START_TEST(cutover_times_out_without_sync_and_keeps_streaming_state)
 
 	run_cutover(&r, src, tgt, timeout_args);
 	if (r.status == 0)
-		print_output("pgstream cutover", r.status, r.out, r.err);
+		itest_print_output("pgstream cutover", r.status, r.out, r.err);
 	ck_assert_int_eq(r.status, 1);
 	ck_assert_msg(strstr(r.err, "barrier") != NULL &&
 	                  strstr(r.err, "still streaming") != NULL,
@@ -1540,20 +1299,20 @@ START_TEST(cutover_times_out_without_sync_and_keeps_streaming_state)
 	fprintf(stderr, "cutover said:\n%s", r.err);
 	cmd_free(&r);
 	/* Nothing was dropped, and the source is writable again. */
-	assert_scalar(
+	itest_assert_scalar(
 	    &target, "to_tgt",
 	    "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgstream'", "1");
-	assert_scalar(&source, "postgres",
-	              "SELECT count(*) FROM pg_replication_slots"
-	              " WHERE slot_name = 'to_slot'",
-	              "1");
+	itest_assert_scalar(&source, "postgres",
+	                    "SELECT count(*) FROM pg_replication_slots"
+	                    " WHERE slot_name = 'to_slot'",
+	                    "1");
 	ck_assert_msg(!source_read_only("to_src"),
 	              "the failed cutover left the source read-only");
 	ck_assert(cluster_psql(&source, "to_src",
 	                       "INSERT INTO t VALUES (101, 'after the failed "
 	                       "cutover')"));
 	json = status_json(tgt);
-	ck_assert_msg(json_field(json, "phase", v, sizeof(v)) &&
+	ck_assert_msg(itest_json_field(json, "phase", v, sizeof(v)) &&
 	                  strcmp(v, "streaming") == 0,
 	              "status after the failed cutover: %s", json);
 	free(json);
@@ -1568,7 +1327,7 @@ START_TEST(cutover_times_out_without_sync_and_keeps_streaming_state)
 	applied = wait_target("to_tgt", "SELECT count(*) = 2 FROM t WHERE id > 100",
 	                      &sync, 30000, &status);
 	if (!applied || status != PROC_TIMEOUT)
-		print_proc("pgstream sync", &sync, status);
+		itest_print_proc("pgstream sync", &sync, status);
 	ck_assert_msg(status == PROC_TIMEOUT,
 	              "sync exited (%d) when it reached the failed cutover's "
 	              "barrier; nobody asked for a cutover now",
@@ -1576,7 +1335,7 @@ START_TEST(cutover_times_out_without_sync_and_keeps_streaming_state)
 	ck_assert_msg(applied, "writes after the failed cutover were not applied");
 	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
 	free(cutover_ok(src, tgt, true));
-	assert_sync_exits_0(&sync);
+	itest_assert_sync_exits_0(&sync);
 	proc_release(&sync);
 	unfreeze("to_src");
 	assert_identical("to_src", "to_tgt");
@@ -1593,21 +1352,21 @@ END_TEST
 START_TEST(a_slow_sync_does_not_stop_at_a_timed_out_cutover_barrier)
 {
 	static const char *const timeout_args[] = {"--timeout", "2", NULL};
-	char src[CONNINFO_MAX];
-	char tgt[CONNINFO_MAX];
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
 	Proc sync;
 	CmdResult r;
 	bool applied;
 	int status;
 
-	make_db(&source, "slow_src", NULL);
-	make_db(&target, "slow_tgt", "migrator");
+	itest_make_db(&source, "slow_src", NULL);
+	itest_make_db(&target, "slow_tgt", "migrator");
 	ck_assert(cluster_psql(&source, "slow_src",
 	                       "CREATE TABLE t (id int PRIMARY KEY, v text);"
 	                       "INSERT INTO t SELECT i, 'v' || i"
 	                       " FROM generate_series(1, 10) i"));
-	source_conninfo(src, "slow_src");
-	target_conninfo(tgt, "slow_tgt");
+	itest_conninfo(src, &source, "slow_src");
+	itest_migrator_conninfo(tgt, &target, "slow_tgt");
 
 	spawn_sync(&sync, src, tgt, "slow_slot");
 	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
@@ -1625,7 +1384,7 @@ START_TEST(a_slow_sync_does_not_stop_at_a_timed_out_cutover_barrier)
 	                      " WHERE id = 1",
 	                      &sync, 30000, &status);
 	if (!applied || status != PROC_TIMEOUT)
-		print_proc("pgstream sync", &sync, status);
+		itest_print_proc("pgstream sync", &sync, status);
 	ck_assert_msg(status == PROC_TIMEOUT,
 	              "sync exited (%d) at the barrier of a cutover that had "
 	              "already given up",
@@ -1634,7 +1393,7 @@ START_TEST(a_slow_sync_does_not_stop_at_a_timed_out_cutover_barrier)
 	                       "applied");
 	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
 	free(cutover_ok(src, tgt, false));
-	assert_sync_exits_0(&sync);
+	itest_assert_sync_exits_0(&sync);
 	proc_release(&sync);
 	assert_identical("slow_src", "slow_tgt");
 	assert_no_traces("slow_src", "slow_slot", "slow_tgt");
@@ -1651,23 +1410,23 @@ END_TEST
  */
 START_TEST(cutover_freeze_under_load_ends_sessions_and_is_identical)
 {
-	char src[CONNINFO_MAX];
-	char tgt[CONNINFO_MAX];
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
 	Proc sync;
 	Proc bench;
 	long long cut_at;
 	int status;
 
-	make_db(&source, "frz_src", NULL);
-	make_db(&target, "frz_tgt", "migrator");
+	itest_make_db(&source, "frz_src", NULL);
+	itest_make_db(&target, "frz_tgt", "migrator");
 	pgbench_init("frz_src", "1");
-	source_conninfo(src, "frz_src");
-	target_conninfo(tgt, "frz_tgt");
+	itest_conninfo(src, &source, "frz_src");
+	itest_migrator_conninfo(tgt, &target, "frz_tgt");
 
 	spawn_sync_with(&sync, src, tgt, "frz_slot", "--no-key-tables=insert-only");
 	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
 	spawn_pgbench(&bench, "frz_src", "4", "120");
-	sleep_ms(4000);
+	itest_sleep_ms(4000);
 	ck_assert_msg(proc_wait(&bench, 0) == PROC_TIMEOUT,
 	              "pgbench ended before the cutover");
 	cut_at = proc_now_ms();
@@ -1679,20 +1438,21 @@ START_TEST(cutover_freeze_under_load_ends_sessions_and_is_identical)
 	fprintf(stderr, "pgbench ended with %d, %.1f s after the cutover began\n",
 	        status, (double) (proc_now_ms() - cut_at) / 1000.0);
 	proc_release(&bench);
-	assert_sync_exits_0(&sync);
+	itest_assert_sync_exits_0(&sync);
 	proc_release(&sync);
 
 	ck_assert(source_read_only("frz_src"));
 	unfreeze("frz_src");
-	assert_scalar(&source, "frz_src",
-	              "SELECT count(*) > 100 FROM pgbench_history", "t");
-	assert_scalar_equal("frz_src", "frz_tgt",
-	                    "SELECT count(*) || ' ' || sum(delta) FROM"
-	                    " pgbench_history");
-	assert_scalar_equal("frz_src", "frz_tgt",
-	                    "SELECT (SELECT sum(abalance) FROM pgbench_accounts)"
-	                    " || ' ' || (SELECT sum(bbalance)"
-	                    " FROM pgbench_branches)");
+	itest_assert_scalar(&source, "frz_src",
+	                    "SELECT count(*) > 100 FROM pgbench_history", "t");
+	itest_assert_scalar_equal(&source, "frz_src", &target, "frz_tgt",
+	                          "SELECT count(*) || ' ' || sum(delta) FROM"
+	                          " pgbench_history");
+	itest_assert_scalar_equal(
+	    &source, "frz_src", &target, "frz_tgt",
+	    "SELECT (SELECT sum(abalance) FROM pgbench_accounts)"
+	    " || ' ' || (SELECT sum(bbalance)"
+	    " FROM pgbench_branches)");
 	ck_assert_int_eq(assert_identical("frz_src", "frz_tgt"), 4);
 	assert_no_traces("frz_src", "frz_slot", "frz_tgt");
 }
@@ -1716,18 +1476,18 @@ stream_workload_and_compare(const char *name, const char *schema_sql,
 	char srcdb[64];
 	char tgtdb[64];
 	char slot[64];
-	char src[CONNINFO_MAX];
-	char tgt[CONNINFO_MAX];
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
 	Proc sync;
 
 	snprintf(srcdb, sizeof(srcdb), "%s_src", name);
 	snprintf(tgtdb, sizeof(tgtdb), "%s_tgt", name);
 	snprintf(slot, sizeof(slot), "%s_slot", name);
-	make_db(&source, srcdb, NULL);
-	make_db(&target, tgtdb, "migrator");
+	itest_make_db(&source, srcdb, NULL);
+	itest_make_db(&target, tgtdb, "migrator");
 	ck_assert(cluster_psql(&source, srcdb, schema_sql));
-	source_conninfo(src, srcdb);
-	target_conninfo(tgt, tgtdb);
+	itest_conninfo(src, &source, srcdb);
+	itest_migrator_conninfo(tgt, &target, tgtdb);
 
 	spawn_sync(&sync, src, tgt, slot);
 	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
@@ -1740,13 +1500,14 @@ stream_workload_and_compare(const char *name, const char *schema_sql,
 		char *v = cluster_query_scalar(&target, tgtdb, check_sql);
 
 		if (v == NULL || strcmp(v, expected) != 0)
-			print_proc("pgstream sync (still running)", &sync, PROC_TIMEOUT);
+			itest_print_proc("pgstream sync (still running)", &sync,
+			                 PROC_TIMEOUT);
 		free(v);
-		assert_scalar(&target, tgtdb, check_sql, expected);
+		itest_assert_scalar(&target, tgtdb, check_sql, expected);
 	}
 
 	free(cutover_ok(src, tgt, false));
-	assert_sync_exits_0(&sync);
+	itest_assert_sync_exits_0(&sync);
 	proc_release(&sync);
 	assert_identical(srcdb, tgtdb);
 	assert_no_traces(srcdb, slot, tgtdb);
@@ -1962,18 +1723,18 @@ END_TEST
  */
 START_TEST(after_async_commits_the_slot_catches_up_on_an_idle_source)
 {
-	char src[CONNINFO_MAX];
-	char tgt[CONNINFO_MAX];
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
 	char sql[256];
 	Proc sync;
 	char *lsn;
 
-	make_db(&source, "ack_src", NULL);
-	make_db(&target, "ack_tgt", "migrator");
+	itest_make_db(&source, "ack_src", NULL);
+	itest_make_db(&target, "ack_tgt", "migrator");
 	ck_assert(cluster_psql(&source, "ack_src",
 	                       "CREATE TABLE t (id int PRIMARY KEY, v text)"));
-	source_conninfo(src, "ack_src");
-	target_conninfo(tgt, "ack_tgt");
+	itest_conninfo(src, &source, "ack_src");
+	itest_migrator_conninfo(tgt, &target, "ack_tgt");
 	spawn_sync(&sync, src, tgt, "ack_slot");
 	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
 	for (int i = 0; i < 50; i++)
@@ -1999,7 +1760,7 @@ START_TEST(after_async_commits_the_slot_catches_up_on_an_idle_source)
 	              lsn);
 	free(lsn);
 	free(cutover_ok(src, tgt, false));
-	assert_sync_exits_0(&sync);
+	itest_assert_sync_exits_0(&sync);
 	proc_release(&sync);
 	assert_identical("ack_src", "ack_tgt");
 }
@@ -2008,20 +1769,20 @@ END_TEST
 START_TEST(a_table_created_during_streaming_is_not_silently_left_behind)
 {
 	static const char *const args[] = {"--json", "--timeout", "60", NULL};
-	char src[CONNINFO_MAX];
-	char tgt[CONNINFO_MAX];
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
 	Proc sync;
 	CmdResult r;
 	bool named;
 	int status;
 
-	make_db(&source, "newt_src", NULL);
-	make_db(&target, "newt_tgt", "migrator");
+	itest_make_db(&source, "newt_src", NULL);
+	itest_make_db(&target, "newt_tgt", "migrator");
 	ck_assert(cluster_psql(&source, "newt_src",
 	                       "CREATE TABLE t (id int PRIMARY KEY);"
 	                       "INSERT INTO t VALUES (1)"));
-	source_conninfo(src, "newt_src");
-	target_conninfo(tgt, "newt_tgt");
+	itest_conninfo(src, &source, "newt_src");
+	itest_migrator_conninfo(tgt, &target, "newt_tgt");
 
 	spawn_sync(&sync, src, tgt, "newt_slot");
 	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
@@ -2045,7 +1806,7 @@ START_TEST(a_table_created_during_streaming_is_not_silently_left_behind)
 		char *rows = cluster_query_scalar(&target, "newt_tgt",
 		                                  "SELECT count(*) FROM late");
 
-		print_output("pgstream cutover", r.status, r.out, r.err);
+		itest_print_output("pgstream cutover", r.status, r.out, r.err);
 		fprintf(stderr,
 		        "sync: %d; table late: 25 rows on the source, %s "
 		        "on the target\n",
@@ -2068,8 +1829,8 @@ END_TEST
  */
 START_TEST(a_change_that_matches_no_row_stops_sync_without_committing_it)
 {
-	char src[CONNINFO_MAX];
-	char tgt[CONNINFO_MAX];
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
 	Proc sync;
 	int status;
 	char *err;
@@ -2077,15 +1838,15 @@ START_TEST(a_change_that_matches_no_row_stops_sync_without_committing_it)
 	char *after;
 	char *markers;
 
-	make_db(&source, "drift_src", NULL);
-	make_db(&target, "drift_tgt", "migrator");
+	itest_make_db(&source, "drift_src", NULL);
+	itest_make_db(&target, "drift_tgt", "migrator");
 	ck_assert(cluster_psql(&source, "drift_src",
 	                       "CREATE TABLE t (id int PRIMARY KEY, v text);"
 	                       "INSERT INTO t SELECT i, 'v' || i"
 	                       " FROM generate_series(1, 10) i;"
 	                       "CREATE TABLE marker (id int PRIMARY KEY);"));
-	source_conninfo(src, "drift_src");
-	target_conninfo(tgt, "drift_tgt");
+	itest_conninfo(src, &source, "drift_src");
+	itest_migrator_conninfo(tgt, &target, "drift_tgt");
 
 	spawn_sync(&sync, src, tgt, "drift_slot");
 	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
@@ -2103,7 +1864,7 @@ START_TEST(a_change_that_matches_no_row_stops_sync_without_committing_it)
 	err = proc_stderr(&sync);
 	ck_assert_ptr_nonnull(err);
 	if (status == 0 || status == PROC_TIMEOUT)
-		print_proc("pgstream sync", &sync, status);
+		itest_print_proc("pgstream sync", &sync, status);
 	ck_assert_msg(status != PROC_TIMEOUT && status != 0,
 	              "sync went on (%d) after an UPDATE matched no row", status);
 	ck_assert_msg(strstr(err, "public.t") != NULL,
@@ -2136,11 +1897,11 @@ START_TEST(a_change_that_matches_no_row_stops_sync_without_committing_it)
 	spawn_sync(&sync, src, tgt, "drift_slot");
 	assert_applied("drift_tgt", "SELECT count(*) = 2 FROM marker", &sync,
 	               "applying the transaction after the repair");
-	assert_scalar(&target, "drift_tgt", "SELECT v FROM t WHERE id = 5",
-	              "changed");
+	itest_assert_scalar(&target, "drift_tgt", "SELECT v FROM t WHERE id = 5",
+	                    "changed");
 	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
 	free(cutover_ok(src, tgt, false));
-	assert_sync_exits_0(&sync);
+	itest_assert_sync_exits_0(&sync);
 	proc_release(&sync);
 	assert_identical("drift_src", "drift_tgt");
 	assert_no_traces("drift_src", "drift_slot", "drift_tgt");

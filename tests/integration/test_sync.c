@@ -25,21 +25,19 @@
  *                 final, fixed delays; as superuser and as a login that only
  *                 owns the target), run again, and the result is exact
  */
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "tests/integration/suites.h"
 #include "tests/support/cluster.h"
 #include "tests/support/compare.h"
+#include "tests/support/itest.h"
 #include "tests/support/proc.h"
 
 #define SYNC_TIMEOUT_MS 240000
 #define STATUS_TIMEOUT_MS 30000
-#define CONNINFO_MAX (PATH_MAX + 256)
 #define MAX_ARGS 24
 
 static Cluster source;
@@ -63,74 +61,6 @@ clusters_teardown(void)
 
 /* ---- helpers ---- */
 
-static const char *
-pgstream_bin(void)
-{
-	const char *bin = getenv("PGSTREAM_BIN");
-
-	ck_assert_msg(bin != NULL && *bin != '\0',
-	              "PGSTREAM_BIN is not set (run through make "
-	              "check-integration, or set it to build/<mode>/pgstream)");
-	return bin;
-}
-
-/* Drop (if a previous run left it) and create a database. */
-static void
-make_db(const Cluster *c, const char *name, const char *owner)
-{
-	char sql[256];
-
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
-	ck_assert(cluster_psql(c, "postgres", sql));
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s%s%s", name,
-	         owner ? " OWNER " : "", owner ? owner : "");
-	ck_assert(cluster_psql(c, "postgres", sql));
-}
-
-/* cluster_conninfo() copied out of its ring buffer. */
-static void
-conninfo(char *buf, const Cluster *c, const char *dbname)
-{
-	snprintf(buf, CONNINFO_MAX, "%s", cluster_conninfo(c, dbname));
-}
-
-/* The scalar result of sql, compared with expected. */
-static void
-assert_scalar(const Cluster *c, const char *dbname, const char *sql,
-              const char *expected)
-{
-	char *value = NULL;
-
-	ck_assert_msg(cluster_query(c, dbname, sql, &value), "query failed: %s",
-	              sql);
-	ck_assert_msg(value != NULL && strcmp(value, expected) == 0,
-	              "%s/%s: %s\n  expected: %s\n  actual:   %s", c->name, dbname,
-	              sql, expected, value ? value : "NULL");
-	free(value);
-}
-
-/* The same scalar on both sides. */
-static void
-assert_scalar_equal(const char *srcdb, const char *tgtdb, const char *sql)
-{
-	char *a = cluster_query_scalar(&source, srcdb, sql);
-	char *b = cluster_query_scalar(&target, tgtdb, sql);
-
-	ck_assert_msg(a != NULL && b != NULL && strcmp(a, b) == 0,
-	              "%s\n  source: %s\n  target: %s", sql, a ? a : "NULL",
-	              b ? b : "NULL");
-	free(a);
-	free(b);
-}
-
-static void
-print_output(const char *what, int status, const char *out, const char *err)
-{
-	fprintf(stderr,
-	        "---- %s: status %d\n---- stdout:\n%s---- stderr:\n%s----\n", what,
-	        status, out ? out : "", err ? err : "");
-}
-
 /*
  * argv for "pgstream sync --source S --target T --no-follow <extra...>";
  * argv must hold MAX_ARGS entries.
@@ -141,7 +71,7 @@ sync_argv(const char *argv[], const char *src, const char *tgt,
 {
 	int n = 0;
 
-	argv[n++] = pgstream_bin();
+	argv[n++] = itest_pgstream_bin();
 	argv[n++] = "sync";
 	argv[n++] = "--source";
 	argv[n++] = src;
@@ -172,7 +102,7 @@ run_sync(const char *src, const char *tgt, const char *const extra[],
 	fprintf(stderr, "pgstream sync: status %d in %.1f s\n", status,
 	        (double) (proc_now_ms() - start) / 1000.0);
 	if (status != 0)
-		print_output("pgstream sync", status, out, err);
+		itest_print_output("pgstream sync", status, out, err);
 	free(out);
 	if (err_out != NULL)
 		*err_out = err;
@@ -185,28 +115,16 @@ run_sync(const char *src, const char *tgt, const char *const extra[],
 static char *
 run_status(const char *tgt, int *status)
 {
-	const char *const argv[] = {pgstream_bin(), "status", "--target", tgt,
-	                            "--json",       NULL};
+	const char *const argv[] = {
+	    itest_pgstream_bin(), "status", "--target", tgt, "--json", NULL};
 	char *out = NULL;
 	char *err = NULL;
 
 	*status = proc_run(argv, NULL, STATUS_TIMEOUT_MS, &out, &err);
 	if (*status != 0)
-		print_output("pgstream status", *status, out, err);
+		itest_print_output("pgstream status", *status, out, err);
 	free(err);
 	return out;
-}
-
-/* s without any whitespace (fine for JSON whose strings hold none). */
-static void
-strip_space(char *s)
-{
-	char *w = s;
-
-	for (const char *r = s; *r; r++)
-		if (*r != ' ' && *r != '\n' && *r != '\t' && *r != '\r')
-			*w++ = *r;
-	*w = '\0';
 }
 
 /* No trace of a run: no slot, no state schema, no publication. */
@@ -219,9 +137,10 @@ assert_no_traces(const char *srcdb, const char *slot, const char *tgtdb)
 	         "SELECT count(*) FROM pg_replication_slots"
 	         " WHERE slot_name = '%s' OR database = '%s'",
 	         slot, srcdb);
-	assert_scalar(&source, "postgres", sql, "0");
-	assert_scalar(&source, srcdb, "SELECT count(*) FROM pg_publication", "0");
-	assert_scalar(
+	itest_assert_scalar(&source, "postgres", sql, "0");
+	itest_assert_scalar(&source, srcdb, "SELECT count(*) FROM pg_publication",
+	                    "0");
+	itest_assert_scalar(
 	    &target, tgtdb,
 	    "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgstream'", "0");
 }
@@ -299,14 +218,6 @@ watch_read(PGconn *conn, Watch *w)
 		PQreset(conn);
 }
 
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
-}
-
 /*
  * Start sync and kill -9 it at the given moment.  True if it was killed
  * there; false if it finished first (then it must have succeeded).  *seen
@@ -365,7 +276,7 @@ run_and_kill(const char *src, const char *tgt, const char *const extra[],
 			killed = proc_kill(&p, SIGKILL);
 			break;
 		}
-		sleep_ms(5);
+		itest_sleep_ms(5);
 	}
 	status = proc_wait(&p, 60000);
 	seen->most_table_parts = most;
@@ -380,14 +291,7 @@ run_and_kill(const char *src, const char *tgt, const char *const extra[],
 	if (!killed)
 	{
 		if (status != 0)
-		{
-			char *out = proc_stdout(&p);
-			char *err = proc_stderr(&p);
-
-			print_output("pgstream sync", status, out, err);
-			free(out);
-			free(err);
-		}
+			itest_print_proc("pgstream sync", &p, status);
 		ck_assert_int_eq(status, 0);
 	}
 	else
@@ -662,24 +566,24 @@ START_TEST(sync_copies_every_type_and_name_exactly)
 {
 	static const char *const extra[] = {"--jobs", "2",       "--split-size",
 	                                    "1",      "--quiet", NULL};
-	char src[CONNINFO_MAX];
-	char tgt[CONNINFO_MAX];
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
 	char sql[256];
 	PGconn *watch;
 	Watch seen;
 
-	make_db(&source, "types_src", NULL);
-	make_db(&target, "types_tgt", NULL);
+	itest_make_db(&source, "types_src", NULL);
+	itest_make_db(&target, "types_tgt", NULL);
 	ck_assert(cluster_psql(&source, "types_src", types_schema_sql));
 	ck_assert(cluster_psql(&source, "types_src", big_sql));
 	/* The big table is well over 1 MB: it is split into many parts. */
-	assert_scalar(
+	itest_assert_scalar(
 	    &source, "types_src",
 	    "SELECT pg_relation_size(format('%I.%I', 'Odd \"Schema\"; ''é'' ñ',"
 	    " 'Big \"Täble\"')::regclass) > 20 * 1024 * 1024",
 	    "t");
-	conninfo(src, &source, "types_src");
-	conninfo(tgt, &target, "types_tgt");
+	itest_conninfo(src, &source, "types_src");
+	itest_conninfo(tgt, &target, "types_tgt");
 	/* Sessions on either side default to output styles that differ from
 	 * each other and from the defaults; the source is frozen read-only as
 	 * for an offline migration.  None of it may change a value. */
@@ -697,34 +601,38 @@ START_TEST(sync_copies_every_type_and_name_exactly)
 	for (size_t i = 0; i < sizeof(count_queries) / sizeof(count_queries[0]);
 	     i++)
 	{
-		assert_scalar_equal("types_src", "types_tgt", count_queries[i]);
+		itest_assert_scalar_equal(&source, "types_src", &target, "types_tgt",
+		                          count_queries[i]);
 		snprintf(sql, sizeof(sql), "SELECT (%s) > 0", count_queries[i]);
-		assert_scalar(&target, "types_tgt", sql, "t");
+		itest_assert_scalar(&target, "types_tgt", sql, "t");
 	}
 	/* Triggers did not fire on copied rows. */
-	assert_scalar(&target, "types_tgt",
-	              "SELECT n FROM insert_counter WHERE tbl = 'child'", "1000");
-	assert_scalar(&target, "types_tgt", "SELECT sum(n) FROM insert_counter",
-	              "4506");
-	assert_scalar(&target, "types_tgt",
-	              "SELECT count(*) FROM child"
-	              " WHERE note NOT LIKE '%+' OR note LIKE '%++'",
-	              "0");
+	itest_assert_scalar(&target, "types_tgt",
+	                    "SELECT n FROM insert_counter WHERE tbl = 'child'",
+	                    "1000");
+	itest_assert_scalar(&target, "types_tgt",
+	                    "SELECT sum(n) FROM insert_counter", "4506");
+	itest_assert_scalar(&target, "types_tgt",
+	                    "SELECT count(*) FROM child"
+	                    " WHERE note NOT LIKE '%+' OR note LIKE '%++'",
+	                    "0");
 	/* The generated column was computed, the dropped one is gone. */
-	assert_scalar(&target, "types_tgt", "SELECT g FROM ident WHERE a = 1",
-	              "V1!");
-	assert_scalar(&target, "types_tgt",
-	              "SELECT count(*) FROM pg_attribute WHERE attrelid = "
-	              "'ident'::regclass AND attname LIKE '%gone%'",
-	              "0");
+	itest_assert_scalar(&target, "types_tgt", "SELECT g FROM ident WHERE a = 1",
+	                    "V1!");
+	itest_assert_scalar(&target, "types_tgt",
+	                    "SELECT count(*) FROM pg_attribute WHERE attrelid = "
+	                    "'ident'::regclass AND attname LIKE '%gone%'",
+	                    "0");
 	/* Sequences continue where the source's are. */
-	assert_scalar(&target, "types_tgt", "SELECT nextval('shared_seq')", "1112");
-	assert_scalar(&target, "types_tgt", "SELECT nextval('not_called_seq')",
-	              "77");
-	assert_scalar(&target, "types_tgt",
-	              "INSERT INTO ident (v) VALUES ('new') RETURNING a", "53");
-	assert_scalar(&target, "types_tgt", "SELECT count(*) FROM ONLY inh_parent",
-	              "1");
+	itest_assert_scalar(&target, "types_tgt", "SELECT nextval('shared_seq')",
+	                    "1112");
+	itest_assert_scalar(&target, "types_tgt",
+	                    "SELECT nextval('not_called_seq')", "77");
+	itest_assert_scalar(&target, "types_tgt",
+	                    "INSERT INTO ident (v) VALUES ('new') RETURNING a",
+	                    "53");
+	itest_assert_scalar(&target, "types_tgt",
+	                    "SELECT count(*) FROM ONLY inh_parent", "1");
 	/* Constraints are enforced on the target (two errors expected). */
 	ck_assert(!cluster_psql(&target, "types_tgt",
 	                        "INSERT INTO child VALUES (5000, 12345, 'x')"));
@@ -782,10 +690,10 @@ START_TEST(sync_works_with_a_target_login_that_only_owns_the_database)
 {
 	static const char *const extra[] = {"--jobs", "2", "--slot", "owner_slot",
 	                                    NULL};
-	char src[CONNINFO_MAX];
-	char tgt[CONNINFO_MAX];
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
 
-	make_db(&source, "owner_src", NULL);
+	itest_make_db(&source, "owner_src", NULL);
 	ck_assert(cluster_psql(&source, "owner_src", owner_schema_sql));
 	ck_assert(cluster_psql(&target, "postgres",
 	                       "DROP DATABASE IF EXISTS owner_tgt WITH (FORCE);"));
@@ -793,13 +701,13 @@ START_TEST(sync_works_with_a_target_login_that_only_owns_the_database)
 	                       "DROP ROLE IF EXISTS migrator;"
 	                       "CREATE ROLE migrator LOGIN NOSUPERUSER"
 	                       " NOCREATEDB NOCREATEROLE"));
-	make_db(&target, "owner_tgt", "migrator");
-	assert_scalar(&target, "postgres",
-	              "SELECT rolsuper OR rolcreatedb OR rolcreaterole"
-	              " OR rolreplication OR rolbypassrls FROM pg_roles"
-	              " WHERE rolname = 'migrator'",
-	              "f");
-	conninfo(src, &source, "owner_src");
+	itest_make_db(&target, "owner_tgt", "migrator");
+	itest_assert_scalar(&target, "postgres",
+	                    "SELECT rolsuper OR rolcreatedb OR rolcreaterole"
+	                    " OR rolreplication OR rolbypassrls FROM pg_roles"
+	                    " WHERE rolname = 'migrator'",
+	                    "f");
+	itest_conninfo(src, &source, "owner_src");
 	snprintf(tgt, sizeof(tgt),
 	         "host='%s' port=%d user=migrator dbname=owner_tgt", target.basedir,
 	         target.port);
@@ -809,17 +717,19 @@ START_TEST(sync_works_with_a_target_login_that_only_owns_the_database)
 	assert_same_database("owner_src", "owner_tgt", 7);
 	for (size_t i = 0; i < sizeof(count_queries) / sizeof(count_queries[0]);
 	     i++)
-		assert_scalar_equal("owner_src", "owner_tgt", count_queries[i]);
-	assert_scalar(&target, "owner_tgt", "SELECT n FROM audit", "5000");
+		itest_assert_scalar_equal(&source, "owner_src", &target, "owner_tgt",
+		                          count_queries[i]);
+	itest_assert_scalar(&target, "owner_tgt", "SELECT n FROM audit", "5000");
 	/* Everything was created by (and so belongs to) the migrator login. */
-	assert_scalar(&target, "owner_tgt",
-	              "SELECT coalesce(string_agg(c.relname || ':' || r.rolname,"
-	              " ', '), '') FROM pg_class c"
-	              " JOIN pg_roles r ON r.oid = c.relowner"
-	              " JOIN pg_namespace n ON n.oid = c.relnamespace"
-	              " WHERE n.nspname IN ('public', 'app')"
-	              " AND r.rolname <> 'migrator'",
-	              "");
+	itest_assert_scalar(
+	    &target, "owner_tgt",
+	    "SELECT coalesce(string_agg(c.relname || ':' || r.rolname,"
+	    " ', '), '') FROM pg_class c"
+	    " JOIN pg_roles r ON r.oid = c.relowner"
+	    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+	    " WHERE n.nspname IN ('public', 'app')"
+	    " AND r.rolname <> 'migrator'",
+	    "");
 	assert_no_traces("owner_src", "owner_slot", "owner_tgt");
 }
 END_TEST
@@ -834,12 +744,12 @@ END_TEST
 START_TEST(sync_handles_an_extension_already_created_by_another_role)
 {
 	static const char *const extra[] = {"--slot", "ext_slot", "--quiet", NULL};
-	char src[CONNINFO_MAX];
-	char tgt[CONNINFO_MAX];
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
 	char *err = NULL;
 	int status;
 
-	make_db(&source, "ext_src", NULL);
+	itest_make_db(&source, "ext_src", NULL);
 	ck_assert(cluster_psql(&source, "ext_src",
 	                       "CREATE EXTENSION citext;"
 	                       "CREATE TABLE e (id int PRIMARY KEY, c citext);"
@@ -849,9 +759,9 @@ START_TEST(sync_handles_an_extension_already_created_by_another_role)
 	ck_assert(cluster_psql(&target, "postgres",
 	                       "DROP ROLE IF EXISTS ext_migrator;"
 	                       "CREATE ROLE ext_migrator LOGIN NOSUPERUSER"));
-	make_db(&target, "ext_tgt", "ext_migrator");
+	itest_make_db(&target, "ext_tgt", "ext_migrator");
 	ck_assert(cluster_psql(&target, "ext_tgt", "CREATE EXTENSION citext"));
-	conninfo(src, &source, "ext_src");
+	itest_conninfo(src, &source, "ext_src");
 	snprintf(tgt, sizeof(tgt),
 	         "host='%s' port=%d user=ext_migrator dbname=ext_tgt",
 	         target.basedir, target.port);
@@ -872,21 +782,21 @@ START_TEST(sync_refuses_a_non_empty_target)
 {
 	static const char *const extra[] = {"--slot", "refuse_slot", "--quiet",
 	                                    NULL};
-	char src[CONNINFO_MAX];
-	char tgt[CONNINFO_MAX];
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
 	char *err = NULL;
 	int status;
 
-	make_db(&source, "refuse_src", NULL);
-	make_db(&target, "refuse_tgt", NULL);
+	itest_make_db(&source, "refuse_src", NULL);
+	itest_make_db(&target, "refuse_tgt", NULL);
 	ck_assert(cluster_psql(&source, "refuse_src",
 	                       "CREATE TABLE t (id int PRIMARY KEY);"
 	                       "INSERT INTO t VALUES (1)"));
 	ck_assert(cluster_psql(&target, "refuse_tgt",
 	                       "CREATE TABLE existing (v text);"
 	                       "INSERT INTO existing VALUES ('keep me')"));
-	conninfo(src, &source, "refuse_src");
-	conninfo(tgt, &target, "refuse_tgt");
+	itest_conninfo(src, &source, "refuse_src");
+	itest_conninfo(tgt, &target, "refuse_tgt");
 
 	status = run_sync(src, tgt, extra, &err);
 	ck_assert_int_eq(status, 2);
@@ -895,25 +805,35 @@ START_TEST(sync_refuses_a_non_empty_target)
 	free(err);
 
 	assert_no_traces("refuse_src", "refuse_slot", "refuse_tgt");
-	assert_scalar(&target, "refuse_tgt",
-	              "SELECT string_agg(relname, ',') FROM pg_class c"
-	              " JOIN pg_namespace n ON n.oid = c.relnamespace"
-	              " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')"
-	              " AND n.nspname !~ '^pg_toast' AND c.relkind <> 'i'",
-	              "existing");
-	assert_scalar(&target, "refuse_tgt",
-	              "SELECT string_agg(v, ',') FROM existing", "keep me");
+	itest_assert_scalar(
+	    &target, "refuse_tgt",
+	    "SELECT string_agg(relname, ',') FROM pg_class c"
+	    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+	    " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')"
+	    " AND n.nspname !~ '^pg_toast' AND c.relkind <> 'i'",
+	    "existing");
+	itest_assert_scalar(&target, "refuse_tgt",
+	                    "SELECT string_agg(v, ',') FROM existing", "keep me");
 }
 END_TEST
 
 START_TEST(sync_usage_errors_change_nothing)
 {
-	char src[CONNINFO_MAX];
-	char tgt[CONNINFO_MAX];
-	const char *bad_jobs[] = {
-	    pgstream_bin(), "sync",   "--source", src,      "--target",   tgt,
-	    "--no-follow",  "--jobs", "0",        "--slot", "usage_slot", NULL};
-	const char *bad_split[] = {pgstream_bin(),
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	const char *bad_jobs[] = {itest_pgstream_bin(),
+	                          "sync",
+	                          "--source",
+	                          src,
+	                          "--target",
+	                          tgt,
+	                          "--no-follow",
+	                          "--jobs",
+	                          "0",
+	                          "--slot",
+	                          "usage_slot",
+	                          NULL};
+	const char *bad_split[] = {itest_pgstream_bin(),
 	                           "sync",
 	                           "--source",
 	                           src,
@@ -925,16 +845,17 @@ START_TEST(sync_usage_errors_change_nothing)
 	                           "--slot",
 	                           "usage_slot",
 	                           NULL};
-	const char *no_target[] = {pgstream_bin(), "sync",   "--source",   src,
-	                           "--no-follow",  "--slot", "usage_slot", NULL};
+	const char *no_target[] = {
+	    itest_pgstream_bin(), "sync",   "--source",   src,
+	    "--no-follow",        "--slot", "usage_slot", NULL};
 	const char *const *cases[] = {bad_jobs, bad_split, no_target};
 
-	make_db(&source, "usage_src", NULL);
-	make_db(&target, "usage_tgt", NULL);
+	itest_make_db(&source, "usage_src", NULL);
+	itest_make_db(&target, "usage_tgt", NULL);
 	ck_assert(cluster_psql(&source, "usage_src",
 	                       "CREATE TABLE t (id int PRIMARY KEY)"));
-	conninfo(src, &source, "usage_src");
-	conninfo(tgt, &target, "usage_tgt");
+	itest_conninfo(src, &source, "usage_src");
+	itest_conninfo(tgt, &target, "usage_tgt");
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 	{
@@ -950,12 +871,13 @@ START_TEST(sync_usage_errors_change_nothing)
 		free(err);
 	}
 	assert_no_traces("usage_src", "usage_slot", "usage_tgt");
-	assert_scalar(&target, "usage_tgt",
-	              "SELECT count(*) FROM pg_class c"
-	              " JOIN pg_namespace n ON n.oid = c.relnamespace"
-	              " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')"
-	              " AND n.nspname !~ '^pg_toast'",
-	              "0");
+	itest_assert_scalar(
+	    &target, "usage_tgt",
+	    "SELECT count(*) FROM pg_class c"
+	    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+	    " WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')"
+	    " AND n.nspname !~ '^pg_toast'",
+	    "0");
 }
 END_TEST
 
@@ -980,8 +902,8 @@ static const char rls_source_sql[] =
 START_TEST(sync_never_loses_rows_hidden_by_row_security_on_the_source)
 {
 	static const char *const extra[] = {"--slot", "rls_slot", "--quiet", NULL};
-	char src[CONNINFO_MAX];
-	char tgt[CONNINFO_MAX];
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
 	char *err = NULL;
 	int status;
 
@@ -989,12 +911,12 @@ START_TEST(sync_never_loses_rows_hidden_by_row_security_on_the_source)
 	                       "DROP ROLE IF EXISTS reader;"
 	                       "CREATE ROLE reader LOGIN REPLICATION NOBYPASSRLS;"
 	                       "GRANT pg_read_all_data TO reader"));
-	make_db(&source, "rls_src", NULL);
-	make_db(&target, "rls_tgt", NULL);
+	itest_make_db(&source, "rls_src", NULL);
+	itest_make_db(&target, "rls_tgt", NULL);
 	ck_assert(cluster_psql(&source, "rls_src", rls_source_sql));
 	snprintf(src, sizeof(src), "host='%s' port=%d user=reader dbname=rls_src",
 	         source.basedir, source.port);
-	conninfo(tgt, &target, "rls_tgt");
+	itest_conninfo(tgt, &target, "rls_tgt");
 
 	status = run_sync(src, tgt, extra, &err);
 	if (status == 0)
@@ -1017,10 +939,11 @@ START_TEST(sync_never_loses_rows_hidden_by_row_security_on_the_source)
 	    &source, "postgres",
 	    "SELECT count(pg_drop_replication_slot(slot_name))"
 	    " FROM pg_replication_slots WHERE slot_name = 'rls_slot'"));
-	make_db(&target, "rls_tgt", NULL);
+	itest_make_db(&target, "rls_tgt", NULL);
 	ck_assert_int_eq(run_sync(src, tgt, extra, NULL), 0);
 	assert_same_database("rls_src", "rls_tgt", 2);
-	assert_scalar(&target, "rls_tgt", "SELECT count(*) FROM guarded", "100");
+	itest_assert_scalar(&target, "rls_tgt", "SELECT count(*) FROM guarded",
+	                    "100");
 	assert_no_traces("rls_src", "rls_slot", "rls_tgt");
 }
 END_TEST
@@ -1029,18 +952,18 @@ END_TEST
 
 START_TEST(status_reports_phase_none_without_state)
 {
-	const char *text_argv[] = {pgstream_bin(), "status", "--target", NULL,
+	const char *text_argv[] = {itest_pgstream_bin(), "status", "--target", NULL,
 	                           NULL};
-	char tgt[CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
 	char *out;
 	int status;
 
-	make_db(&target, "status_tgt", NULL);
-	conninfo(tgt, &target, "status_tgt");
+	itest_make_db(&target, "status_tgt", NULL);
+	itest_conninfo(tgt, &target, "status_tgt");
 	out = run_status(tgt, &status);
 	ck_assert_int_eq(status, 0);
 	ck_assert_ptr_nonnull(out);
-	strip_space(out);
+	itest_strip_space(out);
 	ck_assert_str_eq(out, "{\"phase\":\"none\"}");
 	free(out);
 
@@ -1050,7 +973,7 @@ START_TEST(status_reports_phase_none_without_state)
 	ck_assert_ptr_nonnull(strstr(out, "phase: none"));
 	free(out);
 	/* Looking did not create anything. */
-	assert_scalar(
+	itest_assert_scalar(
 	    &target, "status_tgt",
 	    "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgstream'", "0");
 }
@@ -1104,7 +1027,7 @@ assert_status_shows(const char *tgt, const char *phase)
 	out = run_status(tgt, &status);
 	ck_assert_int_eq(status, 0);
 	ck_assert_ptr_nonnull(out);
-	strip_space(out);
+	itest_strip_space(out);
 	snprintf(expected, sizeof(expected), "{\"phase\":\"%s\"", phase);
 	ck_assert_msg(strncmp(out, expected, strlen(expected)) == 0,
 	              "status: expected %s..., got %s", expected, out);
@@ -1127,17 +1050,17 @@ kill_scenario(const char *tgtdb, const char *owner, const char *slot,
 {
 	const char *extra[] = {"--split-size", "1",      "--jobs", "2",
 	                       "--quiet",      "--slot", slot,     NULL};
-	char src[CONNINFO_MAX];
-	char tgt[CONNINFO_MAX];
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
 	PGconn *watch;
 	int copy_kills = 0;
 	long max_parts = 0;
 	bool finished = false;
 
-	make_db(&target, tgtdb, owner);
-	conninfo(src, &source, "kill_src");
+	itest_make_db(&target, tgtdb, owner);
+	itest_conninfo(src, &source, "kill_src");
 	if (owner == NULL)
-		conninfo(tgt, &target, tgtdb);
+		itest_conninfo(tgt, &target, tgtdb);
 	else
 		snprintf(tgt, sizeof(tgt), "host='%s' port=%d user=%s dbname=%s",
 		         target.basedir, target.port, owner, tgtdb);
@@ -1180,7 +1103,7 @@ kill_scenario(const char *tgtdb, const char *owner, const char *slot,
 		ck_assert_msg(max_parts > 10, "k_big was split in %ld parts only",
 		              max_parts);
 	assert_same_database("kill_src", tgtdb, 6);
-	assert_scalar(&target, tgtdb, "SELECT n FROM k_counter", "1000");
+	itest_assert_scalar(&target, tgtdb, "SELECT n FROM k_counter", "1000");
 	assert_no_traces("kill_src", slot, tgtdb);
 	return copy_kills;
 }
@@ -1205,14 +1128,15 @@ START_TEST(sync_resumes_after_kill_9)
 	};
 	int copy_kills;
 
-	make_db(&source, "kill_src", NULL);
+	itest_make_db(&source, "kill_src", NULL);
 	ck_assert(cluster_psql(&source, "kill_src", kill_schema_sql));
 	ck_assert(cluster_psql(&source, "kill_src", "ANALYZE"));
-	assert_scalar(&source, "kill_src",
-	              "SELECT (SELECT count(*) FROM k_big) + (SELECT count(*) FROM"
-	              " k_mid) + (SELECT count(*) FROM k_nopk) + (SELECT count(*)"
-	              " FROM k_part) + (SELECT count(*) FROM k_ref)",
-	              "1001000");
+	itest_assert_scalar(
+	    &source, "kill_src",
+	    "SELECT (SELECT count(*) FROM k_big) + (SELECT count(*) FROM"
+	    " k_mid) + (SELECT count(*) FROM k_nopk) + (SELECT count(*)"
+	    " FROM k_part) + (SELECT count(*) FROM k_ref)",
+	    "1001000");
 
 	copy_kills = kill_scenario("kill_tgt_a", NULL, "kill_slot_a", phases,
 	                           sizeof(phases) / sizeof(phases[0]));
