@@ -1471,6 +1471,24 @@ writer_stats(const Writer *w)
 	return &w->stats;
 }
 
+/*
+ * The apply session's commit mode.  With async_commit, `durable` was read
+ * back from the target and the source is told it is flushed as soon as
+ * streaming starts, but an earlier run's last commits may still be
+ * unflushed: a synchronous commit of a write flushes the target's WAL up to
+ * itself, so everything before it too.
+ */
+static bool
+session_setup(Writer *w, SyncError *err)
+{
+	if (!w->async_commit)
+		return pgconn_exec(w->conn, "SET synchronous_commit = on", err);
+	if (!pgconn_exec(w->conn, "SET synchronous_commit = on;"
+					 " UPDATE pgstream.migration SET updated_at = now() WHERE id = 1", err))
+		return sync_error_context(err, "could not flush the target's WAL before streaming");
+	return pgconn_exec(w->conn, "SET synchronous_commit = off", err);
+}
+
 Writer *
 writer_create(const char *target_conninfo, bool async_commit, Lsn durable, SyncError *err)
 {
@@ -1495,8 +1513,7 @@ writer_create(const char *target_conninfo, bool async_commit, Lsn durable, SyncE
 		w->meta = pgconn_connect(target_conninfo, &co, "target", err);
 	w->async_commit = async_commit;
 	durable_init(&w->durable, durable);
-	if (w->meta == NULL || !pgconn_exec(w->conn, async_commit ? "SET synchronous_commit = off" :
-										"SET synchronous_commit = on", err))
+	if (w->meta == NULL || !session_setup(w, err))
 	{
 		writer_destroy(w);
 		return NULL;
