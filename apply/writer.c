@@ -24,7 +24,7 @@
 typedef enum PendingKind
 {
 	PENDING_ANY,				/* BEGIN, PREPARE, INSERT, TRUNCATE, progress */
-	PENDING_ONE_ROW,			/* UPDATE/DELETE: must affect exactly one row */
+	PENDING_ONE_ROW,			/* UPDATE/DELETE: exactly one row, see wrap_one_row */
 	PENDING_WAL_POSITIONS,		/* after an asynchronous COMMIT: insert, flush LSN */
 	PENDING_SYNC
 } PendingKind;
@@ -220,15 +220,6 @@ check_result(Writer *w, const PendingOp *op, PGresult *res, SyncError *err)
 		durable_note_flush(&w->durable, flush_lsn);
 		PQclear(res);
 		return true;
-	}
-	if (op->kind == PENDING_ONE_ROW && strcmp(PQcmdTuples(res), "1") != 0)
-	{
-		sync_error_set(err, SYNC_ERR_PRECONDITION,
-					   "%s \"%s\" matched %s rows on target, expected exactly 1: "
-					   "the target no longer matches the source",
-					   op_name(op->op), op->table, PQcmdTuples(res));
-		PQclear(res);
-		return false;
 	}
 	PQclear(res);
 	return true;
