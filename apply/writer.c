@@ -18,14 +18,15 @@
 #include "apply/pgconn.h"
 
 #define PIPELINE_DEPTH 256		/* results outstanding before we read some */
-#define ONE_ROW_MARK "pgstream: rows matched: "
 #define MAX_PENDING (PIPELINE_DEPTH * 2 + 16)
 
 typedef enum PendingKind
 {
 	PENDING_ANY,				/* BEGIN, PREPARE, INSERT, TRUNCATE, progress */
-	PENDING_ONE_ROW,			/* UPDATE/DELETE: exactly one row, see wrap_one_row */
-	PENDING_WAL_POSITIONS,		/* after an asynchronous COMMIT: insert, flush LSN */
+	PENDING_ONE_ROW,			/* UPDATE/DELETE: must affect exactly one row */
+	PENDING_COMMIT,				/* COMMIT of a batch; commit_lsn = its source end */
+	PENDING_WAL_POSITIONS,		/* after an asynchronous COMMIT: insert, flush LSN;
+								 * commit_lsn = that batch's source end */
 	PENDING_SYNC
 } PendingKind;
 
@@ -110,7 +111,6 @@ struct Writer
 	Lsn			barrier_lsn;
 	bool		async_commit;	/* synchronous_commit = off; see durable.h */
 	DurableTracker durable;
-	Lsn			commit_end;		/* source end LSN of the COMMIT in flight */
 	Xid			source_xid;		/* source transaction being applied */
 	Lsn			source_commit_lsn;
 	WriterStats stats;
@@ -167,30 +167,13 @@ check_result(Writer *w, const PendingOp *op, PGresult *res, SyncError *err)
 {
 	ExecStatusType st = PQresultStatus(res);
 
-	if (st == PGRES_FATAL_ERROR && op->kind == PENDING_ONE_ROW)
-	{
-		/* the statement's own row check (see wrap_one_row) */
-		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-		const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-		const char *hit = msg ? strstr(msg, ONE_ROW_MARK) : NULL;
-
-		if (state != NULL && strcmp(state, "22P02") == 0 && hit != NULL)
-		{
-			sync_error_set(err, SYNC_ERR_PRECONDITION,
-						   "%s \"%s\" matched %ld rows on target, expected exactly 1: "
-						   "the target no longer matches the source",
-						   op_name(op->op), op->table, strtol(hit + strlen(ONE_ROW_MARK), NULL, 10));
-			if (op->xid)
-				sync_error_context(err, "source transaction %u (committed at %X/%X)",
-								   op->xid, LSN_ARGS(op->commit_lsn));
-			PQclear(res);
-			return false;
-		}
-	}
 	if (st == PGRES_FATAL_ERROR)
 	{
 		pgconn_error_from_result(w->conn, res, err);
-		if (op->table[0] && op->xid)
+		if (op->kind == PENDING_COMMIT)
+			sync_error_context(err, "COMMIT of the changes up to source %X/%X failed on target",
+							   LSN_ARGS(op->commit_lsn));
+		else if (op->table[0] && op->xid)
 			sync_error_context(err, "%s \"%s\" from source transaction %u (committed at %X/%X) "
 							   "failed on target", op_name(op->op), op->table, op->xid,
 							   LSN_ARGS(op->commit_lsn));
@@ -216,10 +199,22 @@ check_result(Writer *w, const PendingOp *op, PGresult *res, SyncError *err)
 			return sync_error_set(err, SYNC_ERR_SERVER,
 								  "could not read the target's WAL positions after COMMIT");
 		}
-		durable_note_commit(&w->durable, w->commit_end, insert_lsn);
+		durable_note_commit(&w->durable, op->commit_lsn, insert_lsn);
 		durable_note_flush(&w->durable, flush_lsn);
 		PQclear(res);
 		return true;
+	}
+	if (op->kind == PENDING_ONE_ROW && strcmp(PQcmdTuples(res), "1") != 0)
+	{
+		sync_error_set(err, SYNC_ERR_PRECONDITION,
+					   "%s \"%s\" matched %s rows on target, expected exactly 1: "
+					   "the target no longer matches the source",
+					   op_name(op->op), op->table, PQcmdTuples(res));
+		if (op->xid)
+			sync_error_context(err, "source transaction %u (committed at %X/%X)",
+							   op->xid, LSN_ARGS(op->commit_lsn));
+		PQclear(res);
+		return false;
 	}
 	PQclear(res);
 	return true;
@@ -323,12 +318,60 @@ send_simple(Writer *w, const char *sql, SyncError *err)
 	return true;
 }
 
+/*
+ * Statements every batch runs, prepared once per session (session_setup):
+ * a busy stream commits a batch or two per source transaction, and parsing
+ * and planning these each time cost the target more than the changes did.
+ */
+typedef enum FixedStmt
+{
+	FX_BEGIN,
+	FX_COMMIT,
+	FX_SYNC_COMMIT,
+	FX_PROGRESS,
+	FX_WAL_POSITIONS,
+	FX_COUNT
+} FixedStmt;
+
+static const struct
+{
+	const char *name;
+	const char *sql;
+	int			nparams;
+}			fixed_stmts[FX_COUNT] = {
+	[FX_BEGIN] = {"pgs_begin", "BEGIN", 0},
+	[FX_COMMIT] = {"pgs_commit", "COMMIT", 0},
+	[FX_SYNC_COMMIT] = {"pgs_sync_commit", "SET LOCAL synchronous_commit = on", 0},
+	[FX_PROGRESS] = {"pgs_progress",
+		"UPDATE pgstream.migration SET applied_lsn = $1::pg_lsn,"
+		" applied_commit_time = to_timestamp($2::float8),"
+		" barrier_token = coalesce($3, barrier_token),"
+		" barrier_lsn = coalesce($4::pg_lsn, barrier_lsn),"
+		" updated_at = now() WHERE id = 1", 4},
+	[FX_WAL_POSITIONS] = {"pgs_wal_positions",
+		"SELECT pg_catalog.pg_current_wal_insert_lsn(), pg_catalog.pg_current_wal_flush_lsn()", 0},
+};
+
+static bool
+send_fixed(Writer *w, FixedStmt id, const char *const *params, PendingKind kind,
+		   const char *table, SyncError *err)
+{
+	if (!reserve(w, 1, err))
+		return false;
+	if (PQsendQueryPrepared(w->conn, fixed_stmts[id].name, fixed_stmts[id].nparams,
+							params, NULL, NULL, 0) != 1)
+		return sync_error_set(err, SYNC_ERR_CONNECT, "could not send to target: %s",
+							  PQerrorMessage(w->conn));
+	push_pending(w, kind, 0, table);
+	return true;
+}
+
 static bool
 ensure_txn(Writer *w, SyncError *err)
 {
 	if (w->in_txn)
 		return true;
-	if (!send_simple(w, "BEGIN", err))
+	if (!send_fixed(w, FX_BEGIN, NULL, PENDING_ANY, NULL, err))
 		return false;
 	w->in_txn = true;
 	return true;
@@ -1175,25 +1218,6 @@ build_update(const TargetRel *t, const bool *setmask, const bool *keymask, bool 
 }
 
 /*
- * An UPDATE or DELETE must change exactly one row, and a batch must not
- * commit if one did not.  The check runs in the statement itself, so COMMIT
- * can follow in the same round trip: when the count is not 1 the cast fails
- * (22P02, with the count in its message), the transaction aborts and the
- * pipeline skips the COMMIT.  check_result turns it back into our message.
- */
-static void
-wrap_one_row(const Str *stmt, Str *out)
-{
-	bool		is_select = strncmp(stmt->p, "SELECT ", 7) == 0;
-
-	str_add(out, "WITH u AS (");
-	str_add(out, stmt->p);
-	str_add(out, is_select ? "" : " RETURNING 1");
-	str_add(out, ") SELECT CASE WHEN count(*) = 1 THEN 1 ELSE ('" ONE_ROW_MARK
-			"' || count(*))::int END FROM u");
-}
-
-/*
  * Run the UPDATE or DELETE for this shape: the statement key is made from
  * the masks, and SQL is only built the first time a shape is seen.
  */
@@ -1202,8 +1226,7 @@ run_keyed(Writer *w, const TargetRel *t, char op, const bool *setmask, const boo
 		  bool full, const ParamSpec *spec, int n, SyncError *err)
 {
 	Str			key = {0},
-				sql = {0},
-				wrapped = {0};
+				sql = {0};
 	size_t		slot = 0;
 	const char *name;
 	bool		ok;
@@ -1221,17 +1244,14 @@ run_keyed(Writer *w, const TargetRel *t, char op, const bool *setmask, const boo
 			str_add(&sql, t->qualified);
 			build_where(t, keymask, full, 1, &sql);
 		}
-		if (!sql.oom)
-			wrap_one_row(&sql, &wrapped);
-		ok = !sql.oom && !wrapped.oom ?
-			(name = stmt_prepare(w, slot, key.p, wrapped.p, n, err)) != NULL
+		ok = !sql.oom ?
+			(name = stmt_prepare(w, slot, key.p, sql.p, n, err)) != NULL
 			: sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
 	}
 	ok = ok && bind_params(w, spec, n, err) &&
 		send_prepared(w, name, n, PENDING_ONE_ROW, op, t, err);
 	free(key.p);
 	free(sql.p);
-	free(wrapped.p);
 	return ok;
 }
 
@@ -1334,40 +1354,34 @@ send_progress(Writer *w, Lsn end_lsn, PgTimestamp commit_time, SyncError *err)
 	params[1] = ts;
 	params[2] = w->barrier_token[0] ? w->barrier_token : NULL;
 	params[3] = w->barrier_token[0] ? lsn_format(w->barrier_lsn, blsn) : NULL;
-	if (!reserve(w, 1, err))
-		return false;
-	if (PQsendQueryParams(w->conn,
-						  "UPDATE pgstream.migration SET applied_lsn = $1::pg_lsn,"
-						  " applied_commit_time = to_timestamp($2::float8),"
-						  " barrier_token = coalesce($3, barrier_token),"
-						  " barrier_lsn = coalesce($4::pg_lsn, barrier_lsn),"
-						  " updated_at = now() WHERE id = 1",
-						  4, NULL, params, NULL, NULL, 0) != 1)
-		return sync_error_set(err, SYNC_ERR_CONNECT, "could not send to target: %s",
-							  PQerrorMessage(w->conn));
-	push_pending(w, PENDING_ANY, 0, "pgstream.migration");
-	return true;
+	return send_fixed(w, FX_PROGRESS, params, PENDING_ANY, "pgstream.migration", err);
 }
 
+/*
+ * Commit the batch.  The batch's results are read first (one round trip):
+ * an UPDATE or DELETE that did not change exactly one row, or any failed
+ * statement, stops here and nothing is committed.  An asynchronous COMMIT
+ * is then sent with the read of the target's WAL positions and not waited
+ * for: its results are read with the next batch's (or by writer_settle),
+ * so the target commits while the next batch is being built.  A COMMIT
+ * that fails is reported then, and the next batch, which started after the
+ * pipeline's sync, is never committed: its own COMMIT is only sent after
+ * every earlier result was read.  Synchronous commits are waited for.
+ */
 bool
 writer_commit(Writer *w, Lsn end_lsn, PgTimestamp commit_time, SyncError *err)
 {
 	/* the barrier's batch is flushed before cutover may drop the slot */
 	bool		sync_commit = !w->async_commit || w->barrier_token[0] != '\0';
 
-	/*
-	 * No need to read results before COMMIT: an UPDATE or DELETE that does
-	 * not match exactly one row fails in the server (wrap_one_row), which
-	 * aborts the transaction, and the pipeline then skips the COMMIT.  One
-	 * round trip per batch.
-	 */
 	if (!run_end(w, err) || !ensure_txn(w, err) ||
-		!send_progress(w, end_lsn, commit_time, err) ||
-		(sync_commit && w->async_commit &&
-		 !send_simple(w, "SET LOCAL synchronous_commit = on", err)) ||
-		!send_simple(w, "COMMIT", err))
+		!send_progress(w, end_lsn, commit_time, err) || !drain(w, 0, err))
 		return false;
-	w->commit_end = end_lsn;
+	if ((sync_commit && w->async_commit &&
+		 !send_fixed(w, FX_SYNC_COMMIT, NULL, PENDING_ANY, NULL, err)) ||
+		!send_fixed(w, FX_COMMIT, NULL, PENDING_COMMIT, NULL, err))
+		return false;
+	w->pending[(w->pending_head + w->npending - 1) % MAX_PENDING].commit_lsn = end_lsn;
 	if (!sync_commit)
 	{
 		/*
@@ -1375,25 +1389,29 @@ writer_commit(Writer *w, Lsn end_lsn, PgTimestamp commit_time, SyncError *err)
 		 * read just after it) and how far the target has flushed: read in
 		 * the same round trip, see durable.h.
 		 */
-		if (!reserve(w, 1, err))
+		if (!send_fixed(w, FX_WAL_POSITIONS, NULL, PENDING_WAL_POSITIONS, NULL, err))
 			return false;
-		if (PQsendQueryParams(w->conn, "SELECT pg_catalog.pg_current_wal_insert_lsn(),"
-							  " pg_catalog.pg_current_wal_flush_lsn()",
-							  0, NULL, NULL, NULL, NULL, 0) != 1)
-			return sync_error_set(err, SYNC_ERR_CONNECT, "could not send to target: %s",
-								  PQerrorMessage(w->conn));
-		push_pending(w, PENDING_WAL_POSITIONS, 0, NULL);
+		w->pending[(w->pending_head + w->npending - 1) % MAX_PENDING].commit_lsn = end_lsn;
 	}
 	if (!send_sync(w, err))
 		return false;
 	w->in_txn = false;
-	if (!drain(w, 0, err))
-		return false;
-	if (sync_commit)
-		durable_note_sync_commit(&w->durable, end_lsn);
 	w->barrier_token[0] = '\0';
 	w->stats.commits++;
+	if (!sync_commit)
+		return true;
+	if (!drain(w, 0, err))
+		return false;
+	durable_note_sync_commit(&w->durable, end_lsn);
 	return true;
+}
+
+bool
+writer_settle(Writer *w, SyncError *err)
+{
+	if (w->in_txn || w->npending == 0)
+		return true;
+	return drain(w, 0, err);
 }
 
 Lsn
@@ -1472,6 +1490,19 @@ writer_stats(const Writer *w)
 static bool
 session_setup(Writer *w, SyncError *err)
 {
+	for (int i = 0; i < FX_COUNT; i++)
+	{
+		PGresult   *res = PQprepare(w->conn, fixed_stmts[i].name, fixed_stmts[i].sql,
+									fixed_stmts[i].nparams, NULL);
+		bool		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+		if (!ok)
+			sync_error_set(err, SYNC_ERR_SERVER, "could not prepare \"%s\" on the target: %s",
+						   fixed_stmts[i].sql, PQerrorMessage(w->conn));
+		PQclear(res);
+		if (!ok)
+			return false;
+	}
 	if (!w->async_commit)
 		return pgconn_exec(w->conn, "SET synchronous_commit = on", err);
 	if (!pgconn_exec(w->conn, "SET synchronous_commit = on;"

@@ -88,11 +88,20 @@ void		writer_note_barrier(Writer *w, const char *token, Lsn end_lsn);
 /*
  * Record end_lsn/commit_time as applied and commit the target transaction
  * (opening one if needed, so progress moves even for empty source
- * transactions when the caller asks).  When this returns true the commit is
- * visible on the target, and durable unless async_commit (see above).
+ * transactions when the caller asks).  Every statement of the batch has
+ * succeeded when this returns true.  With async_commit (and no barrier) the
+ * COMMIT itself is then in flight: its result is read by the next call that
+ * reads results, or by writer_settle, and a failure is reported there.
+ * Otherwise the commit is done and flushed when this returns true.
  */
 bool		writer_commit(Writer *w, Lsn end_lsn, PgTimestamp commit_time,
 						  SyncError *err);
+
+/*
+ * Between batches: read the results of the COMMIT in flight, if any.  When
+ * this returns true every batch committed so far is visible on the target.
+ */
+bool		writer_settle(Writer *w, SyncError *err);
 
 /* The end LSN of the last source commit whose target commit is flushed. */
 Lsn			writer_durable_lsn(const Writer *w);

@@ -48,7 +48,7 @@
 #define QUEUE_MAX_BYTES (16 * 1024 * 1024)	/* about half a second of a busy stream */
 #define CHUNK_BYTES (256 * 1024)	/* receiver -> applier hand-off unit */
 #define RECEIVE_BATCH 4096		/* messages taken before looking up again */
-#define RECEIVE_COALESCE_US 250	/* pause before reading on when data trickles in */
+#define RECEIVE_COALESCE_US 1000	/* pause before reading on when data trickles in */
 #define STATS_INTERVAL_US 1000000
 #define MAX_SPOOLS 256
 
@@ -379,6 +379,13 @@ receiver_take(Receiver *r, const ReplMessage *m, SyncError *err)
  * TCP: over a Unix-domain socket the pause stalls the walsender, whose
  * small-socket buffer fills first (measured: 1 M rows took 5.2 s with it,
  * 4.3 s without; over TCP 5.3 s -> 3.4 s).
+ *
+ * Why 1 ms and not less: under pgbench -c 4 on two cores, with 250 us the
+ * receiver, the applier and its target session woke for almost every source
+ * transaction and together used 2.7x the CPU of a native apply worker; the
+ * walsender, starved of CPU, fell up to 2 MB behind the WAL, which was most
+ * of the lag.  With 1 ms that CPU halved and the walsender kept up (see
+ * docs/figures.md).
  */
 static void *
 receiver_main(void *arg)
@@ -989,7 +996,9 @@ note_idle(Applier *a, SyncError *err)
 	bool		idle;
 	Lsn			received;
 
-	/* asynchronous commits the target has not flushed yet: ask again */
+	/* the last COMMIT's results; then, if not flushed yet, ask again */
+	if (!a->in_txn && !a->batch_open && !writer_settle(a->writer, err))
+		return false;
 	if (!a->in_txn && !a->batch_open && !writer_all_durable(a->writer))
 	{
 		if (!writer_poll_durable(a->writer, err))

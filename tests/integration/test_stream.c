@@ -42,8 +42,9 @@
  * including boolean, char(n) and inet; runs of inserts applied with COPY; an
  * UPDATE of only an unchanged TOASTed column under an identity key;
  * TRUNCATE of one partition; a change that matches no row on a drifted
- * target must not be committed; a table created while streaming must not be
- * left behind silently.
+ * target must not be committed; a COMMIT that fails on the target (which is
+ * not waited for) lets nothing after it commit; a table created while
+ * streaming must not be left behind silently.
  *
  * Comparison: for every table of the source (leaf partitions and
  * partitioned parents alike) the row count and the md5 of its rows as text
@@ -1908,6 +1909,80 @@ START_TEST(a_change_that_matches_no_row_stops_sync_without_committing_it)
 }
 END_TEST
 
+/*
+ * A COMMIT that fails on the target (here a deferred unique constraint only
+ * the target has).  An asynchronous COMMIT is not waited for: the next
+ * batch may already be under way when its failure is read.  sync must stop
+ * naming the constraint, nothing from the failing transaction or after it
+ * may be committed, and once the target is fixed the same command goes on.
+ */
+START_TEST(a_commit_that_fails_on_the_target_commits_nothing_after_it)
+{
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	Proc sync;
+	int status;
+	char *err;
+	char *got;
+
+	itest_make_db(&source, "cfail_src", NULL);
+	itest_make_db(&target, "cfail_tgt", "migrator");
+	ck_assert(cluster_psql(&source, "cfail_src",
+	                       "CREATE TABLE t (id int PRIMARY KEY, v int);"
+	                       "CREATE TABLE marker (id int PRIMARY KEY);"));
+	itest_conninfo(src, &source, "cfail_src");
+	itest_migrator_conninfo(tgt, &target, "cfail_tgt");
+
+	spawn_sync(&sync, src, tgt, "cfail_slot");
+	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
+	ck_assert(cluster_psql(&target, "cfail_tgt",
+	                       "ALTER TABLE t ADD CONSTRAINT v_once UNIQUE (v)"
+	                       " DEFERRABLE INITIALLY DEFERRED"));
+	ck_assert(cluster_psql(&source, "cfail_src",
+	                       "INSERT INTO t VALUES (1, 7)"));
+	assert_applied("cfail_tgt", "SELECT count(*) = 1 FROM t", &sync,
+	               "applying the first row");
+	/* separate transactions, sent back to back */
+	ck_assert(cluster_psql(&source, "cfail_src",
+	                       "BEGIN; INSERT INTO t VALUES (2, 7); COMMIT;"
+	                       " BEGIN; INSERT INTO marker VALUES (1); COMMIT;"
+	                       " BEGIN; INSERT INTO marker VALUES (2); COMMIT"));
+
+	status = proc_wait(&sync, 60000);
+	err = proc_stderr(&sync);
+	ck_assert_ptr_nonnull(err);
+	if (status == 0 || status == PROC_TIMEOUT)
+		itest_print_proc("pgstream sync", &sync, status);
+	ck_assert_msg(status != PROC_TIMEOUT && status != 0,
+	              "sync went on (%d) after a COMMIT failed", status);
+	ck_assert_msg(strstr(err, "v_once") != NULL,
+	              "stderr does not name the constraint:\n%s", err);
+	fprintf(stderr, "sync stopped with %d:\n%s", status, err);
+	free(err);
+	proc_release(&sync);
+	got = cluster_query_scalar(&target, "cfail_tgt",
+	                           "SELECT (SELECT count(*) FROM t) || '/' ||"
+	                           " (SELECT count(*) FROM marker)");
+	ck_assert_ptr_nonnull(got);
+	ck_assert_msg(strcmp(got, "1/0") == 0,
+	              "rows (t/marker) committed on the target after the failed "
+	              "COMMIT: %s, expected 1/0", got);
+	free(got);
+
+	ck_assert(cluster_psql(&target, "cfail_tgt",
+	                       "ALTER TABLE t DROP CONSTRAINT v_once"));
+	spawn_sync(&sync, src, tgt, "cfail_slot");
+	assert_applied("cfail_tgt", "SELECT count(*) = 2 FROM marker", &sync,
+	               "applying after the constraint was dropped");
+	wait_for_phase(tgt, "streaming", &sync, NULL, NULL, NULL);
+	free(cutover_ok(src, tgt, false));
+	itest_assert_sync_exits_0(&sync);
+	proc_release(&sync);
+	assert_identical("cfail_src", "cfail_tgt");
+	assert_no_traces("cfail_src", "cfail_slot", "cfail_tgt");
+}
+END_TEST
+
 Suite *
 stream_suite(void)
 {
@@ -1940,6 +2015,7 @@ stream_suite(void)
 	tcase_add_test(
 	    tc, a_table_created_during_streaming_is_not_silently_left_behind);
 	tcase_add_test(tc, after_async_commits_the_slot_catches_up_on_an_idle_source);
+	tcase_add_test(tc, a_commit_that_fails_on_the_target_commits_nothing_after_it);
 	suite_add_tcase(s, tc);
 	return s;
 }
