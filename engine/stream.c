@@ -48,7 +48,8 @@
 #define QUEUE_MAX_BYTES (16 * 1024 * 1024)	/* about half a second of a busy stream */
 #define CHUNK_BYTES (256 * 1024)	/* receiver -> applier hand-off unit */
 #define RECEIVE_BATCH 4096		/* messages taken before looking up again */
-#define RECEIVE_COALESCE_US 1000	/* pause before reading on when data trickles in */
+#define RECEIVE_COALESCE_US 250	/* pause before reading on when data trickles in */
+#define BATCH_HOLD_US 1000		/* a batch waits this long for more source commits */
 #define STATS_INTERVAL_US 1000000
 #define MAX_SPOOLS 256
 
@@ -171,29 +172,30 @@ receiver_append(Receiver *r, Lsn lsn, const uint8_t *data, size_t len)
 }
 
 static void
-add_ms(struct timespec *ts, int ms)
+add_us(struct timespec *ts, int64_t us)
 {
 	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_nsec += (long) ms * 1000000L;
+	ts->tv_sec += (time_t) (us / 1000000);
+	ts->tv_nsec += (long) (us % 1000000) * 1000L;
 	while (ts->tv_nsec >= 1000000000L)
 		ts->tv_sec++, ts->tv_nsec -= 1000000000L;
 }
 
 /*
- * Take every published chunk, waiting up to wait_ms for one.  Marks the
+ * Take every published chunk, waiting up to wait_us for one.  Marks the
  * applier busy in the same critical section, so the receiver never sees an
  * empty queue and an idle applier while a chunk is in flight.
  */
 static Chunk *
-queue_take(Shared *sh, int wait_ms)
+queue_take(Shared *sh, int64_t wait_us)
 {
 	Chunk	   *list;
 	struct timespec ts;
 
 	pthread_mutex_lock(&sh->lock);
-	if (sh->head == NULL && wait_ms > 0 && !sh->receiver_done)
+	if (sh->head == NULL && wait_us > 0 && !sh->receiver_done)
 	{
-		add_ms(&ts, wait_ms);
+		add_us(&ts, wait_us);
 		pthread_cond_timedwait(&sh->nonempty, &sh->lock, &ts);
 	}
 	list = sh->head;
@@ -244,7 +246,7 @@ receiver_wait(Receiver *r, SyncError *err)
 	full = sh->bytes > QUEUE_MAX_BYTES && !sh->stop;
 	if (full)
 	{
-		add_ms(&ts, 100);
+		add_us(&ts, 100000);
 		pthread_cond_timedwait(&sh->nonfull, &sh->lock, &ts);
 	}
 	pthread_mutex_unlock(&sh->lock);
@@ -380,12 +382,10 @@ receiver_take(Receiver *r, const ReplMessage *m, SyncError *err)
  * small-socket buffer fills first (measured: 1 M rows took 5.2 s with it,
  * 4.3 s without; over TCP 5.3 s -> 3.4 s).
  *
- * Why 1 ms and not less: under pgbench -c 4 on two cores, with 250 us the
- * receiver, the applier and its target session woke for almost every source
- * transaction and together used 2.7x the CPU of a native apply worker; the
- * walsender, starved of CPU, fell up to 2 MB behind the WAL, which was most
- * of the lag.  With 1 ms that CPU halved and the walsender kept up (see
- * docs/figures.md).
+ * A longer pause is wrong: with 1 ms the walsender filled the socket and
+ * then waited, and a 1 M-row catch-up ran at a third of its speed.  What a
+ * busy OLTP stream needs (fewer target round trips) the applier does
+ * instead: see BATCH_HOLD_US and batch_due.
  */
 static void *
 receiver_main(void *arg)
@@ -556,11 +556,11 @@ applier_queue_empty(const Applier *a)
 }
 
 /*
- * The next queued message, waiting up to wait_ms when there is none here.
+ * The next queued message, waiting up to wait_us when there is none here.
  * *data stays valid until the next call.
  */
 static bool
-applier_next(Applier *a, int wait_ms, Lsn *lsn, const uint8_t **data, size_t *len)
+applier_next(Applier *a, int64_t wait_us, Lsn *lsn, const uint8_t **data, size_t *len)
 {
 	for (;;)
 	{
@@ -583,7 +583,7 @@ applier_next(Applier *a, int wait_ms, Lsn *lsn, const uint8_t **data, size_t *le
 			queue_release(a->sh, c);
 			continue;
 		}
-		if ((a->cur = queue_take(a->sh, wait_ms)) == NULL)
+		if ((a->cur = queue_take(a->sh, wait_us)) == NULL)
 			return false;
 	}
 }
@@ -625,13 +625,22 @@ commit_batch(Applier *a, SyncError *err)
 	return true;
 }
 
-/* Policy: close the batch at a source commit when big, old, or caught up. */
+/*
+ * Policy: close the batch at a source commit when big, old, or caught up.
+ * Caught up, it still waits up to BATCH_HOLD_US from its start for more
+ * commits (applier_step): under pgbench -c 4 on two cores, a target round
+ * trip for nearly every source transaction made pgstream and its target
+ * session use 2.7x the CPU of a native apply worker, and the walsender,
+ * starved of CPU, fell up to 2 MB behind the WAL (see docs/figures.md).
+ */
 static bool
 batch_due(const Applier *a)
 {
+	int64_t		age = replclient_now_us() - a->batch_started_us;
+
 	return a->barrier_pending || a->batch_changes >= a->opts->batch_max_changes ||
-		replclient_now_us() - a->batch_started_us >= (int64_t) a->opts->batch_max_ms * 1000 ||
-		(a->sh->wal ? a->drained : applier_queue_empty(a));
+		age >= (int64_t) a->opts->batch_max_ms * 1000 ||
+		(a->sh->wal ? a->drained : age >= BATCH_HOLD_US && applier_queue_empty(a));
 }
 
 static bool
@@ -1027,7 +1036,7 @@ wait_for_spool(Shared *sh, int wait_ms)
 	pthread_mutex_lock(&sh->lock);
 	if (!sh->receiver_done)
 	{
-		add_ms(&ts, wait_ms);
+		add_us(&ts, (int64_t) wait_ms * 1000);
 		pthread_cond_timedwait(&sh->nonempty, &sh->lock, &ts);
 	}
 	pthread_mutex_unlock(&sh->lock);
@@ -1069,9 +1078,18 @@ applier_step(Applier *a, SyncError *err)
 	const uint8_t *data;
 	size_t		len;
 
+	int64_t		wait_us = 100000;
+
 	if (a->sh->wal != NULL)
 		return spool_step(a, err);
-	if (applier_next(a, 100, &lsn, &data, &len))
+	if (a->batch_open && !a->in_txn)
+	{
+		/* a batch held open for more commits: wait what is left of the hold */
+		int64_t		left = a->batch_started_us + BATCH_HOLD_US - replclient_now_us();
+
+		wait_us = left > 0 ? left : 0;
+	}
+	if (applier_next(a, wait_us, &lsn, &data, &len))
 		return apply_message(a, data, len, lsn, &a->ps, err);
 	if (a->batch_open && !a->in_txn && !commit_batch(a, err))
 		return false;
