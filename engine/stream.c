@@ -48,8 +48,10 @@
 #define QUEUE_MAX_BYTES (16 * 1024 * 1024)	/* about half a second of a busy stream */
 #define CHUNK_BYTES (256 * 1024)	/* receiver -> applier hand-off unit */
 #define RECEIVE_BATCH 4096		/* messages taken before looking up again */
-#define RECEIVE_COALESCE_US 250	/* pause before reading on when data trickles in */
-#define BATCH_HOLD_US 1000		/* a batch waits this long for more source commits */
+#define RECEIVE_COALESCE_US 1000	/* pause before reading on when data trickles in */
+#define RECEIVE_POUR_US 250		/* the pause while it pours */
+#define POUR_TURN_MESSAGES 64	/* a turn this big: the stream pours */
+#define POUR_HOLD_US 20000		/* for this long after such a turn */
 #define STATS_INTERVAL_US 1000000
 #define MAX_SPOOLS 256
 
@@ -110,6 +112,7 @@ typedef struct Receiver
 	volatile sig_atomic_t *stop;
 	Chunk	   *local;			/* being filled; published when full or caught up */
 	bool		coalesce;		/* pause to let a busy stream gather (TCP only) */
+	int64_t		pour_until_us;	/* the stream pours until then: short pauses */
 
 	/* --spool: where the stream is, for frame boundaries and feedback */
 	bool		in_txn;			/* between Begin and Commit */
@@ -382,10 +385,18 @@ receiver_take(Receiver *r, const ReplMessage *m, SyncError *err)
  * small-socket buffer fills first (measured: 1 M rows took 5.2 s with it,
  * 4.3 s without; over TCP 5.3 s -> 3.4 s).
  *
- * A longer pause is wrong: with 1 ms the walsender filled the socket and
- * then waited, and a 1 M-row catch-up ran at a third of its speed.  What a
- * busy OLTP stream needs (fewer target round trips) the applier does
- * instead: see BATCH_HOLD_US and batch_due.
+ * Why 1 ms: under pgbench -c 4 on two cores, with 250 us the receiver, the
+ * applier and its target session woke for almost every source transaction
+ * and together used 2.7x the CPU of a native apply worker; the walsender,
+ * short of CPU, fell up to 2 MB behind the WAL, which was most of the lag.
+ * With 1 ms that CPU halved (see docs/figures.md).  But a backlog must not
+ * wait: the walsender fills the socket's receive window (which stays small
+ * for a reader that pauses) and stops, and a 1 M-row catch-up ran at a
+ * third of its speed; and with no pause at all each turn brought one or two
+ * messages, each handed over alone, and it took 5.5 s instead of 3.8 s.  So
+ * after a turn of POUR_TURN_MESSAGES or more (pgbench's stream brings about
+ * a dozen per millisecond, a backlog a hundred or more) the pause is
+ * RECEIVE_POUR_US for POUR_HOLD_US, renewed by every such turn.
  */
 static void *
 receiver_main(void *arg)
@@ -401,6 +412,7 @@ receiver_main(void *arg)
 		int			got = 0;
 		int			n = 0;
 		bool		stop;
+		int64_t		now;
 
 		pthread_mutex_lock(&r->sh->lock);
 		stop = r->sh->stop;
@@ -429,8 +441,11 @@ receiver_main(void *arg)
 		if (ok && got == 0)
 		{
 			receiver_publish(r);
+			now = n > 0 && r->coalesce ? replclient_now_us() : 0;
+			if (n >= POUR_TURN_MESSAGES)
+				r->pour_until_us = now + POUR_HOLD_US;
 			if (n > 0 && r->coalesce)
-				usleep(RECEIVE_COALESCE_US);
+				usleep(now < r->pour_until_us ? RECEIVE_POUR_US : RECEIVE_COALESCE_US);
 			got = replclient_next(r->rc, 100, &m, &err);
 			if (got > 0)
 				ok = receiver_take(r, &m, &err);
@@ -625,22 +640,13 @@ commit_batch(Applier *a, SyncError *err)
 	return true;
 }
 
-/*
- * Policy: close the batch at a source commit when big, old, or caught up.
- * Caught up, it still waits up to BATCH_HOLD_US from its start for more
- * commits (applier_step): under pgbench -c 4 on two cores, a target round
- * trip for nearly every source transaction made pgstream and its target
- * session use 2.7x the CPU of a native apply worker, and the walsender,
- * starved of CPU, fell up to 2 MB behind the WAL (see docs/figures.md).
- */
+/* Policy: close the batch at a source commit when big, old, or caught up. */
 static bool
 batch_due(const Applier *a)
 {
-	int64_t		age = replclient_now_us() - a->batch_started_us;
-
 	return a->barrier_pending || a->batch_changes >= a->opts->batch_max_changes ||
-		age >= (int64_t) a->opts->batch_max_ms * 1000 ||
-		(a->sh->wal ? a->drained : age >= BATCH_HOLD_US && applier_queue_empty(a));
+		replclient_now_us() - a->batch_started_us >= (int64_t) a->opts->batch_max_ms * 1000 ||
+		(a->sh->wal ? a->drained : applier_queue_empty(a));
 }
 
 static bool
@@ -1078,18 +1084,9 @@ applier_step(Applier *a, SyncError *err)
 	const uint8_t *data;
 	size_t		len;
 
-	int64_t		wait_us = 100000;
-
 	if (a->sh->wal != NULL)
 		return spool_step(a, err);
-	if (a->batch_open && !a->in_txn)
-	{
-		/* a batch held open for more commits: wait what is left of the hold */
-		int64_t		left = a->batch_started_us + BATCH_HOLD_US - replclient_now_us();
-
-		wait_us = left > 0 ? left : 0;
-	}
-	if (applier_next(a, wait_us, &lsn, &data, &len))
+	if (applier_next(a, 100000, &lsn, &data, &len))
 		return apply_message(a, data, len, lsn, &a->ps, err);
 	if (a->batch_open && !a->in_txn && !commit_batch(a, err))
 		return false;
@@ -1287,7 +1284,7 @@ stream_run(const StreamOptions *opts, ReplClient *rc, PGconn *src, PGconn *tgt,
 {
 	Shared		sh;
 	Applier		a;
-	Receiver	r = {&sh, rc, opts->stop, NULL, false, false, false, 0, 0, 0};
+	Receiver	r = {.sh = &sh, .rc = rc, .stop = opts->stop};
 	ReplStartOptions so = {opts->slot, opts->publication, opts->start_lsn, true, true,
 		opts->extra_publication};
 	pthread_t	thread;
