@@ -147,6 +147,30 @@ sync_argv(const char *argv[], const char *src, const char *tgt,
 	argv[n] = NULL;
 }
 
+/*
+ * sync must stop by itself after `why` (exit status neither 0 nor a
+ * timeout) and say so on stderr: every string of `needles` (NULL-ended)
+ * must be there.  The process is released.
+ */
+static void
+assert_sync_stops_saying(Proc *sync, const char *why, const char *const *needles)
+{
+	int status = proc_wait(sync, 60000);
+	char *err = proc_stderr(sync);
+
+	ck_assert_ptr_nonnull(err);
+	if (status == 0 || status == PROC_TIMEOUT)
+		itest_print_proc("pgstream sync", sync, status);
+	ck_assert_msg(status != PROC_TIMEOUT && status != 0,
+	              "sync went on (%d) after %s", status, why);
+	for (const char *const *n = needles; *n != NULL; n++)
+		ck_assert_msg(strstr(err, *n) != NULL,
+		              "after %s, stderr does not say \"%s\":\n%s", why, *n, err);
+	fprintf(stderr, "sync stopped with %d:\n%s", status, err);
+	free(err);
+	proc_release(sync);
+}
+
 static void
 spawn_sync_with(Proc *p, const char *src, const char *tgt, const char *slot,
                 const char *option)
@@ -1176,8 +1200,6 @@ START_TEST(schema_change_stops_with_a_clear_message)
 	char src[ITEST_CONNINFO_MAX];
 	char tgt[ITEST_CONNINFO_MAX];
 	Proc sync;
-	int status;
-	char *err;
 	char *json;
 	char v[1024];
 
@@ -1201,20 +1223,8 @@ START_TEST(schema_change_stops_with_a_clear_message)
 	ck_assert(cluster_psql(&source, "ddl_src",
 	                       "INSERT INTO t VALUES (102, 'with extra', 42)"));
 
-	status = proc_wait(&sync, 60000);
-	err = proc_stderr(&sync);
-	ck_assert_ptr_nonnull(err);
-	if (status == 0 || status == PROC_TIMEOUT)
-		itest_print_proc("pgstream sync", &sync, status);
-	ck_assert_msg(status != PROC_TIMEOUT,
-	              "sync kept running after an added column");
-	ck_assert_msg(status != 0, "sync exited 0 after an added column");
-	ck_assert_msg(
-	    strstr(err, "\"extra\"") != NULL && strstr(err, "public.t") != NULL,
-	    "stderr does not name column \"extra\" of public.t:\n%s", err);
-	fprintf(stderr, "sync stopped with %d:\n%s", status, err);
-	free(err);
-	proc_release(&sync);
+	assert_sync_stops_saying(&sync, "an added column",
+	                         (const char *const[]){"\"extra\"", "public.t", NULL});
 	/* The row was not applied, and nothing else was lost. */
 	itest_assert_scalar(&target, "ddl_tgt",
 	                    "SELECT count(*) || '/' || max(id) FROM t", "101/101");
@@ -1833,8 +1843,6 @@ START_TEST(a_change_that_matches_no_row_stops_sync_without_committing_it)
 	char src[ITEST_CONNINFO_MAX];
 	char tgt[ITEST_CONNINFO_MAX];
 	Proc sync;
-	int status;
-	char *err;
 	char *before;
 	char *after;
 	char *markers;
@@ -1861,20 +1869,8 @@ START_TEST(a_change_that_matches_no_row_stops_sync_without_committing_it)
 	                       " UPDATE t SET v = 'changed' WHERE id = 5;"
 	                       " INSERT INTO marker VALUES (2); COMMIT"));
 
-	status = proc_wait(&sync, 60000);
-	err = proc_stderr(&sync);
-	ck_assert_ptr_nonnull(err);
-	if (status == 0 || status == PROC_TIMEOUT)
-		itest_print_proc("pgstream sync", &sync, status);
-	ck_assert_msg(status != PROC_TIMEOUT && status != 0,
-	              "sync went on (%d) after an UPDATE matched no row", status);
-	ck_assert_msg(strstr(err, "public.t") != NULL,
-	              "stderr does not name public.t:\n%s", err);
-	ck_assert_msg(strstr(err, "matched 0 rows on target") != NULL,
-	              "stderr does not say how many rows matched:\n%s", err);
-	fprintf(stderr, "sync stopped with %d:\n%s", status, err);
-	free(err);
-	proc_release(&sync);
+	assert_sync_stops_saying(&sync, "an UPDATE matched no row",
+	                         (const char *const[]){"public.t", "matched 0 rows on target", NULL});
 	/* Nothing of that source transaction is on the target. */
 	markers = cluster_query_scalar(&target, "drift_tgt",
 	                               "SELECT count(*) FROM marker");
@@ -1921,8 +1917,6 @@ START_TEST(a_commit_that_fails_on_the_target_commits_nothing_after_it)
 	char src[ITEST_CONNINFO_MAX];
 	char tgt[ITEST_CONNINFO_MAX];
 	Proc sync;
-	int status;
-	char *err;
 	char *got;
 
 	itest_make_db(&source, "cfail_src", NULL);
@@ -1948,18 +1942,7 @@ START_TEST(a_commit_that_fails_on_the_target_commits_nothing_after_it)
 	                       " BEGIN; INSERT INTO marker VALUES (1); COMMIT;"
 	                       " BEGIN; INSERT INTO marker VALUES (2); COMMIT"));
 
-	status = proc_wait(&sync, 60000);
-	err = proc_stderr(&sync);
-	ck_assert_ptr_nonnull(err);
-	if (status == 0 || status == PROC_TIMEOUT)
-		itest_print_proc("pgstream sync", &sync, status);
-	ck_assert_msg(status != PROC_TIMEOUT && status != 0,
-	              "sync went on (%d) after a COMMIT failed", status);
-	ck_assert_msg(strstr(err, "v_once") != NULL,
-	              "stderr does not name the constraint:\n%s", err);
-	fprintf(stderr, "sync stopped with %d:\n%s", status, err);
-	free(err);
-	proc_release(&sync);
+	assert_sync_stops_saying(&sync, "a COMMIT failed", (const char *const[]){"v_once", NULL});
 	got = cluster_query_scalar(&target, "cfail_tgt",
 	                           "SELECT (SELECT count(*) FROM t) || '/' ||"
 	                           " (SELECT count(*) FROM marker)");
