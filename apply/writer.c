@@ -144,6 +144,13 @@ push_pending(Writer *w, PendingKind kind, char op, const char *table)
 	w->npending++;
 }
 
+/* The op pushed last (npending > 0). */
+static PendingOp *
+last_pending(Writer *w)
+{
+	return &w->pending[(w->pending_head + w->npending - 1) % MAX_PENDING];
+}
+
 static const char *
 op_name(char op)
 {
@@ -1320,7 +1327,7 @@ writer_truncate(Writer *w, const RemoteRelation *const *rels, int nrels, uint8_t
 		str_add(&sql, " RESTART IDENTITY");
 	ok = !sql.oom ? send_simple(w, sql.p, err) : sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
 	if (ok)
-		w->pending[(w->pending_head + w->npending - 1) % MAX_PENDING].op = 'T';
+		last_pending(w)->op = 'T';
 	w->stats.truncates += ok;
 	free(sql.p);
 	return ok;
@@ -1381,7 +1388,7 @@ writer_commit(Writer *w, Lsn end_lsn, PgTimestamp commit_time, SyncError *err)
 		 !send_fixed(w, FX_SYNC_COMMIT, NULL, PENDING_ANY, NULL, err)) ||
 		!send_fixed(w, FX_COMMIT, NULL, PENDING_COMMIT, NULL, err))
 		return false;
-	w->pending[(w->pending_head + w->npending - 1) % MAX_PENDING].commit_lsn = end_lsn;
+	last_pending(w)->commit_lsn = end_lsn;
 	if (!sync_commit)
 	{
 		/*
@@ -1391,7 +1398,7 @@ writer_commit(Writer *w, Lsn end_lsn, PgTimestamp commit_time, SyncError *err)
 		 */
 		if (!send_fixed(w, FX_WAL_POSITIONS, NULL, PENDING_WAL_POSITIONS, NULL, err))
 			return false;
-		w->pending[(w->pending_head + w->npending - 1) % MAX_PENDING].commit_lsn = end_lsn;
+		last_pending(w)->commit_lsn = end_lsn;
 	}
 	if (!send_sync(w, err))
 		return false;
@@ -1456,7 +1463,7 @@ writer_rollback(Writer *w)
 	{
 		SyncError	ignored;
 
-		if (w->npending == 0 || w->pending[(w->pending_head + w->npending - 1) % MAX_PENDING].kind != PENDING_SYNC)
+		if (w->npending == 0 || last_pending(w)->kind != PENDING_SYNC)
 			send_sync(w, &ignored);
 		drain(w, 0, &ignored);
 		PQexitPipelineMode(w->conn);

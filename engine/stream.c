@@ -175,30 +175,29 @@ receiver_append(Receiver *r, Lsn lsn, const uint8_t *data, size_t len)
 }
 
 static void
-add_us(struct timespec *ts, int64_t us)
+add_ms(struct timespec *ts, int ms)
 {
 	clock_gettime(CLOCK_REALTIME, ts);
-	ts->tv_sec += (time_t) (us / 1000000);
-	ts->tv_nsec += (long) (us % 1000000) * 1000L;
+	ts->tv_nsec += (long) ms * 1000000L;
 	while (ts->tv_nsec >= 1000000000L)
 		ts->tv_sec++, ts->tv_nsec -= 1000000000L;
 }
 
 /*
- * Take every published chunk, waiting up to wait_us for one.  Marks the
+ * Take every published chunk, waiting up to wait_ms for one.  Marks the
  * applier busy in the same critical section, so the receiver never sees an
  * empty queue and an idle applier while a chunk is in flight.
  */
 static Chunk *
-queue_take(Shared *sh, int64_t wait_us)
+queue_take(Shared *sh, int wait_ms)
 {
 	Chunk	   *list;
 	struct timespec ts;
 
 	pthread_mutex_lock(&sh->lock);
-	if (sh->head == NULL && wait_us > 0 && !sh->receiver_done)
+	if (sh->head == NULL && wait_ms > 0 && !sh->receiver_done)
 	{
-		add_us(&ts, wait_us);
+		add_ms(&ts, wait_ms);
 		pthread_cond_timedwait(&sh->nonempty, &sh->lock, &ts);
 	}
 	list = sh->head;
@@ -249,7 +248,7 @@ receiver_wait(Receiver *r, SyncError *err)
 	full = sh->bytes > QUEUE_MAX_BYTES && !sh->stop;
 	if (full)
 	{
-		add_us(&ts, 100000);
+		add_ms(&ts, 100);
 		pthread_cond_timedwait(&sh->nonfull, &sh->lock, &ts);
 	}
 	pthread_mutex_unlock(&sh->lock);
@@ -412,7 +411,6 @@ receiver_main(void *arg)
 		int			got = 0;
 		int			n = 0;
 		bool		stop;
-		int64_t		now;
 
 		pthread_mutex_lock(&r->sh->lock);
 		stop = r->sh->stop;
@@ -441,11 +439,14 @@ receiver_main(void *arg)
 		if (ok && got == 0)
 		{
 			receiver_publish(r);
-			now = n > 0 && r->coalesce ? replclient_now_us() : 0;
-			if (n >= POUR_TURN_MESSAGES)
-				r->pour_until_us = now + POUR_HOLD_US;
 			if (n > 0 && r->coalesce)
+			{
+				int64_t		now = replclient_now_us();
+
+				if (n >= POUR_TURN_MESSAGES)
+					r->pour_until_us = now + POUR_HOLD_US;
 				usleep(now < r->pour_until_us ? RECEIVE_POUR_US : RECEIVE_COALESCE_US);
+			}
 			got = replclient_next(r->rc, 100, &m, &err);
 			if (got > 0)
 				ok = receiver_take(r, &m, &err);
@@ -571,11 +572,11 @@ applier_queue_empty(const Applier *a)
 }
 
 /*
- * The next queued message, waiting up to wait_us when there is none here.
+ * The next queued message, waiting up to wait_ms when there is none here.
  * *data stays valid until the next call.
  */
 static bool
-applier_next(Applier *a, int64_t wait_us, Lsn *lsn, const uint8_t **data, size_t *len)
+applier_next(Applier *a, int wait_ms, Lsn *lsn, const uint8_t **data, size_t *len)
 {
 	for (;;)
 	{
@@ -598,7 +599,7 @@ applier_next(Applier *a, int64_t wait_us, Lsn *lsn, const uint8_t **data, size_t
 			queue_release(a->sh, c);
 			continue;
 		}
-		if ((a->cur = queue_take(a->sh, wait_us)) == NULL)
+		if ((a->cur = queue_take(a->sh, wait_ms)) == NULL)
 			return false;
 	}
 }
@@ -1042,7 +1043,7 @@ wait_for_spool(Shared *sh, int wait_ms)
 	pthread_mutex_lock(&sh->lock);
 	if (!sh->receiver_done)
 	{
-		add_us(&ts, (int64_t) wait_ms * 1000);
+		add_ms(&ts, wait_ms);
 		pthread_cond_timedwait(&sh->nonempty, &sh->lock, &ts);
 	}
 	pthread_mutex_unlock(&sh->lock);
@@ -1086,7 +1087,7 @@ applier_step(Applier *a, SyncError *err)
 
 	if (a->sh->wal != NULL)
 		return spool_step(a, err);
-	if (applier_next(a, 100000, &lsn, &data, &len))
+	if (applier_next(a, 100, &lsn, &data, &len))
 		return apply_message(a, data, len, lsn, &a->ps, err);
 	if (a->batch_open && !a->in_txn && !commit_batch(a, err))
 		return false;
