@@ -32,7 +32,13 @@ transaction (pgbench_history count equal to the source's), as
   rows_behind  = pgbench transactions committed on the source, not yet on the target
   lag_seconds  = now() - max(pgbench_history.mtime) on the target (while pgbench runs)
   slot_lag_bytes = pg_current_wal_lsn() - confirmed_flush_lsn of the slot (feedback)
+  walsender_behind_bytes = pg_current_wal_lsn() - sent_lsn of the slot's walsender
+                 (how far the source's decoding is behind its WAL: the part of
+                 the lag no applier can remove, except by leaving it CPU)
 Drain time = pgbench exit to the target having all of pgbench's transactions.
+Also per run: CPU of the slot's walsender per pgbench transaction and the time
+it spent runnable but waiting for a CPU (schedstat run_delay), local clusters
+only.  BENCH_LAG_SAMPLE_S (default 1) sets the sampling interval.
 
 Writes apply.json and lag.csv into the results directory.
 """
@@ -56,6 +62,9 @@ PGB_SECONDS = int(os.environ.get("BENCH_PGBENCH_SECONDS", int(round(60 * SCALE))
 PGB_SCALE = max(1, int(round(10 * SCALE)))
 DELAY_MS = float(os.environ.get("BENCH_DELAY_MS", "5"))
 WAIT_TIMEOUT = float(os.environ.get("BENCH_APPLY_TIMEOUT", "900"))
+# Lag sampling interval while pgbench runs; the peak is the highest sample,
+# so a finer interval finds higher peaks for both contenders.
+LAG_SAMPLE_S = float(os.environ.get("BENCH_LAG_SAMPLE_S", "1.0"))
 # How the appliers reach the servers.  "tcp" (default): the replication
 # stream (both contenders) and pgstream's target sessions go over loopback
 # TCP, as any real migration's do; "unix": Unix-domain sockets.
@@ -236,6 +245,15 @@ def make_contender(srv, name, src_db, work, proxies):
     return Pgstream(srv, name, src, tgt_db, slot, work, proxies.get(name))
 
 
+def run_delay_s(pid):
+    """Seconds the process spent runnable but waiting for a CPU (schedstat)."""
+    try:
+        with open("/proc/%d/schedstat" % pid) as f:
+            return int(f.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def rtt_ms(conninfo, n=50):
     s = Session(conninfo)
     try:
@@ -376,9 +394,13 @@ def lag_run(srv, rnd, name, work, csv_rows):
         psql(srv.source.admin(), "CHECKPOINT", check=False)
         psql(srv.target.admin(), "CHECKPOINT", check=False)
         ssrc, stgt = Session(src), Session(c.direct)
+        ws_pid = int(ssrc.value("SELECT coalesce(active_pid, 0) FROM pg_replication_slots"
+                                " WHERE slot_name = '%s'" % c.slot) or 0)
         src_q = ("SELECT pg_current_wal_lsn()::text, (SELECT count(*) FROM pgbench_history),"
                  " (SELECT (pg_current_wal_lsn() - confirmed_flush_lsn)::bigint FROM pg_replication_slots"
-                 " WHERE slot_name = '%s')" % c.slot)
+                 " WHERE slot_name = '%s'),"
+                 " (SELECT (pg_current_wal_lsn() - sent_lsn)::bigint FROM pg_stat_replication"
+                 " WHERE pid = %d)" % (c.slot, ws_pid))
         tgt_q = ("SELECT (%s), (SELECT count(*) FROM pgbench_history),"
                  " extract(epoch FROM clock_timestamp() - (SELECT max(mtime) FROM pgbench_history))"
                  % c.applied_sql())
@@ -390,12 +412,13 @@ def lag_run(srv, rnd, name, work, csv_rows):
             t = now() - t_start
             # target first: the lag is then never under-stated
             r = stgt.query(tgt_q)
-            s_lsn, s_rows, s_slot = ssrc.query(src_q)
+            s_lsn, s_rows, s_slot, s_behind = ssrc.query(src_q)
             a_lsn, t_rows, lag_s = r[0], r[1], r[2]
             row = {"round": rnd, "contender": name, "t": round(t, 3), "phase": phase,
                    "source_lsn": s_lsn, "applied_lsn": a_lsn,
                    "lag_bytes": (lsn_int(s_lsn) - lsn_int(a_lsn)) if lsn_int(a_lsn) else None,
                    "slot_lag_bytes": int(s_slot) if s_slot else None,
+                   "walsender_behind_bytes": int(s_behind) if s_behind else None,
                    "rows_behind": int(s_rows) - int(t_rows),
                    "lag_seconds": round(float(lag_s), 3) if lag_s and phase == "pgbench" else None,
                    "pgstream_lag_bytes": (int(float(r[3])) if len(r) > 3 and r[3] else None)}
@@ -403,6 +426,7 @@ def lag_run(srv, rnd, name, work, csv_rows):
             return row
 
         cpu_tgt0 = srv.target.cpu_seconds()
+        ws0 = (process_cpu_seconds(ws_pid), run_delay_s(ws_pid)) if ws_pid else (None, None)
         cpu_ps0 = process_cpu_seconds(c.p.pid) if isinstance(c, Pgstream) else 0.0
         t_start = now()
         pgb_out = os.path.join(work, "pgbench-%s-%d.txt" % (name, rnd))
@@ -412,7 +436,7 @@ def lag_run(srv, rnd, name, work, csv_rows):
         next_t = t_start
         while True:
             sample("pgbench")
-            next_t += 1.0
+            next_t += LAG_SAMPLE_S
             try:
                 pgb.wait(timeout=max(0.0, next_t - now()))
                 break
@@ -421,6 +445,7 @@ def lag_run(srv, rnd, name, work, csv_rows):
                     kill_tree(pgb)
                     raise RuntimeError("pgbench did not finish (see %s)" % pgb_out)
         t_end = now() - t_start
+        ws1 = (process_cpu_seconds(ws_pid), run_delay_s(ws_pid)) if ws_pid else (None, None)
         out = open(pgb_out).read()
         entry["pgbench_exit"] = pgb.returncode
         for line in out.splitlines():
@@ -446,6 +471,16 @@ def lag_run(srv, rnd, name, work, csv_rows):
             entry["pgstream_cpu_s"] = round(ps, 2)
             if entry.get("pgbench_transactions"):
                 entry["apply_cpu_ms_per_txn"] = entry["apply_cpu_s"] / entry["pgbench_transactions"] * 1000
+        if ws0[0] is not None and ws1[0] is not None and entry.get("pgbench_transactions"):
+            ntx = entry["pgbench_transactions"]
+            entry["walsender_cpu_us_per_txn"] = round((ws1[0] - ws0[0]) / ntx * 1e6, 1)
+            if ws0[1] is not None and ws1[1] is not None:
+                entry["walsender_run_delay_us_per_txn"] = round((ws1[1] - ws0[1]) / ntx * 1e6, 1)
+        behind = sorted(s["walsender_behind_bytes"] for s in samples
+                        if s["phase"] == "pgbench" and s["walsender_behind_bytes"] is not None)
+        if behind:
+            entry["p95_walsender_behind_bytes"] = behind[min(len(behind) - 1, int(0.95 * len(behind)))]
+            entry["peak_walsender_behind_bytes"] = behind[-1]
         entry["pgbench_end_s"] = t_end
         entry["drain_s"] = drained
         during = [s for s in samples if s["lag_bytes"] is not None]
@@ -472,6 +507,11 @@ def lag_run(srv, rnd, name, work, csv_rows):
             entry["peak_rows_behind"] or 0, entry["peak_lag_seconds"] or 0,
             "%.2f" % drained if drained is not None else "n/a",
             "" if entry["verified"] else "  NOT VERIFIED"))
+        if "p95_walsender_behind_bytes" in entry:
+            log("            walsender behind the WAL: p95 %.0f KB, peak %.0f KB; walsender CPU %s us,"
+                " waiting for a CPU %s us per pgbench txn" % (
+                    entry["p95_walsender_behind_bytes"] / 1e3, entry["peak_walsender_behind_bytes"] / 1e3,
+                    entry.get("walsender_cpu_us_per_txn"), entry.get("walsender_run_delay_us_per_txn")))
     except Exception as e:
         entry["error"] = str(e)[-2000:]
         entry["verified"] = False
@@ -516,7 +556,9 @@ def summarize(result):
             lag[name] = {k: median([r.get(k) for r in ok]) for k in
                          ("peak_lag_bytes", "p95_lag_bytes", "mean_lag_bytes", "peak_rows_behind",
                           "peak_lag_seconds", "drain_s", "pgbench_tps", "peak_slot_lag_bytes",
-                          "initial_sync_s", "apply_cpu_s", "apply_cpu_ms_per_txn", "pgstream_cpu_s")}
+                          "initial_sync_s", "apply_cpu_s", "apply_cpu_ms_per_txn", "pgstream_cpu_s",
+                          "p95_walsender_behind_bytes", "peak_walsender_behind_bytes",
+                          "walsender_cpu_us_per_txn", "walsender_run_delay_us_per_txn")}
             lag[name]["runs"] = len(ok)
             lag[name]["drain_s_all"] = [r["drain_s"] for r in ok]
             lag[name]["peak_lag_bytes_all"] = [r["peak_lag_bytes"] for r in ok]
@@ -601,7 +643,8 @@ def main():
                         pass
     if csv_rows:
         cols = ["round", "contender", "t", "phase", "lag_bytes", "rows_behind", "lag_seconds",
-                "slot_lag_bytes", "pgstream_lag_bytes", "source_lsn", "applied_lsn"]
+                "slot_lag_bytes", "walsender_behind_bytes", "pgstream_lag_bytes", "source_lsn",
+                "applied_lsn"]
         with open(os.path.join(out, "lag.csv"), "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
             w.writeheader()
