@@ -1393,8 +1393,8 @@ writer_commit(Writer *w, Lsn end_lsn, PgTimestamp commit_time, SyncError *err)
 	{
 		/*
 		 * Where this commit's record ends (at or before the insert position
-		 * read just after it) and how far the target has flushed: read in
-		 * the same round trip, see durable.h.
+		 * read just after it) and how far the target has flushed: sent
+		 * with the COMMIT, read with its result, see durable.h.
 		 */
 		if (!send_fixed(w, FX_WAL_POSITIONS, NULL, PENDING_WAL_POSITIONS, NULL, err))
 			return false;
