@@ -2,7 +2,7 @@
 #
 #   make                 bin/pgstream (optimised, warnings are errors)
 #   make test            install missing Debian packages (as root), then build
-#                        with ASan+UBSan and run unit tests, fuzz-seed replay
+#                        with ASan+UBSan and failpoints (engine/failpoint.h) and run unit tests, fuzz-seed replay
 #                        and integration tests against real local clusters
 #   make fuzz            libFuzzer targets (clang) in build/fuzz/
 #   make bench           benchmarks (see bench/README.md)
@@ -20,8 +20,8 @@ endif
 PG_INCLUDEDIR := $(shell pg_config --includedir 2>/dev/null || echo /usr/include/postgresql)
 WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Wvla -Wwrite-strings -Wimplicit-fallthrough -Wundef -Werror
-MODE_debug   := -O0 -g3
-MODE_san     := -O1 -g3 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+MODE_debug   := -O0 -g3 -DPGSTREAM_FAILPOINTS
+MODE_san     := -O1 -g3 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all -DPGSTREAM_FAILPOINTS
 MODE_release := -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
 MODE_fuzz    := -O1 -g3 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
 CFLAGS   := -std=c17 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARNINGS) $(MODE_$(MODE)) $(EXTRA_CFLAGS)
@@ -33,7 +33,7 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubu
 PROTOCOL_SRC := $(wildcard protocol/*.c)
 APPLY_SRC    := $(wildcard apply/*.c)
 ENGINE_SRC   := $(filter-out engine/main.c,$(wildcard engine/*.c))
-UNIT_SRC     := $(wildcard tests/unit/*.c) tests/support/wire_build.c
+UNIT_SRC     := $(wildcard tests/unit/*.c) tests/support/wire_build.c tests/support/failpoint_ctl.c tests/support/proc.c
 INTEG_SRC    := $(wildcard tests/integration/*.c) $(filter-out tests/support/wire_build.c,$(wildcard tests/support/*.c))
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(filter-out tests/fuzz/replay_main.c,$(wildcard tests/fuzz/fuzz_*.c)))
 

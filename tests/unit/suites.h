@@ -22,5 +22,6 @@ Suite *redact_suite(void); /* apply/pgconn.c */
 Suite *engine_suite(void); /* engine/ and apply/ pure helpers */
 Suite *walspool_suite(void); /* engine/walspool.c */
 Suite *durable_suite(void); /* apply/durable.c */
+Suite *failpoint_suite(void); /* engine/failpoint.c */
 
 #endif
