@@ -13,6 +13,7 @@
 
 #include "apply/pgconn.h"
 #include "apply/result.h"
+#include "engine/failpoint.h"
 #include "engine/log.h"
 #include "engine/progress.h"
 
@@ -77,6 +78,111 @@ static const char plan_query_fmt[] =
 	"   WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid"
 	"   AND d.deptype = 'e')"
 	" ORDER BY 5 DESC, 1";
+
+/*
+ * Every user table's columns as "name type, ..." (generated columns left
+ * out, as the copy leaves them out), keyed by its quoted qualified name.
+ * The same query on both sides: the search_path is empty on every pgstream
+ * session, so types outside pg_catalog come schema-qualified on both.
+ */
+static const char columns_query_fmt[] =
+	"SELECT format('%%I.%%I', n.nspname, c.relname),"
+	" coalesce((SELECT string_agg(quote_ident(a.attname) || ' ' ||"
+	"   pg_catalog.format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)"
+	"   FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0"
+	"   AND NOT a.attisdropped %s), '')"
+	" FROM pg_catalog.pg_class c"
+	" JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+	" WHERE c.relkind = 'r'"
+	" AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgstream')"
+	" AND n.nspname !~ '^pg_(toast|temp)'"
+	" ORDER BY format('%%I.%%I', n.nspname, c.relname) COLLATE \"C\"";	/* strcmp order, for find_sorted() */
+
+static PGresult *
+query_columns(PGconn *conn, SyncError *err)
+{
+	char		query[1024];
+
+	snprintf(query, sizeof(query), columns_query_fmt,
+			 PQserverVersion(conn) >= 120000 ? "AND a.attgenerated = ''" : "");
+	return pgconn_query(conn, query, 0, NULL, err);
+}
+
+/* The row of res whose first column is name (res sorted by it), or -1. */
+static int
+find_sorted(PGresult *res, const char *name)
+{
+	int			lo = 0,
+				hi = PQntuples(res) - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		int			c = strcmp(PQgetvalue(res, mid, 0), name);
+
+		if (c == 0)
+			return mid;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return -1;
+}
+
+/*
+ * Compare the source's tables under the snapshot with the target's: the copy
+ * pipes named columns, so a table whose columns differ cannot be copied
+ * into (and one with a column dropped on the source would be copied
+ * silently short).
+ */
+#define COLUMNS_FIX "; a copy cannot resume into the old definition: undo that change on the " \
+	"source and run again, or start the migration over (on the target, drop schema " \
+	"\"pgstream\" and the objects this migration created, or re-create the database empty)"
+
+static bool
+compare_columns(PGresult *src, PGresult *tgt, SyncError *err)
+{
+	for (int r = 0; r < PQntuples(src); r++)
+	{
+		const char *name = PQgetvalue(src, r, 0);
+		int			t = find_sorted(tgt, name);
+
+		if (t < 0)
+			return sync_error_set(err, SYNC_ERR_PRECONDITION,
+								  "table %s changed on the source since this migration "
+								  "created the tables on the target: it is not on the target"
+								  COLUMNS_FIX, name);
+		if (strcmp(PQgetvalue(src, r, 1), PQgetvalue(tgt, t, 1)) != 0)
+			return sync_error_set(err, SYNC_ERR_PRECONDITION,
+								  "table %s changed on the source since this migration "
+								  "created the tables on the target: its columns are (%s) on the "
+								  "source but (%s) on the target" COLUMNS_FIX, name, PQgetvalue(src, r, 1),
+								  PQgetvalue(tgt, t, 1));
+	}
+	return true;
+}
+
+bool
+fullload_check_target_tables(const FullLoadOptions *opts, PGconn *target, SyncError *err)
+{
+	PgconnOptions co = {PGCONN_SQL, "pgstream copy", true, NULL};
+	PGconn	   *src = pgconn_connect(opts->source_conninfo, &co, "source", err);
+	PGresult   *s = NULL,
+			   *t = NULL;
+	bool		ok = false;
+
+	if (src == NULL)
+		return false;
+	if (fullload_import_snapshot(src, opts->snapshot_name, err) &&
+		(s = query_columns(src, err)) != NULL &&
+		(t = query_columns(target, err)) != NULL)
+		ok = compare_columns(s, t, err);
+	PQclear(s);
+	PQclear(t);
+	pgconn_close(src);
+	return ok;
+}
 
 static bool
 insert_plan_row(PGconn *target, PGresult *tables, int row, int64_t split_bytes,
@@ -445,6 +551,7 @@ copy_part(CopyRun *run, const CopyPart *p, PGconn *src, PGconn *dst, SyncError *
 		return sync_error_context(err, "could not copy %s (part %d of %d)", p->src_rel,
 								  p->part + 1, p->nparts);
 	}
+	FAILPOINT("fullload.after_part_commit");	/* a part and its done mark are committed */
 	progress_part_done(&run->progress, p->table, 0, 0);
 	return true;
 }

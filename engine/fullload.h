@@ -44,6 +44,16 @@ int			fullload_part_count(int64_t bytes, int64_t pages, int64_t split_bytes);
 bool		fullload_plan(const FullLoadOptions *opts, PGconn *target,
 						  SyncError *err);
 
+/*
+ * Check that every table the snapshot shows on the source exists on the
+ * target with the same columns (names and types, in order).  A run resumed
+ * after a kill copies from a new snapshot into tables made from the old
+ * one's schema: if the source changed in between, this says which table and
+ * how, as SYNC_ERR_PRECONDITION, instead of a COPY failing on every run.
+ */
+bool		fullload_check_target_tables(const FullLoadOptions *opts, PGconn *target,
+										 SyncError *err);
+
 /* Copy every part not yet done.  Returns false on the first failure. */
 bool		fullload_run(const FullLoadOptions *opts, PGconn *target,
 						 SyncError *err);

@@ -469,6 +469,31 @@ create_publications(SyncRun *run, SyncError *err)
 	return ok;
 }
 
+/*
+ * The copy cannot go on (err says why and what to do): drop the slot and
+ * publications this run made, so that nothing holds WAL on the source while
+ * the operator acts.  Returns false; the caller's error stands.
+ */
+static bool
+abandon_slot(SyncRun *run)
+{
+	SyncError	drop_err;
+
+	replclient_close(&run->rc);	/* the slot's snapshot */
+	sync_error_clear(&drop_err);
+	if (!snapshot_drop_slot(run->src, run->opt.slot, &drop_err) ||
+		(!run->opt.no_follow && !snapshot_drop_publication(run->src, run->opt.publication, &drop_err)) ||
+		(run->st.insert_only_publication[0] &&
+		 !snapshot_drop_publication(run->src, run->st.insert_only_publication, &drop_err)))
+		log_warn("could not drop slot \"%s\" on the source: %s; drop it with "
+				 "SELECT pg_drop_replication_slot('%s') so that it holds no WAL",
+				 run->opt.slot, drop_err.message, run->opt.slot);
+	else
+		log_info("dropped slot \"%s\" on the source: nothing holds WAL meanwhile",
+				 run->opt.slot);
+	return false;
+}
+
 /* Phases schema and copy: a new slot and snapshot, schema, then the copy. */
 static bool
 load_data(SyncRun *run, SyncError *err)
@@ -514,6 +539,8 @@ load_data(SyncRun *run, SyncError *err)
 	}
 	else if (!truncate_copied(run, err))
 		return false;
+	if (run->resuming && !fullload_check_target_tables(&fo, run->tgt, err))
+		return abandon_slot(run);
 	if (!state_set_phase(run->tgt, PHASE_COPY, run->consistent_lsn, err) ||
 		!fullload_plan(&fo, run->tgt, err))
 		return false;
