@@ -10,6 +10,7 @@
 #include "engine/assess.h"
 #include "engine/cli.h"
 #include "engine/log.h"
+#include "protocol/names.h"
 
 static const char assess_help[] =
 	"Usage: pgstream assess --source CONNINFO --target CONNINFO [OPTIONS]\n"
@@ -126,6 +127,11 @@ cmd_assess(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	sync_error_clear(&err);
+	if (!names_check(ao.slot_name, ao.publication_name, &err))
+	{
+		fprintf(stderr, "pgstream assess: %s\n", err.message);
+		return EXIT_USAGE;
+	}
 	findings_init(&f);
 	if (!pgconn_check_conninfo(source, "source", &err) ||
 		!pgconn_check_conninfo(target, "target", &err))

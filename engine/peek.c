@@ -17,6 +17,7 @@
 #include "engine/log.h"
 #include "engine/replclient.h"
 #include "protocol/arena.h"
+#include "protocol/names.h"
 #include "protocol/pgoutput.h"
 
 typedef struct PeekOptions
@@ -473,6 +474,7 @@ parse_peek_options(int argc, char **argv, PeekOptions *o)
 		{NULL, 0, NULL, 0}
 	};
 	int			c;
+	SyncError	err;
 
 	memset(o, 0, sizeof(*o));
 	optind = 1;
@@ -513,6 +515,11 @@ parse_peek_options(int argc, char **argv, PeekOptions *o)
 		fprintf(stderr, "pgstream peek: %s\nTry \"pgstream peek --help\".\n",
 				optind < argc ? "unexpected argument"
 				: "--source, --slot and --publication are required");
+		return EXIT_USAGE;
+	}
+	if (!names_check(o->slot, o->publication, &err))
+	{
+		fprintf(stderr, "pgstream peek: %s\n", err.message);
 		return EXIT_USAGE;
 	}
 	return EXIT_OK;

@@ -1,0 +1,41 @@
+/*
+ * protocol/names.c -- see names.h.
+ */
+#include "protocol/names.h"
+
+#include <string.h>
+
+bool
+names_slot_valid(const char *name)
+{
+	size_t		n = strlen(name);
+
+	if (n == 0 || n > NAME_MAX_BYTES)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') ||
+			  (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
+			return false;
+	return true;
+}
+
+bool
+names_publication_valid(const char *name)
+{
+	size_t		n = strlen(name);
+
+	return n > 0 && n <= NAME_MAX_BYTES;
+}
+
+bool
+names_check(const char *slot, const char *publication, SyncError *err)
+{
+	if (slot != NULL && !names_slot_valid(slot))
+		return sync_error_set(err, SYNC_ERR_USAGE, "invalid replication slot name \"%s\": "
+							  "use 1 to 63 lower case letters, digits and underscores", slot);
+	if (publication != NULL && !names_publication_valid(publication))
+		return sync_error_set(err, SYNC_ERR_USAGE, "invalid publication name \"%s\": use 1 "
+							  "to 63 bytes (a longer name would be cut short by the server)",
+							  publication);
+	return true;
+}

@@ -1,0 +1,36 @@
+/*
+ * protocol/names.h -- the rules for names pgstream sends to the server.
+ *
+ * One rule per kind of name, used by every command before it changes
+ * anything: a name the server would fold, truncate or reject must be refused
+ * at the command line, not discovered after a slot or a schema exists.
+ *
+ *   slot         1..63 bytes of [a-z0-9_], as ReplicationSlotValidateName
+ *                demands; "UPPER" is refused here (the replication command
+ *                would fold it to "upper" and the SQL functions reject it,
+ *                so the run would lose track of its own slot)
+ *   publication  1..63 bytes, no NUL: pgstream quotes it, so any character
+ *                is fine, but a longer name would be truncated silently to
+ *                NAMEDATALEN - 1 and then never found again
+ */
+#ifndef PGSTREAM_PROTOCOL_NAMES_H
+#define PGSTREAM_PROTOCOL_NAMES_H
+
+#include <stdbool.h>
+
+#include "protocol/error.h"
+
+#define NAME_MAX_BYTES 63		/* NAMEDATALEN - 1 */
+
+bool		names_slot_valid(const char *name);
+bool		names_publication_valid(const char *name);
+
+/*
+ * Check a slot and a publication name (either may be NULL: not given).
+ * True if both are fine; otherwise false with SYNC_ERR_USAGE and the message
+ * for the operator ("invalid replication slot name \"UPPER\": use 1 to 63
+ * lower case letters, digits and underscores").
+ */
+bool		names_check(const char *slot, const char *publication, SyncError *err);
+
+#endif
