@@ -35,6 +35,7 @@
 #include "engine/snapshot.h"
 #include "engine/state.h"
 #include "engine/stream.h"
+#include "protocol/names.h"
 
 #define DEFAULT_SLOT "pgstream"
 #define DEFAULT_PUBLICATION "pgstream"
@@ -161,6 +162,7 @@ parse_sync_options(int argc, char **argv, SyncOptions *o)
 		{NULL, 0, NULL, 0}
 	};
 	int			c;
+	SyncError	err;
 
 	memset(o, 0, sizeof(*o));
 	o->slot = DEFAULT_SLOT;
@@ -232,6 +234,12 @@ parse_sync_options(int argc, char **argv, SyncOptions *o)
 				optind < argc ? "unexpected argument" : "--source and --target are required");
 		return EXIT_USAGE;
 	}
+	/* before anything exists: a slot the server folds is never found again */
+	if (!names_check(o->slot, o->publication, &err))
+	{
+		fprintf(stderr, "pgstream sync: %s\n", err.message);
+		return EXIT_USAGE;
+	}
 	return EXIT_OK;
 }
 
@@ -286,6 +294,51 @@ print_warnings(const Findings *f)
 			log_warn("%s%s%s%s: %s%s%s", f->items[i].check, f->items[i].object[0] ? " (" : "",
 					 f->items[i].object, f->items[i].object[0] ? ")" : "", f->items[i].message,
 					 f->items[i].fix[0] ? "; fix: " : "", f->items[i].fix);
+}
+
+/*
+ * One run at a time per migration.  A second sync against the same target
+ * database, started by mistake in another terminal, would "resume" with a
+ * new snapshot under the first one's copy or fight over the slot.  The
+ * lock is a session advisory lock in the target database, held by run->tgt
+ * for the whole run and taken again whenever that session is reconnected
+ * (RUN_LOCK_KEY is "pgst" and 1; cutover does not take it).
+ */
+#define RUN_LOCK_KEY "1885827956, 1"
+
+static bool
+take_run_lock(SyncRun *run, SyncError *err)
+{
+	char		got[8];
+	PGresult   *res;
+
+	if (!pgconn_query_value(run->tgt, "SELECT pg_catalog.pg_try_advisory_lock(" RUN_LOCK_KEY ")",
+							0, NULL, got, sizeof(got), false, err))
+		return sync_error_context(err, "could not take the migration's lock on the target");
+	if (strcmp(got, "t") == 0)
+		return true;
+	res = pgconn_query(run->tgt,
+					   "SELECT a.pid, coalesce(host(a.client_addr), 'local'),"
+					   " to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS')"
+					   " FROM pg_catalog.pg_locks l"
+					   " JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid"
+					   " WHERE l.locktype = 'advisory' AND l.granted"
+					   " AND l.database = (SELECT oid FROM pg_catalog.pg_database"
+					   "   WHERE datname = current_database())"
+					   " AND l.classid = 1885827956 AND l.objid = 1 AND l.objsubid = 2",
+					   0, NULL, err);
+	if (res != NULL && PQntuples(res) == 1)
+		sync_error_set(err, SYNC_ERR_PRECONDITION,
+					   "another pgstream sync is already running for this target database "
+					   "(its target session: PID %s, from %s, since %s); only one run at a "
+					   "time: wait for it to end or stop it (it resumes when started again)",
+					   PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2));
+	else
+		sync_error_set(err, SYNC_ERR_PRECONDITION,
+					   "another pgstream sync is already running for this target database; "
+					   "only one run at a time: wait for it to end or stop it");
+	PQclear(res);
+	return false;
 }
 
 /* No state on the target: it must be empty, and preflight must pass. */
@@ -655,7 +708,9 @@ stream_connect(SyncRun *run, SyncError *err)
 
 	if (run->src == NULL && (run->src = pgconn_connect(run->opt.source, &co, "source", err)) == NULL)
 		return false;
-	if (run->tgt == NULL && (run->tgt = pgconn_connect(run->opt.target, &co, "target", err)) == NULL)
+	if (run->tgt == NULL &&
+		((run->tgt = pgconn_connect(run->opt.target, &co, "target", err)) == NULL ||
+		 !take_run_lock(run, err)))
 		return false;
 	if (!state_load(run->tgt, &run->st, err) || !check_slot(run, err))
 		return false;
@@ -729,7 +784,8 @@ follow(SyncRun *run, SyncError *err)
 
 		pgconn_close(run->tgt);
 		run->tgt = pgconn_connect(run->opt.target, &co, "target", err);
-		if (run->tgt == NULL || !state_set_phase(run->tgt, PHASE_CUTOVER, 0, err))
+		if (run->tgt == NULL || !take_run_lock(run, err) ||
+			!state_set_phase(run->tgt, PHASE_CUTOVER, 0, err))
 			return false;
 	}
 	log_info("the cutover barrier is applied: every change made before it is on the target; "
@@ -743,7 +799,7 @@ sync_execute(SyncRun *run, SyncError *err)
 	bool		exists;
 
 	if (!sync_connect(run, err) || !check_not_same_database(run, err) ||
-		!state_exists(run->tgt, &exists, err))
+		!take_run_lock(run, err) || !state_exists(run->tgt, &exists, err))
 		return false;
 	if (!(exists ? prepare_resume(run, err) : prepare_fresh(run, err)))
 		return false;

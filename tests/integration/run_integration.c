@@ -24,6 +24,7 @@ static Suite *(*const suites[])(void) = {
     drill_short_suite,
     spool_mode_suite,
     resume_suite,
+    operator_suite,
 };
 
 int

@@ -20,5 +20,6 @@ Suite *stream_suite(void);
 Suite *drill_short_suite(void);
 Suite *spool_mode_suite(void);
 Suite *resume_suite(void);
+Suite *operator_suite(void);
 
 #endif /* PGSTREAM_TESTS_INTEGRATION_SUITES_H */

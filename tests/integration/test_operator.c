@@ -1,0 +1,270 @@
+/*
+ * tests/integration/test_operator.c -- operator mistakes must never lose
+ * data or leave the source holding WAL (issue 14).
+ *
+ *   a_slot_name_the_server_would_fold_is_refused_before_anything_exists
+ *       --slot UPPER (and a too-long --publication): exit 3 at once, and
+ *       neither a slot on the source nor schema "pgstream" on the target.
+ *   a_second_offline_sync_is_refused_while_the_first_copies
+ *       the first run is paused by a failpoint right after its first copy
+ *       part committed; a second run of the same command is refused (exit
+ *       2, naming the other run) without touching anything; the first then
+ *       finishes and the target equals the source.
+ *   a_second_live_sync_is_refused_at_once
+ *       while a live sync streams, a second one exits 2 at once instead of
+ *       retrying on "slot is active" for --retry-timeout.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/integration/suites.h"
+#include "tests/support/cluster.h"
+#include "tests/support/failpoint_ctl.h"
+#include "tests/support/itest.h"
+#include "tests/support/proc.h"
+
+#define CMD_TIMEOUT_MS 240000
+
+static Cluster source;
+static Cluster target;
+
+static void
+clusters_setup(void)
+{
+	ck_assert(cluster_init(&source, "operator-source", CLUSTER_LOGICAL));
+	ck_assert(cluster_init(&target, "operator-target", 0));
+	ck_assert(cluster_start(&source));
+	ck_assert(cluster_start(&target));
+}
+
+static void
+clusters_teardown(void)
+{
+	cluster_destroy(&source);
+	cluster_destroy(&target);
+}
+
+/* argv of "pgstream sync --source S --target T --slot SLOT <extra...>" */
+static void
+sync_argv(const char *argv[], int max, const char *src, const char *tgt,
+          const char *slot, const char *const extra[])
+{
+	int n = 0;
+
+	argv[n++] = itest_pgstream_bin();
+	argv[n++] = "sync";
+	argv[n++] = "--source";
+	argv[n++] = src;
+	argv[n++] = "--target";
+	argv[n++] = tgt;
+	argv[n++] = "--slot";
+	argv[n++] = slot;
+	argv[n++] = "--quiet";
+	for (int i = 0; extra != NULL && extra[i] != NULL; i++)
+	{
+		ck_assert_int_lt(n, max - 1);
+		argv[n++] = extra[i];
+	}
+	argv[n] = NULL;
+}
+
+static void
+make_dbs(const char *db)
+{
+	itest_make_db(&source, db, NULL);
+	itest_make_db(&target, db, NULL);
+	ck_assert(cluster_psql(&source, db,
+	                       "CREATE TABLE big (id int PRIMARY KEY, pad text);"
+	                       "INSERT INTO big SELECT g, repeat('x', 200)"
+	                       " FROM generate_series(1, 20000) g;"
+	                       "CREATE TABLE small (id int PRIMARY KEY, v text);"
+	                       "INSERT INTO small SELECT g, 'v' || g FROM generate_series(1, 100) g;"
+	                       "ANALYZE"));
+}
+
+static void
+assert_tables_equal(const char *db)
+{
+	static const char *const tables[] = {"public.big", "public.small"};
+
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
+	{
+		char *fs = itest_table_fingerprint(&source, db, tables[i]);
+		char *ft = itest_table_fingerprint(&target, db, tables[i]);
+
+		ck_assert_str_eq(fs, ft);
+		free(fs);
+		free(ft);
+	}
+}
+
+static void
+assert_nothing_created(const char *db)
+{
+	itest_assert_scalar(&source, "postgres",
+	                    "SELECT count(*) FROM pg_replication_slots", "0");
+	itest_assert_scalar(&target, db,
+	                    "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgstream'", "0");
+	itest_assert_scalar(&source, db, "SELECT count(*) FROM pg_publication", "0");
+}
+
+START_TEST(a_slot_name_the_server_would_fold_is_refused_before_anything_exists)
+{
+	const char *db = "op_names";
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	char long_pub[80];
+	const char *argv[24];
+	char *out = NULL;
+	char *err = NULL;
+	int status;
+
+	make_dbs(db);
+	itest_conninfo(src, &source, db);
+	itest_conninfo(tgt, &target, db);
+	memset(long_pub, 'p', 64);
+	long_pub[64] = '\0';
+	for (int follow = 0; follow < 2; follow++)
+	{
+		const char *const no_follow[] = {"--no-follow", NULL};
+
+		sync_argv(argv, 24, src, tgt, "UPPER", follow ? NULL : no_follow);
+		status = proc_run(argv, NULL, CMD_TIMEOUT_MS, &out, &err);
+		itest_print_output("pgstream sync --slot UPPER", status, out, err);
+		ck_assert_int_eq(status, 3);
+		ck_assert_str_eq(err, "pgstream sync: invalid replication slot name \"UPPER\": use 1 "
+		                      "to 63 lower case letters, digits and underscores\n");
+		free(out);
+		free(err);
+		assert_nothing_created(db);
+	}
+	{
+		const char *const extra[] = {"--publication", long_pub, NULL};
+
+		sync_argv(argv, 24, src, tgt, "op_names", extra);
+		status = proc_run(argv, NULL, CMD_TIMEOUT_MS, &out, &err);
+		itest_print_output("pgstream sync --publication <64 bytes>", status, out, err);
+		ck_assert_int_eq(status, 3);
+		ck_assert_ptr_nonnull(strstr(err, "invalid publication name"));
+		free(out);
+		free(err);
+		assert_nothing_created(db);
+	}
+}
+END_TEST
+
+START_TEST(a_second_offline_sync_is_refused_while_the_first_copies)
+{
+	const char *db = "op_twice";
+	const char *point = "fullload.after_part_commit";
+	const char *const extra[] = {"--no-follow", "--jobs", "1", "--split-size", "1", NULL};
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	char fp_dir[PATH_MAX + 64];
+	const char *argv[24];
+	FailpointDir fd;
+	Proc first;
+	char *out = NULL;
+	char *err = NULL;
+	int status;
+
+	make_dbs(db);
+	itest_conninfo(src, &source, db);
+	itest_conninfo(tgt, &target, db);
+	ck_assert(fpctl_init(&fd));
+	fpctl_env(&fd, fp_dir, sizeof(fp_dir));
+	{
+		const char *const env[] = {"PGSTREAM_FAILPOINTS=fullload.after_part_commit=pause",
+		                           fp_dir, NULL};
+
+		sync_argv(argv, 24, src, tgt, "op_twice", extra);
+		ck_assert(proc_spawn(&first, argv, env));
+	}
+	ck_assert(fpctl_wait(&fd, point, CMD_TIMEOUT_MS));
+	/* the first run sits in its copy with one part committed */
+	itest_assert_scalar(&target, db,
+	                    "SELECT count(*) FILTER (WHERE done) FROM pgstream.copy_parts", "1");
+
+	sync_argv(argv, 24, src, tgt, "op_twice", extra);
+	status = proc_run(argv, NULL, CMD_TIMEOUT_MS, &out, &err);
+	itest_print_output("second pgstream sync", status, out, err);
+	ck_assert_int_eq(status, 2);
+	ck_assert_ptr_nonnull(strstr(err, "another pgstream sync is already running for this "
+	                                  "target database (its target session: PID "));
+	free(out);
+	free(err);
+	/* nothing of the first run was touched: still one part, still its slot */
+	itest_assert_scalar(&target, db,
+	                    "SELECT count(*) FILTER (WHERE done) FROM pgstream.copy_parts", "1");
+	itest_assert_scalar(&source, "postgres",
+	                    "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'op_twice'",
+	                    "1");
+
+	fpctl_release(&fd, point);
+	status = proc_wait(&first, CMD_TIMEOUT_MS);
+	itest_print_proc("first pgstream sync", &first, status);
+	ck_assert_int_eq(status, 0);
+	proc_release(&first);
+	fpctl_cleanup(&fd);
+	assert_tables_equal(db);
+}
+END_TEST
+
+START_TEST(a_second_live_sync_is_refused_at_once)
+{
+	const char *db = "op_live";
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	const char *argv[24];
+	Proc first;
+	char *out = NULL;
+	char *err = NULL;
+	int status;
+	long long started;
+
+	make_dbs(db);
+	itest_conninfo(src, &source, db);
+	itest_conninfo(tgt, &target, db);
+	sync_argv(argv, 24, src, tgt, "op_live", NULL);
+	ck_assert(proc_spawn(&first, argv, NULL));
+	ck_assert(cluster_wait_for(&target, db,
+	                           "SELECT phase = 'streaming' FROM pgstream.migration",
+	                           CMD_TIMEOUT_MS));
+
+	started = proc_now_ms();
+	status = proc_run(argv, NULL, CMD_TIMEOUT_MS, &out, &err);
+	itest_print_output("second pgstream sync", status, out, err);
+	ck_assert_int_eq(status, 2);
+	ck_assert_ptr_nonnull(strstr(err, "another pgstream sync is already running"));
+	/* refused, not retried for --retry-timeout (300 s) */
+	ck_assert_int_lt(proc_now_ms() - started, 60000);
+	free(out);
+	free(err);
+
+	/* the first still streams: a row written now arrives */
+	ck_assert(cluster_psql(&source, db, "INSERT INTO small VALUES (1000, 'after')"));
+	ck_assert(cluster_wait_for(&target, db, "SELECT count(*) = 1 FROM small WHERE id = 1000",
+	                           CMD_TIMEOUT_MS));
+	ck_assert(proc_kill(&first, SIGTERM));
+	status = proc_wait(&first, CMD_TIMEOUT_MS);
+	itest_print_proc("first pgstream sync", &first, status);
+	proc_release(&first);
+}
+END_TEST
+
+Suite *
+operator_suite(void)
+{
+	Suite *s = suite_create("operator");
+	TCase *tc = tcase_create("operator");
+
+	tcase_set_timeout(tc, 600);
+	tcase_add_unchecked_fixture(tc, clusters_setup, clusters_teardown);
+	tcase_add_test(tc, a_slot_name_the_server_would_fold_is_refused_before_anything_exists);
+	tcase_add_test(tc, a_second_offline_sync_is_refused_while_the_first_copies);
+	tcase_add_test(tc, a_second_live_sync_is_refused_at_once);
+	suite_add_tcase(s, tc);
+	return s;
+}
