@@ -9,6 +9,7 @@
 #   make demo            a live migration on two local clusters
 #   make drill           failover drills (kill -9, restarts, partition, ...)
 #   make lint            layering and banned-function checks
+#   make mutate          named mutants the suites must catch (tests/mutate/run.py)
 
 MODE     ?= release
 BUILD    := build/$(MODE)
@@ -44,7 +45,7 @@ APPLY_OBJ    := $(call obj,$(APPLY_SRC))
 ENGINE_OBJ   := $(call obj,$(ENGINE_SRC))
 
 .PHONY: all test check-unit check-integration fuzz-replay fuzz bench demo lint clean deps \
-        drill lint-layers
+        drill lint-layers mutate
 
 all: bin/pgstream
 
@@ -111,6 +112,10 @@ demo: bin/pgstream
 # tests/drill/README.md.  Needs root for the network-namespace drill.
 drill:
 	tests/drill/run.sh
+
+# each named mutant of tests/mutate/run.py must make a suite fail
+mutate: deps
+	tests/mutate/run.py
 
 # protocol/ is pure: no libpq, no I/O, no upward includes.  apply/ never
 # includes engine/.  Banned functions everywhere.

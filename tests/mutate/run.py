@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""tests/mutate/run.py -- `make mutate`: the suite must fail when the engine is wrong.
+
+Each mutant below is one small, named change of the kind this project must
+never ship (a lost boundary transaction, a confirmed position the target
+cannot give back, a missing ONLY, ...).  For each, in a scratch copy of the
+tree: apply the change (the original text must occur exactly once, so a
+refactor that moves it fails here loudly instead of silently testing
+nothing), rebuild the ASan test build, run the suites that must catch it,
+and count it caught only if one of them fails.  Exits 1 if any mutant
+survives, 2 on a setup error.
+
+    tests/mutate/run.py                  every mutant
+    tests/mutate/run.py NAME [NAME ...]  just these
+    MUTATE_KEEP=1                        keep the scratch copy
+    MUTATE_SKIP_BASELINE=1               skip checking that the suites pass unmutated
+
+A check is "unit:SUITE" (tests/unit, seconds) or "integration:SUITE"
+(real clusters, minutes).  The cheapest check comes first: a mutant is
+caught as soon as one check fails.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+MUTANTS = [
+    {
+        "name": "restart-skip-boundary",
+        "why": "a transaction committed exactly at the restart position is lost",
+        "file": "engine/stream.c",
+        "from": "m->u.begin.final_lsn < a->start_lsn",
+        "to": "m->u.begin.final_lsn <= a->start_lsn",
+        "checks": ["integration:stream"],
+    },
+    {
+        "name": "confirm-received-not-durable",
+        "why": "the source is told a position the target cannot give back",
+        "file": "engine/stream.c",
+        "from": "feedback_note_durable(&r->rc->feedback, sh->durable);",
+        "to": "feedback_note_durable(&r->rc->feedback, r->rc->feedback.received);",
+        "checks": ["integration:stream"],
+    },
+    {
+        "name": "cutover-ignores-count-mismatch",
+        "why": "cutover reports success although source and target differ",
+        "file": "engine/cutover.c",
+        "from": "\t\t\tr->counts_match = false;\n",
+        "to": "\n",
+        "checks": ["integration:stream"],
+    },
+]
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def log(msg):
+    print(f"mutate: {msg}", flush=True)
+
+
+def copy_tree(dst):
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True,
+                           capture_output=True).stdout.split(b"\0")
+    for f in files:
+        if not f:
+            continue
+        rel = f.decode()
+        src = os.path.join(ROOT, rel)
+        if not os.path.isfile(src):
+            continue  # deleted in the work tree
+        os.makedirs(os.path.dirname(os.path.join(dst, rel)), exist_ok=True)
+        shutil.copy2(src, os.path.join(dst, rel))
+
+
+def build(tree):
+    r = subprocess.run(["make", "-s", "MODE=san", "-j2", "build/san/pgstream",
+                        "build/san/run_unit", "build/san/run_integration"],
+                       cwd=tree, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.stderr.write(r.stdout[-4000:] + r.stderr[-4000:])
+    return r.returncode == 0
+
+
+def run_check(tree, check):
+    kind, suite = check.split(":", 1)
+    env = dict(os.environ, CK_RUN_SUITE=suite, CK_VERBOSITY="minimal")
+    if kind == "unit":
+        argv = [os.path.join(tree, "build/san/run_unit")]
+    elif kind == "integration":
+        env["PGSTREAM_BIN"] = os.path.join(tree, "build/san/pgstream")
+        argv = [os.path.join(tree, "build/san/run_integration")]
+    else:
+        raise SystemExit(f"mutate: unknown check kind in {check!r}")
+    t0 = time.monotonic()
+    r = subprocess.run(argv, cwd=tree, env=env, capture_output=True, text=True)
+    tail = (r.stdout + r.stderr).strip().splitlines()[-1:] or [""]
+    return r.returncode == 0, time.monotonic() - t0, tail[0]
+
+
+def main(argv):
+    wanted = set(argv[1:])
+    unknown = wanted - {m["name"] for m in MUTANTS}
+    if unknown:
+        log(f"unknown mutant(s): {', '.join(sorted(unknown))}")
+        return 2
+    mutants = [m for m in MUTANTS if not wanted or m["name"] in wanted]
+    tree = tempfile.mkdtemp(prefix="pgstream-mutate-")
+    log(f"scratch copy in {tree}")
+    try:
+        copy_tree(tree)
+        if not build(tree):
+            log("the unmutated tree does not build")
+            return 2
+        for m in mutants:
+            path = os.path.join(tree, m["file"])
+            if open(path).read().count(m["from"]) != 1:
+                log(f"{m['name']}: the text to mutate is not in {m['file']} exactly once; "
+                    "update tests/mutate/run.py")
+                return 2
+        if not os.environ.get("MUTATE_SKIP_BASELINE"):
+            for check in sorted({c for m in mutants for c in m["checks"]}):
+                ok, secs, tail = run_check(tree, check)
+                log(f"baseline {check}: {'passes' if ok else 'FAILS'} ({secs:.0f} s)")
+                if not ok:
+                    log(f"baseline {check} fails unmutated ({tail}); fix that first")
+                    return 2
+        survived = []
+        for m in mutants:
+            path = os.path.join(tree, m["file"])
+            original = open(path).read()
+            with open(path, "w") as f:
+                f.write(original.replace(m["from"], m["to"], 1))
+            try:
+                if not build(tree):
+                    log(f"{m['name']}: the mutant does not build; fix its definition")
+                    return 2
+                caught_by = None
+                for check in m["checks"]:
+                    ok, secs, tail = run_check(tree, check)
+                    if not ok:
+                        caught_by = f"{check} in {secs:.0f} s ({tail})"
+                        break
+                if caught_by:
+                    log(f"{m['name']}: caught by {caught_by}")
+                else:
+                    log(f"{m['name']}: SURVIVED ({m['why']})")
+                    survived.append(m["name"])
+            finally:
+                with open(path, "w") as f:
+                    f.write(original)
+                os.utime(path)  # make rebuilds the restored file
+        log(f"{len(mutants) - len(survived)} of {len(mutants)} mutants caught")
+        if survived:
+            log("survived: " + ", ".join(survived))
+            return 1
+        return 0
+    finally:
+        if os.environ.get("MUTATE_KEEP"):
+            log(f"kept {tree}")
+        else:
+            shutil.rmtree(tree, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
