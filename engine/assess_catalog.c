@@ -630,7 +630,9 @@ assess_check_extensions(AssessContext *cx)
 /*
  * Collations the schema needs: used by columns or indexes of migrated
  * relations, or defined in a migrated schema (pg_dump recreates those).
- * 0 schema, 1 name, 2 provider, 3 locale, 4 quoted qualified name.
+ * 0 schema, 1 name, 2 provider, 3 locale, 4 quoted qualified name.  An ICU
+ * collation's locale is in colliculocale (15, 16) or colllocale (17 on);
+ * its collcollate is empty there.
  */
 static const char source_collations_sql[] =
 	"WITH used AS ("
@@ -648,7 +650,7 @@ static const char source_collations_sql[] =
 	" JOIN pg_catalog.pg_namespace n ON n.oid = co.collnamespace"
 	" WHERE" USER_NS("n") ")"
 	" SELECT n.nspname, co.collname, co.collprovider::text,"
-	" coalesce(co.collcollate, ''), format('%I.%I', n.nspname, co.collname)"
+	" coalesce(%s, ''), format('%%I.%%I', n.nspname, co.collname)"
 	" FROM pg_catalog.pg_collation co"
 	" JOIN pg_catalog.pg_namespace n ON n.oid = co.collnamespace"
 	" WHERE co.oid IN (SELECT oid FROM used) AND co.collname <> 'default'"
@@ -688,6 +690,9 @@ check_one_collation(AssessContext *cx, const PGresult *src, int r)
 			(provider == 'c' && is_true(res, 0, 2));
 	if (!ok)
 		findings_add(cx->out, FINDING_BLOCKING, "collations", PQgetvalue(src, r, 4),
+					 builtin && provider == 'i' ? "choose a target whose PostgreSQL is built "
+					 "with ICU and knows that locale, or change the columns to a collation "
+					 "the target has (on Azure, an ICU collation such as \"en-US-x-icu\")" :
 					 builtin ? "install the operating-system locale on the target and, "
 					 "as a superuser, SELECT pg_import_system_collations('pg_catalog'); "
 					 "or change the columns to a collation the target has (on Azure, "
@@ -737,8 +742,14 @@ check_database_locale(AssessContext *cx)
 void
 assess_check_collations(AssessContext *cx)
 {
-	PGresult   *res = assess_query(cx, cx->src, "collations", source_collations_sql,
-								   0, NULL);
+	int			v = PQserverVersion(cx->src);
+	char		sql[sizeof(source_collations_sql) + 64];
+	PGresult   *res;
+
+	snprintf(sql, sizeof(sql), source_collations_sql,
+			 v >= 170000 ? "co.colllocale, co.collcollate" :
+			 v >= 150000 ? "co.colliculocale, co.collcollate" : "co.collcollate");
+	res = assess_query(cx, cx->src, "collations", sql, 0, NULL);
 
 	for (int r = 0; res != NULL && r < PQntuples(res); r++)
 		check_one_collation(cx, res, r);

@@ -357,6 +357,10 @@ START_TEST(extensions_collations_and_encoding_the_target_cannot_hold)
 	EXPECT_NO_LINE(&o, "(pg_trgm)");
 	EXPECT_LINE(&o, "blocking: collations (pg_catalog.only_on_source)",
 	            "does not have it");
+	/* an ICU collation's locale is its ICU locale, and no OS locale helps it */
+	EXPECT_LINE(&o, "blocking: collations (pg_catalog.only_on_source)",
+	            "(ICU, locale \"fr-FR\")", "ICU");
+	EXPECT_NO_LINE(&o, "pg_catalog.only_on_source", "operating-system locale");
 	EXPECT_NO_LINE(&o, "(public.mine)");
 	EXPECT_LINE(&o, "blocking: encoding", "LATIN1", "UTF8");
 	outcome_free(&o);
