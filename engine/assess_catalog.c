@@ -707,6 +707,121 @@ check_one_collation(AssessContext *cx, const PGresult *src, int r)
 	PQclear(res);
 }
 
+/*
+ * A SQL_ASCII database stores any bytes.  pgstream's sessions use
+ * client_encoding UTF8, and a SQL_ASCII server sends its bytes unchanged, so
+ * every text value must already be valid UTF-8 or the target refuses the
+ * copy.  Sampled: the first ENCODING_SAMPLE_ROWS rows of each table, every
+ * collatable column (text, varchar, char, citext, domains over them),
+ * checked by the source itself (convert_from verifies its input).
+ */
+#define ENCODING_SAMPLE_ROWS 10000
+
+static const char text_columns_sql[] =
+	"SELECT format('%I.%I', n.nspname, c.relname),"
+	" string_agg(format('%I', a.attname), ',' ORDER BY a.attnum)"
+	" FROM pg_catalog.pg_class c"
+	" JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+	" JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0"
+	"  AND NOT a.attisdropped AND a.attcollation <> 0"
+	" WHERE c.relkind = 'r' AND" USER_REL
+	" GROUP BY 1 ORDER BY 1";
+
+/* "length(convert_from(convert_to(c::text, 'SQL_ASCII'), 'UTF8')) < 0 OR ..." */
+static char *
+utf8_check_expr(const char *columns)
+{
+	static const char fmt[] =
+		"length(pg_catalog.convert_from(pg_catalog.convert_to(%.*s::text,"
+		" 'SQL_ASCII'), 'UTF8')) < 0";
+	size_t		ncols = 1;
+	size_t		cap;
+	char	   *out;
+	size_t		used = 0;
+
+	for (const char *p = columns; *p; p++)
+		ncols += *p == ',';
+	cap = strlen(columns) + ncols * (sizeof(fmt) + 8) + 1;
+	out = malloc(cap);
+	for (const char *p = columns; out != NULL && *p;)
+	{
+		size_t		len = strcspn(p, ",");
+
+		used += (size_t) snprintf(out + used, cap - used, "%s", used ? " OR " : "");
+		used += (size_t) snprintf(out + used, cap - used, fmt, (int) len, p);
+		p += len + (p[len] == ',');
+	}
+	return out;
+}
+
+static void
+check_table_utf8(AssessContext *cx, const char *table, const char *columns)
+{
+	char	   *expr = utf8_check_expr(columns);
+	char	   *sql;
+	size_t		cap;
+	PGresult   *res;
+
+	if (expr == NULL)
+		return;
+	cap = strlen(expr) + strlen(columns) + strlen(table) + 128;
+	sql = malloc(cap);
+	if (sql == NULL)
+	{
+		free(expr);
+		return;
+	}
+	snprintf(sql, cap, "SELECT count(*) FROM (SELECT %s FROM %s LIMIT %d) s WHERE %s",
+			 columns, table, ENCODING_SAMPLE_ROWS, expr);
+	res = PQexec(cx->src, sql);
+	if (PQresultStatus(res) == PGRES_FATAL_ERROR)
+	{
+		const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+		const char *msg = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+
+		if (state != NULL && strcmp(state, "22021") == 0)
+			findings_add(cx->out, FINDING_BLOCKING, "encoding", table,
+						 "convert the text to UTF-8 on the source once you know its real "
+						 "encoding, e.g. for Latin-1: UPDATE <table> SET <col> = convert_from("
+						 "convert(convert_to(<col>, 'SQL_ASCII'), 'LATIN1', 'UTF8'), "
+						 "'SQL_ASCII'); or migrate into a SQL_ASCII target database",
+						 "the source database is SQL_ASCII and %s holds bytes that are not "
+						 "valid UTF-8 (in its first %d rows: %s): the copy would fail on them",
+						 table, ENCODING_SAMPLE_ROWS, msg ? msg : "invalid byte sequence");
+		else
+			findings_add(cx->out, FINDING_WARNING, "encoding", table,
+						 "check by hand that its text is valid UTF-8",
+						 "this check could not run: %s", msg ? msg : "unknown error");
+	}
+	PQclear(res);
+	free(sql);
+	free(expr);
+}
+
+/* A SQL_ASCII source into a target that is not SQL_ASCII: sample the text. */
+static void
+check_sql_ascii_text(AssessContext *cx, const char *source_encoding,
+					 const char *target_encoding)
+{
+	PGresult   *res;
+	int			found = 0;
+
+	if (strcmp(source_encoding, "SQL_ASCII") != 0 ||
+		strcmp(target_encoding, "SQL_ASCII") == 0)
+		return;
+	res = assess_query(cx, cx->src, "encoding", text_columns_sql, 0, NULL);
+	for (int r = 0; res != NULL && r < PQntuples(res); r++)
+	{
+		int			before = cx->out->count;
+
+		check_table_utf8(cx, PQgetvalue(res, r, 0), PQgetvalue(res, r, 1));
+		found += cx->out->count > before;
+		if (found >= ASSESS_MAX_PER_CHECK)
+			break;
+	}
+	PQclear(res);
+}
+
 static void
 check_database_locale(AssessContext *cx)
 {
@@ -727,6 +842,7 @@ check_database_locale(AssessContext *cx)
 						 "TEMPLATE template0",
 						 "the target database encoding is %s but the source's is %s: "
 						 "characters %s cannot hold would make the copy fail", te, se, te);
+		check_sql_ascii_text(cx, se, te);
 		if (strcasecmp(PQgetvalue(s, 0, 1), PQgetvalue(t, 0, 1)) != 0)
 			findings_add(cx->out, FINDING_WARNING, "collations", "target",
 						 "create the target database with the source's LC_COLLATE, "

@@ -594,6 +594,30 @@ worker_main(void *arg)
 	return NULL;
 }
 
+/*
+ * Copy failures that running again cannot fix get what to do instead
+ * (SYNC_ERR_PRECONDITION: "fix what the message above says first").
+ */
+static void
+explain_copy_error(SyncError *err)
+{
+	/* 22021 character_not_in_repertoire: "invalid byte sequence for encoding" */
+	if (strcmp(err->sqlstate, "22021") == 0)
+	{
+		char		state[sizeof(err->sqlstate)];
+		char		copy_msg[sizeof(err->message)];
+
+		memcpy(state, err->sqlstate, sizeof(state));
+		memcpy(copy_msg, err->message, sizeof(copy_msg));
+		sync_error_set(err, SYNC_ERR_PRECONDITION, "%s; the source holds text that is not "
+					   "valid UTF-8 (a SQL_ASCII database stores any bytes; pgstream reads "
+					   "and writes UTF-8): convert it on the source once you know its real "
+					   "encoding (pgstream assess shows how), or migrate into a SQL_ASCII "
+					   "target database", copy_msg);
+		memcpy(err->sqlstate, state, sizeof(state));
+	}
+}
+
 bool
 fullload_run(const FullLoadOptions *opts, PGconn *target, SyncError *err)
 {
@@ -626,7 +650,10 @@ fullload_run(const FullLoadOptions *opts, PGconn *target, SyncError *err)
 	if (started == 0 && run.nparts > 0)
 		sync_error_set(err, SYNC_ERR_INTERNAL, "could not start copy workers");
 	else if (atomic_load(&run.failed))
+	{
 		*err = run.first_error;
+		explain_copy_error(err);
+	}
 	else if (*opts->stop)
 		sync_error_set(err, SYNC_ERR_INTERNAL, "copy interrupted by a signal");
 done:

@@ -367,6 +367,39 @@ START_TEST(extensions_collations_and_encoding_the_target_cannot_hold)
 }
 END_TEST
 
+/*
+ * A SQL_ASCII source stores whatever bytes it was given.  pgstream reads and
+ * writes UTF8, so Latin-1 bytes there would fail the copy: assess samples
+ * the text of every table and names the one that holds them, with a fix;
+ * ASCII and valid UTF-8 pass.
+ */
+START_TEST(a_sql_ascii_source_with_bytes_that_are_not_utf8_is_found)
+{
+	char src[CONNINFO_MAX];
+	char tgt[CONNINFO_MAX];
+	Outcome o;
+
+	make_db(&source, "ascii_src", "ENCODING 'SQL_ASCII' TEMPLATE template0"
+	                              " LC_COLLATE 'C' LC_CTYPE 'C'");
+	make_db(&target, "ascii_tgt", NULL);
+	ck_assert(cluster_psql(&source, "ascii_src",
+	                       "CREATE TABLE latin (id int PRIMARY KEY, a text, b varchar(20));"
+	                       "INSERT INTO latin SELECT g, 'plain', 'ascii'"
+	                       " FROM generate_series(1, 50) g;"
+	                       "INSERT INTO latin VALUES (51, 'ok', E'caf\\xe9');"
+	                       "CREATE TABLE utf (id int PRIMARY KEY, a text);"
+	                       "INSERT INTO utf VALUES (1, E'caf\\xc3\\xa9');"));
+	conninfo(src, &source, "ascii_src", NULL);
+	conninfo(tgt, &target, "ascii_tgt", NULL);
+	o = assess(src, tgt, NULL, NULL);
+	ck_assert_int_eq(o.status, 2);
+	EXPECT_LINE(&o, "blocking: encoding (public.latin)", "SQL_ASCII",
+	            "not valid UTF-8", "convert(");
+	EXPECT_NO_LINE(&o, "(public.utf)");
+	outcome_free(&o);
+}
+END_TEST
+
 /* ---- privileges and settings ---- */
 
 static const char privileges_sql[] =
@@ -462,6 +495,7 @@ assess_suite(void)
 	tcase_add_test(tc, tables_without_replica_identity_block_live_sync);
 	tcase_add_test(tc, names_and_objects_logical_replication_does_not_carry);
 	tcase_add_test(tc, extensions_collations_and_encoding_the_target_cannot_hold);
+	tcase_add_test(tc, a_sql_ascii_source_with_bytes_that_are_not_utf8_is_found);
 	tcase_add_test(tc, privileges_settings_and_activity);
 	suite_add_tcase(s, tc);
 	return s;

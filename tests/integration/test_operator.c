@@ -13,6 +13,9 @@
  *   a_second_live_sync_is_refused_at_once
  *       while a live sync streams, a second one exits 2 at once instead of
  *       retrying on "slot is active" for --retry-timeout.
+ *   bytes_the_sample_missed_stop_the_copy_saying_what_to_do
+ *       a SQL_ASCII source with a Latin-1 byte past assess's sample: the
+ *       copy stops with what is wrong and what to do, not "run again".
  */
 #include <signal.h>
 #include <stdio.h>
@@ -254,6 +257,46 @@ START_TEST(a_second_live_sync_is_refused_at_once)
 }
 END_TEST
 
+/*
+ * assess samples a SQL_ASCII source's text; bytes past the sample that are
+ * not UTF-8 stop the copy.  The message must say what is wrong and what to
+ * do, not "run the same command again", which cannot help.
+ */
+START_TEST(bytes_the_sample_missed_stop_the_copy_saying_what_to_do)
+{
+	const char *db = "op_ascii";
+	const char *const extra[] = {"--no-follow", NULL};
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	const char *argv[24];
+	char *out = NULL;
+	char *err = NULL;
+	int status;
+
+	ck_assert(cluster_psql(&source, "postgres", "DROP DATABASE IF EXISTS op_ascii"));
+	ck_assert(cluster_psql(&source, "postgres",
+	                       "CREATE DATABASE op_ascii ENCODING 'SQL_ASCII'"
+	                       " TEMPLATE template0 LC_COLLATE 'C' LC_CTYPE 'C'"));
+	itest_make_db(&target, db, NULL);
+	ck_assert(cluster_psql(&source, db,
+	                       "CREATE TABLE t (id int PRIMARY KEY, v text);"
+	                       "INSERT INTO t SELECT g, 'ascii' FROM generate_series(1, 20000) g;"
+	                       "INSERT INTO t VALUES (20001, E'caf\\xe9')"));
+	itest_conninfo(src, &source, db);
+	itest_conninfo(tgt, &target, db);
+	sync_argv(argv, 24, src, tgt, "op_ascii", extra);
+	status = proc_run(argv, NULL, CMD_TIMEOUT_MS, &out, &err);
+	itest_print_output("pgstream sync", status, out, err);
+	ck_assert_int_eq(status, 1);
+	ck_assert_ptr_nonnull(strstr(err, "invalid byte sequence for encoding \"UTF8\""));
+	ck_assert_ptr_nonnull(strstr(err, "the source holds text that is not valid UTF-8"));
+	ck_assert_ptr_nonnull(strstr(err, "fix what the message above says first"));
+	ck_assert_ptr_null(strstr(err, "run the same command again"));
+	free(out);
+	free(err);
+}
+END_TEST
+
 Suite *
 operator_suite(void)
 {
@@ -265,6 +308,7 @@ operator_suite(void)
 	tcase_add_test(tc, a_slot_name_the_server_would_fold_is_refused_before_anything_exists);
 	tcase_add_test(tc, a_second_offline_sync_is_refused_while_the_first_copies);
 	tcase_add_test(tc, a_second_live_sync_is_refused_at_once);
+	tcase_add_test(tc, bytes_the_sample_missed_stop_the_copy_saying_what_to_do);
 	suite_add_tcase(s, tc);
 	return s;
 }
