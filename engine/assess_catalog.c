@@ -877,6 +877,133 @@ assess_check_collations(AssessContext *cx)
  * Target
  * ------------------------------------------------------------------------ */
 
+/*
+ * Objects the schema would create, by the name that must be free: relations
+ * (tables, views, sequences, indexes, composite types) and types share one
+ * name space per schema; a function's name includes its argument types.
+ * Extension members are left out (CREATE EXTENSION makes them).  Columns:
+ * 0 the name that must be free, 1 what the object is.
+ */
+static const char named_objects_sql[] =
+	"SELECT format('%I.%I', n.nspname, c.relname) AS name,"
+	" CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'"
+	"  WHEN 'S' THEN 'sequence' WHEN 'i' THEN 'index' WHEN 'I' THEN 'index'"
+	"  WHEN 'c' THEN 'type' WHEN 'f' THEN 'foreign table' ELSE 'table' END AS what"
+	" FROM pg_catalog.pg_class c"
+	" JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+	" WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'i', 'I', 'c', 'f') AND" USER_REL
+	" UNION ALL"
+	" SELECT format('%I.%I', n.nspname, t.typname), 'type'"
+	" FROM pg_catalog.pg_type t"
+	" JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace"
+	" WHERE t.typrelid = 0 AND t.typtype IN ('b', 'd', 'e', 'r', 'm')"
+	" AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type e WHERE e.typarray = t.oid)"
+	" AND" USER_NS("n") " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"
+	"   WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass"
+	"   AND d.objid = t.oid AND d.deptype = 'e')"
+	" UNION ALL"
+	" SELECT format('%I.%I(%s)', n.nspname, p.proname,"
+	"  pg_catalog.pg_get_function_identity_arguments(p.oid)),"
+	" CASE WHEN p.prokind = 'a' THEN 'aggregate' WHEN p.prokind = 'p' THEN 'procedure'"
+	"  ELSE 'function' END"
+	" FROM pg_catalog.pg_proc p"
+	" JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace"
+	" WHERE" USER_NS("n") " AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"
+	"   WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass"
+	"   AND d.objid = p.oid AND d.deptype = 'e')";
+
+/*
+ * names as a text[] literal ({"a","b"}, with " and \\ escaped), malloc'd;
+ * NULL if out of memory.
+ */
+static char *
+text_array_literal(const PGresult *res, int column)
+{
+	size_t		size = 3;
+	size_t		o = 0;
+	char	   *buf;
+
+	for (int r = 0; r < PQntuples(res); r++)
+		size += 2 * strlen(PQgetvalue(res, r, column)) + 3;
+	buf = malloc(size);
+	if (buf == NULL)
+		return NULL;
+	buf[o++] = '{';
+	for (int r = 0; r < PQntuples(res); r++)
+	{
+		if (r > 0)
+			buf[o++] = ',';
+		buf[o++] = '"';
+		for (const char *c = PQgetvalue(res, r, column); *c; c++)
+		{
+			if (*c == '"' || *c == '\\')
+				buf[o++] = '\\';
+			buf[o++] = *c;
+		}
+		buf[o++] = '"';
+	}
+	buf[o++] = '}';
+	buf[o] = '\0';
+	return buf;
+}
+
+/* What the target's object called name is ("type", "function", ...). */
+static const char *
+object_kind(const PGresult *tgt, const char *name)
+{
+	for (int t = 0; t < PQntuples(tgt); t++)
+		if (strcmp(PQgetvalue(tgt, t, 0), name) == 0)
+			return PQgetvalue(tgt, t, 1);
+	return "object";
+}
+
+/*
+ * The target holds no table, but may hold other objects: any whose name the
+ * source's schema would take (a type called like a source table, the same
+ * function) makes the schema fail at its first step, after the slot and the
+ * state exist.  The target's list is short (an empty database, or one with
+ * a few helpers), so it is sent to the source as one text[] parameter.
+ */
+static void
+check_target_clashes(AssessContext *cx)
+{
+	PGresult   *tgt = assess_query(cx, cx->tgt, "target_empty", named_objects_sql, 0, NULL);
+	PGresult   *src = NULL;
+	char	   *names = NULL;
+	char	   *sql = malloc(sizeof(named_objects_sql) + 128);
+
+	if (tgt != NULL && PQntuples(tgt) > 0 && sql != NULL &&
+		(names = text_array_literal(tgt, 0)) != NULL)
+	{
+		const char *params[1] = {names};
+
+		snprintf(sql, sizeof(named_objects_sql) + 128,
+				 "SELECT * FROM (%s) o WHERE o.name = ANY ($1::text[]) ORDER BY 1",
+				 named_objects_sql);
+		src = assess_query(cx, cx->src, "target_empty", sql, 1, params);
+	}
+	for (int r = 0; src != NULL && r < PQntuples(src); r++)
+	{
+		const char *name = PQgetvalue(src, r, 0);
+		char		fix[400];
+
+		if (assess_capped(cx, r, PQntuples(src), FINDING_BLOCKING, "target_empty",
+						  "drop those objects on the target, or migrate into an empty "
+						  "database"))
+			break;
+		snprintf(fix, sizeof(fix), "drop %s %s on the target, or migrate into an empty "
+				 "database", object_kind(tgt, name), name);
+		findings_add(cx->out, FINDING_BLOCKING, "target_empty", name, fix,
+					 "the target already has %s %s, which the source's %s of the same name "
+					 "would create: the schema would fail at that step",
+					 object_kind(tgt, name), name, PQgetvalue(src, r, 1));
+	}
+	PQclear(src);
+	PQclear(tgt);
+	free(names);
+	free(sql);
+}
+
 static void
 check_target_empty(AssessContext *cx)
 {
@@ -896,6 +1023,7 @@ check_target_empty(AssessContext *cx)
 					 "target database is not empty: it holds %s table(s), for "
 					 "example %s", PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
 	PQclear(res);
+	check_target_clashes(cx);
 }
 
 /* Schemas of the source that already exist on the target need CREATE there. */

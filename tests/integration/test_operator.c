@@ -16,6 +16,9 @@
  *   bytes_the_sample_missed_stop_the_copy_saying_what_to_do
  *       a SQL_ASCII source with a Latin-1 byte past assess's sample: the
  *       copy stops with what is wrong and what to do, not "run again".
+ *   an_object_of_the_same_name_on_the_target_is_refused_before_anything_exists
+ *       a type (or function) on the target with the name of a source object:
+ *       exit 2 naming it, nothing created.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -106,8 +109,12 @@ assert_tables_equal(const char *db)
 static void
 assert_nothing_created(const char *db)
 {
-	itest_assert_scalar(&source, "postgres",
-	                    "SELECT count(*) FROM pg_replication_slots", "0");
+	char sql[256];
+
+	/* slots are per cluster: an earlier test's may still be there */
+	snprintf(sql, sizeof(sql),
+	         "SELECT count(*) FROM pg_replication_slots WHERE database = '%s'", db);
+	itest_assert_scalar(&source, "postgres", sql, "0");
 	itest_assert_scalar(&target, db,
 	                    "SELECT count(*) FROM pg_namespace WHERE nspname = 'pgstream'", "0");
 	itest_assert_scalar(&source, db, "SELECT count(*) FROM pg_publication", "0");
@@ -297,6 +304,47 @@ START_TEST(bytes_the_sample_missed_stop_the_copy_saying_what_to_do)
 }
 END_TEST
 
+/*
+ * The target holds no table but a type with the name of a source table: the
+ * empty-target check must see the clash before anything is created, not
+ * fail at the first schema step leaving a slot and a state behind.
+ */
+START_TEST(an_object_of_the_same_name_on_the_target_is_refused_before_anything_exists)
+{
+	const char *db = "op_clash";
+	const char *const extra[] = {"--no-follow", NULL};
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	const char *argv[24];
+	char *out = NULL;
+	char *err = NULL;
+	int status;
+
+	make_dbs(db);
+	ck_assert(cluster_psql(&source, db, "CREATE FUNCTION public.f(a int) RETURNS int"
+	                                    " LANGUAGE sql AS 'SELECT a'"));
+	ck_assert(cluster_psql(&target, db, "CREATE TYPE public.small AS (a int);"
+	                                    "CREATE FUNCTION public.f(a int) RETURNS int"
+	                                    " LANGUAGE sql AS 'SELECT a + 1';"
+	                                    "CREATE FUNCTION public.f(a text) RETURNS int"
+	                                    " LANGUAGE sql AS 'SELECT 1'"));
+	itest_conninfo(src, &source, db);
+	itest_conninfo(tgt, &target, db);
+	sync_argv(argv, 24, src, tgt, "op_clash", extra);
+	status = proc_run(argv, NULL, CMD_TIMEOUT_MS, &out, &err);
+	itest_print_output("pgstream sync", status, out, err);
+	ck_assert_int_eq(status, 2);
+	ck_assert_ptr_nonnull(strstr(err, "blocking: target_empty (public.small)"));
+	ck_assert_ptr_nonnull(strstr(err, "the target already has type public.small"));
+	ck_assert_ptr_nonnull(strstr(err, "blocking: target_empty (public.f(a integer))"));
+	/* an overload the source does not have is no clash */
+	ck_assert_ptr_null(strstr(err, "public.f(a text)"));
+	free(out);
+	free(err);
+	assert_nothing_created(db);
+}
+END_TEST
+
 Suite *
 operator_suite(void)
 {
@@ -309,6 +357,7 @@ operator_suite(void)
 	tcase_add_test(tc, a_second_offline_sync_is_refused_while_the_first_copies);
 	tcase_add_test(tc, a_second_live_sync_is_refused_at_once);
 	tcase_add_test(tc, bytes_the_sample_missed_stop_the_copy_saying_what_to_do);
+	tcase_add_test(tc, an_object_of_the_same_name_on_the_target_is_refused_before_anything_exists);
 	suite_add_tcase(s, tc);
 	return s;
 }
