@@ -16,11 +16,15 @@
  * it: it says so, truncates what was copied and starts the copy again from a
  * new slot and snapshot, never mixing two points in time.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -339,6 +343,97 @@ take_run_lock(SyncRun *run, SyncError *err)
 					   "only one run at a time: wait for it to end or stop it");
 	PQclear(res);
 	return false;
+}
+
+/*
+ * How many more sessions this login may open on conn's server and database:
+ * the least of the server's slots (less those kept for superusers), the
+ * role's CONNECTION LIMIT and the database's, superusers being exempt from
+ * the last two.  Counted from pg_stat_activity, so a snapshot, not a promise.
+ */
+static const char free_connections_sql[] =
+	"SELECT least("
+	" current_setting('max_connections')::int"
+	"  - CASE WHEN r.rolsuper THEN 0"
+	"    ELSE current_setting('superuser_reserved_connections')::int END"
+	"  - (SELECT count(*) FROM pg_catalog.pg_stat_activity"
+	"     WHERE backend_type = 'client backend'),"
+	" CASE WHEN r.rolsuper OR r.rolconnlimit < 0 THEN 2147483647"
+	"  ELSE r.rolconnlimit - (SELECT count(*) FROM pg_catalog.pg_stat_activity"
+	"   WHERE usename = current_user AND backend_type = 'client backend') END,"
+	" CASE WHEN r.rolsuper OR d.datconnlimit < 0 THEN 2147483647"
+	"  ELSE d.datconnlimit - (SELECT count(*) FROM pg_catalog.pg_stat_activity"
+	"   WHERE datname = current_database() AND backend_type = 'client backend') END)"
+	" FROM pg_catalog.pg_roles r, pg_catalog.pg_database d"
+	" WHERE r.rolname = current_user AND d.datname = current_database()";
+
+/*
+ * The copy and the index builds each open --jobs sessions on the target (and
+ * the copy as many on the source) besides the run's own: fit --jobs to what
+ * is free now rather than fail with "too many connections" mid-copy.
+ */
+static bool
+fit_jobs_to_connections(SyncRun *run, SyncError *err)
+{
+	PGconn	   *conns[2] = {run->src, run->tgt};
+	const char *names[2] = {"source", "target"};
+	const long	besides[2] = {0, 1};	/* the index builds' own session */
+
+	for (int i = 0; i < 2; i++)
+	{
+		char		value[32];
+		long		free_now;
+
+		if (!pgconn_query_value(conns[i], free_connections_sql, 0, NULL, value,
+								sizeof(value), false, err))
+			return sync_error_context(err, "could not count the free connections on the %s",
+									  names[i]);
+		free_now = strtol(value, NULL, 10);
+		if (free_now - besides[i] < 1)
+			return sync_error_set(err, SYNC_ERR_PRECONDITION,
+								  "the %s allows only %ld more connection(s) for this login, "
+								  "and sync needs at least %ld (max_connections, or the "
+								  "CONNECTION LIMIT of the role or the database, is reached): "
+								  "end other sessions or raise the limit", names[i],
+								  free_now, besides[i] + 1);
+		if (run->opt.jobs > free_now - besides[i])
+		{
+			log_warn("--jobs %ld lowered to %ld: the %s allows only %ld more connection(s) "
+					 "for this login%s (raise max_connections or the CONNECTION LIMIT of the "
+					 "role or the database for more)", run->opt.jobs, free_now - besides[i],
+					 names[i], free_now, besides[i] ? ", and the index builds need one "
+					 "besides their workers" : "");
+			run->opt.jobs = free_now - besides[i];
+		}
+	}
+	return true;
+}
+
+/*
+ * --spool and --spool-dir: made and written to before anything else, so a
+ * bad path is found now, not after the full load (--spool) or at the
+ * first large transaction (--spool-dir).
+ */
+static bool
+check_spool_dir(const char *dir, const char *option, SyncError *err)
+{
+	char		probe[PATH_MAX];
+	int			fd;
+
+	if (dir == NULL)
+		return true;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return sync_error_set(err, SYNC_ERR_PRECONDITION, "cannot use %s as the spool "
+							  "directory (%s): cannot create it: %s", dir, option, strerror(errno));
+	snprintf(probe, sizeof(probe), "%s/.pgstream-probe-%ld", dir, (long) getpid());
+	fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	if (fd < 0)
+		return sync_error_set(err, SYNC_ERR_PRECONDITION, "cannot use %s as the spool "
+							  "directory (%s): cannot write there: %s", dir, option,
+							  strerror(errno));
+	close(fd);
+	unlink(probe);
+	return true;
 }
 
 /* No state on the target: it must be empty, and preflight must pass. */
@@ -798,8 +893,12 @@ sync_execute(SyncRun *run, SyncError *err)
 {
 	bool		exists;
 
+	if (!check_spool_dir(run->opt.wal_spool_dir, "--spool", err) ||
+		!check_spool_dir(run->opt.spool_dir, "--spool-dir", err))
+		return false;
 	if (!sync_connect(run, err) || !check_not_same_database(run, err) ||
-		!take_run_lock(run, err) || !state_exists(run->tgt, &exists, err))
+		!take_run_lock(run, err) || !fit_jobs_to_connections(run, err) ||
+		!state_exists(run->tgt, &exists, err))
 		return false;
 	if (!(exists ? prepare_resume(run, err) : prepare_fresh(run, err)))
 		return false;

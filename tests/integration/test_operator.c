@@ -19,6 +19,11 @@
  *   an_object_of_the_same_name_on_the_target_is_refused_before_anything_exists
  *       a type (or function) on the target with the name of a source object:
  *       exit 2 naming it, nothing created.
+ *   an_unwritable_spool_directory_is_refused_before_anything_exists
+ *       --spool / --spool-dir that cannot be written: exit 2 at once.
+ *   jobs_beyond_the_free_connections_are_lowered_before_the_copy
+ *       a target login limited to 4 connections and --jobs 16: the workers
+ *       are fitted to what is free, said so, and the copy is exact.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -345,6 +350,98 @@ START_TEST(an_object_of_the_same_name_on_the_target_is_refused_before_anything_e
 }
 END_TEST
 
+/*
+ * --spool and --spool-dir are checked before anything is created: a
+ * directory that cannot be made or written is refused (exit 2) at once, not
+ * found after the full load or at the first large transaction.
+ */
+START_TEST(an_unwritable_spool_directory_is_refused_before_anything_exists)
+{
+	const char *db = "op_spool";
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	const char *argv[24];
+	char *out = NULL;
+	char *err = NULL;
+	int status;
+
+	make_dbs(db);
+	itest_conninfo(src, &source, db);
+	itest_conninfo(tgt, &target, db);
+	for (int i = 0; i < 2; i++)
+	{
+		const char *const extra[] = {i == 0 ? "--spool" : "--spool-dir",
+		                             "/dev/null/spool", NULL};
+
+		sync_argv(argv, 24, src, tgt, "op_spool", extra);
+		status = proc_run(argv, NULL, CMD_TIMEOUT_MS, &out, &err);
+		itest_print_output("pgstream sync", status, out, err);
+		ck_assert_int_eq(status, 2);
+		ck_assert_msg(strstr(err, "cannot use /dev/null/spool as the spool directory") != NULL,
+		              "%s", err);
+		free(out);
+		free(err);
+		assert_nothing_created(db);
+	}
+}
+END_TEST
+
+/*
+ * --jobs above what the target login may open: the run fits its workers to
+ * the free connections (and says so) instead of failing in the middle of
+ * the copy with "too many connections".
+ */
+START_TEST(jobs_beyond_the_free_connections_are_lowered_before_the_copy)
+{
+	const char *db = "op_jobs";
+	const char *const extra[] = {"--no-follow", "--jobs", "16", NULL};
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	const char *argv[24];
+	char *out = NULL;
+	char *err = NULL;
+	int status;
+
+	ck_assert(cluster_psql(&target, "postgres", "DROP DATABASE IF EXISTS op_jobs"));
+	ck_assert(cluster_psql(&target, "postgres", "DROP ROLE IF EXISTS op_lim"));
+	ck_assert(cluster_psql(&target, "postgres", "CREATE ROLE op_lim LOGIN CONNECTION LIMIT 4"));
+	itest_make_db(&source, db, NULL);
+	itest_make_db(&target, db, "op_lim");
+	for (int t = 0; t < 12; t++)
+	{
+		char sql[256];
+
+		snprintf(sql, sizeof(sql),
+		         "CREATE TABLE t%d (id int PRIMARY KEY, v text);"
+		         "INSERT INTO t%d SELECT g, 'x' FROM generate_series(1, 500) g", t, t);
+		ck_assert(cluster_psql(&source, db, sql));
+	}
+	itest_conninfo(src, &source, db);
+	snprintf(tgt, sizeof(tgt), "%s user=op_lim", cluster_conninfo(&target, db));
+	sync_argv(argv, 24, src, tgt, "op_jobs", extra);
+	status = proc_run(argv, NULL, CMD_TIMEOUT_MS, &out, &err);
+	itest_print_output("pgstream sync", status, out, err);
+	ck_assert_int_eq(status, 0);
+	ck_assert_msg(strstr(err, "--jobs 16 lowered to 2: the target allows only 3 more "
+	                          "connection(s)") != NULL, "%s", err);
+	free(out);
+	free(err);
+	for (int t = 0; t < 12; t++)
+	{
+		char table[32];
+		char *fs;
+		char *ft;
+
+		snprintf(table, sizeof(table), "public.t%d", t);
+		fs = itest_table_fingerprint(&source, db, table);
+		ft = itest_table_fingerprint(&target, db, table);
+		ck_assert_str_eq(fs, ft);
+		free(fs);
+		free(ft);
+	}
+}
+END_TEST
+
 Suite *
 operator_suite(void)
 {
@@ -358,6 +455,8 @@ operator_suite(void)
 	tcase_add_test(tc, a_second_live_sync_is_refused_at_once);
 	tcase_add_test(tc, bytes_the_sample_missed_stop_the_copy_saying_what_to_do);
 	tcase_add_test(tc, an_object_of_the_same_name_on_the_target_is_refused_before_anything_exists);
+	tcase_add_test(tc, an_unwritable_spool_directory_is_refused_before_anything_exists);
+	tcase_add_test(tc, jobs_beyond_the_free_connections_are_lowered_before_the_copy);
 	suite_add_tcase(s, tc);
 	return s;
 }
