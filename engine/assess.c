@@ -470,6 +470,30 @@ check_publication_taken(AssessContext *cx, const char *name)
 	PQclear(res);
 }
 
+/*
+ * pgstream keeps its run state in schema "pgstream" on the target and drops
+ * it when the migration ends; every catalog check leaves that schema out.
+ * A source schema of that name would be copied into the state schema and
+ * dropped with it.
+ */
+static void
+check_state_schema(AssessContext *cx)
+{
+	PGresult   *res = assess_query(cx, cx->src, "state_schema",
+								   "SELECT count(c.oid) FROM pg_catalog.pg_namespace n"
+								   " LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid"
+								   " WHERE n.nspname = 'pgstream' GROUP BY n.oid", 0, NULL);
+
+	if (res != NULL && PQntuples(res) == 1)
+		findings_add(cx->out, FINDING_BLOCKING, "state_schema", "pgstream",
+					 "rename it on the source for the migration (ALTER SCHEMA pgstream "
+					 "RENAME TO ...) and back on the target afterwards",
+					 "the source has a schema named \"pgstream\" (%s relation(s)): pgstream "
+					 "keeps its own state in a schema of that name on the target and drops "
+					 "it at the end, so that schema would be lost", PQgetvalue(res, 0, 0));
+	PQclear(res);
+}
+
 static void
 check_name_taken(AssessContext *cx)
 {
@@ -710,6 +734,7 @@ assess_run_mode(PGconn *source, PGconn *target, const AssessOptions *opts,
 	check_wal_settings(&cx);
 	check_timeouts(&cx);
 	check_name_taken(&cx);
+	check_state_schema(&cx);
 	check_activity(&cx);
 	assess_check_privileges(&cx);
 	assess_check_publication(&cx);

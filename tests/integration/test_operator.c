@@ -24,6 +24,9 @@
  *   jobs_beyond_the_free_connections_are_lowered_before_the_copy
  *       a target login limited to 4 connections and --jobs 16: the workers
  *       are fitted to what is free, said so, and the copy is exact.
+ *   a_source_schema_named_like_the_state_schema_is_refused
+ *       a source schema "pgstream" (pgstream's own state schema on the
+ *       target, dropped at the end): exit 2, nothing created.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -442,6 +445,40 @@ START_TEST(jobs_beyond_the_free_connections_are_lowered_before_the_copy)
 }
 END_TEST
 
+/*
+ * pgstream keeps its state in schema "pgstream" on the target and drops it
+ * at the end: a source schema of that name would be copied into it and
+ * lost with exit 0.  The run must refuse it before anything exists.
+ */
+START_TEST(a_source_schema_named_like_the_state_schema_is_refused)
+{
+	const char *db = "op_state";
+	const char *const extra[] = {"--no-follow", NULL};
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	const char *argv[24];
+	char *out = NULL;
+	char *err = NULL;
+	int status;
+
+	make_dbs(db);
+	ck_assert(cluster_psql(&source, db, "CREATE SCHEMA pgstream;"
+	                                    "CREATE TABLE pgstream.orders (id int PRIMARY KEY);"
+	                                    "INSERT INTO pgstream.orders VALUES (1), (2)"));
+	itest_conninfo(src, &source, db);
+	itest_conninfo(tgt, &target, db);
+	sync_argv(argv, 24, src, tgt, "op_state", extra);
+	status = proc_run(argv, NULL, CMD_TIMEOUT_MS, &out, &err);
+	itest_print_output("pgstream sync", status, out, err);
+	ck_assert_int_eq(status, 2);
+	ck_assert_msg(strstr(err, "blocking: state_schema (pgstream): the source has a schema "
+	                          "named \"pgstream\"") != NULL, "%s", err);
+	free(out);
+	free(err);
+	assert_nothing_created(db);
+}
+END_TEST
+
 Suite *
 operator_suite(void)
 {
@@ -457,6 +494,7 @@ operator_suite(void)
 	tcase_add_test(tc, an_object_of_the_same_name_on_the_target_is_refused_before_anything_exists);
 	tcase_add_test(tc, an_unwritable_spool_directory_is_refused_before_anything_exists);
 	tcase_add_test(tc, jobs_beyond_the_free_connections_are_lowered_before_the_copy);
+	tcase_add_test(tc, a_source_schema_named_like_the_state_schema_is_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
