@@ -76,7 +76,7 @@ cmd_assess(int argc, char **argv)
 	NoKeyMode	no_key = NO_KEY_BLOCK;
 	int			c,
 				rc = EXIT_OK;
-	PgconnOptions co = {PGCONN_SQL, "pgstream assess", false, NULL};
+	PgconnOptions co = {PGCONN_SQL, "pgstream assess", true, NULL};
 	PGconn	   *src = NULL,
 			   *tgt = NULL;
 	SyncError	err;

@@ -904,6 +904,10 @@ typedef struct Capture
 	size_t nsteps;
 } Capture;
 
+/* Session settings for pg_dump's connection (all exist from PostgreSQL 9.6). */
+#define PG_DUMP_NO_TIMEOUTS \
+	"-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0"
+
 /* Append "keyword='value' " to b, quoted for a libpq connection string. */
 static void
 add_conninfo_pair(Buf *b, const char *keyword, const char *value)
@@ -939,7 +943,7 @@ split_password(const char *conninfo, char **without, char **password_env,
 		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
 	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
 	{
-		if (o->val == NULL)
+		if (o->val == NULL || strcmp(o->keyword, "options") == 0)
 			continue;
 		if (strcmp(o->keyword, "password") != 0)
 			add_conninfo_pair(&b, o->keyword, o->val);
@@ -947,6 +951,26 @@ split_password(const char *conninfo, char **without, char **password_env,
 		{
 			buf_adds(&pw, "PGPASSWORD=");
 			buf_adds(&pw, o->val);
+		}
+	}
+	/*
+	 * pg_dump turns the timeouts off itself, but only after its first
+	 * queries: a role's statement_timeout of a few ms would fail those.
+	 */
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+	{
+		if (strcmp(o->keyword, "options") == 0)
+		{
+			Buf		 options = {0};
+
+			buf_adds(&options, o->val ? o->val : "");
+			buf_adds(&options, o->val && *o->val ? " " : "");
+			buf_adds(&options, PG_DUMP_NO_TIMEOUTS);
+			if (options.nomem)
+				b.nomem = true;
+			else
+				add_conninfo_pair(&b, "options", options.data);
+			free(options.data);
 		}
 	}
 	PQconninfoFree(opts);
@@ -1315,7 +1339,8 @@ capture_rel_info(Capture *c, const char *source_conninfo, const char *snapshot,
                  SyncError *err)
 {
 	PgconnOptions opts = {.kind = PGCONN_SQL,
-	                      .application_name = "pgstream schema"};
+	                      .application_name = "pgstream schema",
+	                      .no_timeouts = true};
 	PGconn *src;
 	char *lit = NULL;
 	char sql[512];

@@ -27,6 +27,9 @@
  *   a_source_schema_named_like_the_state_schema_is_refused
  *       a source schema "pgstream" (pgstream's own state schema on the
  *       target, dropped at the end): exit 2, nothing created.
+ *   role_timeouts_on_the_source_do_not_fail_the_run
+ *       a source role with 1 ms statement and lock timeouts and 1 s idle
+ *       timeouts: sync and assess still work.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -479,6 +482,77 @@ START_TEST(a_source_schema_named_like_the_state_schema_is_refused)
 }
 END_TEST
 
+/*
+ * Every session pgstream opens sets its own timeouts to 0 (docs/privileges):
+ * a source role with statement_timeout = 1ms (and idle and lock timeouts)
+ * must not fail the run, offline or live.
+ */
+START_TEST(role_timeouts_on_the_source_do_not_fail_the_run)
+{
+	const char *db = "op_timeouts";
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	const char *argv[24];
+	char *out = NULL;
+	char *err = NULL;
+	int status;
+
+	make_dbs(db);
+	ck_assert(cluster_psql(&source, "postgres", "DROP ROLE IF EXISTS op_hasty"));
+	ck_assert(cluster_psql(&source, "postgres",
+	                       "CREATE ROLE op_hasty LOGIN SUPERUSER REPLICATION;"
+	                       "ALTER ROLE op_hasty SET statement_timeout = '1ms';"
+	                       "ALTER ROLE op_hasty SET lock_timeout = '1ms';"
+	                       "ALTER ROLE op_hasty SET idle_in_transaction_session_timeout = '1s';"
+	                       "ALTER ROLE op_hasty SET idle_session_timeout = '1s'"));
+	snprintf(src, sizeof(src), "%s user=op_hasty", cluster_conninfo(&source, db));
+	itest_conninfo(tgt, &target, db);
+	{
+		const char *const extra[] = {"--no-follow", NULL};
+
+		sync_argv(argv, 24, src, tgt, "op_timeouts", extra);
+		status = proc_run(argv, NULL, CMD_TIMEOUT_MS, &out, &err);
+		itest_print_output("pgstream sync", status, out, err);
+		ck_assert_int_eq(status, 0);
+		free(out);
+		free(err);
+	}
+	assert_tables_equal(db);
+	/* live, on a fresh target database: streams and applies */
+	{
+		Proc live;
+
+		itest_make_db(&target, "op_timeouts_live", NULL);
+		itest_conninfo(tgt, &target, "op_timeouts_live");
+		sync_argv(argv, 24, src, tgt, "op_timeouts_live", NULL);
+		ck_assert(proc_spawn(&live, argv, NULL));
+		ck_assert(cluster_wait_for(&target, "op_timeouts_live",
+		                           "SELECT phase = 'streaming' FROM pgstream.migration",
+		                           CMD_TIMEOUT_MS));
+		ck_assert(cluster_psql(&source, db, "INSERT INTO small VALUES (1001, 'live')"));
+		ck_assert(cluster_wait_for(&target, "op_timeouts_live",
+		                           "SELECT count(*) = 1 FROM small WHERE id = 1001",
+		                           CMD_TIMEOUT_MS));
+		ck_assert(proc_kill(&live, SIGTERM));
+		status = proc_wait(&live, CMD_TIMEOUT_MS);
+		itest_print_proc("live pgstream sync", &live, status);
+		proc_release(&live);
+		itest_conninfo(tgt, &target, db);
+	}
+	{
+		const char *const asargv[] = {itest_pgstream_bin(), "assess", "--source", src,
+		                              "--target", tgt, "--no-follow", NULL};
+
+		status = proc_run(asargv, NULL, CMD_TIMEOUT_MS, &out, &err);
+		itest_print_output("pgstream assess", status, out, err);
+		ck_assert_ptr_null(strstr(err, "statement timeout"));
+		ck_assert_ptr_null(strstr(err, "could not run"));
+		free(out);
+		free(err);
+	}
+}
+END_TEST
+
 Suite *
 operator_suite(void)
 {
@@ -495,6 +569,7 @@ operator_suite(void)
 	tcase_add_test(tc, an_unwritable_spool_directory_is_refused_before_anything_exists);
 	tcase_add_test(tc, jobs_beyond_the_free_connections_are_lowered_before_the_copy);
 	tcase_add_test(tc, a_source_schema_named_like_the_state_schema_is_refused);
+	tcase_add_test(tc, role_timeouts_on_the_source_do_not_fail_the_run);
 	suite_add_tcase(s, tc);
 	return s;
 }
