@@ -188,18 +188,148 @@ mask_quoted(const char *src, char *dst, size_t dstsize)
 	dst[n] = '\0';
 }
 
+/* Is word one of the NULL-ended list? */
+static bool
+one_of(const char *word, const char *const *list)
+{
+	for (; *list != NULL; list++)
+		if (strcmp(word, *list) == 0)
+			return true;
+	return false;
+}
+
+/* "5432", "5432,5433", ",5433": every non-empty element a port number. */
+static const char *
+bad_port(const char *ports, char *buf, size_t size)
+{
+	for (const char *p = ports; *p;)
+	{
+		size_t		len = strcspn(p, ",");
+		long		v = 0;
+		bool		ok = len > 0 && len <= 5;
+
+		for (size_t i = 0; ok && i < len; i++)
+		{
+			ok = p[i] >= '0' && p[i] <= '9';
+			v = v * 10 + (p[i] - '0');
+		}
+		if (len > 0 && (!ok || v < 1 || v > 65535))
+		{
+			snprintf(buf, size, "%.*s", (int) (len < 40 ? len : 40), p);
+			return buf;
+		}
+		p += len + (p[len] == ',');
+	}
+	return NULL;
+}
+
+/*
+ * Values libpq accepts when it parses a connection string but rejects only
+ * when it connects, which would read as "could not connect" (exit 4) for
+ * what is a typo (exit 3).  None of these is a secret.
+ */
+static bool
+check_values(PQconninfoOption *opts, const char *what, SyncError *err)
+{
+	static const char *const sslmodes[] = {"disable", "allow", "prefer", "require",
+	"verify-ca", "verify-full", NULL};
+	static const char *const session_attrs[] = {"any", "read-write", "read-only",
+	"primary", "standby", "prefer-standby", NULL};
+	static const char *const three_modes[] = {"disable", "prefer", "require", NULL};
+	char		buf[48];
+
+	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+	{
+		const char *v = o->val;
+		const char *k = o->keyword;
+		const char *const *allowed = NULL;
+
+		if (v == NULL || *v == '\0')
+			continue;
+		if (strcmp(k, "port") == 0 && bad_port(v, buf, sizeof(buf)) != NULL)
+			return sync_error_set(err, SYNC_ERR_USAGE, "invalid %s connection string: port "
+								  "\"%s\" is not a port number (1 to 65535)", what, buf);
+		if (strcmp(k, "connect_timeout") == 0 && strspn(v, "0123456789") != strlen(v))
+			return sync_error_set(err, SYNC_ERR_USAGE, "invalid %s connection string: "
+								  "connect_timeout \"%.40s\" is not a number of seconds",
+								  what, v);
+		if (strcmp(k, "sslmode") == 0)
+			allowed = sslmodes;
+		else if (strcmp(k, "target_session_attrs") == 0)
+			allowed = session_attrs;
+		else if (strcmp(k, "gssencmode") == 0 || strcmp(k, "channel_binding") == 0)
+			allowed = three_modes;
+		if (allowed != NULL && !one_of(v, allowed))
+		{
+			char		list[160] = "";
+
+			for (const char *const *a = allowed; *a != NULL; a++)
+				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+						 a == allowed ? "" : ", ", *a);
+			return sync_error_set(err, SYNC_ERR_USAGE, "invalid %s connection string: %s "
+								  "\"%.40s\" is not one of %s", what, k, v, list);
+		}
+	}
+	return true;
+}
+
+/*
+ * The first name in a URI's query ("?a=1&b=2") that libpq does not know,
+ * into buf; NULL if none (or not a URI).  libpq's own message quotes the
+ * whole URI, which may hold a password, so it is masked: this names the
+ * parameter instead.
+ */
+static const char *
+unknown_uri_parameter(const char *conninfo, char *buf, size_t size)
+{
+	const char *q = strchr(conninfo, '?');
+	PQconninfoOption *known;
+	const char *found = NULL;
+
+	if (strstr(conninfo, "://") == NULL || q == NULL || (known = PQconndefaults()) == NULL)
+		return NULL;
+	for (const char *p = q + 1; *p && found == NULL;)
+	{
+		size_t		len = strcspn(p, "&");
+		size_t		klen = strcspn(p, "=&");
+		bool		ok = klen == 3 && strncmp(p, "ssl", 3) == 0;	/* libpq's alias */
+
+		for (PQconninfoOption *o = known; !ok && o->keyword != NULL; o++)
+			ok = strlen(o->keyword) == klen && strncmp(o->keyword, p, klen) == 0;
+		if (!ok && klen > 0)
+		{
+			snprintf(buf, size, "%.*s", (int) (klen < 40 ? klen : 40), p);
+			found = buf;
+		}
+		p += len + (p[len] == '&');
+	}
+	PQconninfoFree(known);
+	return found;
+}
+
 bool
 pgconn_check_conninfo(const char *conninfo, const char *what, SyncError *err)
 {
 	char	   *errmsg = NULL;
 	PQconninfoOption *opts = PQconninfoParse(conninfo, &errmsg);
 	char		line[256],
-				msg[256];
+				msg[256],
+				name[48];
+	bool		ok;
 
 	if (opts != NULL)
 	{
+		ok = check_values(opts, what, err);
 		PQconninfoFree(opts);
-		return true;
+		return ok;
+	}
+	if (unknown_uri_parameter(conninfo, name, sizeof(name)) != NULL)
+	{
+		PQfreemem(errmsg);
+		return sync_error_set(err, SYNC_ERR_USAGE, "invalid %s connection string: unknown "
+							  "parameter \"%s\" in the URI; write keyword=value pairs "
+							  "separated by spaces or a postgresql:// URI with known "
+							  "parameters", what, name);
 	}
 	/*
 	 * libpq quotes the offending token or the whole URI; with a password in

@@ -92,6 +92,54 @@ START_TEST(invalid_conninfo_without_password_names_the_keyword)
 }
 END_TEST
 
+/* A URI with a password and an unknown parameter: the name, not the secret. */
+START_TEST(an_unknown_uri_parameter_is_named_without_the_password)
+{
+	SyncError err;
+
+	sync_error_clear(&err);
+	ck_assert(!pgconn_check_conninfo("postgresql://alice:Secr3t@h/db?sslmode=require&bogus=1",
+	                                 "source", &err));
+	ck_assert_int_eq(err.code, SYNC_ERR_USAGE);
+	ck_assert_msg(strstr(err.message, "Secr3t") == NULL, "leaked: %s", err.message);
+	ck_assert_msg(strstr(err.message, "unknown parameter \"bogus\" in the URI") != NULL,
+	              "%s", err.message);
+}
+END_TEST
+
+/*
+ * Values libpq only rejects when it connects (exit 4, "could not connect")
+ * are usage errors (exit 3), named with their keyword.
+ */
+static const struct
+{
+	const char *conninfo;
+	const char *says;
+} bad_values[] = {
+    {"host=h port=abc", "port \"abc\" is not a port number"},
+    {"host=h port=70000", "port \"70000\" is not a port number"},
+    {"host=a,b port=5432,x", "port \"x\" is not a port number"},
+    {"postgresql://h:99999/db", "port \"99999\" is not a port number"},
+    {"host=h sslmode=bogus", "sslmode \"bogus\" is not one of"},
+    {"postgresql://u:Secr3t@h/db?sslmode=bogus", "sslmode \"bogus\" is not one of"},
+    {"host=h target_session_attrs=primary-ish", "target_session_attrs \"primary-ish\""},
+    {"host=h connect_timeout=soon", "connect_timeout \"soon\" is not a number"},
+};
+
+START_TEST(values_libpq_rejects_late_are_usage_errors)
+{
+	SyncError err;
+
+	sync_error_clear(&err);
+	ck_assert(!pgconn_check_conninfo(bad_values[_i].conninfo, "target", &err));
+	ck_assert_int_eq(err.code, SYNC_ERR_USAGE);
+	ck_assert_msg(strstr(err.message, bad_values[_i].says) != NULL, "%s: %s",
+	              bad_values[_i].conninfo, err.message);
+	ck_assert_msg(strstr(err.message, "Secr3t") == NULL, "leaked: %s", err.message);
+	ck_assert_ptr_nonnull(strstr(err.message, "invalid target connection string"));
+}
+END_TEST
+
 START_TEST(valid_conninfo_passes)
 {
 	SyncError err;
@@ -100,6 +148,12 @@ START_TEST(valid_conninfo_passes)
 	ck_assert(pgconn_check_conninfo("host=h password=" SECRET, "source", &err));
 	ck_assert(pgconn_check_conninfo("postgresql://u:p@h/db", "source", &err));
 	ck_assert(pgconn_check_conninfo("", "source", &err));
+	ck_assert(pgconn_check_conninfo("host=a,b port=5432,5433 sslmode=verify-full"
+	                                " target_session_attrs=read-write connect_timeout=10",
+	                                "source", &err));
+	ck_assert(pgconn_check_conninfo("host=a,b port=,5433", "source", &err));
+	ck_assert(pgconn_check_conninfo("postgresql://u@h:5432/db?sslmode=disable&application_name=x",
+	                                "source", &err));
 	ck_assert_int_eq(err.code, SYNC_ERR_NONE);
 }
 END_TEST
@@ -204,6 +258,8 @@ redact_suite(void)
 	                    0, N(malformed_with_password));
 	tcase_add_test(tc, invalid_conninfo_without_password_names_the_keyword);
 	tcase_add_test(tc, valid_conninfo_passes);
+	tcase_add_test(tc, an_unknown_uri_parameter_is_named_without_the_password);
+	tcase_add_loop_test(tc, values_libpq_rejects_late_are_usage_errors, 0, N(bad_values));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("one_line");
