@@ -27,6 +27,7 @@
 #include "apply/pgconn.h"
 #include "engine/assess.h"
 #include "engine/cli.h"
+#include "engine/failpoint.h"
 #include "engine/fullload.h"
 #include "engine/log.h"
 #include "engine/replclient.h"
@@ -678,6 +679,8 @@ follow(SyncRun *run, SyncError *err)
 		if (stream_connect(run, err))
 		{
 			so.start_lsn = run->st.applied_lsn ? run->st.applied_lsn : run->st.consistent_lsn;
+			/* sync.before_stream: the resume position is read, apply not started */
+			FAILPOINT("sync.before_stream");
 			if (stream_run(&so, &run->rc, run->src, run->tgt, err))
 				break;
 		}

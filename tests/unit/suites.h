@@ -23,5 +23,6 @@ Suite *engine_suite(void); /* engine/ and apply/ pure helpers */
 Suite *walspool_suite(void); /* engine/walspool.c */
 Suite *durable_suite(void); /* apply/durable.c */
 Suite *failpoint_suite(void); /* engine/failpoint.c */
+Suite *writer_sql_suite(void); /* apply/sqlbuild.c */
 
 #endif
