@@ -1321,6 +1321,89 @@ session_setup(Writer *w, SyncError *err)
 	return pgconn_exec(w->conn, "SET synchronous_commit = off", err);
 }
 
+/*
+ * Apply sessions are recognised by a session-level advisory lock that each
+ * holds for its whole life, not by application_name, which the user's
+ * conninfo may set to anything.  Keys 'pgst' / 'aply' (two int4 keys: in
+ * pg_locks classid, objid, objsubid = 2).
+ */
+#define APPLY_LOCK_KEYS "1885827956, 1634757753"
+#define APPLY_LOCK_WAIT "60s"
+
+/*
+ * End every other apply session on this target database and wait until
+ * each is gone (its lock released): whatever it had committed is then
+ * visible, and nothing of it can commit any more.  Sessions named
+ * "pgstream apply" by the user (as versions before the lock recognised
+ * them) are ended too, but not waited for.  keep: go on holding the lock.
+ */
+static bool
+end_earlier_sessions(PGconn *conn, bool keep, SyncError *err)
+{
+	SyncError	ignored;
+
+	if (!pgconn_exec(conn,
+					 "SELECT pg_catalog.pg_terminate_backend(pid) FROM ("
+					 " SELECT l.pid FROM pg_catalog.pg_locks l"
+					 "  WHERE l.locktype = 'advisory' AND l.granted"
+					 "  AND l.database = (SELECT oid FROM pg_catalog.pg_database"
+					 "   WHERE datname = pg_catalog.current_database())"
+					 "  AND (l.classid, l.objid, l.objsubid) = (" APPLY_LOCK_KEYS ", 2)"
+					 " UNION"
+					 " SELECT a.pid FROM pg_catalog.pg_stat_activity a"
+					 "  WHERE a.application_name = 'pgstream apply'"
+					 "  AND a.datname = pg_catalog.current_database()"
+					 "  AND a.usename = current_user) s"
+					 " WHERE pid <> pg_catalog.pg_backend_pid()", err))
+		return sync_error_context(err, "could not end an earlier apply session on the target");
+	if (pgconn_exec(conn, keep ?
+					"BEGIN; SET LOCAL lock_timeout = '" APPLY_LOCK_WAIT "';"
+					" SELECT pg_catalog.pg_advisory_lock(" APPLY_LOCK_KEYS "); COMMIT" :
+					"BEGIN; SET LOCAL lock_timeout = '" APPLY_LOCK_WAIT "';"
+					" SELECT pg_catalog.pg_advisory_lock(" APPLY_LOCK_KEYS ");"
+					" SELECT pg_catalog.pg_advisory_unlock(" APPLY_LOCK_KEYS "); COMMIT", err))
+		return true;
+	pgconn_exec(conn, "ROLLBACK", &ignored);
+	return sync_error_context(err, "an earlier apply session on the target did not end within "
+							  APPLY_LOCK_WAIT);
+}
+
+bool
+writer_end_earlier_sessions(PGconn *conn, SyncError *err)
+{
+	return end_earlier_sessions(conn, false, err);
+}
+
+/*
+ * The applied position, read on the apply session itself once every
+ * earlier one is gone, must be the one the caller resumes from.  If an
+ * earlier session committed after the caller read it, streaming from the
+ * caller's position would apply that session's batches twice: refuse, as a
+ * transient conflict, so that the caller reads the position again.
+ */
+static bool
+check_position(Writer *w, Lsn expected, SyncError *err)
+{
+	char		v[LSN_FORMAT_MAX + 8];
+	char		a[LSN_FORMAT_MAX],
+				b[LSN_FORMAT_MAX];
+	Lsn			applied;
+
+	if (!pgconn_query_value(w->conn, "SELECT coalesce(applied_lsn, consistent_lsn)::text"
+							" FROM pgstream.migration", 0, NULL, v, sizeof(v), false, err))
+		return sync_error_context(err, "could not read the applied position on the target");
+	if (!lsn_parse(v, &applied))
+		return sync_error_set(err, SYNC_ERR_SERVER, "bad applied position \"%s\" on the target", v);
+	if (applied == expected)
+		return true;
+	sync_error_set(err, SYNC_ERR_SERVER,
+				   "the applied position on the target moved from %s to %s while apply "
+				   "was starting (an earlier apply session committed); reading it again",
+				   lsn_format(expected, a), lsn_format(applied, b));
+	memcpy(err->sqlstate, "40001", 6);	/* a conflict: retried, see pgconn.h */
+	return false;
+}
+
 Writer *
 writer_create(const char *target_conninfo, bool async_commit, Lsn durable, SyncError *err)
 {
@@ -1330,18 +1413,16 @@ writer_create(const char *target_conninfo, bool async_commit, Lsn durable, SyncE
 	if (w == NULL)
 		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory"), NULL;
 	w->conn = pgconn_connect(target_conninfo, &co, "target", err);
+
 	/*
 	 * An apply session of an earlier run that lost its client (a partition,
-	 * a crash) may still hold row locks until the server notices: end it.
-	 * Ending sessions of one's own role needs no privilege.
+	 * a crash) may still hold row locks, or be about to commit, until the
+	 * server notices: end it and wait until it is gone, then check the
+	 * position to resume from.  Ending sessions of one's own role needs no
+	 * privilege.
 	 */
-	if (w->conn != NULL &&
-		!pgconn_exec(w->conn, "SELECT pg_catalog.pg_terminate_backend(pid)"
-					 " FROM pg_catalog.pg_stat_activity"
-					 " WHERE application_name = 'pgstream apply' AND datname = current_database()"
-					 " AND usename = current_user AND pid <> pg_catalog.pg_backend_pid()", err))
-		sync_error_context(err, "could not end an earlier apply session on the target");
-	else if (w->conn != NULL)
+	if (w->conn != NULL && end_earlier_sessions(w->conn, true, err) &&
+		check_position(w, durable, err))
 		w->meta = pgconn_connect(target_conninfo, &co, "target", err);
 	w->async_commit = async_commit;
 	durable_init(&w->durable, durable);

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "apply/pgconn.h"
+#include "apply/writer.h"
 #include "engine/assess.h"
 #include "engine/cli.h"
 #include "engine/failpoint.h"
@@ -631,7 +632,14 @@ stream_connect(SyncRun *run, SyncError *err)
 		return false;
 	if (run->tgt == NULL && (run->tgt = pgconn_connect(run->opt.target, &co, "target", err)) == NULL)
 		return false;
-	if (!state_load(run->tgt, &run->st, err) || !check_slot(run, err))
+
+	/*
+	 * The resume position is read only once every earlier apply session is
+	 * gone: one still committing after the read would have its batches
+	 * applied twice (writer_create checks the position again).
+	 */
+	if (!writer_end_earlier_sessions(run->tgt, err) || !state_load(run->tgt, &run->st, err) ||
+		!check_slot(run, err))
 		return false;
 	return run->rc.conn != NULL ||
 		replclient_connect(&run->rc, run->opt.source, "pgstream sync", err);
