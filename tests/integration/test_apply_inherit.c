@@ -15,8 +15,10 @@
  *       UPDATE / DELETE / key change of an inheritance parent's own rows
  *       whose keys and values are also in the child (primary key and
  *       REPLICA IDENTITY FULL), TRUNCATE ONLY of a parent, a recursive
- *       TRUNCATE, runs of inserts (COPY) into parent and child, leaf
- *       partitions changed directly; every table equal, table by table.
+ *       TRUNCATE, TRUNCATE ONLY ... RESTART IDENTITY (the target's sequence,
+ *       moved on the target only, is reset), TRUNCATE ... CASCADE, runs of
+ *       inserts (COPY) into parent and child, leaf partitions changed
+ *       directly; every table equal, table by table.
  *   full_identity_parent_change_on_a_drifted_target_stops
  *       with REPLICA IDENTITY FULL, a parent row missing on the target must
  *       stop sync ("matched 0 rows"), not change the child's identical row.
@@ -247,7 +249,8 @@ assert_identical(const char *srcdb, const char *tgtdb)
 static void
 stream_and_compare(const char *name, const char *schema_sql,
                    const char *const workload[], size_t n,
-                   const char *after_streaming_sql)
+                   const char *after_streaming_sql,
+                   const char *target_sql)
 {
 	char srcdb[64];
 	char tgtdb[64];
@@ -270,6 +273,8 @@ stream_and_compare(const char *name, const char *schema_sql,
 	assert_identical(srcdb, tgtdb);
 	if (after_streaming_sql != NULL)
 		ck_assert(cluster_psql(&source, srcdb, after_streaming_sql));
+	if (target_sql != NULL)
+		ck_assert(cluster_psql(&target, tgtdb, target_sql));
 	for (size_t i = 0; i < n; i++)
 		ck_assert_msg(cluster_psql(&source, srcdb, workload[i]),
 		              "workload step %zu failed: %s", i, workload[i]);
@@ -314,7 +319,20 @@ static const char inherit_schema_sql[] =
     "CREATE TABLE parted_1 PARTITION OF parted FOR VALUES FROM (0) TO (100);"
     "CREATE TABLE parted_2 PARTITION OF parted FOR VALUES FROM (100) TO (200);"
     "INSERT INTO parted SELECT i, i, 'r' || i FROM generate_series(1, 150) i;"
+    "CREATE TABLE sparent (id serial PRIMARY KEY);"
+    "CREATE TABLE schild () INHERITS (sparent);"
+    "ALTER TABLE schild ADD PRIMARY KEY (id);"
+    "INSERT INTO sparent SELECT FROM generate_series(1, 3);"
+    "INSERT INTO schild SELECT FROM generate_series(1, 3);"
+    "CREATE TABLE fk_a (id int PRIMARY KEY);"
+    "CREATE TABLE fk_b (id int PRIMARY KEY, a int REFERENCES fk_a);"
+    "INSERT INTO fk_a SELECT generate_series(1, 3);"
+    "INSERT INTO fk_b SELECT i, i FROM generate_series(1, 3) i;"
     "CREATE TABLE marker (id int PRIMARY KEY);";
+
+/* moved on the target only: TRUNCATE ... RESTART IDENTITY must reset it */
+static const char inherit_target_sql[] =
+    "SELECT setval('public.sparent_id_seq', 50)";
 
 static const char *const inherit_workload[] = {
     "UPDATE ONLY parent SET v = 'changed' WHERE id = 1",
@@ -327,6 +345,8 @@ static const char *const inherit_workload[] = {
     "UPDATE fchild SET v = 'fchild changed' WHERE id = 3",
     "TRUNCATE ONLY tparent",
     "TRUNCATE rparent",
+    "TRUNCATE ONLY sparent RESTART IDENTITY",
+    "TRUNCATE fk_a CASCADE",
     "BEGIN;"
     " INSERT INTO parent SELECT i, 'run' FROM generate_series(1000, 1199) i;"
     " INSERT INTO child SELECT i, 'run', i FROM generate_series(1000, 1199) i;"
@@ -347,7 +367,7 @@ START_TEST(parent_changes_leave_inheritance_children_alone)
 {
 	stream_and_compare("inh", inherit_schema_sql, inherit_workload,
 	                   sizeof(inherit_workload) / sizeof(inherit_workload[0]),
-	                   NULL);
+	                   NULL, inherit_target_sql);
 	/* the children kept the rows their parents lost or changed */
 	itest_assert_scalar(&target, "inh_tgt",
 	                    "SELECT string_agg(id || ':' || v, ',' ORDER BY id)"
@@ -355,6 +375,11 @@ START_TEST(parent_changes_leave_inheritance_children_alone)
 	                    "1:p1,2:p2,3:p3,4:child changed,6:p6");
 	itest_assert_scalar(&target, "inh_tgt", "SELECT count(*) FROM tchild", "3");
 	itest_assert_scalar(&target, "inh_tgt", "SELECT count(*) FROM rchild", "0");
+	itest_assert_scalar(&target, "inh_tgt", "SELECT count(*) FROM schild", "3");
+	itest_assert_scalar(&target, "inh_tgt",
+	                    "SELECT last_value || '/' || is_called"
+	                    " FROM public.sparent_id_seq",
+	                    "1/false");
 }
 END_TEST
 
@@ -431,7 +456,7 @@ START_TEST(partitioned_root_published_via_root_routes_changes)
 {
 	stream_and_compare("viaroot", viaroot_schema_sql, viaroot_workload,
 	                   sizeof(viaroot_workload) / sizeof(viaroot_workload[0]),
-	                   viaroot_switch_sql);
+	                   viaroot_switch_sql, NULL);
 	itest_assert_scalar(&target, "viaroot_tgt", "SELECT count(*) FROM parted",
 	                    "1");
 }
