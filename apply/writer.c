@@ -16,6 +16,7 @@
 
 #include "apply/durable.h"
 #include "apply/pgconn.h"
+#include "apply/sqlbuild.h"
 
 #define PIPELINE_DEPTH 256		/* results outstanding before we read some */
 #define MAX_PENDING (PIPELINE_DEPTH * 2 + 16)
@@ -42,15 +43,12 @@ typedef struct PendingOp
 /* Target-side facts about one remote relation (one Relation message). */
 typedef struct TargetRel
 {
-	Oid			relid;			/* remote relid */
-	uint64_t	version;		/* RemoteRelation.version it was built for */
+	SqlRel		s;				/* remote relid and version, quoted names,
+								 * relkind; owns qualified, cols and
+								 * text_compare */
 	char	   *display;		/* owned: schema.table for messages */
-	char	   *qualified;		/* owned: quoted schema.table */
-	int			natts;
-	char	  **cols;			/* owned: quoted name per remote column */
 	bool	   *generated;		/* owned: generated on the target: never written */
 	bool	   *identity_always;	/* owned */
-	bool	   *text_compare;	/* owned: FULL matching compares output text */
 
 	/* the INSERT shape used last, so a run of rows builds no SQL */
 	bool	   *ins_mask;		/* owned; natts entries, NULL until used */
@@ -58,14 +56,6 @@ typedef struct TargetRel
 	char	   *ins_sql;		/* owned */
 	char	   *ins_cols;		/* owned: quoted column list */
 } TargetRel;
-
-typedef struct Str
-{
-	char	   *p;
-	size_t		len;
-	size_t		cap;
-	bool		oom;
-} Str;
 
 /*
  * Parameters of a statement: the values of the given columns of one or two
@@ -120,7 +110,7 @@ struct Writer
 	char	   *run_key;		/* owned: statement key of the run */
 	int			run_rows;		/* rows in the run so far */
 	char	   *copy_sql;		/* owned: COPY ... FROM STDIN for the run */
-	Str			copy_buf;		/* COPY text of rows not yet sent */
+	SqlStr		copy_buf;		/* COPY text of rows not yet sent */
 	int			copy_rows;
 };
 
@@ -393,23 +383,23 @@ target_rel_free(TargetRel *t)
 {
 	if (t == NULL)
 		return;
-	for (int i = 0; i < t->natts; i++)
-		PQfreemem(t->cols[i]);
-	free(t->cols);
+	for (int i = 0; i < t->s.natts; i++)
+		free(t->s.cols[i]);
+	free(t->s.cols);
 	free(t->generated);
 	free(t->identity_always);
-	free(t->text_compare);
+	free(t->s.text_compare);
 	free(t->ins_mask);
 	free(t->ins_key);
 	free(t->ins_sql);
 	free(t->ins_cols);
 	free(t->display);
-	free(t->qualified);
+	free(t->s.qualified);
 	free(t);
 }
 
 static bool
-fill_columns(Writer *w, TargetRel *t, const RemoteRelation *rel, PGresult *res,
+fill_columns(TargetRel *t, const RemoteRelation *rel, PGresult *res,
 			 SyncError *err)
 {
 	for (int i = 0; i < rel->natts; i++)
@@ -424,13 +414,12 @@ fill_columns(Writer *w, TargetRel *t, const RemoteRelation *rel, PGresult *res,
 								  "column \"%s\" of table \"%s\" exists on the source but "
 								  "not on the target; make the target table match, then "
 								  "run sync again", rel->columns[i].name, rel->display_name);
-		t->cols[i] = PQescapeIdentifier(w->meta, rel->columns[i].name,
-										strlen(rel->columns[i].name));
+		t->s.cols[i] = sql_quote_ident(rel->columns[i].name);
 		t->generated[i] = PQgetvalue(res, r, 1)[0] == 't';
 		t->identity_always[i] = PQgetvalue(res, r, 2)[0] == 't';
-		t->text_compare[i] = PQgetvalue(res, r, 4)[0] == 't';
-		t->natts = i + 1;
-		if (t->cols[i] == NULL)
+		t->s.text_compare[i] = PQgetvalue(res, r, 4)[0] == 't';
+		t->s.natts = i + 1;
+		if (t->s.cols[i] == NULL)
 			return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
 	}
 	return true;
@@ -452,19 +441,19 @@ target_rel_build(Writer *w, const RemoteRelation *rel, SyncError *err)
 	PGresult   *res = NULL;
 	int			n = rel->natts ? rel->natts : 1;
 
-	if (t == NULL || (t->qualified = pgconn_quote_qualified(w->meta, rel->nspname, rel->relname)) == NULL ||
+	if (t == NULL || (t->s.qualified = sql_quote_qualified(rel->nspname, rel->relname)) == NULL ||
 		(t->display = strdup(rel->display_name)) == NULL ||
-		(t->cols = calloc((size_t) n, sizeof(char *))) == NULL ||
+		(t->s.cols = calloc((size_t) n, sizeof(char *))) == NULL ||
 		(t->generated = calloc((size_t) n, 1)) == NULL ||
 		(t->identity_always = calloc((size_t) n, 1)) == NULL ||
-		(t->text_compare = calloc((size_t) n, 1)) == NULL)
+		(t->s.text_compare = calloc((size_t) n, 1)) == NULL)
 	{
 		target_rel_free(t);
 		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory"), NULL;
 	}
-	t->relid = rel->relid;
-	t->version = rel->version;
-	params[0] = t->qualified;
+	t->s.relid = rel->relid;
+	t->s.version = rel->version;
+	params[0] = t->s.qualified;
 	res = pgconn_query(w->meta,
 					   "SELECT a.attname, a.attgenerated <> '', a.attidentity = 'a',"
 					   " to_regclass($1) IS NOT NULL,"
@@ -476,7 +465,9 @@ target_rel_build(Writer *w, const RemoteRelation *rel, SyncError *err)
 					   "    THEN t0.typbasetype ELSE t0.oid END"
 					   "  LEFT JOIN pg_catalog.pg_type et ON et.oid = bt.typelem"
 					   "    AND bt.typcategory = 'A'"
-					   "  WHERE t0.oid = a.atttypid)"
+					   "  WHERE t0.oid = a.atttypid),"
+					   /* 'p': statements route through it (no ONLY), see sqlbuild.h */
+					   " (SELECT r.relkind = 'p' FROM pg_catalog.pg_class r WHERE r.oid = c.oid)"
 					   " FROM (SELECT to_regclass($1) AS oid) c"
 					   " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid"
 					   " AND a.attnum > 0 AND NOT a.attisdropped", 1, params, err);
@@ -490,7 +481,8 @@ target_rel_build(Writer *w, const RemoteRelation *rel, SyncError *err)
 		target_rel_free(t);
 		return NULL;
 	}
-	if (!fill_columns(w, t, rel, res, err))
+	t->s.partitioned = PQgetvalue(res, 0, 5)[0] == 't';
+	if (!fill_columns(t, rel, res, err))
 	{
 		PQclear(res);
 		target_rel_free(t);
@@ -508,9 +500,9 @@ target_rel_get(Writer *w, const RemoteRelation *rel, SyncError *err)
 	TargetRel  *t;
 
 	for (i = 0; i < w->nrels; i++)
-		if (w->rels[i]->relid == rel->relid)
+		if (w->rels[i]->s.relid == rel->relid)
 			break;
-	if (i < w->nrels && w->rels[i]->version == rel->version)
+	if (i < w->nrels && w->rels[i]->s.version == rel->version)
 		return w->rels[i];
 	/* a run of inserts must not outlive the TargetRel it points to */
 	if (i < w->nrels && w->run_rel == w->rels[i] && !run_end(w, err))
@@ -623,47 +615,6 @@ stmt_prepare(Writer *w, size_t slot, const char *key, const char *sql, int npara
 	return e->name;
 }
 
-/* ------------------------------------------------------------------------
- * Building statements.  A growable string with sticky OOM.
- * ------------------------------------------------------------------------ */
-
-
-static void
-str_add(Str *s, const char *t)
-{
-	size_t		n = strlen(t);
-
-	if (s->oom)
-		return;
-	if (s->len + n + 1 > s->cap)
-	{
-		size_t		cap = s->cap ? s->cap * 2 : 256;
-		char	   *np;
-
-		while (cap < s->len + n + 1)
-			cap *= 2;
-		np = realloc(s->p, cap);
-		if (np == NULL)
-		{
-			s->oom = true;
-			return;
-		}
-		s->p = np;
-		s->cap = cap;
-	}
-	memcpy(s->p + s->len, t, n + 1);
-	s->len += n;
-}
-
-static void
-str_param(Str *s, int n)
-{
-	char		buf[16];
-
-	snprintf(buf, sizeof(buf), "$%d", n);
-	str_add(s, buf);
-}
-
 /* Copy a value into scratch as a C string; returns its offset. */
 static bool
 scratch_reserve(Writer *w, size_t need)
@@ -747,18 +698,6 @@ send_prepared(Writer *w, const char *name, int nparams, PendingKind kind, char o
 	return true;
 }
 
-/* Key of a statement: op, relid, version, and a column mask. */
-static void
-make_key(Str *key, char op, const TargetRel *t, const bool *mask_a, const bool *mask_b)
-{
-	char		buf[64];
-
-	snprintf(buf, sizeof(buf), "%c:%u:%llu:", op, t->relid, (unsigned long long) t->version);
-	str_add(key, buf);
-	for (int i = 0; i < t->natts; i++)
-		str_add(key, mask_a[i] ? (mask_b && mask_b[i] ? "3" : "1") : (mask_b && mask_b[i] ? "2" : "0"));
-}
-
 /* Execute the statement for key (preparing sql first if it is new). */
 static bool
 run_statement(Writer *w, const TargetRel *t, char op, const char *key, const char *sql,
@@ -790,7 +729,7 @@ prepare_change(Writer *w, const RemoteRelation *rel, TargetRel **t, ParamSpec **
 
 	if (!ensure_txn(w, err) || (*t = target_rel_get(w, rel, err)) == NULL)
 		return false;
-	need = (size_t) (*t)->natts * 2 + 2;
+	need = (size_t) (*t)->s.natts * 2 + 2;
 	if (need > w->change_cap)
 	{
 		ParamSpec  *ns = realloc(w->spec_buf, need * sizeof(ParamSpec));
@@ -813,10 +752,10 @@ prepare_change(Writer *w, const RemoteRelation *rel, TargetRel **t, ParamSpec **
 static bool
 check_width(const TargetRel *t, const TupleData *tup, SyncError *err)
 {
-	if (tup->ncols != t->natts)
+	if (tup->ncols != t->s.natts)
 		return sync_error_set(err, SYNC_ERR_INVALID,
 							  "tuple for \"%s\" has %u columns, its Relation message "
-							  "announced %d", t->display, tup->ncols, t->natts);
+							  "announced %d", t->display, tup->ncols, t->s.natts);
 	return true;
 }
 
@@ -830,41 +769,6 @@ check_width(const TargetRel *t, const TupleData *tup, SyncError *err)
  */
 #define COPY_RUN_THRESHOLD 64
 #define COPY_MAX_BYTES (8 * 1024 * 1024)
-
-static void
-copy_escape(Str *s, const TupleValue *v)
-{
-	char		chunk[512];
-	size_t		n = 0;
-
-	if (v->kind == TUPLE_VALUE_NULL)
-	{
-		str_add(s, "\\N");
-		return;
-	}
-	for (size_t i = 0; i < v->data.len; i++)
-	{
-		char		c = (char) v->data.ptr[i];
-		const char *esc = c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r" :
-			c == '\t' ? "\\t" : NULL;
-
-		if (n + 3 >= sizeof(chunk))
-		{
-			chunk[n] = '\0';
-			str_add(s, chunk);
-			n = 0;
-		}
-		if (esc)
-		{
-			memcpy(chunk + n, esc, 2);
-			n += 2;
-		}
-		else
-			chunk[n++] = c;
-	}
-	chunk[n] = '\0';
-	str_add(s, chunk);
-}
 
 /* Send the collected COPY rows, if any, then return to pipeline mode. */
 static bool
@@ -939,7 +843,7 @@ run_end(Writer *w, SyncError *err)
 static bool
 run_track(Writer *w, const TargetRel *t, const char *key, const char *cols, SyncError *err)
 {
-	size_t		len;
+	SqlStr		sql = {0};
 
 	if (w->run_rel == t && w->run_key && strcmp(w->run_key, key) == 0)
 	{
@@ -948,12 +852,11 @@ run_track(Writer *w, const TargetRel *t, const char *key, const char *cols, Sync
 	}
 	if (!run_end(w, err))
 		return false;
-	len = strlen(t->qualified) + strlen(cols) + 32;
+	sql_build_copy(&t->s, cols, &sql);
 	w->run_key = strdup(key);
-	w->copy_sql = malloc(len);
-	if (w->run_key == NULL || w->copy_sql == NULL)
+	w->copy_sql = sql.p;
+	if (w->run_key == NULL || sql.oom)
 		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
-	snprintf(w->copy_sql, len, "COPY %s (%s) FROM STDIN", t->qualified, cols);
 	w->run_rel = t;
 	w->run_rows = 1;
 	return true;
@@ -965,65 +868,33 @@ copy_add_row(Writer *w, const TargetRel *t, const TupleData *tup, const bool *ma
 {
 	bool		first = true;
 
-	for (int i = 0; i < t->natts; i++)
+	for (int i = 0; i < t->s.natts; i++)
 	{
 		if (!mask[i])
 			continue;
-		str_add(&w->copy_buf, first ? "" : "\t");
-		copy_escape(&w->copy_buf, &tup->values[i]);
+		sqlstr_add(&w->copy_buf, first ? "" : "\t");
+		sql_copy_escape(&w->copy_buf, &tup->values[i]);
 		first = false;
 	}
-	str_add(&w->copy_buf, "\n");
+	sqlstr_add(&w->copy_buf, "\n");
 	w->copy_rows++;
 	if (w->copy_buf.len >= COPY_MAX_BYTES)
 		return copy_flush(w, err);
 	return !w->copy_buf.oom || sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
 }
 
-/* The INSERT for the columns in mask ("DEFAULT VALUES" when none). */
-static void
-build_insert(const TargetRel *t, const bool *mask, Str *sql, Str *cols)
-{
-	Str			vals = {0};
-	int			n = 0;
-
-	for (int i = 0; i < t->natts; i++)
-	{
-		if (!mask[i])
-			continue;
-		str_add(cols, n ? ", " : "");
-		str_add(cols, t->cols[i]);
-		str_add(&vals, n ? ", " : "");
-		str_param(&vals, ++n);
-	}
-	str_add(sql, "INSERT INTO ");
-	str_add(sql, t->qualified);
-	if (n == 0)
-		str_add(sql, " DEFAULT VALUES");
-	else
-	{
-		str_add(sql, " (");
-		str_add(sql, cols->p);
-		str_add(sql, ") OVERRIDING SYSTEM VALUE VALUES (");
-		str_add(sql, vals.p);
-		str_add(sql, ")");
-	}
-	sql->oom |= vals.oom || cols->oom;
-	free(vals.p);
-}
-
 /* Make t's cached INSERT shape the one for mask (building it only if new). */
 static bool
 insert_shape(TargetRel *t, const bool *mask, SyncError *err)
 {
-	Str			key = {0},
+	SqlStr		key = {0},
 				sql = {0},
 				cols = {0};
 
-	if (t->ins_mask != NULL && memcmp(t->ins_mask, mask, (size_t) t->natts) == 0)
+	if (t->ins_mask != NULL && memcmp(t->ins_mask, mask, (size_t) t->s.natts) == 0)
 		return true;
-	build_insert(t, mask, &sql, &cols);
-	make_key(&key, 'I', t, mask, NULL);
+	sql_build_insert(&t->s, mask, &sql, &cols);
+	sql_make_key(&key, 'I', &t->s, mask, NULL);
 	free(t->ins_key);
 	free(t->ins_sql);
 	free(t->ins_cols);
@@ -1031,7 +902,7 @@ insert_shape(TargetRel *t, const bool *mask, SyncError *err)
 	t->ins_sql = sql.p;
 	t->ins_cols = cols.p ? cols.p : strdup("");
 	if (t->ins_mask == NULL)
-		t->ins_mask = malloc((size_t) t->natts + 1);
+		t->ins_mask = malloc((size_t) t->s.natts + 1);
 	if (key.oom || sql.oom || cols.oom || !t->ins_key || !t->ins_sql || !t->ins_cols ||
 		!t->ins_mask)
 	{
@@ -1039,7 +910,7 @@ insert_shape(TargetRel *t, const bool *mask, SyncError *err)
 		t->ins_mask = NULL;
 		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
 	}
-	memcpy(t->ins_mask, mask, (size_t) t->natts);
+	memcpy(t->ins_mask, mask, (size_t) t->s.natts);
 	return true;
 }
 
@@ -1057,7 +928,7 @@ writer_insert(Writer *w, const RemoteRelation *rel, const TupleData *newtup,
 		return false;
 	if (!check_width(t, newtup, err))
 		return false;
-	for (int i = 0; i < t->natts; i++)
+	for (int i = 0; i < t->s.natts; i++)
 	{
 		mask[i] = !t->generated[i] && newtup->values[i].kind != TUPLE_VALUE_UNCHANGED_TOAST;
 		if (mask[i])
@@ -1091,7 +962,7 @@ where_columns(const TargetRel *t, const RemoteRelation *rel, const PgoutputChang
 
 	if (!check_width(t, src, err))
 		return false;
-	for (int i = 0; i < t->natts; i++)
+	for (int i = 0; i < t->s.natts; i++)
 	{
 		if (!(full || rel->columns[i].is_key))
 			continue;
@@ -1112,43 +983,6 @@ where_columns(const TargetRel *t, const RemoteRelation *rel, const PgoutputChang
 							  "cannot be applied; give it a primary key or REPLICA IDENTITY FULL",
 							  t->display);
 	return true;
-}
-
-/* " WHERE ..." for keymask; parameters are numbered from first_param. */
-static void
-build_where(const TargetRel *t, const bool *keymask, bool full, int first_param, Str *sql)
-{
-	int			n = first_param,
-				nkeys = 0;
-
-	str_add(sql, full ? " WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM " : " WHERE ");
-	if (full)
-	{
-		str_add(sql, t->qualified);
-		str_add(sql, " WHERE ");
-	}
-	for (int i = 0; i < t->natts; i++)
-	{
-		if (!keymask[i])
-			continue;
-		str_add(sql, nkeys++ ? " AND " : "");
-		if (full && t->text_compare[i])
-		{
-			/* the type's output function (format %s); NULL stays NULL */
-			str_add(sql, "CASE WHEN ");
-			str_add(sql, t->cols[i]);
-			str_add(sql, " IS NOT NULL THEN format('%s', ");
-			str_add(sql, t->cols[i]);
-			str_add(sql, ") END IS NOT DISTINCT FROM ");
-			str_param(sql, n++);
-			str_add(sql, "::text");
-			continue;
-		}
-		str_add(sql, t->cols[i]);
-		str_add(sql, full ? " IS NOT DISTINCT FROM " : " = ");
-		str_param(sql, n++);
-	}
-	str_add(sql, full ? " LIMIT 1)" : "");
 }
 
 /* Does the old tuple (when sent) show column i unchanged? */
@@ -1179,7 +1013,7 @@ set_columns(const TargetRel *t, const RemoteRelation *rel, const PgoutputChange 
 {
 	if (!check_width(t, &c->new_tuple, err))
 		return false;
-	for (int i = 0; i < t->natts; i++)
+	for (int i = 0; i < t->s.natts; i++)
 	{
 		if (t->identity_always[i] && !identity_unchanged(c, i))
 			return sync_error_set(err, SYNC_ERR_PRECONDITION,
@@ -1195,35 +1029,6 @@ set_columns(const TargetRel *t, const RemoteRelation *rel, const PgoutputChange 
 	return true;
 }
 
-static void
-build_update(const TargetRel *t, const bool *setmask, const bool *keymask, bool full,
-			 Str *sql)
-{
-	int			n = 0;
-
-	str_add(sql, "UPDATE ");
-	str_add(sql, t->qualified);
-	str_add(sql, " SET ");
-	for (int i = 0; i < t->natts; i++)
-	{
-		if (!setmask[i])
-			continue;
-		str_add(sql, n ? ", " : "");
-		str_add(sql, t->cols[i]);
-		str_add(sql, " = ");
-		str_param(sql, ++n);
-	}
-	if (n == 0)
-	{
-		/* nothing can be set (all unchanged TOAST or identity ALWAYS): only
-		 * check that exactly one row matches */
-		sql->len = 0;
-		str_add(sql, "SELECT 1 FROM ");
-		str_add(sql, t->qualified);
-	}
-	build_where(t, keymask, full, n + 1, sql);
-}
-
 /*
  * Run the UPDATE or DELETE for this shape: the statement key is made from
  * the masks, and SQL is only built the first time a shape is seen.
@@ -1232,25 +1037,21 @@ static bool
 run_keyed(Writer *w, const TargetRel *t, char op, const bool *setmask, const bool *keymask,
 		  bool full, const ParamSpec *spec, int n, SyncError *err)
 {
-	Str			key = {0},
+	SqlStr		key = {0},
 				sql = {0};
 	size_t		slot = 0;
 	const char *name;
 	bool		ok;
 
-	make_key(&key, full ? (char) (op + 1) : op, t, op == 'U' ? setmask : keymask,
+	sql_make_key(&key, full ? (char) (op + 1) : op, &t->s, op == 'U' ? setmask : keymask,
 			 op == 'U' ? keymask : NULL);
 	ok = !key.oom || sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
 	if (ok && (ok = stmt_find(w, key.p, &name, &slot, err)) && name == NULL)
 	{
 		if (op == 'U')
-			build_update(t, setmask, keymask, full, &sql);
+			sql_build_update(&t->s, setmask, keymask, full, &sql);
 		else
-		{
-			str_add(&sql, "DELETE FROM ");
-			str_add(&sql, t->qualified);
-			build_where(t, keymask, full, 1, &sql);
-		}
+			sql_build_delete(&t->s, keymask, full, &sql);
 		ok = !sql.oom ?
 			(name = stmt_prepare(w, slot, key.p, sql.p, n, err)) != NULL
 			: sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
@@ -1275,8 +1076,8 @@ writer_update(Writer *w, const RemoteRelation *rel, const PgoutputChange *c,
 	if (!run_end(w, err) || !prepare_change(w, rel, &t, &spec, &setmask, err))
 		return false;
 	ok = set_columns(t, rel, c, setmask, spec, &n, err) &&
-		where_columns(t, rel, c, setmask + t->natts + 1, spec, &n, err) &&
-		run_keyed(w, t, 'U', setmask, setmask + t->natts + 1,
+		where_columns(t, rel, c, setmask + t->s.natts + 1, spec, &n, err) &&
+		run_keyed(w, t, 'U', setmask, setmask + t->s.natts + 1,
 				  c->old_kind == PGOUTPUT_OLD_TUPLE, spec, n, err);
 	w->stats.updates += ok;
 	return ok;
@@ -1304,31 +1105,33 @@ bool
 writer_truncate(Writer *w, const RemoteRelation *const *rels, int nrels, uint8_t flags,
 				SyncError *err)
 {
-	Str			sql = {0};
-	bool		ok;
+	SqlStr		sql = {0};
+	const SqlRel **targets;
+	bool		ok = true;
 
 	if (!run_end(w, err) || !ensure_txn(w, err))
 		return false;
-	str_add(&sql, "TRUNCATE ");
-	for (int i = 0; i < nrels; i++)
+	targets = calloc((size_t) (nrels > 0 ? nrels : 1), sizeof(*targets));
+	if (targets == NULL)
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	for (int i = 0; ok && i < nrels; i++)
 	{
 		TargetRel  *t = target_rel_get(w, rels[i], err);
 
-		if (t == NULL)
-		{
-			free(sql.p);
-			return false;
-		}
-		str_add(&sql, i ? ", " : "");
-		str_add(&sql, t->qualified);
+		ok = t != NULL;
+		if (ok)
+			targets[i] = &t->s;
 	}
-	/* Never CASCADE: the source lists every table it truncated, cascaded ones too. */
-	if (flags & PGOUTPUT_TRUNCATE_RESTART_IDENTITY)
-		str_add(&sql, " RESTART IDENTITY");
-	ok = !sql.oom ? send_simple(w, sql.p, err) : sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	if (ok)
+	{
+		sql_build_truncate(targets, nrels, flags, &sql);
+		ok = !sql.oom ? send_simple(w, sql.p, err) :
+			sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	}
 	if (ok)
 		last_pending(w)->op = 'T';
 	w->stats.truncates += ok;
+	free(targets);
 	free(sql.p);
 	return ok;
 }
@@ -1518,6 +1321,89 @@ session_setup(Writer *w, SyncError *err)
 	return pgconn_exec(w->conn, "SET synchronous_commit = off", err);
 }
 
+/*
+ * Apply sessions are recognised by a session-level advisory lock that each
+ * holds for its whole life, not by application_name, which the user's
+ * conninfo may set to anything.  Keys 'pgst' / 'aply' (two int4 keys: in
+ * pg_locks classid, objid, objsubid = 2).
+ */
+#define APPLY_LOCK_KEYS "1885827956, 1634757753"
+#define APPLY_LOCK_WAIT "60s"
+
+/*
+ * End every other apply session on this target database and wait until
+ * each is gone (its lock released): whatever it had committed is then
+ * visible, and nothing of it can commit any more.  Sessions named
+ * "pgstream apply" by the user (as versions before the lock recognised
+ * them) are ended too, but not waited for.  keep: go on holding the lock.
+ */
+static bool
+end_earlier_sessions(PGconn *conn, bool keep, SyncError *err)
+{
+	SyncError	ignored;
+
+	if (!pgconn_exec(conn,
+					 "SELECT pg_catalog.pg_terminate_backend(pid) FROM ("
+					 " SELECT l.pid FROM pg_catalog.pg_locks l"
+					 "  WHERE l.locktype = 'advisory' AND l.granted"
+					 "  AND l.database = (SELECT oid FROM pg_catalog.pg_database"
+					 "   WHERE datname = pg_catalog.current_database())"
+					 "  AND (l.classid, l.objid, l.objsubid) = (" APPLY_LOCK_KEYS ", 2)"
+					 " UNION"
+					 " SELECT a.pid FROM pg_catalog.pg_stat_activity a"
+					 "  WHERE a.application_name = 'pgstream apply'"
+					 "  AND a.datname = pg_catalog.current_database()"
+					 "  AND a.usename = current_user) s"
+					 " WHERE pid <> pg_catalog.pg_backend_pid()", err))
+		return sync_error_context(err, "could not end an earlier apply session on the target");
+	if (pgconn_exec(conn, keep ?
+					"BEGIN; SET LOCAL lock_timeout = '" APPLY_LOCK_WAIT "';"
+					" SELECT pg_catalog.pg_advisory_lock(" APPLY_LOCK_KEYS "); COMMIT" :
+					"BEGIN; SET LOCAL lock_timeout = '" APPLY_LOCK_WAIT "';"
+					" SELECT pg_catalog.pg_advisory_lock(" APPLY_LOCK_KEYS ");"
+					" SELECT pg_catalog.pg_advisory_unlock(" APPLY_LOCK_KEYS "); COMMIT", err))
+		return true;
+	pgconn_exec(conn, "ROLLBACK", &ignored);
+	return sync_error_context(err, "an earlier apply session on the target did not end within "
+							  APPLY_LOCK_WAIT);
+}
+
+bool
+writer_end_earlier_sessions(PGconn *conn, SyncError *err)
+{
+	return end_earlier_sessions(conn, false, err);
+}
+
+/*
+ * The applied position, read on the apply session itself once every
+ * earlier one is gone, must be the one the caller resumes from.  If an
+ * earlier session committed after the caller read it, streaming from the
+ * caller's position would apply that session's batches twice: refuse, as a
+ * transient conflict, so that the caller reads the position again.
+ */
+static bool
+check_position(Writer *w, Lsn expected, SyncError *err)
+{
+	char		v[LSN_FORMAT_MAX + 8];
+	char		a[LSN_FORMAT_MAX],
+				b[LSN_FORMAT_MAX];
+	Lsn			applied;
+
+	if (!pgconn_query_value(w->conn, "SELECT coalesce(applied_lsn, consistent_lsn)::text"
+							" FROM pgstream.migration", 0, NULL, v, sizeof(v), false, err))
+		return sync_error_context(err, "could not read the applied position on the target");
+	if (!lsn_parse(v, &applied))
+		return sync_error_set(err, SYNC_ERR_SERVER, "bad applied position \"%s\" on the target", v);
+	if (applied == expected)
+		return true;
+	sync_error_set(err, SYNC_ERR_SERVER,
+				   "the applied position on the target moved from %s to %s while apply "
+				   "was starting (an earlier apply session committed); reading it again",
+				   lsn_format(expected, a), lsn_format(applied, b));
+	memcpy(err->sqlstate, "40001", 6);	/* a conflict: retried, see pgconn.h */
+	return false;
+}
+
 Writer *
 writer_create(const char *target_conninfo, bool async_commit, Lsn durable, SyncError *err)
 {
@@ -1527,18 +1413,16 @@ writer_create(const char *target_conninfo, bool async_commit, Lsn durable, SyncE
 	if (w == NULL)
 		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory"), NULL;
 	w->conn = pgconn_connect(target_conninfo, &co, "target", err);
+
 	/*
 	 * An apply session of an earlier run that lost its client (a partition,
-	 * a crash) may still hold row locks until the server notices: end it.
-	 * Ending sessions of one's own role needs no privilege.
+	 * a crash) may still hold row locks, or be about to commit, until the
+	 * server notices: end it and wait until it is gone, then check the
+	 * position to resume from.  Ending sessions of one's own role needs no
+	 * privilege.
 	 */
-	if (w->conn != NULL &&
-		!pgconn_exec(w->conn, "SELECT pg_catalog.pg_terminate_backend(pid)"
-					 " FROM pg_catalog.pg_stat_activity"
-					 " WHERE application_name = 'pgstream apply' AND datname = current_database()"
-					 " AND usename = current_user AND pid <> pg_catalog.pg_backend_pid()", err))
-		sync_error_context(err, "could not end an earlier apply session on the target");
-	else if (w->conn != NULL)
+	if (w->conn != NULL && end_earlier_sessions(w->conn, true, err) &&
+		check_position(w, durable, err))
 		w->meta = pgconn_connect(target_conninfo, &co, "target", err);
 	w->async_commit = async_commit;
 	durable_init(&w->durable, durable);

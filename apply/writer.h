@@ -20,6 +20,9 @@
  *   - columns that are unchanged TOAST ('u') are never written;
  *   - columns generated on the target are never written;
  *   - INSERT uses OVERRIDING SYSTEM VALUE (identity GENERATED ALWAYS);
+ *   - every statement touches exactly the relation the message names:
+ *     ONLY for a table, so an inheritance parent's change never reaches its
+ *     children; none for a partitioned table, which routes (apply/sqlbuild.h);
  *   - UPDATE/DELETE must touch exactly one row; replica identity FULL picks
  *     one row by (tableoid, ctid), so duplicates lose exactly one copy;
  *   - a Relation whose table or column is missing on the target stops apply
@@ -58,6 +61,18 @@ typedef struct WriterStats
  */
 Writer	   *writer_create(const char *target_conninfo, bool async_commit, Lsn durable,
 						  SyncError *err);
+
+/*
+ * writer_create ends every earlier apply session on the target first and
+ * then checks, on its own session, that the applied position is still
+ * `durable`; if not (an earlier session committed after the caller read
+ * it), it fails with a transient error (pgconn_error_is_transient) and the
+ * caller must read the position again.  Callers should read it only after
+ * writer_end_earlier_sessions on their own connection: every apply session
+ * of the target database is ended and gone when it returns true.  Apply
+ * sessions are recognised by an advisory lock, never by application_name.
+ */
+bool		writer_end_earlier_sessions(PGconn *conn, SyncError *err);
 void		writer_destroy(Writer *w);
 
 /* Is a target transaction open? */

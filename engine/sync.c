@@ -29,8 +29,10 @@
 #include <unistd.h>
 
 #include "apply/pgconn.h"
+#include "apply/writer.h"
 #include "engine/assess.h"
 #include "engine/cli.h"
+#include "engine/failpoint.h"
 #include "engine/fullload.h"
 #include "engine/log.h"
 #include "engine/replclient.h"
@@ -807,7 +809,14 @@ stream_connect(SyncRun *run, SyncError *err)
 		((run->tgt = pgconn_connect(run->opt.target, &co, "target", err)) == NULL ||
 		 !take_run_lock(run, err)))
 		return false;
-	if (!state_load(run->tgt, &run->st, err) || !check_slot(run, err))
+
+	/*
+	 * The resume position is read only once every earlier apply session is
+	 * gone: one still committing after the read would have its batches
+	 * applied twice (writer_create checks the position again).
+	 */
+	if (!writer_end_earlier_sessions(run->tgt, err) || !state_load(run->tgt, &run->st, err) ||
+		!check_slot(run, err))
 		return false;
 	return run->rc.conn != NULL ||
 		replclient_connect(&run->rc, run->opt.source, "pgstream sync", err);
@@ -855,6 +864,8 @@ follow(SyncRun *run, SyncError *err)
 		if (stream_connect(run, err))
 		{
 			so.start_lsn = run->st.applied_lsn ? run->st.applied_lsn : run->st.consistent_lsn;
+			/* sync.before_stream: the resume position is read, apply not started */
+			FAILPOINT("sync.before_stream");
 			if (stream_run(&so, &run->rc, run->src, run->tgt, err))
 				break;
 		}

@@ -25,6 +25,7 @@ static Suite *(*const suites[])(void) = {
     spool_mode_suite,
     resume_suite,
     operator_suite,
+    apply_inherit_suite,
 };
 
 int

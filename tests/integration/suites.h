@@ -21,5 +21,6 @@ Suite *drill_short_suite(void);
 Suite *spool_mode_suite(void);
 Suite *resume_suite(void);
 Suite *operator_suite(void);
+Suite *apply_inherit_suite(void);
 
 #endif /* PGSTREAM_TESTS_INTEGRATION_SUITES_H */

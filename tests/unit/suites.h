@@ -24,5 +24,6 @@ Suite *walspool_suite(void); /* engine/walspool.c */
 Suite *durable_suite(void); /* apply/durable.c */
 Suite *failpoint_suite(void); /* engine/failpoint.c */
 Suite *names_suite(void); /* protocol/names.c */
+Suite *writer_sql_suite(void); /* apply/sqlbuild.c */
 
 #endif

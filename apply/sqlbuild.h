@@ -1,0 +1,118 @@
+/*
+ * apply/sqlbuild.h -- the SQL text of the apply writer's statements, built
+ * from what the target says about a relation.  Pure: no connection, no I/O,
+ * so every shape is unit-tested (tests/unit/test_writer_sql.c).
+ *
+ * Each statement touches exactly the relation a pgoutput message names, as
+ * a native subscription's apply worker does (worker.c): an inheritance
+ * parent is written with ONLY, so that its children, which the source
+ * reports on their own, are never reached through it.  A partitioned table
+ * (relkind 'p') has no rows of its own and is written without ONLY, so that
+ * the statement routes to its partitions: UPDATE/DELETE ONLY of it matches
+ * nothing, and TRUNCATE ONLY of it is an error.  INSERT and COPY FROM never
+ * recurse, and route through a partitioned table by themselves.
+ */
+#ifndef PGSTREAM_APPLY_SQLBUILD_H
+#define PGSTREAM_APPLY_SQLBUILD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "protocol/lsn.h"
+#include "protocol/pgoutput.h"
+
+/* A growable NUL-terminated string; oom is sticky (later adds do nothing). */
+typedef struct SqlStr
+{
+	char	   *p;				/* owned; NULL until the first add */
+	size_t		len;
+	size_t		cap;
+	bool		oom;
+} SqlStr;
+
+void		sqlstr_add(SqlStr *s, const char *t);
+
+/* "$n" */
+void		sqlstr_param(SqlStr *s, int n);
+
+/*
+ * A quoted identifier: always in double quotes, embedded quotes doubled
+ * (what PQescapeIdentifier returns for a UTF-8 session, which every
+ * pgstream session is: no byte of a multibyte UTF-8 character is '"').
+ * malloc'd; NULL on out-of-memory.
+ */
+char	   *sql_quote_ident(const char *name);
+
+/* "nspname"."relname", malloc'd; NULL on out-of-memory. */
+char	   *sql_quote_qualified(const char *nspname, const char *relname);
+
+/* The target relation a statement is built for (names already quoted). */
+typedef struct SqlRel
+{
+	Oid			relid;			/* remote relid (statement keys) */
+	uint64_t	version;		/* RemoteRelation.version (statement keys) */
+	char	   *qualified;		/* quoted schema.table */
+	bool		partitioned;	/* relkind 'p' on the target: route, no ONLY */
+	int			natts;
+	char	  **cols;			/* quoted name per remote column */
+	bool	   *text_compare;	/* FULL matching compares output text */
+} SqlRel;
+
+/*
+ * The relation as the target of UPDATE, DELETE, TRUNCATE or a FULL
+ * identity's row lookup: "ONLY schema.table", or "schema.table" for a
+ * partitioned table.
+ */
+void		sql_add_target(SqlStr *s, const SqlRel *r);
+
+/*
+ * INSERT of the columns in mask (DEFAULT VALUES when none), parameters
+ * $1.. in column order, OVERRIDING SYSTEM VALUE for identity ALWAYS
+ * columns.  cols receives the quoted column list (for COPY).
+ */
+void		sql_build_insert(const SqlRel *r, const bool *mask, SqlStr *sql, SqlStr *cols);
+
+/* "COPY schema.table (cols) FROM STDIN" */
+void		sql_build_copy(const SqlRel *r, const char *cols, SqlStr *sql);
+
+/*
+ * " WHERE ..." for the columns in keymask, parameters numbered from
+ * first_param.  Key columns compare with "=".  With full (replica identity
+ * FULL) every column compares NULL-safely (types in text_compare by their
+ * output text) and one row is picked by (tableoid, ctid), looked up in the
+ * same relation the statement targets (ONLY for a table).
+ */
+void		sql_build_where(const SqlRel *r, const bool *keymask, bool full,
+							int first_param, SqlStr *sql);
+
+/*
+ * UPDATE setting the columns in setmask ($1..) where keymask matches; when
+ * nothing can be set, a SELECT that still finds exactly the one row.
+ */
+void		sql_build_update(const SqlRel *r, const bool *setmask, const bool *keymask,
+							 bool full, SqlStr *sql);
+
+void		sql_build_delete(const SqlRel *r, const bool *keymask, bool full, SqlStr *sql);
+
+/*
+ * One TRUNCATE of exactly the listed relations (each with ONLY, partitioned
+ * ones without, which truncates their partitions as the apply worker
+ * does).  RESTART IDENTITY when the source's flags say so.  Never CASCADE,
+ * whatever the flags: the source lists every relation its CASCADE reached,
+ * and the apply worker likewise replays without cascading.
+ */
+void		sql_build_truncate(const SqlRel *const *rels, int nrels, uint8_t flags,
+							   SqlStr *sql);
+
+/*
+ * Key of a prepared statement: op, relid, version, and per column one
+ * digit for the two masks (mask_b may be NULL).
+ */
+void		sql_make_key(SqlStr *key, char op, const SqlRel *r, const bool *mask_a,
+						 const bool *mask_b);
+
+/* One value in COPY text format: "\N" for NULL, \\ \n \r \t escaped. */
+void		sql_copy_escape(SqlStr *s, const TupleValue *v);
+
+#endif
