@@ -30,6 +30,9 @@
  *   role_timeouts_on_the_source_do_not_fail_the_run
  *       a source role with 1 ms statement and lock timeouts and 1 s idle
  *       timeouts: sync and assess still work.
+ *   every_option_with_a_bad_value_is_a_usage_error_that_changes_nothing
+ *       each command's options with bad values: exit 3 naming the option,
+ *       nothing created, the source not frozen.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -553,6 +556,88 @@ START_TEST(role_timeouts_on_the_source_do_not_fail_the_run)
 }
 END_TEST
 
+/*
+ * Every option of every command with a bad value: exit 3, a message that
+ * names the option (or the keyword), and nothing created on either server.
+ * "@S" and "@T" stand for the real source and target conninfo.
+ */
+static const struct
+{
+	const char *argv[12];
+	const char *says;
+} bad_options[] = {
+    {{"sync", "--source", "@S", "--target", "@T", "--jobs", "0"}, "--jobs"},
+    {{"sync", "--source", "@S", "--target", "@T", "--jobs", "many"}, "--jobs"},
+    {{"sync", "--source", "@S", "--target", "@T", "--split-size", "0"}, "--split-size"},
+    {{"sync", "--source", "@S", "--target", "@T", "--index-memory", "-1"}, "--index-memory"},
+    {{"sync", "--source", "@S", "--target", "@T", "--no-key-tables=bogus"}, "--no-key-tables"},
+    {{"sync", "--source", "@S", "--target", "@T", "--retry-timeout", "soon"}, "--retry-timeout"},
+    {{"sync", "--source", "@S", "--target", "@T", "--slot", "Bad-Name"}, "slot name"},
+    {{"sync", "--source", "@S", "--target", "@T", "--bogus"}, "pgstream sync --help"},
+    {{"sync", "--source", "@S", "--target", "@T", "extra"}, "unexpected argument"},
+    {{"sync", "--source", "@S"}, "--target"},
+    {{"sync", "--source", "@S port=abc", "--target", "@T"}, "port \"abc\""},
+    {{"sync", "--source", "@S", "--target", "@T sslmode=bogus"}, "sslmode \"bogus\""},
+    {{"assess", "--source", "@S", "--target", "@T", "--no-key-tables", "bogus"}, "--no-key-tables"},
+    {{"assess", "--source", "@S", "--target", "@T", "--slot", "UPPER"}, "slot name"},
+    {{"assess", "--source", "@S"}, "--target"},
+    {{"assess", "--source", "@S port=abc", "--target", "@T"}, "port \"abc\""},
+    {{"cutover", "--source", "@S", "--target", "@T", "--timeout", "0"}, "--timeout"},
+    {{"cutover", "--source", "@S", "--target", "@T", "--timeout", "soon"}, "--timeout"},
+    {{"cutover", "--source", "@S", "--target", "@T", "--bogus"}, "pgstream cutover --help"},
+    {{"cutover", "--source", "@S"}, "--target"},
+    {{"cutover", "--source", "@S port=abc", "--target", "@T", "--freeze"}, "port \"abc\""},
+    {{"cutover", "--source", "@S", "--target", "@T port=abc", "--freeze"}, "port \"abc\""},
+    {{"status", "--target", "@T port=abc"}, "port \"abc\""},
+    {{"status", "--target", "@T", "--bogus"}, "pgstream status --help"},
+    {{"peek", "--source", "@S", "--slot", "s", "--publication", "p", "--limit", "0"}, "--limit"},
+    {{"peek", "--source", "@S", "--slot", "s", "--publication", "p", "--idle-exit", "x"}, "--idle-exit"},
+    {{"peek", "--source", "@S", "--slot", "UPPER", "--publication", "p"}, "slot name"},
+    {{"peek", "--source", "@S", "--slot", "s"}, "--publication"},
+};
+
+START_TEST(every_option_with_a_bad_value_is_a_usage_error_that_changes_nothing)
+{
+	const char *db = "op_usage";
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	char with[2][ITEST_CONNINFO_MAX + 32];
+	const char *argv[16];
+	char *out = NULL;
+	char *err = NULL;
+	int n = 0;
+	int status;
+
+	make_dbs(db);
+	itest_conninfo(src, &source, db);
+	itest_conninfo(tgt, &target, db);
+	argv[n++] = itest_pgstream_bin();
+	for (int i = 0; bad_options[_i].argv[i] != NULL; i++)
+	{
+		const char *a = bad_options[_i].argv[i];
+
+		if (a[0] == '@')
+		{
+			snprintf(with[a[1] == 'S' ? 0 : 1], sizeof(with[0]), "%s%s",
+			         a[1] == 'S' ? src : tgt, a + 2);
+			a = with[a[1] == 'S' ? 0 : 1];
+		}
+		argv[n++] = a;
+	}
+	argv[n] = NULL;
+	status = proc_run(argv, NULL, CMD_TIMEOUT_MS, &out, &err);
+	itest_print_output(bad_options[_i].argv[0], status, out, err);
+	ck_assert_int_eq(status, 3);
+	ck_assert_msg(strstr(err, bad_options[_i].says) != NULL, "case %d: \"%s\" not in: %s",
+	              _i, bad_options[_i].says, err);
+	free(out);
+	free(err);
+	assert_nothing_created(db);
+	itest_assert_scalar(&source, db,
+	                    "SELECT current_setting('default_transaction_read_only')", "off");
+}
+END_TEST
+
 Suite *
 operator_suite(void)
 {
@@ -570,6 +655,8 @@ operator_suite(void)
 	tcase_add_test(tc, jobs_beyond_the_free_connections_are_lowered_before_the_copy);
 	tcase_add_test(tc, a_source_schema_named_like_the_state_schema_is_refused);
 	tcase_add_test(tc, role_timeouts_on_the_source_do_not_fail_the_run);
+	tcase_add_loop_test(tc, every_option_with_a_bad_value_is_a_usage_error_that_changes_nothing,
+	                    0, (int) (sizeof(bad_options) / sizeof(bad_options[0])));
 	suite_add_tcase(s, tc);
 	return s;
 }
