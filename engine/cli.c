@@ -43,6 +43,9 @@ static void
 on_stop_signal(int sig)
 {
 	static const char msg[] = "pgstream: second signal, stopping now\n";
+	static const char first[] = "pgstream: signal received, stopping cleanly "
+		"(send it again to stop at once)\n";
+	int			saved = errno;
 
 	(void) sig;
 	if (cli_stop_requested)
@@ -52,6 +55,9 @@ on_stop_signal(int sig)
 		_exit(EXIT_FAILED);
 	}
 	cli_stop_requested = 1;
+	if (write(STDERR_FILENO, first, sizeof(first) - 1) < 0)
+		errno = saved;
+	errno = saved;
 }
 
 void
@@ -63,4 +69,5 @@ cli_install_stop_handler(void)
 	sa.sa_handler = on_stop_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);	/* a closed SSH session: stop cleanly too */
 }

@@ -30,13 +30,15 @@ int			cli_exit_code(const SyncError *err);
 bool		cli_parse_int(const char *text, long min, long max, long *out);
 
 /*
- * Set by SIGINT/SIGTERM: long-running commands poll it and stop gracefully.
+ * Set by SIGINT/SIGTERM/SIGHUP: long-running commands poll it and stop
+ * gracefully (children ended, state that resumes).
  * A second signal ends the process at once (safe wherever progress is
  * transactional, which is everywhere pgstream writes progress).
  */
 extern volatile sig_atomic_t cli_stop_requested;
 
-/* Install the SIGINT/SIGTERM handler that sets cli_stop_requested. */
+/* Install the SIGINT/SIGTERM/SIGHUP handler that sets cli_stop_requested
+ * (a second signal exits at once). */
 void		cli_install_stop_handler(void);
 
 /* Subcommands: argv[0] is the subcommand name. */

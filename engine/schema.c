@@ -52,6 +52,8 @@
 #include <unistd.h>
 
 #include "apply/pgconn.h"
+#include "engine/cli.h"
+#include "engine/failpoint.h"
 #include "engine/subproc.h"
 
 #define TRAILER "\n--\n-- PostgreSQL database dump complete\n--\n"
@@ -1036,7 +1038,8 @@ static bool
 capture_dump(Capture *c, const char *snapshot, SyncError *err)
 {
 	const char *env[] = {c->password_env, NULL};
-	SubprocOptions opts = {.env_extra = env};
+	/* a signal ends pg_dump too: it is never left running on its own */
+	SubprocOptions opts = {.env_extra = env, .stop = &cli_stop_requested};
 	char snapshot_opt[256];
 	const char *argv[24];
 	int n = 0;
@@ -1994,6 +1997,7 @@ typedef struct IndexPool
 	SyncError error;    /* the first failure */
 	PGcancel **cancels; /* per worker, NULL when not connected */
 	int nworkers;
+	int finished; /* workers that have returned */
 	SchemaProgressFn progress;
 	void *progress_arg;
 } IndexPool;
@@ -2024,6 +2028,8 @@ pool_fail_locked(IndexPool *pool, int slot, const SyncError *e)
 static void
 pool_step_done(IndexPool *pool, const StepRow *step)
 {
+	/* schema.after_index_step: a step and its done mark are committed */
+	FAILPOINT("schema.after_index_step");
 	pool->done++;
 	if (pool->progress != NULL)
 		pool->progress(pool->done, pool->total, step->label,
@@ -2121,6 +2127,7 @@ index_worker_main(void *arg)
 	{
 		pthread_mutex_lock(&pool->lock);
 		pool_fail_locked(pool, w->slot, &e);
+		pool->finished++;
 		pthread_mutex_unlock(&pool->lock);
 		return NULL;
 	}
@@ -2138,7 +2145,41 @@ index_worker_main(void *arg)
 			break;
 	}
 	worker_disconnect(pool, w->slot, conn);
+	pthread_mutex_lock(&pool->lock);
+	pool->finished++;
+	pthread_mutex_unlock(&pool->lock);
 	return NULL;
+}
+
+/*
+ * While the workers run: on a stop request (INT, TERM, HUP) fail the pool,
+ * which cancels every running index build (its step stays not done, so the
+ * next run builds it again) and hands out no more.
+ */
+static void
+watch_stop(IndexPool *pool, int started)
+{
+	struct timespec step = {0, 50 * 1000 * 1000};
+
+	for (;;)
+	{
+		bool		over;
+
+		pthread_mutex_lock(&pool->lock);
+		over = pool->finished == started || pool->failed;
+		if (!over && cli_stop_requested)
+		{
+			SyncError	e;
+
+			sync_error_set(&e, SYNC_ERR_INTERNAL, "stopped by a signal");
+			pool_fail_locked(pool, -1, &e);
+			over = true;
+		}
+		pthread_mutex_unlock(&pool->lock);
+		if (over)
+			return;
+		nanosleep(&step, NULL);
+	}
 }
 
 /* Run the steps with up to jobs workers. */
@@ -2174,6 +2215,7 @@ run_pool(IndexPool *pool, int jobs, SyncError *err)
 			break;
 		}
 	}
+	watch_stop(pool, started);
 	for (int i = 0; i < started; i++)
 		pthread_join(workers[i].thread, NULL);
 	free(workers);
@@ -2188,6 +2230,8 @@ run_serial(PGconn *conn, IndexPool *pool, const StepList *l, SyncError *err)
 {
 	for (size_t i = 0; i < l->count; i++)
 	{
+		if (cli_stop_requested)
+			return sync_error_set(err, SYNC_ERR_INTERNAL, "stopped by a signal");
 		if (!run_step(conn, pool->begin_sql, &l->rows[i], err))
 			return false;
 		pool_step_done(pool, &l->rows[i]);

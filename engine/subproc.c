@@ -30,6 +30,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "engine/failpoint.h"
+
 extern char **environ;
 
 #define READ_CHUNK 65536
@@ -311,20 +313,34 @@ drain_fd(int *fd, OutBuf *out, TailBuf *tail)
 		tail_append(tail, chunk, (size_t) n);
 }
 
-/* Read both pipes until the child closes them. */
-static void
-collect_output(int *out_r, int *err_r, OutBuf *out, TailBuf *tail)
+/*
+ * Read both pipes until the child closes them.  With a stop flag, look at it
+ * every 100 ms; once set, send the child SIGTERM (once) and keep reading
+ * until it has gone.  Returns whether the child was told to stop.
+ */
+static bool
+collect_output(int *out_r, int *err_r, OutBuf *out, TailBuf *tail, pid_t pid,
+               volatile sig_atomic_t *stop)
 {
+	bool stopped = false;
+
 	while (*out_r >= 0 || *err_r >= 0)
 	{
 		struct pollfd pfd[2];
 		nfds_t n = 0;
+		int ready;
 
+		if (stop != NULL && *stop && !stopped)
+		{
+			(void) kill(pid, SIGTERM);
+			stopped = true;
+		}
 		if (*out_r >= 0)
 			pfd[n++] = (struct pollfd){.fd = *out_r, .events = POLLIN};
 		if (*err_r >= 0)
 			pfd[n++] = (struct pollfd){.fd = *err_r, .events = POLLIN};
-		if (poll(pfd, n, -1) < 0)
+		ready = poll(pfd, n, stop != NULL ? 100 : -1);
+		if (ready < 0)
 		{
 			if (errno == EINTR)
 				continue;
@@ -342,6 +358,7 @@ collect_output(int *out_r, int *err_r, OutBuf *out, TailBuf *tail)
 	}
 	close_fd(out_r);
 	close_fd(err_r);
+	return stopped;
 }
 
 static const char *
@@ -455,6 +472,7 @@ subproc_run(const char *const argv[], const SubprocOptions *opts, char **out,
 	pid_t pid;
 	int rc, status;
 	bool capture;
+	bool stopped;
 	bool ok = false;
 
 	if (out != NULL)
@@ -481,11 +499,15 @@ subproc_run(const char *const argv[], const SubprocOptions *opts, char **out,
 		               strerror(rc));
 		goto done;
 	}
-	collect_output(&outp[0], &errp[0], &ob, tail);
+	/* subproc.after_spawn: the child runs, its output not yet read */
+	FAILPOINT("subproc.after_spawn");
+	stopped = collect_output(&outp[0], &errp[0], &ob, tail, pid, opts->stop);
 	status = wait_child(pid);
 	if (status < 0)
 		sync_error_set(err, SYNC_ERR_IO, "could not wait for %s: %s", prog,
 		               strerror(errno));
+	else if (stopped)
+		sync_error_set(err, SYNC_ERR_INTERNAL, "stopped by a signal (%s was ended)", prog);
 	else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		report_failure(prog, status, tail, err);
 	else

@@ -19,6 +19,7 @@
 #ifndef PGSTREAM_ENGINE_SUBPROC_H
 #define PGSTREAM_ENGINE_SUBPROC_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -42,6 +43,10 @@ typedef struct SubprocOptions
 	bool capture_stdout;
 	/* limit for captured stdout; 0 means SUBPROC_DEFAULT_MAX_STDOUT */
 	size_t max_stdout_bytes;
+	/* if not NULL, checked every 100 ms: once it is set (by a signal
+	 * handler) the child gets SIGTERM, is waited for, and the run fails
+	 * with "stopped by a signal" -- never left running on its own */
+	volatile sig_atomic_t *stop;
 } SubprocOptions;
 
 /*

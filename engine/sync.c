@@ -745,6 +745,15 @@ analyze_tables(SyncRun *run, SyncError *err)
 	return true;
 }
 
+/* Between steps: false with "stopped by a signal" once INT/TERM/HUP came. */
+static bool
+not_stopped(SyncError *err)
+{
+	if (cli_stop_requested)
+		return sync_error_set(err, SYNC_ERR_INTERNAL, "stopped by a signal");
+	return true;
+}
+
 /* --no-follow, phase final: deferred schema, sequences, checks, clean-up. */
 static bool
 finish_offline(SyncRun *run, SyncError *err)
@@ -753,11 +762,13 @@ finish_offline(SyncRun *run, SyncError *err)
 				ntables = 0;
 	struct timespec now;
 
+	/* sync.before_final: the index phase is over, nothing final done */
+	FAILPOINT("sync.before_final");
 	/* counts first: policies created by the final phase may hide rows */
-	if (!fullload_verify(run->tgt, &ntables, err) ||
-		!schema_apply_final(run->tgt, err) ||
-		!sequences_copy(run->src, run->tgt, &nseq, err) ||
-		!analyze_tables(run, err))
+	if (!not_stopped(err) || !fullload_verify(run->tgt, &ntables, err) ||
+		!not_stopped(err) || !schema_apply_final(run->tgt, err) ||
+		!not_stopped(err) || !sequences_copy(run->src, run->tgt, &nseq, err) ||
+		!not_stopped(err) || !analyze_tables(run, err) || !not_stopped(err))
 		return false;
 	if (!snapshot_drop_slot(run->src, run->opt.slot, err) ||
 		!state_drop(run->tgt, err))
@@ -921,7 +932,7 @@ sync_execute(SyncRun *run, SyncError *err)
 		return false;
 	if (run->opt.no_follow && !snapshot_drop_slot(run->src, run->opt.slot, err))
 		return false;
-	if (run->st.phase == PHASE_INDEX && !build_indexes(run, err))
+	if (run->st.phase == PHASE_INDEX && (!not_stopped(err) || !build_indexes(run, err)))
 		return false;
 	if (!state_load(run->tgt, &run->st, err))
 		return false;

@@ -30,14 +30,23 @@
  *   role_timeouts_on_the_source_do_not_fail_the_run
  *       a source role with 1 ms statement and lock timeouts and 1 s idle
  *       timeouts: sync and assess still work.
+ *   sigterm_during_the_index_builds_stops_the_run,
+ *   sighup_before_the_final_phase_stops_the_run,
+ *   sighup_while_pg_dump_runs_ends_pg_dump_too
+ *       a signal raised at a named failpoint: the run stops (exit 1) saying
+ *       so and naming the phase, its pg_dump is ended, no temporary files
+ *       are left, and the same command then completes exactly.
  *   every_option_with_a_bad_value_is_a_usage_error_that_changes_nothing
  *       each command's options with bad values: exit 3 naming the option,
  *       nothing created, the source not frozen.
  */
+#include <dirent.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/integration/suites.h"
 #include "tests/support/cluster.h"
@@ -556,6 +565,130 @@ START_TEST(role_timeouts_on_the_source_do_not_fail_the_run)
 }
 END_TEST
 
+/* Is any process running whose command line mentions needle? */
+static bool
+process_mentions(const char *needle)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *e;
+	bool found = false;
+
+	ck_assert_ptr_nonnull(proc);
+	while (!found && (e = readdir(proc)) != NULL)
+	{
+		char path[300];
+		char buf[4096];
+		FILE *f;
+		size_t n;
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+		f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		for (size_t i = 0; i < n; i++)
+			if (buf[i] == '\0')
+				buf[i] = ' ';
+		buf[n] = '\0';
+		found = strstr(buf, needle) != NULL;
+	}
+	closedir(proc);
+	return found;
+}
+
+/*
+ * A signal at a named moment of an offline sync: the run stops by itself
+ * with exit 1 saying so and naming the phase, ends its children, leaves no
+ * temporary files, and the same command then completes exactly.
+ */
+static void
+stop_at(const char *db, const char *failpoint_spec, const char *phase)
+{
+	const char *const extra[] = {"--no-follow", "--jobs", "2", NULL};
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	char tmpdir[PATH_MAX] = "/tmp/pgstream-op-tmp-XXXXXX";
+	char env_tmp[PATH_MAX + 16];
+	char env_fp[256];
+	char says[128];
+	const char *argv[24];
+	char *out = NULL;
+	char *err = NULL;
+	int status;
+
+	make_dbs(db);
+	ck_assert(cluster_psql(&source, db, "CREATE INDEX ON big (pad);"
+	                                    "CREATE INDEX ON small (v);"
+	                                    "CREATE TABLE child (id int PRIMARY KEY,"
+	                                    " small_id int REFERENCES small (id));"
+	                                    "INSERT INTO child SELECT g, g FROM generate_series(1, 50) g"));
+	itest_conninfo(src, &source, db);
+	itest_conninfo(tgt, &target, db);
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(env_tmp, sizeof(env_tmp), "TMPDIR=%s", tmpdir);
+	snprintf(env_fp, sizeof(env_fp), "PGSTREAM_FAILPOINTS=%s", failpoint_spec);
+	{
+		const char *const env[] = {env_fp, env_tmp, NULL};
+
+		sync_argv(argv, 24, src, tgt, db, extra);
+		status = proc_run(argv, env, CMD_TIMEOUT_MS, &out, &err);
+	}
+	itest_print_output("pgstream sync (signalled)", status, out, err);
+	ck_assert_int_eq(status, 1);
+	ck_assert_ptr_nonnull(strstr(err, "signal received, stopping cleanly"));
+	ck_assert_ptr_nonnull(strstr(err, "stopped by a signal"));
+	snprintf(says, sizeof(says), "the migration stopped in phase \"%s\"; run the same "
+	         "command again to resume", phase);
+	ck_assert_msg(strstr(err, says) != NULL, "expected \"%s\" in:\n%s", says, err);
+	free(out);
+	free(err);
+	/* nothing of it goes on: no child, no temporary files */
+	ck_assert_msg(!process_mentions(tmpdir), "a child of the stopped run still runs");
+	ck_assert_int_eq(rmdir(tmpdir), 0);
+
+	sync_argv(argv, 24, src, tgt, db, extra);
+	status = proc_run(argv, NULL, CMD_TIMEOUT_MS, &out, &err);
+	itest_print_output("pgstream sync (again)", status, out, err);
+	ck_assert_int_eq(status, 0);
+	free(out);
+	free(err);
+	assert_tables_equal(db);
+	{
+		char *fs = itest_table_fingerprint(&source, db, "public.child");
+		char *ft = itest_table_fingerprint(&target, db, "public.child");
+
+		ck_assert_str_eq(fs, ft);
+		free(fs);
+		free(ft);
+	}
+	itest_assert_scalar(&target, db, "SELECT count(*) FROM pg_indexes"
+	                                 " WHERE tablename IN ('big', 'small', 'child')", "5");
+	itest_assert_scalar(&target, db, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'",
+	                    "1");
+}
+
+START_TEST(sigterm_during_the_index_builds_stops_the_run)
+{
+	stop_at("op_sig_index", "schema.after_index_step=sigterm", "index");
+}
+END_TEST
+
+START_TEST(sighup_before_the_final_phase_stops_the_run)
+{
+	stop_at("op_sig_final", "sync.before_final=sighup", "final");
+}
+END_TEST
+
+START_TEST(sighup_while_pg_dump_runs_ends_pg_dump_too)
+{
+	/* the second program run is pg_dump itself (after pg_dump --version) */
+	stop_at("op_sig_dump", "subproc.after_spawn=sighup@2", "schema");
+}
+END_TEST
+
 /*
  * Every option of every command with a bad value: exit 3, a message that
  * names the option (or the keyword), and nothing created on either server.
@@ -655,6 +788,9 @@ operator_suite(void)
 	tcase_add_test(tc, jobs_beyond_the_free_connections_are_lowered_before_the_copy);
 	tcase_add_test(tc, a_source_schema_named_like_the_state_schema_is_refused);
 	tcase_add_test(tc, role_timeouts_on_the_source_do_not_fail_the_run);
+	tcase_add_test(tc, sigterm_during_the_index_builds_stops_the_run);
+	tcase_add_test(tc, sighup_before_the_final_phase_stops_the_run);
+	tcase_add_test(tc, sighup_while_pg_dump_runs_ends_pg_dump_too);
 	tcase_add_loop_test(tc, every_option_with_a_bad_value_is_a_usage_error_that_changes_nothing,
 	                    0, (int) (sizeof(bad_options) / sizeof(bad_options[0])));
 	suite_add_tcase(s, tc);
