@@ -1716,11 +1716,19 @@ wait_sync_said(Drill *d, const char *text, int phase)
 }
 
 /*
- * Wait (ticking) until sql's done/total reaches fraction of the total, or
- * the phase moves past `phase`.  Polls every 10 ms: these phases are short.
+ * Wait (ticking) until sql's done/total reaches fraction of the total, but
+ * at most total - keep, or the phase moves past `phase`.  Returns true with
+ * sync stopped (SIGSTOP) at that moment, for the kill to land exactly there.
+ *
+ * The parts of a small copy take a few ms each and one poll (a connection
+ * per query, ticking pgbench) takes tens of ms on a loaded machine: sync is
+ * stopped while each poll reads the progress, so what the poll saw is what
+ * the kill hits (a COMMIT already sent may still complete: done only
+ * grows), and `keep` steps still ahead leave room between two polls.
  */
 static bool
-wait_progress(Drill *d, int phase, const char *sql, double fraction)
+wait_progress(Drill *d, int phase, const char *sql, double fraction,
+              long keep)
 {
 	long long deadline = proc_now_ms() + PHASE_TIMEOUT_MS;
 
@@ -1729,15 +1737,23 @@ wait_progress(Drill *d, int phase, const char *sql, double fraction)
 		long done = 0;
 		long total = 0;
 
-		/* fraction < 1: at most total - 1 done, so the kill lands while
-		 * the last step still runs */
-		if (progress(d, sql, &done, &total) && total > 0 &&
-		    done >= (long) (fraction * (double) total))
-			return true;
-		if (drill_phase(d) > phase)
-			return true;
 		if (!sync_alive(d))
 			return false;
+		proc_kill(&d->sync, SIGSTOP);
+		if (progress(d, sql, &done, &total) && total > 0)
+		{
+			long want = (long) (fraction * (double) total);
+
+			if (want > total - keep)
+				want = total - keep;
+			if (want < 0)
+				want = 0;
+			if (done >= want)
+				return true;
+		}
+		if (drill_phase(d) > phase)
+			return true;
+		proc_kill(&d->sync, SIGCONT);
 		if (proc_now_ms() > deadline)
 		{
 			drill_fail(d, "no progress in phase %s", drill_phase_names[phase]);
@@ -1827,7 +1843,7 @@ kills_in_phase(Drill *d, int phase, int count, long lo_ms, long hi_ms)
 			    !wait_progress(d, phase,
 			                   phase == DRILL_PHASE_COPY ? copy_progress_sql
 			                                             : index_progress_sql,
-			                   fraction))
+			                   fraction, phase == DRILL_PHASE_COPY ? 3 : 1))
 				return false;
 			snprintf(how, sizeof(how), "at %.0f%% of the %s", fraction * 100,
 			         drill_phase_names[phase]);
@@ -1925,6 +1941,13 @@ cutover_with_kills(Drill *d, int count)
 
 		if (d->frozen_bug_seen)
 			unfreeze_source(d);
+		/*
+		 * Stage 1 kills sync while the cutover still waits for it: stopped
+		 * (SIGSTOP) before the barrier is written, sync cannot apply it and
+		 * exit in between, as it would within the delay otherwise.
+		 */
+		if (stage == 0 && d->sync_running)
+			proc_kill(&d->sync, SIGSTOP);
 		if (!drill_cutover_start(d))
 			return false;
 		while (!reached && proc_now_ms() < deadline &&
@@ -1963,6 +1986,8 @@ cutover_with_kills(Drill *d, int count)
 			              "transaction\"; unfreezing by hand to go on");
 			unfreeze_source(d);
 			d->cutover_running = false;
+			if (stage == 0 && d->sync_running)
+				proc_kill(&d->sync, SIGCONT);
 			stage--;
 			continue;
 		}
@@ -1979,8 +2004,11 @@ cutover_with_kills(Drill *d, int count)
 			int killed = -1;
 
 			if (!kill_cutover(d, when))
+			{
 				kill_missed(d, "cutover kill 1: cutover had exited before it "
 				            "(and sync was not killed with it)");
+				proc_kill(&d->sync, SIGCONT);
+			}
 			else if (drill_sync_kill(d, &killed))
 			{
 				d->stats->kills++;

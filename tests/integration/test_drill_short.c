@@ -74,9 +74,10 @@ START_TEST(short_drill_loses_nothing)
 	 * Every moment of the cutover: while it waits for the barrier (with
 	 * sync, as in a crash of the machine), right after sync applied the
 	 * barrier, and while it creates the deferred foreign keys.  A cutover
-	 * --freeze run again after a killed one used to fail on the source the
-	 * killed one had frozen: the drill records that as an ENGINE BUG
-	 * failure.
+	 * --freeze run again after a killed one must work on the source the
+	 * killed one froze (freeze_source() turns default_transaction_read_only
+	 * off for its own session); if that regresses, the drill fails with
+	 * "ENGINE BUG".
 	 */
 	cfg.kills_cutover = 3;
 	/* a lost target connection must be retried by sync itself */
