@@ -190,6 +190,7 @@ typedef struct Watch
 	long parts_done;
 	long table_parts;      /* the most parts of one table */
 	long most_table_parts; /* table_parts, the most seen during the run */
+	char plan_xid[24];     /* xmin of the copy plan: which run made it */
 } Watch;
 
 /* The run state on the target, "none" if there is none (yet). */
@@ -201,17 +202,22 @@ watch_read(PGconn *conn, Watch *w)
 	                             " (SELECT count(*) FROM pgstream.copy_parts"
 	                             "  WHERE done),"
 	                             " (SELECT coalesce(max(nparts), 0)"
+	                             "  FROM pgstream.tables),"
+	                             " (SELECT coalesce(min(xmin::text), '')"
 	                             "  FROM pgstream.tables)"
 	                             " FROM pgstream.migration");
 
 	snprintf(w->phase, sizeof(w->phase), "none");
 	w->parts = w->parts_done = w->table_parts = 0;
+	w->plan_xid[0] = '\0';
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
 	{
 		snprintf(w->phase, sizeof(w->phase), "%s", PQgetvalue(res, 0, 0));
 		w->parts = atol(PQgetvalue(res, 0, 1));
 		w->parts_done = atol(PQgetvalue(res, 0, 2));
 		w->table_parts = atol(PQgetvalue(res, 0, 3));
+		snprintf(w->plan_xid, sizeof(w->plan_xid), "%s",
+		         PQgetvalue(res, 0, 4));
 	}
 	PQclear(res);
 	if (PQstatus(conn) != CONNECTION_OK)
@@ -233,8 +239,16 @@ run_and_kill(const char *src, const char *tgt, const char *const extra[],
 	long long matched = -1;
 	long most = 0;
 	bool killed = false;
+	char stale_plan[24];
 	int status;
 
+	/*
+	 * The plan a killed copy left: a resumed copy starts again from a new
+	 * snapshot with a new plan, so parts done under the old plan are not
+	 * this run's copy (a kill aimed at the copy must wait for the new plan).
+	 */
+	watch_read(watch, seen);
+	snprintf(stale_plan, sizeof(stale_plan), "%s", seen->plan_xid);
 	memset(seen, 0, sizeof(*seen));
 	snprintf(seen->phase, sizeof(seen->phase), "none");
 	sync_argv(argv, src, tgt, extra);
@@ -254,6 +268,7 @@ run_and_kill(const char *src, const char *tgt, const char *const extra[],
 		{
 			case KILL_IN_COPY:
 				hit = strcmp(seen->phase, "copy") == 0 &&
+				      strcmp(seen->plan_xid, stale_plan) != 0 &&
 				      seen->parts_done > 0 && seen->parts_done < seen->parts;
 				break;
 			case KILL_IN_INDEX:
@@ -1102,6 +1117,13 @@ kill_scenario(const char *tgtdb, const char *owner, const char *slot,
 			              "phase %s",
 			              tgtdb, i + 1, nsteps, kill_at_names[steps[i].at],
 			              steps[i].delay_ms, seen.phase);
+		/* in the copy: with parts of this run's plan done, not all */
+		if (steps[i].at == KILL_IN_COPY)
+			ck_assert_msg(seen.parts_done > 0 && seen.parts_done < seen.parts,
+			              "%s: kill point %zu of %zu (copy+%ld ms) landed with "
+			              "%ld of %ld parts done",
+			              tgtdb, i + 1, nsteps, steps[i].delay_ms,
+			              seen.parts_done, seen.parts);
 		if (strcmp(seen.phase, "copy") == 0 && seen.parts_done > 0)
 			copy_kills++;
 		/* (a kill before the state was created leaves phase "none") */
