@@ -261,6 +261,13 @@ run_and_kill(const char *src, const char *tgt, const char *const extra[],
 			break;
 		ck_assert_msg(proc_now_ms() - start < SYNC_TIMEOUT_MS,
 		              "sync did not finish in time");
+		/*
+		 * sync is stopped while the state is read, so the kill hits the
+		 * moment the poll saw (only a COMMIT already sent can still land),
+		 * however long the poll took.
+		 */
+		if (at != KILL_NEVER)
+			proc_kill(&p, SIGSTOP);
 		watch_read(watch, seen);
 		if (seen->table_parts > most)
 			most = seen->table_parts;
@@ -291,6 +298,8 @@ run_and_kill(const char *src, const char *tgt, const char *const extra[],
 			killed = proc_kill(&p, SIGKILL);
 			break;
 		}
+		if (at != KILL_NEVER)
+			proc_kill(&p, SIGCONT);
 		itest_sleep_ms(5);
 	}
 	status = proc_wait(&p, 60000);
