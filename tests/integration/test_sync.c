@@ -825,8 +825,12 @@ START_TEST(sync_refuses_a_non_empty_target)
 
 	status = run_sync(src, tgt, extra, &err);
 	ck_assert_int_eq(status, 2);
-	ck_assert_msg(err != NULL && strstr(err, "not empty") != NULL,
-	              "stderr does not say \"not empty\": %s", err ? err : "");
+	ck_assert_msg(err != NULL &&
+	                  strstr(err, "target database is not empty: it holds 1 "
+	                              "table(s), for example public.existing; "
+	                              "migrate into an empty database") != NULL,
+	              "stderr does not say the target is not empty: %s",
+	              err ? err : "");
 	free(err);
 
 	assert_no_traces("refuse_src", "refuse_slot", "refuse_tgt");
@@ -874,6 +878,10 @@ START_TEST(sync_usage_errors_change_nothing)
 	    itest_pgstream_bin(), "sync",   "--source",   src,
 	    "--no-follow",        "--slot", "usage_slot", NULL};
 	const char *const *cases[] = {bad_jobs, bad_split, no_target};
+	static const char *const messages[] = {
+	    "pgstream sync: --jobs must be between 1 and 256\n",
+	    "pgstream sync: --split-size must be a positive number of MB\n",
+	    "pgstream sync: --source and --target are required\n"};
 
 	itest_make_db(&source, "usage_src", NULL);
 	itest_make_db(&target, "usage_tgt", NULL);
@@ -890,8 +898,10 @@ START_TEST(sync_usage_errors_change_nothing)
 
 		ck_assert_msg(status == 3, "case %zu: status %d, stderr: %s", i, status,
 		              err ? err : "");
-		ck_assert_msg(err != NULL && strlen(err) > 0,
-		              "case %zu: no message on stderr", i);
+		ck_assert_msg(err != NULL && strncmp(err, messages[i],
+		                                     strlen(messages[i])) == 0,
+		              "case %zu: stderr does not begin with \"%s\": %s", i,
+		              messages[i], err ? err : "");
 		free(out);
 		free(err);
 	}
