@@ -1716,11 +1716,19 @@ wait_sync_said(Drill *d, const char *text, int phase)
 }
 
 /*
- * Wait (ticking) until sql's done/total reaches fraction of the total, or
- * the phase moves past `phase`.  Polls every 10 ms: these phases are short.
+ * Wait (ticking) until sql's done/total reaches fraction of the total, but
+ * at most total - keep, or the phase moves past `phase`.  Returns true with
+ * sync stopped (SIGSTOP) at that moment, for the kill to land exactly there.
+ *
+ * The parts of a small copy take a few ms each and one poll (a connection
+ * per query, ticking pgbench) takes tens of ms on a loaded machine: sync is
+ * stopped while each poll reads the progress, so what the poll saw is what
+ * the kill hits (a COMMIT already sent may still complete: done only
+ * grows), and `keep` steps still ahead leave room between two polls.
  */
 static bool
-wait_progress(Drill *d, int phase, const char *sql, double fraction)
+wait_progress(Drill *d, int phase, const char *sql, double fraction,
+              long keep)
 {
 	long long deadline = proc_now_ms() + PHASE_TIMEOUT_MS;
 
@@ -1729,15 +1737,23 @@ wait_progress(Drill *d, int phase, const char *sql, double fraction)
 		long done = 0;
 		long total = 0;
 
-		/* fraction < 1: at most total - 1 done, so the kill lands while
-		 * the last step still runs */
-		if (progress(d, sql, &done, &total) && total > 0 &&
-		    done >= (long) (fraction * (double) total))
-			return true;
-		if (drill_phase(d) > phase)
-			return true;
 		if (!sync_alive(d))
 			return false;
+		proc_kill(&d->sync, SIGSTOP);
+		if (progress(d, sql, &done, &total) && total > 0)
+		{
+			long want = (long) (fraction * (double) total);
+
+			if (want > total - keep)
+				want = total - keep;
+			if (want < 0)
+				want = 0;
+			if (done >= want)
+				return true;
+		}
+		if (drill_phase(d) > phase)
+			return true;
+		proc_kill(&d->sync, SIGCONT);
 		if (proc_now_ms() > deadline)
 		{
 			drill_fail(d, "no progress in phase %s", drill_phase_names[phase]);
@@ -1746,6 +1762,23 @@ wait_progress(Drill *d, int phase, const char *sql, double fraction)
 		drill_tick(d);
 		sleep_ms(10);
 	}
+}
+
+/* An aimed kill that did not land where it was aimed: count it, say so. */
+static void
+kill_missed(Drill *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+kill_missed(Drill *d, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	d->stats->kills_missed++;
+	drill_log("%s: KILL MISSED: %s", d->name, msg);
 }
 
 static bool
@@ -1762,11 +1795,21 @@ kill_and_restart(Drill *d, int aimed, const char *how)
 	         progress(d, index_progress_sql, &done, &total))
 		snprintf(what, sizeof(what), ", %ld of %ld indexes built", done, total);
 	if (!drill_sync_kill(d, &killed))
+	{
+		kill_missed(d, "sync had exited before its kill aimed at %s",
+		            drill_phase_names[aimed]);
 		return false;
+	}
 	d->stats->kills++;
 	drill_log("%s: kill %d: sync killed -9 %s, in phase %s%s (aimed at %s)",
 	          d->name, d->stats->kills, how, drill_phase_names[killed], what,
 	          drill_phase_names[aimed]);
+	/* catch-up and streaming are one stretch of time for a kill */
+	if (killed != aimed &&
+	    !(aimed == DRILL_PHASE_CATCHUP && killed == DRILL_PHASE_STREAMING))
+		kill_missed(d, "kill %d aimed at phase %s landed in phase %s",
+		            d->stats->kills, drill_phase_names[aimed],
+		            drill_phase_names[killed]);
 	return drill_sync_start(d);
 }
 
@@ -1800,7 +1843,7 @@ kills_in_phase(Drill *d, int phase, int count, long lo_ms, long hi_ms)
 			    !wait_progress(d, phase,
 			                   phase == DRILL_PHASE_COPY ? copy_progress_sql
 			                                             : index_progress_sql,
-			                   fraction))
+			                   fraction, phase == DRILL_PHASE_COPY ? 3 : 1))
 				return false;
 			snprintf(how, sizeof(how), "at %.0f%% of the %s", fraction * 100,
 			         drill_phase_names[phase]);
@@ -1877,15 +1920,34 @@ static bool
 cutover_with_kills(Drill *d, int count)
 {
 	d->sync_may_exit = true;
-	for (int stage = 0; stage < count && stage < 3 && !d->cutover_done; stage++)
+	if (count > 3)
+		kill_missed(d, "%d cutover kills asked for, the drill has 3 moments",
+		            count);
+	for (int stage = 0; stage < count && stage < 3; stage++)
 	{
 		long long deadline = proc_now_ms() + PHASE_TIMEOUT_MS;
 		long delay = drill_rand_range(d, 0, stage == 0 ? 300 : 150);
 		char when[160];
 		bool reached = false;
 
+		if (d->cutover_done)
+		{
+			/* an earlier stage's cutover completed: no moment is left */
+			kill_missed(d, "cutover kill %d of %d: the cutover had already "
+			            "completed",
+			            stage + 1, count);
+			continue;
+		}
+
 		if (d->frozen_bug_seen)
 			unfreeze_source(d);
+		/*
+		 * Stage 1 kills sync while the cutover still waits for it: stopped
+		 * (SIGSTOP) before the barrier is written, sync cannot apply it and
+		 * exit in between, as it would within the delay otherwise.
+		 */
+		if (stage == 0 && d->sync_running)
+			proc_kill(&d->sync, SIGSTOP);
 		if (!drill_cutover_start(d))
 			return false;
 		while (!reached && proc_now_ms() < deadline &&
@@ -1924,27 +1986,48 @@ cutover_with_kills(Drill *d, int count)
 			              "transaction\"; unfreezing by hand to go on");
 			unfreeze_source(d);
 			d->cutover_running = false;
+			if (stage == 0 && d->sync_running)
+				proc_kill(&d->sync, SIGCONT);
 			stage--;
 			continue;
 		}
+		if (!reached)
+			kill_missed(d, "cutover kill %d of %d: its moment never came "
+			            "(cutover %s)",
+			            stage + 1, count,
+			            proc_wait(&d->cutover, 0) == PROC_TIMEOUT
+			                ? "still running at the deadline"
+			                : "exited first");
 		if (stage == 0 && d->sync_running)
 		{
 			/* the machine crashes: sync and cutover die together */
 			int killed = -1;
 
-			if (kill_cutover(d, when) && drill_sync_kill(d, &killed))
+			if (!kill_cutover(d, when))
+			{
+				kill_missed(d, "cutover kill 1: cutover had exited before it "
+				            "(and sync was not killed with it)");
+				proc_kill(&d->sync, SIGCONT);
+			}
+			else if (drill_sync_kill(d, &killed))
 			{
 				d->stats->kills++;
 				drill_log("%s: kill %d: sync killed -9 together with cutover, "
 				          "in phase %s",
 				          d->name, d->stats->kills, drill_phase_names[killed]);
 			}
+			else
+				kill_missed(d, "cutover kill 1: sync had exited before the "
+				            "kill meant for it");
 			if (!d->sync_running && drill_phase(d) != DRILL_PHASE_CUTOVER &&
 			    drill_phase(d) != DRILL_PHASE_NONE && !drill_sync_start(d))
 				return false;
 			continue;
 		}
-		kill_cutover(d, when);
+		if (!kill_cutover(d, when))
+			kill_missed(d, "cutover kill %d of %d: cutover had exited before "
+			            "it",
+			            stage + 1, count);
 	}
 	if (d->cutover_done)
 		return true;
@@ -2337,7 +2420,8 @@ drill_run_short(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
 	ok = drill_setup(&d, "drill_short", src, tgt, NULL, cfg, st, 6);
 	d.tolerate_lost_target = cfg->tolerate_lost_target;
 	ok = ok && drill_bench_start(&d, 600);
-	ok = ok && kills_in_phase(&d, DRILL_PHASE_SCHEMA, cfg->kills_schema, 0, 200);
+	/* within 80 ms of pg_dump's start: the pgbench schema takes ~100 ms */
+	ok = ok && kills_in_phase(&d, DRILL_PHASE_SCHEMA, cfg->kills_schema, 0, 80);
 	ok = ok && kills_in_phase(&d, DRILL_PHASE_COPY, cfg->kills_copy, 0, 0);
 	ok = ok && kills_in_phase(&d, DRILL_PHASE_CATCHUP, cfg->kills_stream, 200, 2000);
 	ok = ok && drill_wait_phase(&d, DRILL_PHASE_CATCHUP, PHASE_TIMEOUT_MS) &&
@@ -2376,6 +2460,8 @@ drill_print_figures(FILE *f, const DrillStats *st, uint64_t seed,
 			fprintf(f, "%s%s %d", n++ ? ", " : "", drill_phase_names[i],
 			        st->kills_by_phase[i]);
 	fprintf(f, ")\n");
+	fprintf(f, "kills missed:         %d  (aimed, did not land there)\n",
+	        st->kills_missed);
 	fprintf(f, "restarts survived:    %d  (server restarts)\n", st->restarts);
 	fprintf(f, "terminates survived:  %d  (pg_terminate_backend)\n",
 	        st->terminates);
@@ -2401,7 +2487,8 @@ drill_print_figures(FILE *f, const DrillStats *st, uint64_t seed,
 	fprintf(f, "failed steps:         %d\n", st->failures);
 	fprintf(f, "wall time:            %.0f s\n", seconds);
 	fprintf(f, "result:               %s\n",
-	        st->failures == 0 && st->rows_lost == 0 && st->rows_duplicated == 0
+	        st->failures == 0 && st->rows_lost == 0 &&
+	                st->rows_duplicated == 0 && st->kills_missed == 0
 	            ? "PASS"
 	            : "FAIL");
 	fprintf(f, "================================\n");

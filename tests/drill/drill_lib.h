@@ -38,6 +38,11 @@ typedef struct DrillStats
 {
 	int kills;            /* kill -9 of pgstream, each followed by a resume */
 	int kills_by_phase[8]; /* see drill_phase_names */
+	/* kills aimed at a moment that did not land there: the process had
+	 * exited first, the moment never came, or the phase had moved on (each
+	 * is logged with "KILL MISSED"); a drill that counts any is not the
+	 * drill it claims to be */
+	int kills_missed;
 	int restarts;         /* server restarts (fast + immediate) survived */
 	int terminates;       /* pg_terminate_backend of our sessions survived */
 	int partitions;       /* network partitions survived */

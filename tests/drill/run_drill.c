@@ -207,7 +207,8 @@ main(void)
 		}
 		all_ok = all_ok && drills[i].ok;
 	}
-	if (st.rows_lost != 0 || st.rows_duplicated != 0 || st.failures != 0)
+	if (st.rows_lost != 0 || st.rows_duplicated != 0 || st.failures != 0 ||
+	    st.kills_missed != 0)
 		all_ok = false;
 
 	for (int pass = 0; pass < 2; pass++)

@@ -5,7 +5,10 @@
  *
  * Usage: replay_<target> PATH...   Each PATH is a file or a directory whose
  * regular files are replayed (not recursively).  Exits non-zero if a path
- * cannot be read; a broken invariant traps, as under libFuzzer.
+ * cannot be read, if no path is given, or if a directory holds no input: a
+ * replay that ran nothing must not pass (a lost or mistyped seed directory
+ * would otherwise look like a clean run).  A broken invariant traps, as
+ * under libFuzzer.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -96,6 +99,11 @@ main(int argc, char **argv)
 {
 	struct stat sb;
 
+	if (argc < 2)
+	{
+		(void) fprintf(stderr, "usage: %s PATH...\n", argv[0]);
+		return EXIT_FAILURE;
+	}
 	for (int i = 1; i < argc; i++)
 	{
 		int n = stat(argv[i], &sb) == 0 && S_ISDIR(sb.st_mode)
@@ -104,6 +112,12 @@ main(int argc, char **argv)
 
 		if (n < 0)
 			return EXIT_FAILURE;
+		if (n == 0)
+		{
+			(void) fprintf(stderr, "\"%s\" holds no input to replay\n",
+			               argv[i]);
+			return EXIT_FAILURE;
+		}
 		printf("%s: replayed %d input%s\n", argv[i], n, n == 1 ? "" : "s");
 	}
 	return EXIT_SUCCESS;

@@ -17,9 +17,15 @@
  *              written into pg_hba.conf by the test), a missing database, a
  *              login without REPLICATION, source = target, a slot or a
  *              publication name already taken, a non-empty target
- *   security   sync and status with password=... in the connection string
- *              over SCRAM: the password is in no output, and no process but
- *              pgstream itself (whose argv the user wrote) shows it
+ *   security   sync (--no-follow, and live through cutover), status, assess
+ *              and cutover with password=... in the connection strings over
+ *              SCRAM: the password is in no output; every pg_dump and
+ *              pg_restore pgstream starts is a wrapper that records its
+ *              exact argv and environment, so the test knows what each
+ *              child got: never the password in argv, pg_dump exactly
+ *              PGPASSWORD, pg_restore nothing; while live sync streams, no
+ *              process but pgstream itself (whose argv the user wrote)
+ *              shows it
  */
 #include <dirent.h>
 #include <limits.h>
@@ -31,6 +37,7 @@
 
 #include "tests/integration/suites.h"
 #include "tests/support/cluster.h"
+#include "tests/support/itest.h"
 #include "tests/support/proc.h"
 
 #define RUN_TIMEOUT_MS 120000
@@ -399,8 +406,12 @@ START_TEST(login_without_replication_is_refused)
 {
 	char src[CONNINFO_MAX];
 	char tgt[CONNINFO_MAX];
-	/* sync opens its replication connection first: the server refuses it */
-	static const char *const sync_needles[] = {"REPLICATION",
+	/*
+	 * sync runs its preflight (assess) before it opens the replication
+	 * connection, so that the problem is listed: a blocking finding, exit 2
+	 * (a refused replication connection would be 4)
+	 */
+	static const char *const sync_needles[] = {"replication_privilege",
 	                                           "ALTER ROLE norepl WITH REPLICATION",
 	                                           NULL};
 	static const char *const assess_needles[] = {
@@ -413,9 +424,7 @@ START_TEST(login_without_replication_is_refused)
 	tcp_conninfo(src, &source, "bad_src", "norepl", "norepl-pw");
 	socket_conninfo(tgt, &target, "bad_tgt");
 	o = run_sync(src, tgt, "bad_slot", false);
-	ck_assert_msg(o.status == 2 || o.status == 4, "sync: exit %d\n%s", o.status,
-	              o.err);
-	assert_one_clear_line("sync", &o, o.status, sync_needles);
+	assert_one_clear_line("sync", &o, 2, sync_needles);
 	assert_absent("sync", &o, "norepl-pw");
 	outcome_free(&o);
 	o = run_assess(src, tgt, "bad_slot");
@@ -516,8 +525,8 @@ END_TEST
 
 /*
  * Does any process other than pgstream itself show needle in its command
- * line?  A child pgstream spawns shows pgstream's argv until its exec, so
- * processes running the pgstream binary are all skipped.
+ * line?  Processes running a pgstream binary are all skipped (their argv
+ * holds what the user typed).
  */
 static pid_t
 process_showing(const char *needle, pid_t skip_pid)
@@ -545,7 +554,11 @@ process_showing(const char *needle, pid_t skip_pid)
 		n = fread(buf, 1, sizeof(buf) - 1, f);
 		fclose(f);
 		buf[n] = '\0';
-		if (strcmp(buf, pgstream_bin()) == 0)
+		/* any pgstream binary: other worktrees on this machine may run
+		 * this same test, with this same password in their own argv */
+		if (strcmp(buf, pgstream_bin()) == 0 ||
+		    strncmp(strrchr(buf, '/') ? strrchr(buf, '/') + 1 : buf,
+		            "pgstream", 8) == 0)
 			continue;
 		for (size_t i = 0; i < n; i++)
 			if (buf[i] == '\0')
@@ -558,87 +571,285 @@ process_showing(const char *needle, pid_t skip_pid)
 	return found;
 }
 
-/* Enough objects that pg_dump and pg_restore run for a moment. */
-static const char many_tables_sql[] =
-    "DO $$BEGIN FOR i IN 1..150 LOOP"
-    " EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY, v text,"
-    " w int DEFAULT 1 CHECK (w > 0))', i);"
-    " EXECUTE format('CREATE INDEX ON t%s (v)', i);"
-    " EXECUTE format('INSERT INTO t%s SELECT g, md5(g::text)"
-    " FROM generate_series(1, 200) g', i);"
-    " END LOOP; END$$;";
+/*
+ * Every pg_dump and pg_restore pgstream starts is a wrapper (in a directory
+ * given as PGSTREAM_PG_BINDIR) that writes down its exact argv and
+ * environment, then execs the real program.  The test then reads what every
+ * child was given: no sampling of /proc, nothing missed however short a
+ * child lives.
+ */
+typedef struct ChildLog
+{
+	char dir[PATH_MAX];        /* the wrappers */
+	char logdir[PATH_MAX + 8]; /* <pid>.<program>.argv / .env, NUL-separated */
+	char env[PATH_MAX + 32];   /* "PGSTREAM_PG_BINDIR=<dir>" */
+} ChildLog;
 
-START_TEST(password_appears_nowhere_but_our_own_argv)
+/* Where the real pg_dump is: the engine's own rule (subproc.c). */
+static void
+real_bindir(char *buf, size_t size)
+{
+	const char *env = getenv("PGSTREAM_PG_BINDIR");
+	const char *const argv[] = {"pg_config", "--bindir", NULL};
+	char *out = NULL;
+	char *slash;
+
+	if (env != NULL && *env != '\0')
+	{
+		snprintf(buf, size, "%s", env);
+		return;
+	}
+	if (proc_run(argv, NULL, 30000, &out, NULL) == 0 && out != NULL &&
+	    *out != '\0')
+	{
+		out[strcspn(out, "\n")] = '\0';
+		snprintf(buf, size, "%s", out);
+		free(out);
+		return;
+	}
+	free(out);
+	snprintf(buf, size, "%s", itest_pgbench_path());
+	slash = strrchr(buf, '/');
+	ck_assert_msg(slash != NULL, "no PostgreSQL bin directory found");
+	*slash = '\0';
+}
+
+static void
+childlog_init(ChildLog *cl)
+{
+	static const char *const programs[] = {"pg_dump", "pg_restore"};
+	char real[PATH_MAX];
+
+	real_bindir(real, sizeof(real));
+	snprintf(cl->dir, sizeof(cl->dir), "/tmp/pgstream-children-XXXXXX");
+	ck_assert(mkdtemp(cl->dir) != NULL);
+	snprintf(cl->logdir, sizeof(cl->logdir), "%s/log", cl->dir);
+	ck_assert_int_eq(mkdir(cl->logdir, 0700), 0);
+	snprintf(cl->env, sizeof(cl->env), "PGSTREAM_PG_BINDIR=%s", cl->dir);
+	for (size_t i = 0; i < sizeof(programs) / sizeof(programs[0]); i++)
+	{
+		char path[PATH_MAX + 32];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/%s", cl->dir, programs[i]);
+		f = fopen(path, "w");
+		ck_assert_msg(f != NULL, "cannot write %s", path);
+		fprintf(f,
+		        "#!/bin/sh\n"
+		        "log=%s/$$.%s\n"
+		        "printf '%%s\\0' \"$@\" > \"$log.argv\"\n"
+		        "cat /proc/$$/environ > \"$log.env\"\n"
+		        "exec %s/%s \"$@\"\n",
+		        cl->logdir, programs[i], real, programs[i]);
+		ck_assert_int_eq(fclose(f), 0);
+		ck_assert_int_eq(chmod(path, 0755), 0);
+	}
+}
+
+static void
+childlog_cleanup(ChildLog *cl)
+{
+	DIR *d = opendir(cl->logdir);
+	struct dirent *de;
+	char path[PATH_MAX + 300];
+
+	while (d != NULL && (de = readdir(d)) != NULL)
+	{
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", cl->logdir, de->d_name);
+		unlink(path);
+	}
+	if (d != NULL)
+		closedir(d);
+	rmdir(cl->logdir);
+	snprintf(path, sizeof(path), "%s/pg_dump", cl->dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/pg_restore", cl->dir);
+	unlink(path);
+	rmdir(cl->dir);
+}
+
+/* Read a NUL-separated file; *len gets its size.  NULL if unreadable. */
+static char *
+read_nul_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	size_t n = 0;
+	size_t cap = 4096;
+
+	if (f == NULL)
+		return NULL;
+	buf = malloc(cap + 1);
+	ck_assert_ptr_nonnull(buf);
+	for (;;)
+	{
+		size_t r = fread(buf + n, 1, cap - n, f);
+
+		n += r;
+		if (n < cap)
+			break;
+		cap *= 2;
+		buf = realloc(buf, cap + 1);
+		ck_assert_ptr_nonnull(buf);
+	}
+	fclose(f);
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+/* Does any NUL-separated element of buf contain needle? */
+static bool
+element_contains(const char *buf, size_t len, const char *needle)
+{
+	for (size_t off = 0; off < len; off += strlen(buf + off) + 1)
+		if (strstr(buf + off, needle) != NULL)
+			return true;
+	return false;
+}
+
+/* Is element exactly one of the NUL-separated elements of buf? */
+static bool
+has_element(const char *buf, size_t len, const char *element)
+{
+	for (size_t off = 0; off < len; off += strlen(buf + off) + 1)
+		if (strcmp(buf + off, element) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * What every child got: the password is in no child's argv (anyone on the
+ * machine can read it in ps); pg_dump, which connects, gets it as exactly
+ * PGPASSWORD in its environment (readable only by the same user) and a
+ * --dbname without it; pg_restore, which never connects, does not get it at
+ * all.  Returns how many pg_dump runs connected to the source.
+ */
+static int
+assert_children_safe(const ChildLog *cl, int *restores)
+{
+	DIR *d = opendir(cl->logdir);
+	struct dirent *de;
+	int dumps = 0;
+
+	*restores = 0;
+	ck_assert_ptr_nonnull(d);
+	while ((de = readdir(d)) != NULL)
+	{
+		char path[PATH_MAX + 300];
+		char envpath[PATH_MAX + 300];
+		const char *ext = strrchr(de->d_name, '.');
+		bool dump = strstr(de->d_name, ".pg_dump.") != NULL;
+		char *argv_buf;
+		char *env_buf;
+		size_t alen = 0;
+		size_t elen = 0;
+
+		if (ext == NULL || strcmp(ext, ".argv") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", cl->logdir, de->d_name);
+		snprintf(envpath, sizeof(envpath), "%.*s.env",
+		         (int) (strlen(path) - strlen(".argv")), path);
+		argv_buf = read_nul_file(path, &alen);
+		env_buf = read_nul_file(envpath, &elen);
+		ck_assert_msg(argv_buf != NULL && env_buf != NULL,
+		              "%s: argv or environment not written", de->d_name);
+		ck_assert_msg(!element_contains(argv_buf, alen, "Pw-7d1e"),
+		              "%s: the password is in the child's argv", de->d_name);
+		if (dump && !has_element(argv_buf, alen, "--version"))
+		{
+			dumps++;
+			ck_assert_msg(has_element(env_buf, elen, "PGPASSWORD=" PASSWORD),
+			              "%s: pg_dump did not get the password as "
+			              "PGPASSWORD",
+			              de->d_name);
+			ck_assert_msg(!element_contains(argv_buf, alen, "password"),
+			              "%s: pg_dump's argv names a password", de->d_name);
+		}
+		else if (!dump)
+		{
+			(*restores)++;
+			ck_assert_msg(!element_contains(env_buf, elen, "Pw-7d1e"),
+			              "%s: pg_restore, which never connects, got the "
+			              "password in its environment",
+			              de->d_name);
+		}
+		free(argv_buf);
+		free(env_buf);
+	}
+	closedir(d);
+	return dumps;
+}
+
+static void
+assert_output_clean(const char *what, const char *out, const char *err)
+{
+	ck_assert_msg(strstr(out, "Pw-7d1e") == NULL &&
+	                  strstr(err, "Pw-7d1e") == NULL,
+	              "the password is in %s's output:\n%s\n%s", what, out, err);
+}
+
+/* pgstream's own argv holds the password the user gave it (documented:
+ * PGPASSWORD or a .pgpass file avoid that); one element, unchanged. */
+static void
+assert_own_argv_has_it(pid_t pid)
+{
+	char path[64];
+	char *cmd;
+	size_t len = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int) pid);
+	cmd = read_nul_file(path, &len);
+	ck_assert_ptr_nonnull(cmd);
+	ck_assert_msg(element_contains(cmd, len, "password=" PASSWORD_CONNINFO),
+	              "pgstream's argv does not hold the conninfo it was given");
+	free(cmd);
+}
+
+START_TEST(password_reaches_children_only_as_pgpassword_no_follow)
 {
 	char src[CONNINFO_MAX];
 	char tgt[CONNINFO_MAX];
-	Proc p;
-	pid_t leak = 0;
-	char *leak_cmd = NULL;
-	bool own_argv_has_it = false;
-	bool saw_pg_dump = false;
-	char *out;
-	char *err;
+	ChildLog cl;
+	char *out = NULL;
+	char *err = NULL;
 	int status;
+	int dumps;
+	int restores;
 
 	make_db(&source, "sec_src");
 	make_db(&target, "sec_tgt");
-	ck_assert(cluster_psql(&source, "sec_src", many_tables_sql));
+	ck_assert(cluster_psql(&source, "sec_src",
+	                       "CREATE TABLE t (id int PRIMARY KEY, v text);"
+	                       "CREATE INDEX ON t (v);"
+	                       "INSERT INTO t SELECT g, md5(g::text)"
+	                       " FROM generate_series(1, 200) g"));
 	tcp_conninfo(src, &source, "sec_src", "mover", PASSWORD_CONNINFO);
 	tcp_conninfo(tgt, &target, "sec_tgt", "mover", PASSWORD_CONNINFO);
+	childlog_init(&cl);
 	{
 		const char *const argv[] = {pgstream_bin(), "sync", "--source", src,
 		                            "--target", tgt, "--no-follow",
 		                            "--slot", "sec_slot", "--jobs", "2", NULL};
+		const char *const env[] = {cl.env, NULL};
 
-		ck_assert(proc_spawn(&p, argv, NULL));
+		status = proc_run(argv, env, RUN_TIMEOUT_MS, &out, &err);
 	}
-	/* Watch every process while sync runs (pg_dump, pg_restore, ...). */
-	while (proc_wait(&p, 20) == PROC_TIMEOUT)
-	{
-		char path[64];
-		char *cmd;
-
-		if (leak == 0)
-			leak = process_showing(PASSWORD, p.pid);
-		if (leak == 0)
-			leak = process_showing(PASSWORD_CONNINFO, p.pid);
-		if (!saw_pg_dump)
-			saw_pg_dump = process_showing("--format=custom", p.pid) != 0;
-		if (leak != 0 && leak_cmd == NULL)
-		{
-			char lp[64];
-
-			snprintf(lp, sizeof(lp), "/proc/%d/cmdline", (int) leak);
-			leak_cmd = proc_read_file(lp);
-			for (char *c = leak_cmd; c && c < leak_cmd + 4000 && (*c || c[1]); c++)
-				if (*c == '\0')
-					*c = ' ';
-		}
-		snprintf(path, sizeof(path), "/proc/%d/cmdline", (int) p.pid);
-		cmd = proc_read_file(path);
-		/* argv is NUL-separated: the conninfo is one element */
-		if (cmd != NULL)
-			for (const char *s = cmd; !own_argv_has_it && *s; s += strlen(s) + 1)
-				own_argv_has_it = strstr(s, PASSWORD_CONNINFO) != NULL;
-		free(cmd);
-	}
-	out = proc_stdout(&p);
-	err = proc_stderr(&p);
-	ck_assert_msg(p.status == 0, "sync failed (%d):\n%s", p.status, err);
-	ck_assert_msg(leak == 0, "process %d shows the password: %s", (int) leak,
-	              leak_cmd ? leak_cmd : "?");
-	ck_assert_msg(strstr(out, PASSWORD) == NULL && strstr(err, PASSWORD) == NULL &&
-	                  strstr(out, "Pw-7d1e") == NULL && strstr(err, "Pw-7d1e") == NULL,
-	              "the password is in sync's output");
-	/* documented: the user's own argv is visible; PGPASSWORD avoids that */
-	ck_assert_msg(saw_pg_dump, "pg_dump was never seen running: the scan "
-	              "proves nothing");
-	ck_assert_msg(own_argv_has_it,
-	              "pgstream's argv did not hold the password it was given");
+	ck_assert_msg(status == 0, "sync failed (%d):\n%s", status, err ? err : "");
+	assert_output_clean("sync", out, err);
 	free(out);
 	free(err);
-	proc_release(&p);
+	dumps = assert_children_safe(&cl, &restores);
+	ck_assert_msg(dumps >= 1 && restores >= 1,
+	              "%d pg_dump and %d pg_restore runs seen: the wrappers were "
+	              "not used, so nothing was checked",
+	              dumps, restores);
+	fprintf(stderr, "checked %d pg_dump and %d pg_restore runs\n", dumps,
+	        restores);
+	childlog_cleanup(&cl);
+	assert_count(&target, "sec_tgt", "SELECT count(*) FROM t", "200");
 
 	/* status and assess with the password */
 	{
@@ -650,17 +861,116 @@ START_TEST(password_appears_nowhere_but_our_own_argv)
 		out = err = NULL;
 		status = proc_run(st, NULL, RUN_TIMEOUT_MS, &out, &err);
 		ck_assert_msg(status == 0, "status: %d %s", status, err ? err : "");
-		ck_assert(strstr(out, PASSWORD) == NULL && strstr(err, PASSWORD) == NULL);
+		assert_output_clean("status", out, err);
 		free(out);
 		free(err);
 		out = err = NULL;
 		status = proc_run(as, NULL, RUN_TIMEOUT_MS, &out, &err);
+		/* the target is no longer empty */
 		ck_assert_msg(status == 2, "assess: %d %s", status, err ? err : "");
-		ck_assert(strstr(out, PASSWORD) == NULL && strstr(err, PASSWORD) == NULL);
+		assert_output_clean("assess", out, err);
 		free(out);
 		free(err);
 	}
 	assert_nothing_left("sec_src", NULL, NULL, NULL);
+}
+END_TEST
+
+/*
+ * Live sync with password=... in both connection strings, through cutover:
+ * the children, every pgstream output (sync, status while streaming,
+ * cutover) and, while it streams, every process on the machine but
+ * pgstream itself.
+ */
+START_TEST(password_reaches_children_only_as_pgpassword_live)
+{
+	char src[CONNINFO_MAX];
+	char tgt[CONNINFO_MAX];
+	ChildLog cl;
+	Proc p;
+	pid_t leak;
+	char *out = NULL;
+	char *err = NULL;
+	int status;
+	int dumps;
+	int restores;
+
+	make_db(&source, "secl_src");
+	make_db(&target, "secl_tgt");
+	ck_assert(cluster_psql(&source, "secl_src",
+	                       "CREATE TABLE t (id int PRIMARY KEY, v text);"
+	                       "INSERT INTO t SELECT g, md5(g::text)"
+	                       " FROM generate_series(1, 200) g"));
+	tcp_conninfo(src, &source, "secl_src", "mover", PASSWORD_CONNINFO);
+	tcp_conninfo(tgt, &target, "secl_tgt", "mover", PASSWORD_CONNINFO);
+	childlog_init(&cl);
+	{
+		const char *const argv[] = {pgstream_bin(), "sync", "--source", src,
+		                            "--target", tgt, "--slot", "secl_slot",
+		                            NULL};
+		const char *const env[] = {cl.env, NULL};
+
+		ck_assert(proc_spawn(&p, argv, env));
+	}
+	if (!cluster_wait_for(&target, "secl_tgt",
+	                      "SELECT phase = 'streaming' FROM pgstream.migration",
+	                      120000))
+	{
+		itest_print_proc("pgstream sync", &p, proc_wait(&p, 0));
+		ck_abort_msg("live sync never reached phase streaming");
+	}
+	ck_assert(cluster_psql(&source, "secl_src",
+	                       "INSERT INTO t VALUES (201, 'streamed')"));
+	ck_assert(cluster_wait_for(&target, "secl_tgt",
+	                           "SELECT count(*) = 201 FROM t", 60000));
+	/* streaming: pgstream runs with its connections open; nothing else on
+	 * this machine shows the password */
+	leak = process_showing(PASSWORD, p.pid);
+	if (leak == 0)
+		leak = process_showing("Pw-7d1e", p.pid);
+	ck_assert_msg(leak == 0, "process %d shows the password while sync "
+	              "streams", (int) leak);
+	assert_own_argv_has_it(p.pid);
+	{
+		const char *const st[] = {pgstream_bin(), "status", "--target", tgt,
+		                          NULL};
+
+		status = proc_run(st, NULL, RUN_TIMEOUT_MS, &out, &err);
+		ck_assert_msg(status == 0, "status: %d %s", status, err ? err : "");
+		assert_output_clean("status", out, err);
+		free(out);
+		free(err);
+	}
+	{
+		const char *const co[] = {pgstream_bin(), "cutover", "--source", src,
+		                          "--target", tgt, "--timeout", "120", NULL};
+
+		out = err = NULL;
+		status = proc_run(co, NULL, RUN_TIMEOUT_MS, &out, &err);
+		ck_assert_msg(status == 0, "cutover: %d %s", status, err ? err : "");
+		assert_output_clean("cutover", out, err);
+		free(out);
+		free(err);
+	}
+	status = proc_wait(&p, 60000);
+	out = proc_stdout(&p);
+	err = proc_stderr(&p);
+	ck_assert_msg(status == 0, "sync exited %d after the cutover:\n%s", status,
+	              err ? err : "");
+	assert_output_clean("sync", out, err);
+	free(out);
+	free(err);
+	proc_release(&p);
+	dumps = assert_children_safe(&cl, &restores);
+	ck_assert_msg(dumps >= 1 && restores >= 1,
+	              "%d pg_dump and %d pg_restore runs seen: the wrappers were "
+	              "not used, so nothing was checked",
+	              dumps, restores);
+	fprintf(stderr, "checked %d pg_dump and %d pg_restore runs\n", dumps,
+	        restores);
+	childlog_cleanup(&cl);
+	assert_count(&target, "secl_tgt", "SELECT count(*) FROM t", "201");
+	assert_nothing_left("secl_src", NULL, NULL, NULL);
 }
 END_TEST
 
@@ -748,7 +1058,8 @@ badinput_suite(void)
 	tc = tcase_create("security");
 	tcase_add_unchecked_fixture(tc, clusters_setup, clusters_teardown);
 	tcase_set_timeout(tc, 600);
-	tcase_add_test(tc, password_appears_nowhere_but_our_own_argv);
+	tcase_add_test(tc, password_reaches_children_only_as_pgpassword_no_follow);
+	tcase_add_test(tc, password_reaches_children_only_as_pgpassword_live);
 	tcase_add_test(tc, pgpassword_and_pgpassfile_work);
 	suite_add_tcase(s, tc);
 	return s;

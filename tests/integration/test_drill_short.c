@@ -6,9 +6,10 @@
  *       a live migration of pgbench (scale 1) under pgbench load, with
  *       kill -9 of sync during the schema, during the copy and twice while
  *       streaming, a fast restart of the source, an immediate restart of the
- *       target and a pg_terminate_backend of the walsender; then
- *       a cutover and a row-by-row comparison of every table and sequence:
- *       no row lost, none duplicated.  The seed of the kill points is printed
+ *       target and a pg_terminate_backend of the walsender; then a cutover
+ *       killed at each of its three moments (the first together with sync)
+ *       and a row-by-row comparison of every table and sequence: no row
+ *       lost, none duplicated, and every kill landed where it was aimed.  The seed of the kill points is printed
  *       (DRILL_SEED replays it).
  *
  * The drill code is tests/drill/drill_lib.c, compiled into this file so that
@@ -69,9 +70,16 @@ START_TEST(short_drill_loses_nothing)
 	cfg.kills_schema = 1;
 	cfg.kills_copy = 1;
 	cfg.kills_stream = 2;
-	/* no cutover kill yet: a cutover --freeze run again after a killed one
-	 * fails on the frozen source (the full drill shows it) */
-	cfg.kills_cutover = 0;
+	/*
+	 * Every moment of the cutover: while it waits for the barrier (with
+	 * sync, as in a crash of the machine), right after sync applied the
+	 * barrier, and while it creates the deferred foreign keys.  A cutover
+	 * --freeze run again after a killed one must work on the source the
+	 * killed one froze (freeze_source() turns default_transaction_read_only
+	 * off for its own session); if that regresses, the drill fails with
+	 * "ENGINE BUG".
+	 */
+	cfg.kills_cutover = 3;
 	/* a lost target connection must be retried by sync itself */
 	cfg.tolerate_lost_target = false;
 	fprintf(stderr, "short drill: seed %llu (DRILL_SEED=%llu replays it)\n",
@@ -85,7 +93,15 @@ START_TEST(short_drill_loses_nothing)
 	ck_assert_int_eq(st.failures, 0);
 	ck_assert_int_eq(st.rows_lost, 0);
 	ck_assert_int_eq(st.rows_duplicated, 0);
-	ck_assert_int_ge(st.kills, 3);
+	/* every kill landed where it was aimed: schema 1, copy 1, streaming 2,
+	 * cutover 3 of which the first also kills sync */
+	ck_assert_msg(st.kills_missed == 0, "%d kill(s) missed their moment "
+	              "(\"KILL MISSED\" above)", st.kills_missed);
+	ck_assert_int_eq(st.kills, cfg.kills_schema + cfg.kills_copy +
+	                               cfg.kills_stream + cfg.kills_cutover + 1);
+	ck_assert_int_eq(st.kills_by_phase[DRILL_PHASE_SCHEMA], 1);
+	ck_assert_int_eq(st.kills_by_phase[DRILL_PHASE_COPY], 1);
+	ck_assert_int_eq(st.kills_by_phase[DRILL_PHASE_CUTOVER], 3);
 	ck_assert_int_eq(st.restarts, 2);
 	ck_assert_int_eq(st.terminates, 1);
 	ck_assert_int_eq(st.cutovers, 1);

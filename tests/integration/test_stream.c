@@ -148,21 +148,23 @@ sync_argv(const char *argv[], const char *src, const char *tgt,
 }
 
 /*
- * sync must stop by itself after `why` (exit status neither 0 nor a
- * timeout) and say so on stderr: every string of `needles` (NULL-ended)
- * must be there.  The process is released.
+ * sync must stop by itself after `why` with exactly exit status `expected`
+ * (1 for every failure once the migration has started: README's exit
+ * codes) and say so on stderr: every string of `needles` (NULL-ended) must
+ * be there.  The process is released.
  */
 static void
-assert_sync_stops_saying(Proc *sync, const char *why, const char *const *needles)
+assert_sync_stops_saying(Proc *sync, const char *why, int expected,
+                         const char *const *needles)
 {
 	int status = proc_wait(sync, 60000);
 	char *err = proc_stderr(sync);
 
 	ck_assert_ptr_nonnull(err);
-	if (status == 0 || status == PROC_TIMEOUT)
+	if (status != expected)
 		itest_print_proc("pgstream sync", sync, status);
-	ck_assert_msg(status != PROC_TIMEOUT && status != 0,
-	              "sync went on (%d) after %s", status, why);
+	ck_assert_msg(status == expected, "sync exited %d after %s, expected %d",
+	              status, why, expected);
 	for (const char *const *n = needles; *n != NULL; n++)
 		ck_assert_msg(strstr(err, *n) != NULL,
 		              "after %s, stderr does not say \"%s\":\n%s", why, *n, err);
@@ -1223,7 +1225,7 @@ START_TEST(schema_change_stops_with_a_clear_message)
 	ck_assert(cluster_psql(&source, "ddl_src",
 	                       "INSERT INTO t VALUES (102, 'with extra', 42)"));
 
-	assert_sync_stops_saying(&sync, "an added column",
+	assert_sync_stops_saying(&sync, "an added column", 1,
 	                         (const char *const[]){"\"extra\"", "public.t", NULL});
 	/* The row was not applied, and nothing else was lost. */
 	itest_assert_scalar(&target, "ddl_tgt",
@@ -1302,8 +1304,9 @@ START_TEST(cutover_times_out_without_sync_and_keeps_streaming_state)
 	if (r.status == 0)
 		itest_print_output("pgstream cutover", r.status, r.out, r.err);
 	ck_assert_int_eq(r.status, 1);
-	ck_assert_msg(strstr(r.err, "barrier") != NULL &&
-	                  strstr(r.err, "still streaming") != NULL,
+	ck_assert_msg(strstr(r.err, "the barrier was not applied within 3 s (is "
+	                            "pgstream sync running?); the migration is "
+	                            "still streaming: timed out") != NULL,
 	              "cutover does not say the barrier was not applied and the "
 	              "migration is still streaming:\n%s",
 	              r.err);
@@ -1384,7 +1387,14 @@ START_TEST(a_slow_sync_does_not_stop_at_a_timed_out_cutover_barrier)
 	ck_assert(proc_kill(&sync, SIGSTOP));
 	run_cutover(&r, src, tgt, timeout_args);
 	ck_assert(proc_kill(&sync, SIGCONT));
+	if (r.status != 1)
+		itest_print_output("pgstream cutover", r.status, r.out, r.err);
 	ck_assert_int_eq(r.status, 1);
+	ck_assert_msg(strstr(r.err, "the barrier was not applied within 2 s (is "
+	                            "pgstream sync running?); the migration is "
+	                            "still streaming: timed out") != NULL,
+	              "cutover did not time out waiting for the barrier:\n%s",
+	              r.err);
 	cmd_free(&r);
 
 	ck_assert(cluster_psql(&source, "slow_src",
@@ -1780,11 +1790,14 @@ END_TEST
 START_TEST(a_table_created_during_streaming_is_not_silently_left_behind)
 {
 	static const char *const args[] = {"--json", "--timeout", "60", NULL};
+	static const char untracked_msg[] =
+	    "1 table(s) on the source are not part of this migration (created "
+	    "after it started): public.late; their rows are not on the target; "
+	    "migrate them separately or drop them, then run cutover again";
 	char src[ITEST_CONNINFO_MAX];
 	char tgt[ITEST_CONNINFO_MAX];
 	Proc sync;
 	CmdResult r;
-	bool named;
 	int status;
 
 	itest_make_db(&source, "newt_src", NULL);
@@ -1811,8 +1824,12 @@ START_TEST(a_table_created_during_streaming_is_not_silently_left_behind)
 
 	run_cutover(&r, src, tgt, args);
 	status = proc_wait(&sync, 30000);
-	named = strstr(r.out, "late") != NULL || strstr(r.err, "late") != NULL;
-	if (r.status == 0 && !named)
+	/*
+	 * Exactly exit 1 (the operation failed; nothing was dropped) and exactly
+	 * the engine's message naming the table: cutover's other errors say
+	 * "later" too, so a word such as "late" proves nothing.
+	 */
+	if (r.status != 1 || strstr(r.err, untracked_msg) == NULL)
 	{
 		char *rows = cluster_query_scalar(&target, "newt_tgt",
 		                                  "SELECT count(*) FROM late");
@@ -1821,14 +1838,30 @@ START_TEST(a_table_created_during_streaming_is_not_silently_left_behind)
 		fprintf(stderr,
 		        "sync: %d; table late: 25 rows on the source, %s "
 		        "on the target\n",
-		        status, rows ? rows : "?");
+		        status, rows ? rows : "(query failed)");
 		free(rows);
 	}
-	ck_assert_msg(r.status != 0 || named,
-	              "cutover succeeded without a word about public.late, "
-	              "whose rows never reached the target");
+	ck_assert_msg(r.status == 1, "cutover exited %d, expected 1, with "
+	              "public.late never migrated", r.status);
+	ck_assert_msg(strstr(r.err, untracked_msg) != NULL,
+	              "cutover's stderr does not say \"%s\"", untracked_msg);
+	/* sync had applied the barrier and stopped as asked */
+	ck_assert_msg(status == 0, "sync exited %d after the barrier", status);
 	cmd_free(&r);
 	proc_release(&sync);
+
+	/* as the message says: drop it (it is migrated separately), run again */
+	ck_assert(cluster_psql(&source, "newt_src", "DROP TABLE late"));
+	run_cutover(&r, src, tgt, args);
+	if (r.status != 0)
+		itest_print_output("pgstream cutover (again)", r.status, r.out, r.err);
+	ck_assert_int_eq(r.status, 0);
+	itest_strip_space(r.out);
+	ck_assert_msg(strstr(r.out, "\"row_counts_equal\":true") != NULL,
+	              "cutover report: %s", r.out);
+	cmd_free(&r);
+	assert_identical("newt_src", "newt_tgt");
+	assert_no_traces("newt_src", "newt_slot", "newt_tgt");
 }
 END_TEST
 
@@ -1869,7 +1902,7 @@ START_TEST(a_change_that_matches_no_row_stops_sync_without_committing_it)
 	                       " UPDATE t SET v = 'changed' WHERE id = 5;"
 	                       " INSERT INTO marker VALUES (2); COMMIT"));
 
-	assert_sync_stops_saying(&sync, "an UPDATE matched no row",
+	assert_sync_stops_saying(&sync, "an UPDATE matched no row", 1,
 	                         (const char *const[]){"public.t", "matched 0 rows on target", NULL});
 	/* Nothing of that source transaction is on the target. */
 	markers = cluster_query_scalar(&target, "drift_tgt",
@@ -1942,7 +1975,7 @@ START_TEST(a_commit_that_fails_on_the_target_commits_nothing_after_it)
 	                       " BEGIN; INSERT INTO marker VALUES (1); COMMIT;"
 	                       " BEGIN; INSERT INTO marker VALUES (2); COMMIT"));
 
-	assert_sync_stops_saying(&sync, "a COMMIT failed", (const char *const[]){"v_once", NULL});
+	assert_sync_stops_saying(&sync, "a COMMIT failed", 1, (const char *const[]){"v_once", NULL});
 	got = cluster_query_scalar(&target, "cfail_tgt",
 	                           "SELECT (SELECT count(*) FROM t) || '/' ||"
 	                           " (SELECT count(*) FROM marker)");

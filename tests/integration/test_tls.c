@@ -4,9 +4,16 @@
  * The fixture makes a test CA and a server certificate for localhost and
  * 127.0.0.1 (SAN) with the openssl command (run without a shell), plus a
  * second, unrelated CA; both clusters run with ssl=on and that certificate.
+ * pg_hba.conf then refuses every TCP connection without TLS
+ * (hostnossl ... reject), so a connection that silently went without TLS
+ * (pg_dump, the replication connection, the apply connections) fails.
  * Then over TCP:
  *   - sync --no-follow with sslmode=verify-full and the right CA succeeds
- *     (the replication connection and pg_dump use the same settings);
+ *     (the replication connection and pg_dump use the same settings), and
+ *     every table's rows (count and md5 digest) and the sequence are equal;
+ *   - live sync over verify-full: streams changes made while it runs (its
+ *     walsender and its target sessions are shown as TLS in pg_stat_ssl),
+ *     then cutover over verify-full; the data is identical;
  *   - the wrong CA fails with one line naming the problem and sslrootcert;
  *   - a host name the certificate was not issued for fails the same way
  *     (host=wrong.invalid hostaddr=127.0.0.1: libpq connects to hostaddr
@@ -25,6 +32,7 @@
 
 #include "tests/integration/suites.h"
 #include "tests/support/cluster.h"
+#include "tests/support/itest.h"
 #include "tests/support/proc.h"
 
 #define RUN_TIMEOUT_MS 180000
@@ -159,6 +167,28 @@ remove_certdir(void)
 	certdir[0] = '\0';
 }
 
+/* The harness keeps the Unix socket; TCP only with TLS. */
+static const char hba_tls_only[] =
+    "local all all trust\n"
+    "hostssl all all 127.0.0.1/32 trust\n"
+    "hostssl replication all 127.0.0.1/32 trust\n"
+    "hostnossl all all 127.0.0.1/32 reject\n"
+    "hostnossl replication all 127.0.0.1/32 reject\n";
+
+static void
+require_tls(Cluster *c)
+{
+	char path[PATH_MAX + 16];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/pg_hba.conf", c->datadir);
+	f = fopen(path, "w");
+	ck_assert_msg(f != NULL, "cannot write %s", path);
+	fputs(hba_tls_only, f);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert(cluster_reload(c));
+}
+
 static void
 clusters_setup(void)
 {
@@ -169,6 +199,8 @@ clusters_setup(void)
 	configure_ssl(&target);
 	ck_assert(cluster_start(&source));
 	ck_assert(cluster_start(&target));
+	require_tls(&source);
+	require_tls(&target);
 }
 
 static void
@@ -269,6 +301,31 @@ static const char schema_sql[] =
     "INSERT INTO t SELECT i, md5(i::text) FROM generate_series(1, 1000) i;"
     "CREATE SEQUENCE s START 42;";
 
+/*
+ * Every table of the source has the same row count and md5 of its rows
+ * (itest_table_fingerprint) on the target, and the sequence the same
+ * last_value: content, not only counts and lengths.
+ */
+static void
+assert_same_content(const char *srcdb, const char *tgtdb,
+                    const char *const tables[])
+{
+	for (int i = 0; tables[i] != NULL; i++)
+	{
+		char *a = itest_table_fingerprint(&source, srcdb, tables[i]);
+		char *b = itest_table_fingerprint(&target, tgtdb, tables[i]);
+
+		ck_assert_msg(strcmp(a, b) == 0, "table %s differs: source %s, "
+		              "target %s", tables[i], a, b);
+		free(a);
+		free(b);
+	}
+	itest_assert_scalar_equal(&source, srcdb, &target, tgtdb,
+	                          "SELECT last_value || ' ' || is_called FROM s");
+	/* and pgstream did not compare two empty sides */
+	itest_assert_scalar(&target, tgtdb, "SELECT count(*) > 0 FROM t", "t");
+}
+
 /* ---- tests ---- */
 
 START_TEST(verify_full_sync_succeeds)
@@ -277,7 +334,6 @@ START_TEST(verify_full_sync_succeeds)
 	char tgt[CONNINFO_MAX];
 	char *out;
 	char *err;
-	char *v;
 	int status;
 
 	make_db(&source, "tls_src");
@@ -296,11 +352,93 @@ START_TEST(verify_full_sync_succeeds)
 	              err);
 	free(out);
 	free(err);
-	v = cluster_query_scalar(&target, "tls_tgt",
-	                         "SELECT count(*) || ':' || sum(length(v)) FROM t");
-	ck_assert_str_eq(v ? v : "NULL", "1000:32000");
-	free(v);
+	assert_same_content("tls_src", "tls_tgt", (const char *const[]){"t", NULL});
 	assert_no_traces("tls_src", "tls_tgt");
+}
+END_TEST
+
+/*
+ * Live sync over verify-full: the copy, then changes streamed while sync
+ * runs, then cutover, every connection over TLS (pg_hba.conf refuses TCP
+ * without it, and pg_stat_ssl shows it).
+ */
+START_TEST(live_sync_over_verify_full_through_cutover)
+{
+	char src[CONNINFO_MAX];
+	char tgt[CONNINFO_MAX];
+	Proc sync;
+	char *out;
+	char *err;
+	int status;
+
+	make_db(&source, "tlsl_src");
+	make_db(&target, "tlsl_tgt");
+	ck_assert(cluster_psql(&source, "tlsl_src", schema_sql));
+	tls_conninfo(src, &source, "tlsl_src", "localhost", "verify-full",
+	             "ca.crt");
+	tls_conninfo(tgt, &target, "tlsl_tgt", "localhost", "verify-full",
+	             "ca.crt");
+	{
+		const char *const argv[] = {pgstream_bin(), "sync", "--source", src,
+		                            "--target", tgt, "--quiet", "--slot",
+		                            "tlsl_slot", NULL};
+
+		ck_assert(proc_spawn(&sync, argv, NULL));
+	}
+	if (!cluster_wait_for(&target, "tlsl_tgt",
+	                      "SELECT phase = 'streaming' FROM pgstream.migration",
+	                      120000))
+	{
+		itest_print_proc("pgstream sync", &sync, proc_wait(&sync, 0));
+		ck_abort_msg("sync over TLS never reached phase streaming");
+	}
+	/* changes made while streaming: inserts, updates, deletes, nextval */
+	ck_assert(cluster_psql(&source, "tlsl_src",
+	                       "INSERT INTO t SELECT i, md5(i::text) || 'live'"
+	                       " FROM generate_series(1001, 3000) i;"
+	                       "UPDATE t SET v = v || 'u' WHERE id % 7 = 0;"
+	                       "DELETE FROM t WHERE id % 11 = 0;"
+	                       "SELECT nextval('s') FROM generate_series(1, 5);"));
+	ck_assert_msg(cluster_wait_for(&target, "tlsl_tgt",
+	                               "SELECT count(*) = 2728 FROM t", 60000),
+	              "the changes made while streaming were not applied");
+	/* the walsender pgstream streams from, and pgstream's target sessions,
+	 * are encrypted */
+	itest_assert_scalar(&source, "postgres",
+	                    "SELECT count(*) FILTER (WHERE s.ssl) || '/' ||"
+	                    " count(*) FROM pg_stat_replication r"
+	                    " JOIN pg_stat_ssl s USING (pid)"
+	                    " WHERE r.application_name = 'pgstream sync'",
+	                    "1/1");
+	itest_assert_scalar(&target, "postgres",
+	                    "SELECT count(*) > 0 AND bool_and(s.ssl)"
+	                    " FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)"
+	                    " WHERE a.datname = 'tlsl_tgt'"
+	                    " AND a.application_name LIKE 'pgstream%'",
+	                    "t");
+	{
+		const char *const argv[] = {pgstream_bin(), "cutover", "--source",
+		                            src, "--target", tgt, "--json",
+		                            "--timeout", "120", NULL};
+
+		status = run(argv, &out, &err);
+	}
+	if (status != 0)
+		itest_print_output("pgstream cutover", status, out, err);
+	ck_assert_int_eq(status, 0);
+	itest_strip_space(out);
+	ck_assert_msg(strstr(out, "\"row_counts_equal\":true") != NULL,
+	              "cutover report: %s", out);
+	free(out);
+	free(err);
+	status = proc_wait(&sync, 60000);
+	if (status != 0)
+		itest_print_proc("pgstream sync", &sync, status);
+	ck_assert_msg(status == 0, "sync exited %d after the cutover", status);
+	proc_release(&sync);
+	assert_same_content("tlsl_src", "tlsl_tgt",
+	                    (const char *const[]){"t", NULL});
+	assert_no_traces("tlsl_src", "tlsl_tgt");
 }
 END_TEST
 
@@ -439,6 +577,7 @@ tls_suite(void)
 	tcase_add_unchecked_fixture(tc, clusters_setup, clusters_teardown);
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, verify_full_sync_succeeds);
+	tcase_add_test(tc, live_sync_over_verify_full_through_cutover);
 	tcase_add_test(tc, wrong_ca_fails_clearly);
 	tcase_add_test(tc, wrong_host_name_fails_clearly);
 	tcase_add_test(tc, assess_reports_tls_in_use_and_verified);

@@ -72,7 +72,8 @@ void itest_assert_scalar_equal(const Cluster *src, const char *srcdb,
                                const Cluster *tgt, const char *tgtdb,
                                const char *sql);
 
-/* "<count> rows, md5 <digest>" of a table (malloc'd). */
+/* "<count> rows, md5 <digest>" of a table (malloc'd); a query that fails
+ * fails the test. */
 char *itest_table_fingerprint(const Cluster *c, const char *dbname,
                               const char *table);
 
