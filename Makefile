@@ -24,6 +24,8 @@ WARNINGS := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 MODE_debug   := -O0 -g3 -DPGSTREAM_FAILPOINTS
 MODE_san     := -O1 -g3 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all -DPGSTREAM_FAILPOINTS
 MODE_release := -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+# the drill's build: release flags (meaningful peak RSS) plus failpoints
+MODE_drill   := $(MODE_release) -DPGSTREAM_FAILPOINTS
 MODE_fuzz    := -O1 -g3 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
 CFLAGS   := -std=c17 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARNINGS) $(MODE_$(MODE)) $(EXTRA_CFLAGS)
 CPPFLAGS := -I. -I$(PG_INCLUDEDIR) -MMD -MP

@@ -7,6 +7,7 @@
 #include "tests/drill/drill_lib.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +26,13 @@
 #define SYNC_EXIT_TIMEOUT_MS 120000
 #define CUTOVER_TIMEOUT_MS 400000
 #define FETCH_ROWS 20000
+/*
+ * Schema kills land when the n-th pg_dump or pg_restore child has just
+ * started in phase schema: 1 is pg_dump --version, 2 the dump itself, 3
+ * and later the pg_restore runs that turn the dump into scripts.
+ */
+#define SCHEMA_HIT_FIRST 2
+#define SCHEMA_HIT_LAST 4
 
 const char *const drill_phase_names[8] = {
     "none", "schema", "copy", "index", "catchup", "streaming", "cutover",
@@ -349,6 +358,19 @@ bench_spawn(Drill *d, int seconds)
 	argv[n++] = "2";
 	argv[n++] = "-T";
 	argv[n++] = secs;
+	if (d->bench_script[0] != '\0')
+	{
+		/* the builtin load and the drill's scripts, by weight */
+		argv[n++] = "-b";
+		argv[n++] = "tpcb-like@20";
+		argv[n++] = "-f";
+		argv[n++] = d->bench_script;
+		if (d->bench_script2[0] != '\0')
+		{
+			argv[n++] = "-f";
+			argv[n++] = d->bench_script2;
+		}
+	}
 	if (d->rate > 0)
 	{
 		argv[n++] = "-R";
@@ -602,7 +624,13 @@ drill_mark_and_wait(Drill *d, int timeout_ms)
 	char err[512] = "";
 
 	/* the source may be restarting: retry the insert */
+	/*
+	 * READ WRITE: a cutover killed after its freeze leaves the source
+	 * read-only for new transactions; the drill's markers (only ever
+	 * written before the next cutover's barrier) must still get through.
+	 */
 	while (!quiet_query(d->src, d->srcdb,
+	                    "SET default_transaction_read_only = off;"
 	                    "INSERT INTO drill_marker (note) VALUES ('mark')"
 	                    " RETURNING id",
 	                    id, sizeof(id), err, sizeof(err)))
@@ -765,6 +793,9 @@ drill_term(Drill *d)
 	if (d->cutover.pid > 0 || d->cutover.out_path[0])
 		proc_release(&d->cutover);
 	d->cutover_running = false;
+	if (d->fpd_made)
+		fpctl_cleanup(&d->fpd);
+	d->fpd_made = false;
 }
 
 /* ---- pgstream ---- */
@@ -792,8 +823,27 @@ drill_sync_start(Drill *d)
 	                      "--retry-timeout",
 	                      "300",
 	                      "--quiet",
+	                      NULL, /* --spool */
+	                      NULL,
 	                      NULL};
+	char fp_env[300];
+	char dir_env[PATH_MAX + 32];
+	const char *env[3] = {NULL, NULL, NULL};
 
+	if (d->wal_spool[0] != '\0')
+	{
+		argv[18] = "--spool";
+		argv[19] = d->wal_spool;
+	}
+	if (d->sync_fp[0] != '\0')
+	{
+		snprintf(fp_env, sizeof(fp_env), "PGSTREAM_FAILPOINTS=%s", d->sync_fp);
+		if (!d->fpd_made)
+			d->fpd_made = fpctl_init(&d->fpd);
+		fpctl_env(&d->fpd, dir_env, sizeof(dir_env));
+		env[0] = fp_env;
+		env[1] = dir_env;
+	}
 	if (d->sync.pid > 0 || d->sync.out_path[0])
 	{
 		char *err = proc_stderr(&d->sync);
@@ -804,7 +854,7 @@ drill_sync_start(Drill *d)
 	}
 	snprintf(jobs, sizeof(jobs), "%d", d->jobs);
 	snprintf(split, sizeof(split), "%d", d->split_mb);
-	if (!proc_spawn(&d->sync, argv, NULL))
+	if (!proc_spawn(&d->sync, argv, env))
 	{
 		drill_fail(d, "could not start pgstream sync");
 		return false;
@@ -880,7 +930,15 @@ drill_cutover_start(Drill *d)
 	const char *argv[] = {pgstream_bin(), "cutover", "--source",
 	                      d->src_conninfo, "--target", d->tgt_conninfo,
 	                      "--freeze", "--json", "--timeout", "300", NULL};
+	char fp_env[300];
+	const char *env[2] = {NULL, NULL};
 
+	if (d->cutover_fp[0] != '\0')
+	{
+		snprintf(fp_env, sizeof(fp_env), "PGSTREAM_FAILPOINTS=%s",
+		         d->cutover_fp);
+		env[0] = fp_env;
+	}
 	/* --freeze ends pgbench's sessions: do not start it again */
 	d->bench_until_ms = 0;
 	if (d->cutover.pid > 0 || d->cutover.out_path[0])
@@ -891,7 +949,7 @@ drill_cutover_start(Drill *d)
 		free(err);
 		proc_release(&d->cutover);
 	}
-	if (!proc_spawn(&d->cutover, argv, NULL))
+	if (!proc_spawn(&d->cutover, argv, env))
 	{
 		drill_fail(d, "could not start pgstream cutover");
 		return false;
@@ -997,16 +1055,19 @@ unfreeze_source(Drill *d)
 	must_query(d, d->src, "postgres", sql, NULL, 0);
 }
 
+static bool resume_after_cutover_kill(Drill *d);
+
 bool
 drill_cutover_finish(Drill *d)
 {
-	for (int attempt = 0; attempt < 2; attempt++)
+	for (int attempt = 0; attempt < 3; attempt++)
 	{
 		int status;
 		char *out;
 		char *err;
 		bool ok;
 		bool frozen_bug;
+		bool sync_again;
 
 		if (!d->cutover_running && !drill_cutover_start(d))
 			return false;
@@ -1019,6 +1080,10 @@ drill_cutover_finish(Drill *d)
 		frozen_bug = !ok && err != NULL &&
 		             strstr(err, "could not make the source database "
 		                         "read-only") != NULL;
+		/* a barrier of a killed cutover: sync must stream again first */
+		sync_again = !ok && err != NULL &&
+		             strstr(err, "run pgstream sync again") != NULL &&
+		             drill_phase(d) == DRILL_PHASE_CUTOVER;
 		if (ok)
 		{
 			free(out);
@@ -1035,6 +1100,17 @@ drill_cutover_finish(Drill *d)
 			free(out);
 			free(err);
 			return cutover_succeeded(d);
+		}
+		if (sync_again)
+		{
+			drill_log("%s: cutover exited %d: it asks for sync to be run "
+			          "again after a killed cutover",
+			          d->name, status);
+			free(out);
+			free(err);
+			if (!resume_after_cutover_kill(d))
+				return false;
+			continue;
 		}
 		if (frozen_bug && d->frozen_bug_seen)
 			drill_log("%s: cutover failed on the frozen source again (the bug "
@@ -1688,82 +1764,6 @@ static const char final_progress_sql[] =
     "SELECT count(*) FILTER (WHERE done) || ' ' || count(*)"
     " FROM pgstream.schema_steps WHERE phase = 3";
 
-/* Wait until the current sync run has logged text (or has moved past
- * phase). */
-static bool
-wait_sync_said(Drill *d, const char *text, int phase)
-{
-	long long deadline = proc_now_ms() + PHASE_TIMEOUT_MS;
-
-	for (;;)
-	{
-		char *err = drill_sync_stderr(d);
-		bool said = err != NULL && strstr(err, text) != NULL;
-
-		free(err);
-		if (said || drill_phase(d) > phase)
-			return true;
-		if (!sync_alive(d))
-			return false;
-		if (proc_now_ms() > deadline)
-		{
-			drill_fail(d, "sync did not log \"%s\"", text);
-			return false;
-		}
-		drill_tick(d);
-		sleep_ms(10);
-	}
-}
-
-/*
- * Wait (ticking) until sql's done/total reaches fraction of the total, but
- * at most total - keep, or the phase moves past `phase`.  Returns true with
- * sync stopped (SIGSTOP) at that moment, for the kill to land exactly there.
- *
- * The parts of a small copy take a few ms each and one poll (a connection
- * per query, ticking pgbench) takes tens of ms on a loaded machine: sync is
- * stopped while each poll reads the progress, so what the poll saw is what
- * the kill hits (a COMMIT already sent may still complete: done only
- * grows), and `keep` steps still ahead leave room between two polls.
- */
-static bool
-wait_progress(Drill *d, int phase, const char *sql, double fraction,
-              long keep)
-{
-	long long deadline = proc_now_ms() + PHASE_TIMEOUT_MS;
-
-	for (;;)
-	{
-		long done = 0;
-		long total = 0;
-
-		if (!sync_alive(d))
-			return false;
-		proc_kill(&d->sync, SIGSTOP);
-		if (progress(d, sql, &done, &total) && total > 0)
-		{
-			long want = (long) (fraction * (double) total);
-
-			if (want > total - keep)
-				want = total - keep;
-			if (want < 0)
-				want = 0;
-			if (done >= want)
-				return true;
-		}
-		if (drill_phase(d) > phase)
-			return true;
-		proc_kill(&d->sync, SIGCONT);
-		if (proc_now_ms() > deadline)
-		{
-			drill_fail(d, "no progress in phase %s", drill_phase_names[phase]);
-			return false;
-		}
-		drill_tick(d);
-		sleep_ms(10);
-	}
-}
-
 /* An aimed kill that did not land where it was aimed: count it, say so. */
 static void
 kill_missed(Drill *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1781,28 +1781,69 @@ kill_missed(Drill *d, const char *fmt, ...)
 	drill_log("%s: KILL MISSED: %s", d->name, msg);
 }
 
-static bool
-kill_and_restart(Drill *d, int aimed, const char *how)
+bool
+drill_binary_has(const char *text)
 {
-	int killed = -1;
-	char what[128] = "";
-	long done = 0;
-	long total = 0;
+	static char *bin = NULL;
+	static size_t len = 0;
+	size_t n = strlen(text);
 
-	if (aimed == DRILL_PHASE_COPY && progress(d, copy_progress_sql, &done, &total))
-		snprintf(what, sizeof(what), ", %ld of %ld copy parts done", done, total);
-	else if (aimed == DRILL_PHASE_INDEX &&
-	         progress(d, index_progress_sql, &done, &total))
-		snprintf(what, sizeof(what), ", %ld of %ld indexes built", done, total);
-	if (!drill_sync_kill(d, &killed))
+	if (bin == NULL && pgstream_bin() != NULL)
 	{
-		kill_missed(d, "sync had exited before its kill aimed at %s",
-		            drill_phase_names[aimed]);
-		return false;
+		FILE *f = fopen(pgstream_bin(), "rb");
+		size_t cap = 1 << 20;
+
+		bin = f != NULL ? malloc(cap) : NULL;
+		while (bin != NULL)
+		{
+			size_t got = fread(bin + len, 1, cap - len, f);
+			char *more;
+
+			len += got;
+			if (got == 0 || len < cap)
+				break;
+			more = realloc(bin, cap * 2);
+			if (more == NULL)
+				break;
+			bin = more;
+			cap *= 2;
+		}
+		if (f != NULL)
+			fclose(f);
 	}
+	if (bin == NULL || n == 0 || n > len)
+		return false;
+	for (size_t i = 0; i + n <= len; i++)
+		if (bin[i] == text[0] && memcmp(bin + i, text, n) == 0)
+			return true;
+	return false;
+}
+
+/* Do the kills of a drill land at named moments?  Without failpoints
+ * (MODE=release) they would not: say how to get them. */
+static bool
+require_failpoints(Drill *d)
+{
+	if (drill_binary_has("fullload.after_part_commit") &&
+	    drill_binary_has("PGSTREAM_FAILPOINTS"))
+		return true;
+	drill_fail(d, "%s has no failpoints compiled in: build it with MODE=drill "
+	              "(release flags plus -DPGSTREAM_FAILPOINTS) or MODE=san",
+	           pgstream_bin());
+	return false;
+}
+
+/* A kill landed in phase `killed`: count it; a phase other than the aimed
+ * one is a missed kill. */
+static void
+count_kill(Drill *d, int aimed, int killed, const char *how)
+{
+	if (killed < 0 || killed > DRILL_PHASE_OTHER)
+		killed = DRILL_PHASE_OTHER;
 	d->stats->kills++;
-	drill_log("%s: kill %d: sync killed -9 %s, in phase %s%s (aimed at %s)",
-	          d->name, d->stats->kills, how, drill_phase_names[killed], what,
+	d->stats->kills_by_phase[killed]++;
+	drill_log("%s: kill %d: sync killed -9 %s, in phase %s (aimed at %s)",
+	          d->name, d->stats->kills, how, drill_phase_names[killed],
 	          drill_phase_names[aimed]);
 	/* catch-up and streaming are one stretch of time for a kill */
 	if (killed != aimed &&
@@ -1810,66 +1851,358 @@ kill_and_restart(Drill *d, int aimed, const char *how)
 		kill_missed(d, "kill %d aimed at phase %s landed in phase %s",
 		            d->stats->kills, drill_phase_names[aimed],
 		            drill_phase_names[killed]);
-	return drill_sync_start(d);
 }
 
 /*
- * Kill sync `count` times in phase `phase`, restarting it at once with the
- * same command each time.  Where to kill is drawn from the seed:
- *   schema     a delay in [lo_ms, hi_ms] from the start of the run;
- *   copy       when a random fraction of the copy parts is done;
- *   index      when a random number of the indexes is built;
- *   streaming  a delay in [lo_ms, hi_ms] once streaming.
+ * Start sync (the same command) with failpoint fp armed to crash on its
+ * nth hit, and wait until it dies there: the process raises SIGKILL itself
+ * at exactly that moment, so the kill lands where it is aimed or not at all.
+ * Sync is not running afterwards.  False on a failure that ends the drill
+ * (a missed kill is counted, not a failure).
  */
 static bool
-kills_in_phase(Drill *d, int phase, int count, long lo_ms, long hi_ms)
+kill_at_failpoint(Drill *d, const char *fp, long nth, int aimed,
+                  const char *how)
+{
+	long long deadline = proc_now_ms() + PHASE_TIMEOUT_MS;
+	int status = PROC_TIMEOUT;
+	int phase = DRILL_PHASE_NONE;
+	char what[256];
+	bool started;
+
+	if (d->sync_running)
+	{
+		drill_fail(d, "sync already runs: a kill at %s needs a fresh start", fp);
+		return false;
+	}
+	snprintf(d->sync_fp, sizeof(d->sync_fp), "%s=crash@%ld", fp, nth);
+	started = drill_sync_start(d);
+	d->sync_fp[0] = '\0';
+	if (!started)
+		return false;
+	for (;;)
+	{
+		status = proc_wait(&d->sync, 0);
+		if (status != PROC_TIMEOUT || proc_now_ms() > deadline)
+			break;
+		/* past the aimed phase: the moment will not come in this run */
+		phase = drill_phase(d);
+		if (aimed <= DRILL_PHASE_INDEX && phase > aimed &&
+		    phase != DRILL_PHASE_OTHER)
+			break;
+		drill_tick(d);
+		sleep_ms(20);
+	}
+	if (status == PROC_TIMEOUT)
+	{
+		proc_kill(&d->sync, SIGKILL);
+		proc_wait(&d->sync, 30000);
+		d->sync_running = false;
+		kill_missed(d, "%s@%ld (aimed at %s) was not reached: sync %s", fp,
+		            nth, drill_phase_names[aimed],
+		            proc_now_ms() > deadline ? "ran until the deadline"
+		                                     : "moved on to a later phase");
+		return true;
+	}
+	d->sync_running = false;
+	if (status != 128 + SIGKILL)
+	{
+		char *err = proc_stderr(&d->sync);
+
+		drill_fail(d, "sync exited with %d before it reached %s@%ld", status,
+		           fp, nth);
+		print_tail("pgstream sync stderr", err, 3000);
+		free(err);
+		return false;
+	}
+	d->stats->kills_at_failpoint++;
+	snprintf(what, sizeof(what), "at failpoint %s (hit %ld%s%s)", fp, nth,
+	         how[0] ? ", " : "", how);
+	count_kill(d, aimed, drill_phase(d), what);
+	return true;
+}
+
+/* Decides whether a hit of a paused failpoint is the kind a kill aims at;
+ * may act first (stop a server).  True: count this hit. */
+typedef bool (*HitFilter)(Drill *d, void *arg);
+
+/*
+ * Start sync with fp armed to pause on every hit; let each hit go on
+ * (fpctl_release) until filter accepts the nth one, then kill -9 sync there,
+ * paused at exactly that moment.  For moments a hit count alone cannot aim
+ * at (which child a spawn started, a stopped target).  Sync is not running
+ * afterwards.  False on a failure that ends the drill.
+ */
+static bool
+kill_at_pause(Drill *d, const char *fp, long nth, int aimed, HitFilter filter,
+              void *arg, int timeout_ms, const char *how)
+{
+	long long deadline = proc_now_ms() + timeout_ms;
+	long long next_phase_check = 0;
+	long counted = 0;
+	bool started;
+	char what[300];
+
+	if (d->sync_running)
+	{
+		drill_fail(d, "sync already runs: a kill at %s needs a fresh start", fp);
+		return false;
+	}
+	snprintf(d->sync_fp, sizeof(d->sync_fp), "%s=pause@1+", fp);
+	started = drill_sync_start(d);
+	d->sync_fp[0] = '\0';
+	if (!started)
+		return false;
+	for (;;)
+	{
+		int status;
+
+		if (fpctl_paused(&d->fpd, fp))
+		{
+			int phase = drill_phase(d);
+
+			if ((filter == NULL || filter(d, arg)) && ++counted >= nth)
+			{
+				sample_rss(d);
+				proc_kill(&d->sync, SIGKILL);
+				status = proc_wait(&d->sync, 30000);
+				d->sync_running = false;
+				fpctl_release(&d->fpd, fp); /* the file a dead process left */
+				if (status != 128 + SIGKILL)
+				{
+					drill_fail(d, "sync paused at %s exited with %d, not by the "
+					              "kill",
+					           fp, status);
+					return false;
+				}
+				d->stats->kills_at_failpoint++;
+				snprintf(what, sizeof(what), "paused at failpoint %s (%s)", fp,
+				         how);
+				count_kill(d, aimed, phase, what);
+				return true;
+			}
+			fpctl_release(&d->fpd, fp);
+			continue;
+		}
+		status = proc_wait(&d->sync, 0);
+		if (status != PROC_TIMEOUT)
+		{
+			char *err = proc_stderr(&d->sync);
+
+			d->sync_running = false;
+			drill_fail(d, "sync exited with %d before its kill at %s", status,
+			           fp);
+			print_tail("pgstream sync stderr", err, 3000);
+			free(err);
+			return false;
+		}
+		if (proc_now_ms() > next_phase_check)
+		{
+			int phase = drill_phase(d);
+
+			next_phase_check = proc_now_ms() + 200;
+			if (proc_now_ms() > deadline ||
+			    (aimed <= DRILL_PHASE_INDEX && phase > aimed &&
+			     phase != DRILL_PHASE_OTHER))
+			{
+				proc_kill(&d->sync, SIGKILL);
+				proc_wait(&d->sync, 30000);
+				d->sync_running = false;
+				fpctl_release(&d->fpd, fp);
+				kill_missed(d, "%s (aimed at %s, %s): the moment did not come "
+				            "(%ld of %ld hits seen; phase %s)",
+				            fp, drill_phase_names[aimed], how, counted, nth,
+				            drill_phase_names[phase]);
+				return true;
+			}
+		}
+		drill_tick(d);
+		sleep_ms(5);
+	}
+}
+
+/*
+ * Schema kills: the hit counts when the migration is in phase schema and
+ * the child sync has just started is pg_dump or pg_restore (not pg_config).
+ * The child is found by its parent pid and named by its comm, which a
+ * child that already exited (a zombie until sync reaps it) still has.  In
+ * code order the first is pg_dump --version, then the dump, then the
+ * pg_restore runs that turn it into scripts.
+ */
+static bool
+schema_child_hit(Drill *d, void *arg)
+{
+	DIR *dir;
+	struct dirent *de;
+	bool found = false;
+	char *which = arg;
+
+	if (drill_phase(d) != DRILL_PHASE_SCHEMA)
+		return false;
+	dir = opendir("/proc");
+	while (dir != NULL && !found && (de = readdir(dir)) != NULL)
+	{
+		char path[300];
+		char *stat;
+		char *open;
+		char *close;
+		long ppid;
+
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		stat = proc_read_file(path);
+		open = stat != NULL ? strchr(stat, '(') : NULL;
+		close = stat != NULL ? strrchr(stat, ')') : NULL;
+		/* "pid (comm) S ppid ..." */
+		ppid = open != NULL && close != NULL && strlen(close) > 4
+		           ? strtol(close + 4, NULL, 10)
+		           : 0;
+		if (ppid == (long) d->sync.pid && ppid > 0)
+		{
+			*close = '\0';
+			if (strcmp(open + 1, "pg_dump") == 0 ||
+			    strcmp(open + 1, "pg_restore") == 0)
+			{
+				found = true;
+				if (which != NULL)
+					snprintf(which, 64, "%.40s", open + 1);
+			}
+		}
+		free(stat);
+	}
+	if (dir != NULL)
+		closedir(dir);
+	return found;
+}
+
+/* A kill at whatever moment it is now (no failpoint names it): sync is
+ * killed and not restarted. */
+static bool
+kill_now(Drill *d, int aimed, const char *how)
+{
+	int killed = -1;
+
+	if (!drill_sync_kill(d, &killed))
+	{
+		kill_missed(d, "sync had exited before its kill aimed at %s",
+		            drill_phase_names[aimed]);
+		return false;
+	}
+	/* drill_sync_kill counted the phase */
+	d->stats->kills_by_phase[killed]--;
+	count_kill(d, aimed, killed, how);
+	return true;
+}
+
+/* Steps or parts of a progress query not yet done; -1 if unknown. */
+static long
+remaining(Drill *d, const char *sql)
+{
+	long done = 0;
+	long total = 0;
+
+	if (!progress(d, sql, &done, &total) || total == 0)
+		return -1;
+	return total - done;
+}
+
+/*
+ * Kill sync `count` times in phase `phase`, each time at a failpoint of
+ * that phase, the next run (the same command) armed for the next kill.
+ * Which hit of the failpoint is drawn from the seed:
+ *   schema     subproc.after_spawn, paused at each spawn until the n-th
+ *              (lo..hi) pg_dump or pg_restore child has just started;
+ *   copy       fullload.after_part_commit, a random share of the parts
+ *              still to copy: a part and its done mark are committed;
+ *   index      schema.after_index_step, likewise for the index steps;
+ *   streaming  the first kill at sync.before_stream (resume position read,
+ *              nothing applied yet); the next ones at the n-th
+ *              stream.receiver_idle_wait, n in lo..hi, when the binary has
+ *              it, else at a delay in [lo, hi] ms once streaming (no
+ *              failpoint names a moment in the middle of streaming there).
+ * Sync is not running afterwards.
+ */
+static bool
+kills_in_phase(Drill *d, int phase, int count, long lo, long hi)
 {
 	for (int i = 0; i < count; i++)
 	{
-		char how[96];
+		char how[96] = "";
+		long nth = 1;
+		long left = -1;
 
-		if (!d->sync_running && !drill_sync_start(d))
-			return false;
-		if (phase == DRILL_PHASE_COPY || phase == DRILL_PHASE_INDEX)
+		switch (phase)
 		{
-			double fraction = (double) drill_rand_range(d, 0, 999) / 1000.0;
-
-			/* a resumed copy first re-plans its parts: wait for it */
-			if (!wait_sync_said(d,
-			                    phase == DRILL_PHASE_COPY ? "copying data with"
-			                                              : "building ",
-			                    phase) ||
-			    !drill_wait_phase(d, phase, PHASE_TIMEOUT_MS) ||
-			    !wait_progress(d, phase,
-			                   phase == DRILL_PHASE_COPY ? copy_progress_sql
-			                                             : index_progress_sql,
-			                   fraction, phase == DRILL_PHASE_COPY ? 3 : 1))
-				return false;
-			snprintf(how, sizeof(how), "at %.0f%% of the %s", fraction * 100,
-			         drill_phase_names[phase]);
+			case DRILL_PHASE_SCHEMA:
+				nth = drill_rand_range(d, lo, hi);
+				snprintf(how, sizeof(how),
+				         "pg_dump/pg_restore child %ld of the schema just "
+				         "started",
+				         nth);
+				if (!kill_at_pause(d, "subproc.after_spawn", nth, phase,
+				                   schema_child_hit, NULL, PHASE_TIMEOUT_MS,
+				                   how))
+					return false;
+				continue;
+			case DRILL_PHASE_COPY:
+			case DRILL_PHASE_INDEX:
+				left = remaining(d, phase == DRILL_PHASE_COPY
+				                        ? copy_progress_sql
+				                        : index_progress_sql);
+				/* unknown before the plan exists: scale 1 has >10 parts */
+				if (left < 0)
+					left = phase == DRILL_PHASE_COPY ? 10 : 1;
+				/* leave room for the kills still to come */
+				nth = drill_rand_range(d, 1, left / (count - i) > 0
+				                                 ? left / (count - i)
+				                                 : 1);
+				snprintf(how, sizeof(how), "%ld of the %ld %s left", nth, left,
+				         phase == DRILL_PHASE_COPY ? "copy parts"
+				                                   : "index steps");
+				if (!kill_at_failpoint(d,
+				                       phase == DRILL_PHASE_COPY
+				                           ? "fullload.after_part_commit"
+				                           : "schema.after_index_step",
+				                       nth, phase, how))
+					return false;
+				continue;
+			default:
+				break;
 		}
-		else
+		/* streaming */
+		if (i == 0)
 		{
-			long delay = drill_rand_range(d, lo_ms, hi_ms);
-
-			/* schema: from the start of pg_dump */
-			if (phase == DRILL_PHASE_SCHEMA
-			        ? !wait_sync_said(d, "dumping the schema", phase)
-			        : !drill_wait_phase(d, phase, PHASE_TIMEOUT_MS))
+			if (!kill_at_failpoint(d, "sync.before_stream", 1, phase,
+			                       "resume position read, nothing applied"))
 				return false;
-			if (!drill_sleep(d, delay))
-				return false;
-			snprintf(how, sizeof(how), "%ld ms after %s", delay,
-			         phase == DRILL_PHASE_SCHEMA ? "pg_dump started"
-			                                     : "streaming began");
+			continue;
 		}
-		if (!kill_and_restart(d, phase, how))
-			return false;
+		if (drill_binary_has("stream.receiver_idle_wait"))
+		{
+			nth = drill_rand_range(d, lo, hi);
+			if (!kill_at_failpoint(d, "stream.receiver_idle_wait", nth,
+			                       phase, "an idle receiver turn"))
+				return false;
+			continue;
+		}
+		{
+			long delay = drill_rand_range(d, lo * 100, hi * 100);
+
+			if (!d->sync_running && !drill_sync_start(d))
+				return false;
+			if (!drill_wait_phase(d, phase, PHASE_TIMEOUT_MS) ||
+			    !drill_sleep(d, delay))
+				return false;
+			snprintf(how, sizeof(how), "%ld ms after streaming began", delay);
+			if (!kill_now(d, phase, how))
+				return false;
+		}
 	}
 	return true;
 }
 
-/* Has the cutover's stderr said it wrote its barrier? */
+/* Has the cutover's stderr said text? */
 static bool
 cutover_said(Drill *d, const char *text)
 {
@@ -1907,8 +2240,8 @@ kill_cutover(Drill *d, const char *when)
 }
 
 /*
- * Cutover, killed at up to `count` moments, each re-run with the same
- * command:
+ * For a pgstream without the cutover's failpoints: cutover, killed at up
+ * to `count` moments found by polling, each re-run with the same command:
  *   1. while it waits for the barrier -- together with sync, as if the
  *      machine had crashed; sync is started again;
  *   2. right after sync applied the barrier (phase "cutover"), while it
@@ -1917,7 +2250,7 @@ kill_cutover(Drill *d, const char *when)
  * Then one cutover runs to the end.
  */
 static bool
-cutover_with_kills(Drill *d, int count)
+cutover_with_timed_kills(Drill *d, int count)
 {
 	d->sync_may_exit = true;
 	if (count > 3)
@@ -2034,6 +2367,170 @@ cutover_with_kills(Drill *d, int count)
 	return drill_cutover_finish(d);
 }
 
+/*
+ * The moments of a cutover its failpoints name (engine/cutover.c), in the
+ * order it passes them.  with_sync: sync is stopped (SIGSTOP) before the
+ * cutover starts, so that it cannot apply the barrier meanwhile, and killed
+ * -9 together with the cutover (the machine crashed).
+ */
+typedef struct CutoverMoment
+{
+	const char *fp;
+	const char *when;
+	bool with_sync;
+} CutoverMoment;
+
+static const CutoverMoment cutover_moments[] = {
+    /* the three of drills 1 and short */
+    {"cutover.waiting", "while it waits for sync to apply its barrier", true},
+    {"cutover.after_barrier_applied", "right after sync applied the barrier",
+     false},
+    {"cutover.before_drop",
+     "past its point of no return: deferred schema built, slot not dropped",
+     false},
+    /* drill 6: around the freeze and the barrier, a writer committing */
+    {"cutover.after_freeze",
+     "right after it froze the source, before it ended sessions", false},
+    {"cutover.before_barrier", "sessions ended, barrier not yet written",
+     false},
+    {"cutover.after_barrier", "right after it wrote its barrier", false},
+};
+
+/*
+ * A cutover killed past its barrier leaves phase "cutover" with a barrier
+ * that a later cutover must not trust (the source was writable meanwhile):
+ * that cutover says so and asks for sync to be run again, which resumes
+ * streaming.  Do what it asks, before the next cutover.
+ */
+static bool
+resume_after_cutover_kill(Drill *d)
+{
+	if (d->sync_running || d->cutover_done ||
+	    drill_phase(d) != DRILL_PHASE_CUTOVER ||
+	    !drill_binary_has("sync stopped at barrier"))
+		return true;
+	drill_log("%s: phase cutover after a killed cutover: sync run again to "
+	          "resume streaming",
+	          d->name);
+	return drill_sync_start(d) && drill_mark_and_wait(d, MARK_TIMEOUT_MS);
+}
+
+/*
+ * Run cutover with moment m's failpoint armed to crash there; the kill
+ * lands exactly there or is counted as missed.  Sync is started again if
+ * it is not running and the migration still streams.
+ */
+static bool
+kill_cutover_at(Drill *d, const CutoverMoment *m)
+{
+	int status;
+	bool started;
+
+	if (d->cutover_done)
+	{
+		kill_missed(d, "cutover kill at %s: the cutover had already completed",
+		            m->fp);
+		return true;
+	}
+	if (!resume_after_cutover_kill(d))
+		return false;
+	if (m->with_sync && d->sync_running)
+		proc_kill(&d->sync, SIGSTOP);
+	snprintf(d->cutover_fp, sizeof(d->cutover_fp), "%s=crash", m->fp);
+	started = drill_cutover_start(d);
+	d->cutover_fp[0] = '\0';
+	if (!started)
+		return false;
+	status = drill_cutover_wait(d, CUTOVER_TIMEOUT_MS);
+	if (status == 128 + SIGKILL)
+	{
+		d->stats->kills++;
+		d->stats->kills_at_failpoint++;
+		d->stats->kills_by_phase[DRILL_PHASE_CUTOVER]++;
+		drill_log("%s: kill %d: cutover killed -9 at failpoint %s, %s "
+		          "(migration phase now %s)",
+		          d->name, d->stats->kills, m->fp, m->when,
+		          drill_phase_names[drill_phase(d)]);
+	}
+	else
+	{
+		char *err = proc_stderr(&d->cutover);
+
+		if (status == PROC_TIMEOUT)
+		{
+			proc_kill(&d->cutover, SIGKILL);
+			proc_wait(&d->cutover, 30000);
+			d->cutover_running = false;
+		}
+		kill_missed(d, "cutover exited %d before its failpoint %s", status,
+		            m->fp);
+		print_tail("pgstream cutover stderr", err, 3000);
+		free(err);
+		if (status == 0)
+			cutover_succeeded(d);
+		else
+			drill_fail(d, "cutover armed at %s failed before it got there",
+			           m->fp);
+	}
+	if (m->with_sync && d->sync_running)
+	{
+		int killed = -1;
+
+		if (drill_sync_kill(d, &killed))
+		{
+			d->stats->kills++;
+			drill_log("%s: kill %d: sync killed -9 together with cutover, in "
+			          "phase %s",
+			          d->name, d->stats->kills, drill_phase_names[killed]);
+		}
+		else
+			kill_missed(d, "sync had exited before the kill meant for it");
+	}
+	if (!d->sync_running && !d->cutover_done &&
+	    drill_phase(d) != DRILL_PHASE_CUTOVER &&
+	    drill_phase(d) != DRILL_PHASE_NONE && !drill_sync_start(d))
+		return false;
+	return true;
+}
+
+/*
+ * Cutover killed at up to `count` moments (cutover_moments[first...]), each
+ * time run again with the same command; then one cutover runs to the end.
+ * A binary without the cutover's failpoints gets the timed kills.
+ */
+static bool
+cutover_with_kills_from(Drill *d, int first, int count)
+{
+	d->sync_may_exit = true;
+	if (!drill_binary_has("cutover.after_barrier_applied"))
+	{
+		drill_log("%s: this pgstream has no cutover failpoints: timed cutover "
+		          "kills",
+		          d->name);
+		return cutover_with_timed_kills(d, count);
+	}
+	if (first + count > (int) (sizeof(cutover_moments) /
+	                           sizeof(cutover_moments[0])))
+		kill_missed(d, "%d cutover kills asked for from moment %d: there are "
+		            "fewer moments",
+		            count, first);
+	for (int i = first; i < first + count &&
+	                    i < (int) (sizeof(cutover_moments) /
+	                               sizeof(cutover_moments[0]));
+	     i++)
+		if (!kill_cutover_at(d, &cutover_moments[i]))
+			return false;
+	if (d->cutover_done)
+		return true;
+	return resume_after_cutover_kill(d) && drill_cutover_finish(d);
+}
+
+static bool
+cutover_with_kills(Drill *d, int count)
+{
+	return cutover_with_kills_from(d, 0, count);
+}
+
 bool
 drill_run_kills(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
                 DrillStats *st)
@@ -2045,12 +2542,14 @@ drill_run_kills(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
 	drill_log("== drill 1: kill -9 at random moments (seed %llu) ==",
 	          (unsigned long long) cfg->seed);
 	ok = drill_setup(&d, "drill_kill", src, tgt, NULL, cfg, st, 1);
-	ok = ok && drill_bench_start(&d, 3600);
-	ok = ok && kills_in_phase(&d, DRILL_PHASE_SCHEMA, cfg->kills_schema, 0, 80);
+	ok = ok && require_failpoints(&d) && drill_bench_start(&d, 3600);
+	ok = ok && kills_in_phase(&d, DRILL_PHASE_SCHEMA, cfg->kills_schema,
+	                          SCHEMA_HIT_FIRST, SCHEMA_HIT_LAST);
 	ok = ok && kills_in_phase(&d, DRILL_PHASE_COPY, cfg->kills_copy, 0, 0);
 	ok = ok && kills_in_phase(&d, DRILL_PHASE_INDEX, cfg->kills_index, 0, 0);
-	ok = ok && kills_in_phase(&d, DRILL_PHASE_CATCHUP, cfg->kills_stream, 200, 6000);
-	ok = ok && drill_wait_phase(&d, DRILL_PHASE_CATCHUP, PHASE_TIMEOUT_MS) &&
+	ok = ok && kills_in_phase(&d, DRILL_PHASE_CATCHUP, cfg->kills_stream, 2, 60);
+	ok = ok && drill_sync_start(&d) &&
+	     drill_wait_phase(&d, DRILL_PHASE_CATCHUP, PHASE_TIMEOUT_MS) &&
 	     drill_mark_and_wait(&d, MARK_TIMEOUT_MS);
 	ok = ok && cutover_with_kills(&d, cfg->kills_cutover);
 	ok = ok ? finish(&d) : abandon(&d);
@@ -2419,12 +2918,13 @@ drill_run_short(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
 	drill_log("== short drill (seed %llu) ==", (unsigned long long) cfg->seed);
 	ok = drill_setup(&d, "drill_short", src, tgt, NULL, cfg, st, 6);
 	d.tolerate_lost_target = cfg->tolerate_lost_target;
-	ok = ok && drill_bench_start(&d, 600);
-	/* within 80 ms of pg_dump's start: the pgbench schema takes ~100 ms */
-	ok = ok && kills_in_phase(&d, DRILL_PHASE_SCHEMA, cfg->kills_schema, 0, 80);
+	ok = ok && require_failpoints(&d) && drill_bench_start(&d, 600);
+	ok = ok && kills_in_phase(&d, DRILL_PHASE_SCHEMA, cfg->kills_schema,
+	                          SCHEMA_HIT_FIRST, SCHEMA_HIT_LAST);
 	ok = ok && kills_in_phase(&d, DRILL_PHASE_COPY, cfg->kills_copy, 0, 0);
-	ok = ok && kills_in_phase(&d, DRILL_PHASE_CATCHUP, cfg->kills_stream, 200, 2000);
-	ok = ok && drill_wait_phase(&d, DRILL_PHASE_CATCHUP, PHASE_TIMEOUT_MS) &&
+	ok = ok && kills_in_phase(&d, DRILL_PHASE_CATCHUP, cfg->kills_stream, 2, 20);
+	ok = ok && drill_sync_start(&d) &&
+	     drill_wait_phase(&d, DRILL_PHASE_CATCHUP, PHASE_TIMEOUT_MS) &&
 	     drill_mark_and_wait(&d, MARK_TIMEOUT_MS);
 	if (ok && drill_restart_source(&d, "fast") &&
 	    drill_mark_and_wait(&d, MARK_TIMEOUT_MS))

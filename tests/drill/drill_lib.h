@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "tests/support/cluster.h"
+#include "tests/support/failpoint_ctl.h"
 #include "tests/support/proc.h"
 
 #define DRILL_CONNINFO_MAX (PATH_MAX + 512)
@@ -59,6 +60,12 @@ typedef struct DrillStats
 	int bench_restarts;   /* pgbench started again after a server restart */
 	long long bench_txns; /* pgbench transactions reported */
 	int failures;         /* steps that failed */
+	int kills_at_failpoint; /* kills that landed at a named failpoint */
+	int spool_kills;      /* kill -9 at a spool failpoint, target stopped */
+	long long writer_acked;   /* writer rows whose COMMIT was acknowledged */
+	long long writer_missing; /* of those, not on the target after cutover */
+	int writer_sessions_ended; /* writer sessions cutover --freeze ended */
+	int cutover_refusals; /* a second cutover refused as it must */
 	int known_bug_reruns; /* sync re-run after a lost target connection */
 } DrillStats;
 
@@ -115,6 +122,15 @@ typedef struct Drill
 	long long bench_until_ms; /* keep pgbench running until then (0: stop) */
 	long long bench_next_try_ms;
 	char bench_script[PATH_MAX]; /* optional custom script, "" for builtin */
+	char bench_script2[PATH_MAX]; /* a second one (weights in the names) */
+
+	/* failpoints armed in the next sync / cutover spawned (see
+	 * engine/failpoint.h), "" for none */
+	char sync_fp[256];
+	char cutover_fp[256];
+	FailpointDir fpd; /* PGSTREAM_FAILPOINT_DIR of pause actions */
+	bool fpd_made;
+	char wal_spool[PATH_MAX]; /* sync --spool DIR, "" for none */
 
 	long long marker; /* last marker id inserted on the source */
 	char log_path[PATH_MAX]; /* pgstream output is appended here ("" = none) */
@@ -239,6 +255,10 @@ typedef struct DrillConfig
 	/* re-run sync when it exits on a lost target connection (a known
 	 * engine bug) instead of failing: for make test until it is fixed */
 	bool tolerate_lost_target;
+	/* drill 6 / the short windows drill: pgbench -R of the big
+	 * multi-statement transactions' script mix */
+	int windows_rate;
+	int windows_seconds; /* how long the target stays stopped per kill */
 } DrillConfig;
 
 /* Drill 1: kill -9 at random moments of every phase, and of cutover. */
@@ -258,6 +278,21 @@ bool drill_run_partition(Cluster *src, Cluster *tgt, DrillNetns *ns,
 /* Drill 5: a row the target rejects; resume once the operator fixes it. */
 bool drill_run_reject(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
                       DrillStats *st);
+/*
+ * Drill 6: the windows of issue 13.  sync --spool under a load of big
+ * multi-statement transactions (streamed in progress at
+ * logical_decoding_work_mem=64kB) with UPDATE, DELETE and TRUNCATE ONLY on
+ * an inheritance parent with children; kill -9 at every spool failpoint in
+ * turn while the target is stopped; cutover killed after its freeze and
+ * around its barrier while a writer keeps committing; every acknowledged
+ * commit of the writer on the target; cutover run a second time.
+ */
+bool drill_run_windows(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
+                       DrillStats *st);
+
+/* Does the pgstream binary contain text (a failpoint name, a message)? */
+bool drill_binary_has(const char *text);
+
 /* The short drill of make test: kills, one restart of each server, one
  * terminate of the walsender, a cutover kill. */
 bool drill_run_short(Cluster *src, Cluster *tgt, const DrillConfig *cfg,

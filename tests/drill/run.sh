@@ -11,7 +11,7 @@
 # Needs root for drill 4 (network namespace); DRILL_ONLY=1235 skips it.
 set -eu
 cd "$(dirname "$0")/../.."
-MODE=${MODE:-release}
+MODE=${MODE:-drill}
 BUILD=build/$MODE
 OBJS="$BUILD/tests/drill/run_drill.o $BUILD/tests/drill/drill_lib.o \
 $BUILD/tests/support/cluster.o $BUILD/tests/support/proc.o"
