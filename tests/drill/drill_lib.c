@@ -526,6 +526,9 @@ drill_phase(Drill *d)
 {
 	char v[64];
 
+	if (d->tgt_stopped)
+		return d->tgt_stopped_phase;
+
 	if (!quiet_query(d->tgt, d->tgtdb,
 	                 "SELECT to_regclass('pgstream.migration') IS NOT NULL", v,
 	                 sizeof(v), NULL, 0) ||
@@ -1158,7 +1161,7 @@ cursor_open(Drill *d, Cursor *cur, const Cluster *c, const char *db,
 	snprintf(sql, sizeof(sql),
 	         "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
 	         "DECLARE drill_cur NO SCROLL CURSOR FOR SELECT t::text"
-	         " FROM %s t ORDER BY t::text COLLATE \"C\"",
+	         " FROM ONLY %s t ORDER BY t::text COLLATE \"C\"",
 	         table);
 	res = PQexec(cur->conn, sql);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
@@ -1296,15 +1299,19 @@ drill_compare(Drill *d)
 		char *da;
 		char *db;
 
-		snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", t);
+		char only[600];
+
+		/* ONLY: a parent's rows apart from its children's */
+		snprintf(only, sizeof(only), "ONLY %s", t);
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM ONLY %s", t);
 		if (!must_query(d, d->src, d->srcdb, sql, ca, sizeof(ca)) ||
 		    !must_query(d, d->tgt, d->tgtdb, sql, cb, sizeof(cb)))
 		{
 			same = false;
 			continue;
 		}
-		da = cluster_table_digest(d->src, d->srcdb, t, "t::text COLLATE \"C\"");
-		db = cluster_table_digest(d->tgt, d->tgtdb, t, "t::text COLLATE \"C\"");
+		da = cluster_table_digest(d->src, d->srcdb, only, "t::text COLLATE \"C\"");
+		db = cluster_table_digest(d->tgt, d->tgtdb, only, "t::text COLLATE \"C\"");
 		d->stats->tables_compared++;
 		rows += strtoll(ca, NULL, 10);
 		if (da == NULL || db == NULL || strcmp(ca, cb) != 0 ||
@@ -2907,6 +2914,696 @@ drill_run_reject(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
 	return ok && st->failures == failures_before;
 }
 
+/* ---- drill 6: the windows of issue 13 ---- */
+
+/*
+ * A writer that keeps committing: a thread with its own session, each
+ * transaction BEGIN, two INSERTs, COMMIT as separate statements, ids from
+ * its own counter.  An id counts as acknowledged only once its COMMIT
+ * returned; the drill then demands every acknowledged row on the target
+ * after the cutover.  When cutover --freeze ends its session it connects
+ * again (new sessions are read-only then: it keeps trying).
+ */
+typedef struct Writer
+{
+	pthread_t thread;
+	bool started;
+	char conninfo[DRILL_CONNINFO_MAX + 64];
+	pthread_mutex_t lock;
+	bool stop;
+	unsigned char *acked; /* acked[id] = 1 once its COMMIT returned */
+	long long cap;
+	long long next_id;
+	long long commits;
+	long long ended;     /* sessions ended under it (administrator command) */
+	long long read_only; /* transactions refused by a frozen source */
+	long long other_errors;
+	char last_error[256];
+} Writer;
+
+static Writer writer;
+
+static bool
+writer_stopping(Writer *w)
+{
+	bool stop;
+
+	pthread_mutex_lock(&w->lock);
+	stop = w->stop;
+	pthread_mutex_unlock(&w->lock);
+	return stop;
+}
+
+/* Run one statement; on error count why.  True if it worked. */
+static bool
+writer_exec(Writer *w, PGconn *conn, const char *sql)
+{
+	PGresult *res = PQexec(conn, sql);
+	bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+
+	if (!ok)
+	{
+		const char *msg = PQerrorMessage(conn);
+
+		pthread_mutex_lock(&w->lock);
+		if (strstr(msg, "terminating connection due to administrator command") != NULL)
+			w->ended++;
+		else if (strstr(msg, "read-only transaction") != NULL)
+			w->read_only++;
+		else
+		{
+			w->other_errors++;
+			snprintf(w->last_error, sizeof(w->last_error), "%.200s", msg);
+		}
+		pthread_mutex_unlock(&w->lock);
+	}
+	PQclear(res);
+	return ok;
+}
+
+static void *
+writer_main(void *arg)
+{
+	Writer *w = arg;
+	PGconn *conn = NULL;
+
+	while (!writer_stopping(w))
+	{
+		char sql[128];
+		long long id = w->next_id;
+
+		if (conn == NULL || PQstatus(conn) != CONNECTION_OK)
+		{
+			PQfinish(conn);
+			conn = PQconnectdb(w->conninfo);
+			if (PQstatus(conn) != CONNECTION_OK)
+			{
+				sleep_ms(20);
+				continue;
+			}
+			PQsetNoticeProcessor(conn, ignore_notice, NULL);
+		}
+		if (id + 2 >= w->cap)
+			break;
+		w->next_id += 2;
+		if (!writer_exec(w, conn, "BEGIN"))
+		{
+			sleep_ms(10);
+			continue;
+		}
+		snprintf(sql, sizeof(sql), "INSERT INTO drill_writer (id) VALUES (%lld)",
+		         id);
+		if (writer_exec(w, conn, sql))
+		{
+			snprintf(sql, sizeof(sql),
+			         "INSERT INTO drill_writer (id) VALUES (%lld)", id + 1);
+			if (writer_exec(w, conn, sql) && writer_exec(w, conn, "COMMIT"))
+			{
+				pthread_mutex_lock(&w->lock);
+				w->acked[id] = w->acked[id + 1] = 1;
+				w->commits++;
+				pthread_mutex_unlock(&w->lock);
+				sleep_ms(2);
+				continue;
+			}
+		}
+		if (PQstatus(conn) == CONNECTION_OK)
+			PQclear(PQexec(conn, "ROLLBACK"));
+		sleep_ms(10);
+	}
+	PQfinish(conn);
+	return NULL;
+}
+
+static bool
+writer_start(Drill *d, Writer *w)
+{
+	memset(w, 0, sizeof(*w));
+	pthread_mutex_init(&w->lock, NULL);
+	w->cap = 4000000;
+	w->next_id = 1;
+	w->acked = calloc((size_t) w->cap, 1);
+	snprintf(w->conninfo, sizeof(w->conninfo),
+	         "%s application_name=drill_writer connect_timeout=5",
+	         d->src_conninfo);
+	if (w->acked == NULL || pthread_create(&w->thread, NULL, writer_main, w) != 0)
+	{
+		drill_fail(d, "could not start the writer");
+		free(w->acked);
+		w->acked = NULL;
+		return false;
+	}
+	w->started = true;
+	drill_log("%s: writer started (BEGIN; INSERT; INSERT; COMMIT in a loop)",
+	          d->name);
+	return true;
+}
+
+static long long
+writer_commits(Writer *w)
+{
+	long long n;
+
+	pthread_mutex_lock(&w->lock);
+	n = w->commits;
+	pthread_mutex_unlock(&w->lock);
+	return n;
+}
+
+static void
+writer_stop(Drill *d, Writer *w)
+{
+	if (!w->started)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stop = true;
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	w->started = false;
+	drill_log("%s: writer stopped: %lld transactions acknowledged, %lld "
+	          "session(s) ended under it, %lld refused as read-only, %lld "
+	          "other error(s)%s%s",
+	          d->name, w->commits, w->ended, w->read_only, w->other_errors,
+	          w->other_errors ? ", last: " : "", w->last_error);
+}
+
+/* Wait until the writer acknowledged n more commits. */
+static bool
+writer_wait_commits(Drill *d, Writer *w, long long n)
+{
+	long long want = writer_commits(w) + n;
+	long long deadline = proc_now_ms() + 60000;
+
+	while (writer_commits(w) < want)
+	{
+		if (proc_now_ms() > deadline)
+		{
+			drill_fail(d, "the writer committed nothing in 60 s (last error: "
+			              "%s)",
+			           w->last_error);
+			return false;
+		}
+		if (!drill_sleep(d, 50))
+			return false;
+	}
+	return true;
+}
+
+/* Every row whose COMMIT the writer saw acknowledged is on the target. */
+static bool
+writer_check(Drill *d, Writer *w)
+{
+	PGconn *conn = cluster_connect(d->tgt, d->tgtdb, NULL);
+	PGresult *res;
+	unsigned char *seen;
+	long long acked = 0;
+	long long missing = 0;
+	long long first_missing = 0;
+
+	if (conn == NULL)
+		return false;
+	res = PQexec(conn, "SELECT id FROM ONLY drill_writer");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		drill_fail(d, "could not read drill_writer on the target: %s",
+		           PQerrorMessage(conn));
+		PQclear(res);
+		PQfinish(conn);
+		return false;
+	}
+	seen = calloc((size_t) w->cap, 1);
+	for (int i = 0; seen != NULL && i < PQntuples(res); i++)
+	{
+		long long id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
+
+		if (id > 0 && id < w->cap)
+			seen[id] = 1;
+	}
+	for (long long id = 1; seen != NULL && id < w->next_id; id++)
+		if (w->acked[id])
+		{
+			acked++;
+			if (!seen[id])
+			{
+				if (missing++ == 0)
+					first_missing = id;
+			}
+		}
+	drill_log("%s: writer: %lld acknowledged rows, %lld on the target of "
+	          "%d there; %lld acknowledged rows missing%s",
+	          d->name, acked, acked - missing, PQntuples(res), missing,
+	          missing ? " -- LOST" : "");
+	d->stats->writer_acked += acked;
+	d->stats->writer_missing += missing;
+	d->stats->writer_sessions_ended += (int) w->ended;
+	if (missing > 0)
+		drill_fail(d, "%lld row(s) the writer saw committed are not on the "
+		              "target (first: id %lld)",
+		           missing, first_missing);
+	PQclear(res);
+	PQfinish(conn);
+	free(seen);
+	return seen != NULL && missing == 0;
+}
+
+/* The source database is read-only for new transactions (a freeze)? */
+static int
+source_frozen(Drill *d)
+{
+	char sql[512];
+	char v[16];
+
+	snprintf(sql, sizeof(sql),
+	         "SELECT EXISTS (SELECT 1 FROM pg_db_role_setting s JOIN "
+	         "pg_database db ON db.oid = s.setdatabase WHERE db.datname = '%s'"
+	         " AND s.setrole = 0 AND EXISTS (SELECT 1 FROM unnest(s.setconfig) "
+	         "g WHERE g ~* '^default_transaction_read_only=(on|true|yes|1)$'))",
+	         d->srcdb);
+	if (!must_query(d, d->src, "postgres", sql, v, sizeof(v)))
+		return -1;
+	return strcmp(v, "t") == 0;
+}
+
+/* A session alive and answering? */
+static bool
+session_alive(PGconn *conn)
+{
+	PGresult *res = PQexec(conn, "SELECT 1");
+	bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+
+	PQclear(res);
+	return ok;
+}
+
+/*
+ * cutover --freeze run again once one completed: it must refuse with exit
+ * 1 and name the problem (the target holds no migration any more), before
+ * touching the source: the freeze stays as it was (frozen: the first
+ * cutover's; writable: an operator went back to the old source) and the
+ * application's session is not ended.
+ */
+static bool
+cutover_again(Drill *d, const char *label)
+{
+	const char *app_sql = "INSERT INTO drill_marker (note) VALUES ('app')";
+	char want[256];
+	PGconn *app = cluster_connect(d->src, d->srcdb, NULL);
+	int frozen_before = source_frozen(d);
+	int frozen_after;
+	int status;
+	char *err;
+	bool ok = true;
+
+	snprintf(want, sizeof(want),
+	         "target database \"%s\" holds no pgstream migration", d->tgtdb);
+	if (app == NULL || frozen_before < 0)
+	{
+		PQfinish(app);
+		return false;
+	}
+	d->cutover_done = false;
+	if (!drill_cutover_start(d))
+	{
+		PQfinish(app);
+		return false;
+	}
+	status = drill_cutover_wait(d, CUTOVER_TIMEOUT_MS);
+	d->cutover_done = true;
+	err = proc_stderr(&d->cutover);
+	log_append(d, "second cutover", err);
+	frozen_after = source_frozen(d);
+	if (status != 1 || err == NULL || strstr(err, want) == NULL)
+	{
+		ok = false;
+		drill_fail(d, "cutover run again (%s) exited %d; want 1 and \"%s\"",
+		           label, status, want);
+		print_tail("pgstream cutover stderr", err, 2000);
+	}
+	if (frozen_after != frozen_before)
+	{
+		ok = false;
+		drill_fail(d, "cutover run again (%s) changed the source's freeze: "
+		              "%s before, %s after",
+		           label, frozen_before ? "read-only" : "writable",
+		           frozen_after ? "read-only" : "writable");
+	}
+	if (!session_alive(app))
+	{
+		ok = false;
+		drill_fail(d, "cutover run again (%s) ended an application session",
+		           label);
+	}
+	else if (!frozen_before)
+	{
+		/* the old source takes writes, from old sessions and new ones */
+		PGresult *res = PQexec(app, app_sql);
+
+		if (PQresultStatus(res) != PGRES_COMMAND_OK ||
+		    !quiet_query(d->src, d->srcdb, app_sql, NULL, 0, NULL, 0))
+		{
+			ok = false;
+			drill_fail(d, "the old source does not take writes after cutover "
+			              "run again (%s): %s",
+			           label, PQerrorMessage(app));
+		}
+		PQclear(res);
+	}
+	if (ok)
+	{
+		d->stats->cutover_refusals++;
+		drill_log("%s: cutover run again (%s): exit 1, \"%s\"; the source "
+		          "stays %s and the application's session alive",
+		          d->name, label, want, frozen_after ? "read-only" : "writable");
+	}
+	free(err);
+	PQfinish(app);
+	return ok;
+}
+
+/*
+ * The load of drill 6, beside pgbench's own: big multi-statement
+ * transactions (2000-5000 rows of ~80 bytes, streamed in progress above
+ * logical_decoding_work_mem=64kB) that also UPDATE and DELETE through the
+ * inheritance parent and INSERT into it and its children; and TRUNCATE
+ * ONLY of the parent.  Each client touches only rows of its own classes
+ * (id % 64 = client + 4k), so that clients never wait on each other's rows
+ * (a deadlock would end a pgbench client).
+ */
+static const char windows_big_sql[] =
+    "\\set n random(2000, 5000)\n"
+    "\\set k random(0, 15)\n"
+    "\\set j random(0, 15)\n"
+    "BEGIN;\n"
+    "INSERT INTO drill_big (batch, payload) SELECT :client_id, md5(g::text) "
+    "|| repeat('x', 48) FROM generate_series(1, :n) g;\n"
+    "UPDATE drill_parent SET v = v + 1 WHERE id % 64 = (:client_id % 4) + 4 * :k;\n"
+    "DELETE FROM drill_parent WHERE id % 64 = (:client_id % 4) + 4 * :j AND v > 2;\n"
+    "INSERT INTO drill_parent (id, note) SELECT nextval('drill_parent_id_seq'), "
+    "'p' FROM generate_series(1, 20);\n"
+    "INSERT INTO drill_child_a (id, note) SELECT nextval('drill_parent_id_seq'), "
+    "'a' FROM generate_series(1, 20);\n"
+    "INSERT INTO drill_child_b (id, note) SELECT nextval('drill_parent_id_seq'), "
+    "'b' FROM generate_series(1, 20);\n"
+    "COMMIT;\n";
+static const char windows_truncate_sql[] = "TRUNCATE ONLY drill_parent;\n";
+
+static bool
+windows_schema(Drill *d)
+{
+	static const char sql[] =
+	    "CREATE SEQUENCE drill_parent_id_seq;"
+	    "CREATE TABLE drill_parent (id bigint PRIMARY KEY, v int NOT NULL "
+	    " DEFAULT 0, note text);"
+	    "CREATE TABLE drill_child_a () INHERITS (drill_parent);"
+	    "ALTER TABLE drill_child_a ADD PRIMARY KEY (id);"
+	    "CREATE TABLE drill_child_b (extra text DEFAULT 'b') INHERITS (drill_parent);"
+	    "ALTER TABLE drill_child_b ADD PRIMARY KEY (id);"
+	    "INSERT INTO drill_parent (id, note) SELECT nextval('drill_parent_id_seq'),"
+	    " 'p' FROM generate_series(1, 3000);"
+	    "INSERT INTO drill_child_a (id, note) SELECT nextval('drill_parent_id_seq'),"
+	    " 'a' FROM generate_series(1, 3000);"
+	    "INSERT INTO drill_child_b (id, note) SELECT nextval('drill_parent_id_seq'),"
+	    " 'b' FROM generate_series(1, 3000);"
+	    "CREATE TABLE drill_big (id bigserial PRIMARY KEY, batch int NOT NULL,"
+	    " payload text NOT NULL);"
+	    "CREATE TABLE drill_writer (id bigint PRIMARY KEY, at timestamptz NOT"
+	    " NULL DEFAULT clock_timestamp())";
+	const char *tmp = getenv("TMPDIR");
+	FILE *f;
+	char path[PATH_MAX];
+
+	if (!must_query(d, d->src, d->srcdb, sql, NULL, 0))
+		return false;
+	if (tmp == NULL || *tmp == '\0')
+		tmp = "/tmp";
+	for (int i = 0; i < 2; i++)
+	{
+		snprintf(path, sizeof(path), "%s/%s-%d-%s.sql", tmp, d->name,
+		         (int) getpid(), i == 0 ? "big" : "truncate");
+		f = fopen(path, "w");
+		if (f == NULL || fputs(i == 0 ? windows_big_sql : windows_truncate_sql,
+		                       f) < 0)
+		{
+			drill_fail(d, "could not write %s", path);
+			if (f != NULL)
+				fclose(f);
+			return false;
+		}
+		fclose(f);
+		/* pgbench weights: big transactions 4, truncate 1, tpcb-like 20 */
+		snprintf(i == 0 ? d->bench_script : d->bench_script2, PATH_MAX,
+		         "%.4000s@%d", path, i == 0 ? 4 : 1);
+	}
+	snprintf(d->wal_spool, sizeof(d->wal_spool), "%s/%s-%d-spool", tmp,
+	         d->name, (int) getpid());
+	{
+		/* a spool left by an earlier run of this drill belongs to another
+		 * migration */
+		const char *const argv[] = {"rm", "-rf", d->wal_spool, NULL};
+
+		proc_run(argv, NULL, 60000, NULL, NULL);
+	}
+	return true;
+}
+
+/* The spool failpoints (fix/spool, engine/stream.c), each the moment of a
+ * bug of issue 13. */
+static const struct
+{
+	const char *fp;
+	const char *when;
+} spool_moments[] = {
+    {"stream.spool_flushed_mid_txn",
+     "a spool flush ended inside a transaction, nothing confirmed yet"},
+    {"stream.receiver_idle_wait",
+     "a receiver turn that began idle is about to wait"},
+};
+
+typedef struct SpoolHit
+{
+	int windows_ms;
+	long long streaming_since;
+	long long stopped_at;
+} SpoolHit;
+
+/*
+ * A hit counts once sync streams, the drill has stopped the target and the
+ * load has gone on for windows_ms since: the spool holds transactions the
+ * target has not seen.  The target is stopped from here, at the first hit
+ * a while into streaming (sync is paused meanwhile: no harm).
+ */
+static bool
+spool_hit(Drill *d, void *arg)
+{
+	SpoolHit *h = arg;
+	int phase = drill_phase(d);
+	long long now = proc_now_ms();
+
+	if (phase != DRILL_PHASE_CATCHUP && phase != DRILL_PHASE_STREAMING)
+		return false;
+	if (h->streaming_since == 0)
+		h->streaming_since = now;
+	if (!d->tgt_stopped)
+	{
+		if (now - h->streaming_since < 1000)
+			return false;
+		d->tgt_stopped_phase = phase;
+		d->tgt_stopped = true;
+		drill_log("%s: target stopped while sync streams with --spool",
+		          d->name);
+		if (!cluster_stop(d->tgt, "fast"))
+			drill_fail(d, "could not stop the target");
+		h->stopped_at = proc_now_ms();
+		return false;
+	}
+	return now - h->stopped_at >= h->windows_ms;
+}
+
+static bool
+start_target(Drill *d)
+{
+	if (!d->tgt_stopped)
+		return true;
+	d->tgt_stopped = false;
+	drill_log("%s: target started again", d->name);
+	if (cluster_start(d->tgt))
+		return true;
+	drill_fail(d, "could not start the target again");
+	return false;
+}
+
+/*
+ * Stop a running sync with SIGTERM (how an operator stops it), so that the
+ * next run can be started with a failpoint armed.  An exit before the
+ * signal fails the drill (sync_alive).
+ */
+static bool
+stop_sync(Drill *d)
+{
+	int status;
+
+	if (!sync_alive(d))
+		return false;
+	proc_kill(&d->sync, SIGTERM);
+	status = drill_sync_wait(d, 60000);
+	if (status == PROC_TIMEOUT)
+	{
+		drill_fail(d, "sync did not stop within 60 s of SIGTERM");
+		proc_kill(&d->sync, SIGKILL);
+		drill_sync_wait(d, 30000);
+		return false;
+	}
+	drill_log("%s: sync stopped by SIGTERM (exit %d) to be run again with a "
+	          "failpoint armed",
+	          d->name, status);
+	return true;
+}
+
+/* kill -9 of sync at each spool failpoint in turn, the target stopped;
+ * then the target started and sync run again must apply the spool. */
+static bool
+spool_kills(Drill *d, const DrillConfig *cfg)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < sizeof(spool_moments) / sizeof(spool_moments[0]);
+	     i++)
+	{
+		SpoolHit h = {cfg->windows_seconds * 1000, 0, 0};
+		int missed = d->stats->kills_missed;
+		bool ok;
+
+		if (!drill_binary_has(spool_moments[i].fp))
+		{
+			drill_log("%s: this pgstream has no failpoint %s", d->name,
+			          spool_moments[i].fp);
+			continue;
+		}
+		ok = kill_at_pause(d, spool_moments[i].fp, 1, DRILL_PHASE_CATCHUP,
+		                   spool_hit, &h, PHASE_TIMEOUT_MS,
+		                   spool_moments[i].when);
+		if (ok && d->stats->kills_missed == missed)
+			d->stats->spool_kills++;
+		ok = start_target(d) && ok;
+		if (!ok || !drill_sync_start(d) || !drill_mark_and_wait(d, MARK_TIMEOUT_MS))
+			return false;
+		drill_log("%s: sync read the spool back and applies again", d->name);
+		/* the next kill starts sync armed */
+		if (!stop_sync(d))
+			return false;
+		n++;
+	}
+	if (n == 0)
+	{
+		/* no spool failpoints in this binary: one kill at a time */
+		long delay = cfg->windows_seconds * 1000;
+
+		drill_log("%s: no spool failpoints: one kill -9 %ld ms after the "
+		          "target was stopped",
+		          d->name, delay);
+		if (!drill_sync_start(d) ||
+		    !drill_wait_phase(d, DRILL_PHASE_CATCHUP, PHASE_TIMEOUT_MS) ||
+		    !drill_mark_and_wait(d, MARK_TIMEOUT_MS))
+			return false;
+		d->tgt_stopped_phase = drill_phase(d);
+		d->tgt_stopped = true;
+		if (!cluster_stop(d->tgt, "fast") || !drill_sleep(d, delay) ||
+		    !kill_now(d, DRILL_PHASE_CATCHUP, "target stopped, --spool"))
+			return false;
+		d->stats->spool_kills++;
+		if (!start_target(d))
+			return false;
+	}
+	return drill_sync_start(d) && drill_mark_and_wait(d, MARK_TIMEOUT_MS);
+}
+
+bool
+drill_run_windows(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
+                  DrillStats *st)
+{
+	Drill d;
+	bool ok;
+	int failures_before = st->failures;
+	bool cutover_fps = drill_binary_has("cutover.after_freeze");
+
+	drill_log("== drill 6: the windows of issue 13 (seed %llu) ==",
+	          (unsigned long long) cfg->seed);
+	ok = drill_setup(&d, "drill_windows", src, tgt, NULL, cfg, st, 6);
+	d.rate = cfg->windows_rate;
+	d.sync_may_exit = false;
+	ok = ok && require_failpoints(&d) && windows_schema(&d);
+	if (getenv("DRILL_NO_TRUNC") != NULL)
+		d.bench_script2[0] = '\0';
+	if (getenv("DRILL_LOAD_LATE") == NULL)
+		ok = ok && drill_bench_start(&d, 3600);
+	/* the full load and the first kills of the stream */
+	ok = ok && drill_sync_start(&d) &&
+	     drill_wait_phase(&d, DRILL_PHASE_CATCHUP, PHASE_TIMEOUT_MS) &&
+	     drill_mark_and_wait(&d, MARK_TIMEOUT_MS);
+	if (getenv("DRILL_LOAD_LATE") != NULL)
+		ok = ok && drill_bench_start(&d, 3600);
+	ok = ok && stop_sync(&d);
+	ok = ok && spool_kills(&d, cfg);
+	/* a writer commits while cutovers freeze the source and end sessions */
+	ok = ok && writer_start(&d, &writer) &&
+	     writer_wait_commits(&d, &writer, 20);
+	d.sync_may_exit = true;
+	if (ok && cutover_fps)
+		for (int i = 0; ok && i < cfg->kills_cutover && i < 3; i++)
+			ok = kill_cutover_at(&d, &cutover_moments[3 + i]);
+	else if (ok)
+		drill_log("%s: this pgstream has no cutover failpoints: no cutover "
+		          "kills",
+		          d.name);
+	if (ok && !d.cutover_done)
+	{
+		/* an operator undoes the freeze a killed cutover left, so that
+		 * the writer commits right up to the next cutover's freeze */
+		ok = resume_after_cutover_kill(&d);
+		if (ok && source_frozen(&d) == 1)
+		{
+			drill_log("%s: the source was left read-only by a killed "
+			          "cutover: made writable again by hand",
+			          d.name);
+			unfreeze_source(&d);
+		}
+		ok = ok && writer_wait_commits(&d, &writer, 20) &&
+		     drill_cutover_finish(&d);
+	}
+	writer_stop(&d, &writer);
+	ok = ok ? finish(&d) : abandon(&d);
+	if (d.cutover_done)
+		ok = writer_check(&d, &writer) && ok;
+	free(writer.acked);
+	writer.acked = NULL;
+	/* cutover run twice: on the frozen old source, then on a writable one */
+	if (ok && cutover_fps)
+	{
+		ok = cutover_again(&d, "source frozen by the cutover");
+		unfreeze_source(&d);
+		ok = cutover_again(&d, "source made writable again") && ok;
+	}
+	else if (ok)
+		drill_log("%s: this pgstream predates the cutover fixes: cutover run "
+		          "again not checked",
+		          d.name);
+	drill_term(&d);
+	{
+		const char *const argv[] = {"rm", "-rf", d.wal_spool, NULL};
+		char path[PATH_MAX];
+
+		proc_run(argv, NULL, 60000, NULL, NULL);
+		for (int i = 0; i < 2; i++)
+		{
+			snprintf(path, sizeof(path), "%s", i == 0 ? d.bench_script : d.bench_script2);
+			if (strrchr(path, '@') != NULL)
+				*strrchr(path, '@') = '\0';
+			unlink(path);
+		}
+	}
+	return ok && st->failures == failures_before;
+}
+
 bool
 drill_run_short(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
                 DrillStats *st)
@@ -2960,8 +3657,13 @@ drill_print_figures(FILE *f, const DrillStats *st, uint64_t seed,
 			fprintf(f, "%s%s %d", n++ ? ", " : "", drill_phase_names[i],
 			        st->kills_by_phase[i]);
 	fprintf(f, ")\n");
+	fprintf(f, "kills at failpoints:  %d  (landed at a named moment)\n",
+	        st->kills_at_failpoint);
 	fprintf(f, "kills missed:         %d  (aimed, did not land there)\n",
 	        st->kills_missed);
+	fprintf(f, "spool kills:          %d  (kill -9 with --spool, target "
+	           "stopped)\n",
+	        st->spool_kills);
 	fprintf(f, "restarts survived:    %d  (server restarts)\n", st->restarts);
 	fprintf(f, "terminates survived:  %d  (pg_terminate_backend)\n",
 	        st->terminates);
@@ -2975,6 +3677,11 @@ drill_print_figures(FILE *f, const DrillStats *st, uint64_t seed,
 	fprintf(f, "rows compared:        %lld\n", st->rows_compared);
 	fprintf(f, "rows lost:            %lld\n", st->rows_lost);
 	fprintf(f, "rows duplicated:      %lld\n", st->rows_duplicated);
+	fprintf(f, "writer rows acked:    %lld  (%lld missing on the target; %d "
+	           "writer sessions ended by --freeze)\n",
+	        st->writer_acked, st->writer_missing, st->writer_sessions_ended);
+	fprintf(f, "cutover run again:    %d  (refused, source left as it was)\n",
+	        st->cutover_refusals);
 	fprintf(f, "peak RSS of pgstream: %ld kB (%.1f MB, %s)\n", st->peak_rss_kb,
 	        (double) st->peak_rss_kb / 1024.0,
 	        st->peak_rss_what[0] ? st->peak_rss_what : "-");
@@ -2988,7 +3695,8 @@ drill_print_figures(FILE *f, const DrillStats *st, uint64_t seed,
 	fprintf(f, "wall time:            %.0f s\n", seconds);
 	fprintf(f, "result:               %s\n",
 	        st->failures == 0 && st->rows_lost == 0 &&
-	                st->rows_duplicated == 0 && st->kills_missed == 0
+	                st->rows_duplicated == 0 && st->kills_missed == 0 &&
+	                st->writer_missing == 0
 	            ? "PASS"
 	            : "FAIL");
 	fprintf(f, "================================\n");

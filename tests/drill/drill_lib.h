@@ -131,6 +131,10 @@ typedef struct Drill
 	FailpointDir fpd; /* PGSTREAM_FAILPOINT_DIR of pause actions */
 	bool fpd_made;
 	char wal_spool[PATH_MAX]; /* sync --spool DIR, "" for none */
+	/* the drill stopped the target on purpose: drill_phase() answers the
+	 * phase it read before, without asking the stopped server */
+	bool tgt_stopped;
+	int tgt_stopped_phase;
 
 	long long marker; /* last marker id inserted on the source */
 	char log_path[PATH_MAX]; /* pgstream output is appended here ("" = none) */

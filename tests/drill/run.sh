@@ -14,7 +14,8 @@ cd "$(dirname "$0")/../.."
 MODE=${MODE:-drill}
 BUILD=build/$MODE
 OBJS="$BUILD/tests/drill/run_drill.o $BUILD/tests/drill/drill_lib.o \
-$BUILD/tests/support/cluster.o $BUILD/tests/support/proc.o"
+$BUILD/tests/support/cluster.o $BUILD/tests/support/proc.o \
+$BUILD/tests/support/failpoint_ctl.o"
 make --no-print-directory MODE="$MODE" "$BUILD/pgstream" $OBJS
 case $MODE in
 san) LDFLAGS="-fsanitize=address,undefined" ;;

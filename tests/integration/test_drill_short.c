@@ -18,6 +18,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +48,19 @@ drill_clusters_teardown(void)
 	cluster_destroy(&drill_target);
 }
 
+/* DRILL_SHORT_ONLY=kills or =windows runs only that test (while working
+ * on one). */
+static bool
+short_only(const char *other)
+{
+	const char *only = getenv("DRILL_SHORT_ONLY");
+
+	if (only == NULL || strcmp(only, other) != 0)
+		return false;
+	fprintf(stderr, "DRILL_SHORT_ONLY=%s: skipped\n", other);
+	return true;
+}
+
 START_TEST(short_drill_loses_nothing)
 {
 	DrillStats st;
@@ -57,6 +71,8 @@ START_TEST(short_drill_loses_nothing)
 
 	ck_assert_msg(getenv("PGSTREAM_BIN") != NULL,
 	              "PGSTREAM_BIN is not set (make check-integration sets it)");
+	if (short_only("windows"))
+		return;
 	memset(&st, 0, sizeof(st));
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.seed = seed_env != NULL && *seed_env != '\0'
@@ -110,6 +126,72 @@ START_TEST(short_drill_loses_nothing)
 }
 END_TEST
 
+/*
+ * The windows of issue 13, short: sync --spool under big multi-statement
+ * transactions (streamed in progress) with UPDATE, DELETE and TRUNCATE ONLY
+ * on an inheritance parent with children; kill -9 at each spool failpoint
+ * with the target stopped; a cutover killed right after its freeze while a
+ * writer commits; the next cutover ends the writer's session; every
+ * acknowledged commit on the target; cutover run again refused twice.
+ */
+START_TEST(short_drill_windows)
+{
+	DrillStats st;
+	DrillConfig cfg;
+	const char *seed_env = getenv("DRILL_SEED");
+	long long t0 = proc_now_ms();
+	bool ok;
+	bool spool_fps = drill_binary_has("stream.spool_flushed_mid_txn");
+	bool cutover_fps = drill_binary_has("cutover.after_freeze");
+
+	ck_assert_msg(getenv("PGSTREAM_BIN") != NULL,
+	              "PGSTREAM_BIN is not set (make check-integration sets it)");
+	if (short_only("kills"))
+		return;
+	memset(&st, 0, sizeof(st));
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.seed = seed_env != NULL && *seed_env != '\0'
+	               ? strtoull(seed_env, NULL, 10)
+	               : (uint64_t) time(NULL) ^ ((uint64_t) getpid() << 16);
+	cfg.scale = 1;
+	cfg.split_mb = 1;
+	cfg.jobs = 2;
+	cfg.clients = 4;
+	cfg.rate = 25;
+	cfg.windows_rate = 25;
+	cfg.windows_seconds = 2;
+	cfg.kills_cutover = 1; /* cutover.after_freeze */
+	fprintf(stderr, "short windows drill: seed %llu\n",
+	        (unsigned long long) cfg.seed);
+	ok = drill_run_windows(&drill_source, &drill_target, &cfg, &st);
+	drill_print_figures(stderr, &st, cfg.seed,
+	                    (double) (proc_now_ms() - t0) / 1000.0);
+	ck_assert_msg(ok, "the short windows drill failed (seed %llu; see above)",
+	              (unsigned long long) cfg.seed);
+	ck_assert_int_eq(st.failures, 0);
+	ck_assert_int_eq(st.rows_lost, 0);
+	ck_assert_int_eq(st.rows_duplicated, 0);
+	ck_assert_msg(st.kills_missed == 0, "%d kill(s) missed their moment "
+	              "(\"KILL MISSED\" above)", st.kills_missed);
+	/* one kill per spool failpoint (one timed kill without them) */
+	ck_assert_int_eq(st.spool_kills, spool_fps ? 2 : 1);
+	ck_assert_int_eq(st.kills_at_failpoint,
+	                 (spool_fps ? 2 : 0) + (cutover_fps ? 1 : 0));
+	ck_assert_int_eq(st.kills_by_phase[DRILL_PHASE_CUTOVER], cutover_fps ? 1 : 0);
+	ck_assert_int_eq(st.cutovers, 1);
+	ck_assert_int_gt(st.writer_acked, 0);
+	ck_assert_int_eq(st.writer_missing, 0);
+	if (cutover_fps)
+	{
+		/* the final cutover ended the writer's session */
+		ck_assert_int_ge(st.writer_sessions_ended, 1);
+		ck_assert_int_eq(st.cutover_refusals, 2);
+	}
+	/* pgbench 4 + parent, 2 children, big, writer, marker */
+	ck_assert_int_ge(st.tables_compared, 10);
+}
+END_TEST
+
 Suite *
 drill_short_suite(void)
 {
@@ -120,6 +202,7 @@ drill_short_suite(void)
 	                            drill_clusters_teardown);
 	tcase_set_timeout(tc, SHORT_TIMEOUT_S);
 	tcase_add_test(tc, short_drill_loses_nothing);
+	tcase_add_test(tc, short_drill_windows);
 	suite_add_tcase(s, tc);
 	return s;
 }
