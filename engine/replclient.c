@@ -311,9 +311,10 @@ handle_copydata(ReplClient *rc, int len, int64_t now, ReplMessage *msg, SyncErro
 }
 
 /*
- * A silent source: half way to receive_timeout_ms ask it for a reply (an
- * idle but healthy walsender answers at once), at the timeout give up with
- * an error that makes sync reconnect.  Without this a connection cut
+ * True (err filled) when the source has been silent too long.  Half way to
+ * receive_timeout_ms ask it for a reply (an idle but healthy walsender
+ * answers at once); at the timeout give up with an error that makes sync
+ * reconnect.  Without this a connection cut
  * silently (a dead network path, a frozen server) waited forever.
  */
 static bool
@@ -324,10 +325,13 @@ receive_timed_out(ReplClient *rc, SyncError *err)
 	if (rc->receive_timeout_ms <= 0)
 		return false;
 	if (rc->silent_us >= limit_us)
-		return sync_error_set(err, SYNC_ERR_CONNECT,
-							  "nothing received from the source for %d s (receive timeout); "
-							  "the connection is presumed lost",
-							  (rc->receive_timeout_ms + 999) / 1000);
+	{
+		sync_error_set(err, SYNC_ERR_CONNECT,
+					   "nothing received from the source for %d s (receive timeout); "
+					   "the connection is presumed lost",
+					   (rc->receive_timeout_ms + 999) / 1000);
+		return true;
+	}
 	if (!rc->ping_sent && rc->silent_us >= limit_us / 2)
 	{
 		if (!replclient_send_status(rc, true, err))

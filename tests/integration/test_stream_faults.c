@@ -28,6 +28,9 @@
  *       killed; the transaction aborts meanwhile, so the source never sends
  *       it again.  The restarted sync must still release applied segments
  *       (it used to keep that transaction open for good: the disk filled).
+ *   many_concurrently_streamed_transactions_are_applied
+ *       270 transactions are streamed at the same time (there used to be
+ *       room for 256, and the error came back on every restart).
  *   a_silent_source_is_detected_and_sync_reconnects
  *       the walsender is stopped (SIGSTOP): its connection stays open and
  *       silent; sync must say so after its receive timeout (4 s in this
@@ -78,6 +81,7 @@ clusters_setup(void)
 	ck_assert(cluster_init(&source, "faults-source", CLUSTER_LOGICAL));
 	ck_assert(cluster_set(&source, "logical_decoding_work_mem = 64kB"));
 	ck_assert(cluster_set(&source, "wal_sender_timeout = 12s"));
+	ck_assert(cluster_set(&source, "max_connections = 320"));
 	ck_assert(cluster_init(&target, "faults-target", 0));
 	ck_assert(cluster_start(&source));
 	ck_assert(cluster_start(&target));
@@ -701,6 +705,71 @@ START_TEST(spool_releases_segments_after_a_streamed_transaction_is_cut_off)
 }
 END_TEST
 
+/* ---- more streamed transactions open at once than there used to be room for ---- */
+
+#define MANY_STREAMS 270
+
+START_TEST(many_concurrently_streamed_transactions_are_applied)
+{
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	char want[64];
+	PGconn **conns = calloc(MANY_STREAMS, sizeof(PGconn *));
+	Proc sync;
+	char sql[256];
+
+	ck_assert_ptr_nonnull(conns);
+	itest_make_db(&source, "f7_src", NULL);
+	itest_make_db(&target, "f7_tgt", "migrator");
+	ck_assert(cluster_psql(&source, "f7_src",
+	                       "CREATE TABLE public.t (id bigserial PRIMARY KEY,"
+	                       " s int NOT NULL, v text NOT NULL)"));
+	itest_conninfo(src, &source, "f7_src");
+	itest_migrator_conninfo(tgt, &target, "f7_tgt");
+	spawn_sync(&sync, src, tgt, NULL, NULL);
+	wait_for_streaming(tgt, &sync);
+
+	/* each transaction alone passes logical_decoding_work_mem: all streamed */
+	for (int i = 0; i < MANY_STREAMS; i++)
+	{
+		PGresult *res;
+
+		conns[i] = cluster_connect(&source, "f7_src", NULL);
+		ck_assert_ptr_nonnull(conns[i]);
+		snprintf(sql, sizeof(sql),
+		         "BEGIN; INSERT INTO public.t (s, v) SELECT %d, md5(g::text)"
+		         " FROM generate_series(1, 500) g",
+		         i);
+		res = PQexec(conns[i], sql);
+		ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
+		PQclear(res);
+	}
+	/* all of them are streamed to sync before any commits */
+	snprintf(sql, sizeof(sql),
+	         "SELECT coalesce(bool_and(stream_txns >= %d), false)"
+	         " FROM pg_stat_replication_slots WHERE slot_name = 'pgstream'",
+	         MANY_STREAMS);
+	ck_assert_msg(cluster_wait_for(&source, "postgres", sql, 120000),
+	              "the source did not stream %d transactions", MANY_STREAMS);
+	for (int i = 0; i < MANY_STREAMS; i++)
+	{
+		PGresult *res = PQexec(conns[i], "COMMIT");
+
+		ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
+		PQclear(res);
+		PQfinish(conns[i]);
+	}
+	free(conns);
+	snprintf(want, sizeof(want), "SELECT count(*) = %d FROM public.t",
+	         MANY_STREAMS * 500);
+	wait_target_while_running(&sync, "f7_tgt", want);
+	cutover_ok(src, tgt);
+	itest_assert_sync_exits_0(&sync);
+	proc_release(&sync);
+	assert_table_identical("f7_src", "f7_tgt", "public.t");
+}
+END_TEST
+
 /* ---- a silent source: the receive timeout ---- */
 
 START_TEST(a_silent_source_is_detected_and_sync_reconnects)
@@ -726,6 +795,22 @@ START_TEST(a_silent_source_is_detected_and_sync_reconnects)
 	itest_migrator_conninfo(tgt, &target, "f5_tgt");
 	spawn_sync(&sync, src, tgt, NULL, env);
 	wait_for_streaming(tgt, &sync);
+
+	/*
+	 * An idle but healthy source sends nothing either: twice the timeout
+	 * without a word from it must pass quietly (sync pings it half way).
+	 */
+	itest_sleep_ms(9000);
+	{
+		char *err = proc_stderr(&sync);
+
+		ck_assert_ptr_nonnull(err);
+		if (strstr(err, timeout_msg) != NULL)
+			itest_print_proc("pgstream sync", &sync, proc_wait(&sync, 0));
+		ck_assert_msg(strstr(err, timeout_msg) == NULL,
+		              "an idle source was taken for a silent one");
+		free(err);
+	}
 
 	/* the walsender freezes: its socket stays open and says nothing */
 	pid_text = source_value("postgres",
@@ -771,15 +856,22 @@ stream_faults_suite(void)
 {
 	Suite *s = suite_create("stream_faults");
 	TCase *tc = tcase_create("stream_faults");
+	const char *only = getenv("STREAM_FAULTS_ONLY");
 
 	tcase_add_unchecked_fixture(tc, clusters_setup, clusters_teardown);
 	tcase_add_checked_fixture(tc, test_setup, test_teardown);
 	tcase_set_timeout(tc, TEST_TIMEOUT_S);
-	tcase_add_test(tc, spool_stop_after_a_mid_transaction_flush_loses_nothing);
-	tcase_add_test(tc, idle_status_never_confirms_an_unapplied_transaction);
-	tcase_add_test(tc, spool_restart_after_segments_were_released_reads_back);
-	tcase_add_test(tc, spool_releases_segments_after_a_streamed_transaction_is_cut_off);
-	tcase_add_test(tc, a_silent_source_is_detected_and_sync_reconnects);
+	/* STREAM_FAULTS_ONLY=<part of a test name> runs only those (mutation checks) */
+#define ADD(t) \
+	if (only == NULL || strstr(#t, only) != NULL) \
+		tcase_add_test(tc, t)
+	ADD(spool_stop_after_a_mid_transaction_flush_loses_nothing);
+	ADD(idle_status_never_confirms_an_unapplied_transaction);
+	ADD(spool_restart_after_segments_were_released_reads_back);
+	ADD(spool_releases_segments_after_a_streamed_transaction_is_cut_off);
+	ADD(many_concurrently_streamed_transactions_are_applied);
+	ADD(a_silent_source_is_detected_and_sync_reconnects);
+#undef ADD
 	suite_add_tcase(s, tc);
 	return s;
 }
