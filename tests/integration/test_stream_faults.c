@@ -749,8 +749,12 @@ START_TEST(many_concurrently_streamed_transactions_are_applied)
 	         "SELECT coalesce(bool_and(stream_txns >= %d), false)"
 	         " FROM pg_stat_replication_slots WHERE slot_name = 'pgstream'",
 	         MANY_STREAMS);
-	ck_assert_msg(cluster_wait_for(&source, "postgres", sql, 120000),
-	              "the source did not stream %d transactions", MANY_STREAMS);
+	if (!cluster_wait_for(&source, "postgres", sql, 120000))
+	{
+		itest_print_proc("pgstream sync", &sync, proc_wait(&sync, 0));
+		ck_abort_msg("the source did not stream %d transactions",
+		             MANY_STREAMS);
+	}
 	for (int i = 0; i < MANY_STREAMS; i++)
 	{
 		PGresult *res = PQexec(conns[i], "COMMIT");
