@@ -92,7 +92,7 @@ replclient_connect(ReplClient *rc, const char *conninfo,
 #ifdef PGSTREAM_FAILPOINTS
 	/* test builds: a short timeout for the tests of a silent source */
 	if (getenv("PGSTREAM_RECEIVE_TIMEOUT_MS") != NULL)
-		rc->receive_timeout_ms = atoi(getenv("PGSTREAM_RECEIVE_TIMEOUT_MS"));
+		rc->receive_timeout_ms = (int) strtol(getenv("PGSTREAM_RECEIVE_TIMEOUT_MS"), NULL, 10);
 #endif
 	rc->conn = pgconn_connect(conninfo, &opts, "source (replication)", err);
 	if (rc->conn == NULL)
