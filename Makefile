@@ -76,7 +76,11 @@ $(BUILD)/replay_%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay_main.o $(P
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 build/fuzz/fuzz_%: build/fuzz/tests/fuzz/fuzz_%.o $(patsubst %.c,build/fuzz/%.o,$(PROTOCOL_SRC))
-	clang -fsanitize=fuzzer,address,undefined -o $@ $^
+	clang -fsanitize=fuzzer,address,undefined -o $@ $^ -llz4 -lpthread
+
+# fuzz_walspool also needs the spool itself, from engine/
+$(BUILD)/replay_fuzz_walspool: $(BUILD)/engine/walspool.o
+build/fuzz/fuzz_walspool: build/fuzz/engine/walspool.o
 
 deps:
 	@tests/support/install-deps.sh

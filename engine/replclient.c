@@ -18,6 +18,7 @@
 #include "apply/pgconn.h"
 
 #define DEFAULT_STATUS_INTERVAL_MS 10000
+#define DEFAULT_RECEIVE_TIMEOUT_MS 60000	/* wal_receiver_timeout's default */
 
 int64_t
 replclient_now_us(void)
@@ -87,6 +88,12 @@ replclient_connect(ReplClient *rc, const char *conninfo,
 
 	memset(rc, 0, sizeof(*rc));
 	rc->status_interval_ms = DEFAULT_STATUS_INTERVAL_MS;
+	rc->receive_timeout_ms = DEFAULT_RECEIVE_TIMEOUT_MS;
+#ifdef PGSTREAM_FAILPOINTS
+	/* test builds: a short timeout for the tests of a silent source */
+	if (getenv("PGSTREAM_RECEIVE_TIMEOUT_MS") != NULL)
+		rc->receive_timeout_ms = (int) strtol(getenv("PGSTREAM_RECEIVE_TIMEOUT_MS"), NULL, 10);
+#endif
 	rc->conn = pgconn_connect(conninfo, &opts, "source (replication)", err);
 	if (rc->conn == NULL)
 		return false;
@@ -204,6 +211,8 @@ replclient_start(ReplClient *rc, const ReplStartOptions *opts, SyncError *err)
 	rc->messages = rc->server_version >= 140000 && opts->want_messages;
 	feedback_init(&rc->feedback, opts->start_lsn);
 	rc->last_status_us = rc->last_recv_us = replclient_now_us();
+	rc->silent_us = 0;
+	rc->ping_sent = false;
 	return true;
 }
 
@@ -230,12 +239,16 @@ replclient_send_status(ReplClient *rc, bool ping, SyncError *err)
 	return true;
 }
 
-/* Wait for the socket to become readable, at most timeout_ms. */
+/*
+ * Wait for the socket to become readable, at most timeout_ms.  A wait that
+ * ends without bytes adds to the silence (see receive_timeout_ms).
+ */
 static int
 wait_readable(ReplClient *rc, int timeout_ms, SyncError *err)
 {
 	struct pollfd pfd = {PQsocket(rc->conn), POLLIN, 0};
 	char		msg[SYNC_ERROR_MESSAGE_MAX];
+	int64_t		start = replclient_now_us();
 	int			r;
 
 	if (pfd.fd < 0)
@@ -243,6 +256,10 @@ wait_readable(ReplClient *rc, int timeout_ms, SyncError *err)
 	r = poll(&pfd, 1, timeout_ms);
 	if (r < 0 && errno != EINTR)
 		return sync_error_set(err, SYNC_ERR_IO, "poll failed: %s", strerror(errno)), -1;
+	if (r > 0)
+		rc->silent_us = 0, rc->ping_sent = false;
+	else
+		rc->silent_us += replclient_now_us() - start;
 	if (r > 0 && PQconsumeInput(rc->conn) == 0)
 		return sync_error_set(err, SYNC_ERR_CONNECT, "lost connection to source: %s",
 							  conn_error(rc, msg, sizeof(msg))), -1;
@@ -281,13 +298,47 @@ handle_copydata(ReplClient *rc, int len, int64_t now, ReplMessage *msg, SyncErro
 	if (replication_decode((const uint8_t *) rc->copybuf, (size_t) len, msg, err) != DECODE_OK)
 		return sync_error_context(err, "invalid message from source"), -1;
 	rc->last_recv_us = now;
+	rc->silent_us = 0;
+	rc->ping_sent = false;
+	/* data clears the idle flag: it must not be confirmed before it is applied */
 	if (msg->kind == REPL_MSG_XLOGDATA)
-		feedback_note_received(&rc->feedback, msg->data_start);
+		feedback_note_data(&rc->feedback, msg->data_start);
 	feedback_note_received(&rc->feedback, msg->wal_end);
 	if (msg->kind == REPL_MSG_KEEPALIVE && msg->reply_requested &&
 		!replclient_send_status(rc, false, err))
 		return -1;
 	return 1;
+}
+
+/*
+ * True (err filled) when the source has been silent too long.  Half way to
+ * receive_timeout_ms ask it for a reply (an idle but healthy walsender
+ * answers at once); at the timeout give up with an error that makes sync
+ * reconnect.  Without this a connection cut
+ * silently (a dead network path, a frozen server) waited forever.
+ */
+static bool
+receive_timed_out(ReplClient *rc, SyncError *err)
+{
+	int64_t		limit_us = (int64_t) rc->receive_timeout_ms * 1000;
+
+	if (rc->receive_timeout_ms <= 0)
+		return false;
+	if (rc->silent_us >= limit_us)
+	{
+		sync_error_set(err, SYNC_ERR_CONNECT,
+					   "nothing received from the source for %d s (receive timeout); "
+					   "the connection is presumed lost",
+					   (rc->receive_timeout_ms + 999) / 1000);
+		return true;
+	}
+	if (!rc->ping_sent && rc->silent_us >= limit_us / 2)
+	{
+		if (!replclient_send_status(rc, true, err))
+			return true;
+		rc->ping_sent = true;
+	}
+	return false;
 }
 
 /*
@@ -308,6 +359,8 @@ replclient_next(ReplClient *rc, int timeout_ms, ReplMessage *msg, SyncError *err
 	{
 		int			r;
 
+		if (receive_timed_out(rc, err))
+			return -1;
 		if (now - rc->last_status_us >= (int64_t) rc->status_interval_ms * 1000 &&
 			!replclient_send_status(rc, false, err))
 			return -1;
@@ -335,6 +388,16 @@ replclient_next(ReplClient *rc, int timeout_ms, ReplMessage *msg, SyncError *err
 
 			if (status_ms < wait_ms)
 				wait_ms = status_ms > 0 ? status_ms : 0;
+			if (rc->receive_timeout_ms > 0)
+			{
+				/* wake for the ping and for the timeout */
+				int64_t		next = rc->ping_sent ? rc->receive_timeout_ms :
+					rc->receive_timeout_ms / 2;
+				int64_t		left_ms = next - rc->silent_us / 1000 + 1;
+
+				if (left_ms < wait_ms)
+					wait_ms = left_ms > 0 ? left_ms : 0;
+			}
 			if (wait_readable(rc, (int) wait_ms, err) < 0)
 				return -1;
 		}

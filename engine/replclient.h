@@ -42,6 +42,16 @@ typedef struct ReplClient
 	int64_t		last_status_us; /* monotonic clock */
 	int64_t		last_recv_us;
 
+	/*
+	 * Like wal_receiver_timeout: after receive_timeout_ms of waiting on a
+	 * silent socket replclient_next fails (SYNC_ERR_CONNECT); half way it
+	 * asks the server for a reply.  Only time spent waiting for the socket
+	 * counts, not time the caller spends elsewhere.  0 = never.
+	 */
+	int			receive_timeout_ms;
+	int64_t		silent_us;		/* waited since bytes last arrived */
+	bool		ping_sent;		/* during this silence */
+
 	char	   *copybuf;		/* owned; last PQgetCopyData buffer */
 } ReplClient;
 
@@ -80,8 +90,9 @@ bool		replclient_start(ReplClient *rc, const ReplStartOptions *opts,
 
 /*
  * Wait up to timeout_ms for the next message.  Returns 1 and fills *msg
- * (valid until the next call), 0 on timeout, -1 with err set on error or when
- * the server ended the stream.  Keepalives asking for a reply are answered
+ * (valid until the next call), 0 on timeout, -1 with err set on error, when
+ * the server ended the stream, or when nothing arrived for
+ * receive_timeout_ms of waiting.  Keepalives asking for a reply are answered
  * here, and a status update is sent whenever status_interval_ms has passed,
  * so the caller only has to call this often enough.  With timeout_ms 0 only
  * messages already read from the socket are returned (no system call).

@@ -23,6 +23,13 @@
  * messages go to a per-xid spool file (apply/spool.c, LZ4); Stream Commit
  * replays the spool through the same handlers as a normal transaction;
  * Stream Abort drops the spool or a subtransaction's tail.
+ *
+ * --spool.  The receiver confirms only the commit end recorded by the last
+ * boundary frame on disk (recovery cuts back to it), writes a frame "clean"
+ * when no streamed transaction is open either (only then may a segment
+ * start), and begins each session with an empty record, where the applier
+ * drops partly streamed transactions of the session before.  See
+ * docs/architecture.md for the invariants.
  */
 #include "engine/stream.h"
 
@@ -39,6 +46,7 @@
 #include "apply/relmap.h"
 #include "apply/spool.h"
 #include "apply/writer.h"
+#include "engine/failpoint.h"
 #include "engine/walspool.h"
 #include "engine/log.h"
 #include "engine/state.h"
@@ -53,7 +61,8 @@
 #define POUR_TURN_MESSAGES 64	/* a turn this big: the stream pours */
 #define POUR_HOLD_US 20000		/* for this long after such a turn */
 #define STATS_INTERVAL_US 1000000
-#define MAX_SPOOLS 256
+#define SPOOL_FLUSH_US 100000	/* --spool: flush at least this often */
+#define SPOOL_FLUSH_BYTES (4 * 1024 * 1024) /* ... or after this much */
 
 /* ------------------------------------------------------------------------
  * The queue between receiver and applier
@@ -118,8 +127,14 @@ typedef struct Receiver
 	bool		in_txn;			/* between Begin and Commit */
 	bool		in_stream;		/* between Stream Start and Stream Stop */
 	Lsn			last_commit_end;
+	Lsn			boundary_commit_end;	/* last_commit_end of the last boundary
+										 * frame: what may be confirmed */
+	Xid		   *streams;		/* streamed transactions open in this session */
+	int			nstreams;
+	int			streams_cap;
 	size_t		pending_bytes;	/* appended since the last flush */
 	int64_t		last_flush_us;
+	int64_t		last_boundary_flush_us;
 } Receiver;
 
 /* Hand the chunk being filled to the applier. */
@@ -262,17 +277,57 @@ receiver_wait(Receiver *r, SyncError *err)
 	return !full;
 }
 
-/*
- * --spool: track transaction boundaries and commit ends from the message
- * type alone (Commit: end_lsn at byte 10; Stream Commit: at byte 14).
- */
+/* --spool: a streamed transaction began (Stream Start): it is open. */
+static bool
+receiver_stream_open(Receiver *r, Xid xid, SyncError *err)
+{
+	for (int i = 0; i < r->nstreams; i++)
+		if (r->streams[i] == xid)
+			return true;
+	if (r->nstreams == r->streams_cap)
+	{
+		int			cap = r->streams_cap ? r->streams_cap * 2 : 16;
+		Xid		   *p = realloc(r->streams, (size_t) cap * sizeof(*p));
+
+		if (p == NULL)
+			return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+		r->streams = p;
+		r->streams_cap = cap;
+	}
+	r->streams[r->nstreams++] = xid;
+	return true;
+}
+
+/* --spool: a streamed transaction ended (Stream Commit or Stream Abort). */
 static void
-spool_track(Receiver *r, const uint8_t *d, size_t len)
+receiver_stream_close(Receiver *r, Xid xid)
+{
+	for (int i = 0; i < r->nstreams; i++)
+		if (r->streams[i] == xid)
+		{
+			r->streams[i] = r->streams[--r->nstreams];
+			return;
+		}
+}
+
+/*
+ * --spool: where the stream is, from the message type and fixed offsets
+ * alone (Commit: end_lsn at byte 10; Stream Commit: xid at byte 1, end_lsn
+ * at byte 14; Stream Start: xid at byte 1; Stream Abort: xid at byte 1,
+ * subxid at byte 5).  *closed: the message ended a transaction or a stream
+ * block, a moment to make the spool durable at a boundary.
+ */
+static bool
+spool_track(Receiver *r, const uint8_t *d, size_t len, bool *closed, SyncError *err)
 {
 	ByteReader	br;
+	Xid			xid;
 
+	*closed = false;
 	if (len == 0)
-		return;
+		return true;
+	byte_reader_init(&br, d, len);
+	br.pos = 1;
 	switch (d[0])
 	{
 		case PGOUTPUT_MSG_BEGIN:
@@ -280,15 +335,28 @@ spool_track(Receiver *r, const uint8_t *d, size_t len)
 			break;
 		case PGOUTPUT_MSG_STREAM_START:
 			r->in_stream = true;
+			xid = byte_reader_u32(&br, "xid");
+			if (!byte_reader_failed(&br))
+				return receiver_stream_open(r, xid, err);
 			break;
 		case PGOUTPUT_MSG_STREAM_STOP:
 			r->in_stream = false;
+			*closed = true;
+			break;
+		case PGOUTPUT_MSG_STREAM_ABORT:
+			xid = byte_reader_u32(&br, "xid");
+			if (!r->in_stream && !byte_reader_failed(&br) &&
+				byte_reader_u32(&br, "subxid") == xid && !byte_reader_failed(&br))
+				receiver_stream_close(r, xid);
+			*closed = !r->in_stream;
 			break;
 		case PGOUTPUT_MSG_COMMIT:
 		case PGOUTPUT_MSG_STREAM_COMMIT:
 			if (r->in_stream)
 				break;			/* a change's own tag byte cannot be 'C'/'c'; be safe */
-			byte_reader_init(&br, d, len);
+			xid = byte_reader_u32(&br, "xid");
+			if (d[0] == PGOUTPUT_MSG_STREAM_COMMIT && !byte_reader_failed(&br))
+				receiver_stream_close(r, xid);
 			br.pos = d[0] == PGOUTPUT_MSG_COMMIT ? 10 : 14;
 			{
 				Lsn			end = byte_reader_u64(&br, "end_lsn");
@@ -297,44 +365,47 @@ spool_track(Receiver *r, const uint8_t *d, size_t len)
 					r->last_commit_end = end;
 			}
 			r->in_txn = false;
+			*closed = true;
 			break;
 		default:
 			break;
 	}
-}
-
-static bool
-spool_record(Receiver *r, const ReplMessage *m, SyncError *err)
-{
-	if (!walspool_append(r->sh->wal, m->data_start, m->data, m->data_len, err))
-		return false;
-	if (!r->in_stream || m->data_len == 0 || m->data[0] == PGOUTPUT_MSG_STREAM_STOP)
-		spool_track(r, m->data, m->data_len);
-	r->pending_bytes += m->data_len;
-	pthread_mutex_lock(&r->sh->lock);
-	r->sh->spool_idle = false;
-	pthread_mutex_unlock(&r->sh->lock);
 	return true;
 }
 
 /*
- * Flush to disk every 100 ms or 4 MB; then what is spooled up to the last
- * commit is durable, and may be confirmed to the source.
+ * Write what was appended durably.  Only a frame that ends at a transaction
+ * boundary survives recovery (walspool_open cuts back to the last one), so
+ * only the commit end such a frame records may be confirmed to the source:
+ * confirming the last commit seen after a flush inside a transaction told
+ * the source to forget transactions a restart then cut off (issue 13).  A
+ * frame after which no transaction and no streamed transaction is open is
+ * "clean": only there may a new segment start.
+ *
+ * Failpoint stream.spool_flushed_mid_txn: a flush that ended inside a
+ * transaction with a commit after the last boundary frame, before anything
+ * is confirmed.
  */
 static bool
-spool_flush_if_due(Receiver *r, SyncError *err)
+spool_flush(Receiver *r, int64_t now, SyncError *err)
 {
-	int64_t		now = replclient_now_us();
 	bool		boundary = !r->in_txn && !r->in_stream;
+	bool		clean = boundary && r->nstreams == 0;
+	bool		mid_txn = !boundary && r->last_commit_end > r->boundary_commit_end;
 
-	if (r->pending_bytes < 4 * 1024 * 1024 && now - r->last_flush_us < 100 * 1000)
-		return true;
-	if (r->pending_bytes > 0 && !walspool_flush(r->sh->wal, boundary, r->last_commit_end, err))
+	if (!walspool_flush(r->sh->wal, boundary, clean, r->last_commit_end, err))
 		return false;
+	if (mid_txn)
+		FAILPOINT("stream.spool_flushed_mid_txn");
 	r->last_flush_us = now;
+	if (boundary)
+	{
+		r->boundary_commit_end = r->last_commit_end;
+		r->last_boundary_flush_us = now;
+	}
 	pthread_mutex_lock(&r->sh->lock);
-	if (r->last_commit_end > r->sh->durable)
-		r->sh->durable = r->last_commit_end;
+	if (r->boundary_commit_end > r->sh->durable)
+		r->sh->durable = r->boundary_commit_end;
 	r->sh->spool_idle = boundary;
 	if (r->pending_bytes > 0)
 		pthread_cond_signal(&r->sh->nonempty);
@@ -347,6 +418,51 @@ spool_flush_if_due(Receiver *r, SyncError *err)
 		return replclient_send_status(r->rc, false, err);
 	}
 	return true;
+}
+
+/*
+ * Spool one message.  When it closes a transaction or a stream block and a
+ * flush at a boundary is due (100 ms or 4 MB), flush here: under a steady
+ * stream of transactions a turn rarely ends between two of them, and only
+ * flushes at a boundary let the source recycle WAL.
+ */
+static bool
+spool_record(Receiver *r, const ReplMessage *m, SyncError *err)
+{
+	bool		closed = false;
+
+	if (!walspool_append(r->sh->wal, m->data_start, m->data, m->data_len, err))
+		return false;
+	if ((!r->in_stream || m->data_len == 0 || m->data[0] == PGOUTPUT_MSG_STREAM_STOP) &&
+		!spool_track(r, m->data, m->data_len, &closed, err))
+		return false;
+	r->pending_bytes += m->data_len;
+	pthread_mutex_lock(&r->sh->lock);
+	r->sh->spool_idle = false;
+	pthread_mutex_unlock(&r->sh->lock);
+	if (closed && !r->in_txn && !r->in_stream)
+	{
+		int64_t		now = replclient_now_us();
+
+		if (r->pending_bytes >= SPOOL_FLUSH_BYTES ||
+			now - r->last_boundary_flush_us >= SPOOL_FLUSH_US)
+			return spool_flush(r, now, err);
+	}
+	return true;
+}
+
+/*
+ * At the end of a turn: flush every 100 ms or 4 MB, wherever the stream is,
+ * so that the applier (which reads only flushed frames) sees it.
+ */
+static bool
+spool_flush_if_due(Receiver *r, SyncError *err)
+{
+	int64_t		now = replclient_now_us();
+
+	if (r->pending_bytes < SPOOL_FLUSH_BYTES && now - r->last_flush_us < SPOOL_FLUSH_US)
+		return true;
+	return spool_flush(r, now, err);
 }
 
 static bool
@@ -447,6 +563,13 @@ receiver_main(void *arg)
 					r->pour_until_us = now + POUR_HOLD_US;
 				usleep(now < r->pour_until_us ? RECEIVE_POUR_US : RECEIVE_COALESCE_US);
 			}
+			/*
+			 * Failpoint stream.receiver_idle_wait: a turn that began idle
+			 * is about to wait for more (what it reads now must not be
+			 * confirmed before it is applied).
+			 */
+			if (r->rc->feedback.idle)
+				FAILPOINT("stream.receiver_idle_wait");
 			got = replclient_next(r->rc, 100, &m, &err);
 			if (got > 0)
 				ok = receiver_take(r, &m, &err);
@@ -464,6 +587,8 @@ receiver_main(void *arg)
 	}
 	free(r->local);
 	r->local = NULL;
+	free(r->streams);
+	r->streams = NULL;
 	pthread_mutex_lock(&r->sh->lock);
 	r->sh->receiver_done = true;
 	if (!ok)
@@ -498,8 +623,9 @@ typedef struct Applier
 	bool		in_txn;			/* between Begin and Commit */
 	bool		skip_txn;		/* this transaction was applied before */
 	Xid			stream_xid;		/* inside a Stream Start block */
-	SpoolEntry	spools[MAX_SPOOLS];
+	SpoolEntry *spools;			/* streamed transactions not committed yet */
 	int			nspools;
+	int			spools_cap;
 	int			batch_changes;
 	int64_t		batch_started_us;
 	Lsn			batch_end_lsn;	/* last source commit in the open batch */
@@ -531,8 +657,22 @@ spool_slot(Applier *a, Xid xid, bool create)
 	for (int i = 0; i < a->nspools; i++)
 		if (a->spools[i].xid == xid)
 			return &a->spools[i].spool;
-	if (!create || a->nspools == MAX_SPOOLS)
+	if (!create)
 		return NULL;
+	if (a->nspools == a->spools_cap)
+	{
+		/*
+		 * No fixed limit: a busy source can stream many large transactions
+		 * at once, and a limit would stop every restart at the same place.
+		 */
+		int			cap = a->spools_cap ? a->spools_cap * 2 : 16;
+		SpoolEntry *p = realloc(a->spools, (size_t) cap * sizeof(*p));
+
+		if (p == NULL)
+			return NULL;
+		a->spools = p;
+		a->spools_cap = cap;
+	}
 	a->spools[a->nspools].xid = xid;
 	a->spools[a->nspools].spool = NULL;
 	return &a->spools[a->nspools++].spool;
@@ -800,8 +940,8 @@ stream_start(Applier *a, const PgoutputStreamStart *s, SyncError *err)
 		spool_forget(a, s->xid);
 	sp = spool_slot(a, s->xid, true);
 	if (sp == NULL)
-		return sync_error_set(err, SYNC_ERR_INTERNAL,
-							  "more than %d streamed transactions in progress", MAX_SPOOLS);
+		return sync_error_set(err, SYNC_ERR_NOMEM,
+							  "out of memory for streamed transaction %u", s->xid);
 	if (*sp == NULL)
 	{
 		if (!s->first_segment)
@@ -832,7 +972,7 @@ stream_commit(Applier *a, const PgoutputStreamCommit *c, SyncError *err)
 	if (sp == NULL || *sp == NULL)
 		return sync_error_set(err, SYNC_ERR_INVALID,
 							  "Stream Commit of transaction %u that was never streamed", c->xid);
-	a->skip_txn = c->commit_lsn < a->start_lsn;
+	a->skip_txn = stream_already_applied(c->commit_lsn, a->start_lsn);
 	a->in_txn = true;
 	writer_set_source_transaction(a->writer, c->xid, c->commit_lsn);
 	ok = spool_replay(*sp, replay_record, a, err);
@@ -859,6 +999,17 @@ stream_abort(Applier *a, const PgoutputStreamAbort *ab, SyncError *err)
 	return *sp == NULL || spool_abort_subxact(*sp, ab->subxid, err);
 }
 
+/*
+ * applied_lsn is the end of the last commit applied.  The next transaction's
+ * commit record may start exactly there, so only a commit that starts before
+ * it was applied before.
+ */
+bool
+stream_already_applied(Lsn commit_lsn, Lsn applied_lsn)
+{
+	return commit_lsn < applied_lsn;
+}
+
 /* Messages outside any transaction. */
 static bool
 apply_top(Applier *a, const PgoutputMessage *m, SyncError *err)
@@ -867,7 +1018,7 @@ apply_top(Applier *a, const PgoutputMessage *m, SyncError *err)
 	{
 		case PGOUTPUT_MSG_BEGIN:
 			a->in_txn = true;
-			a->skip_txn = m->u.begin.final_lsn < a->start_lsn;
+			a->skip_txn = stream_already_applied(m->u.begin.final_lsn, a->start_lsn);
 			writer_set_source_transaction(a->writer, m->u.begin.xid, m->u.begin.final_lsn);
 			return true;
 		case PGOUTPUT_MSG_COMMIT:
@@ -1034,6 +1185,28 @@ note_idle(Applier *a, SyncError *err)
 	return state_set_phase(a->tgt, PHASE_STREAMING, 0, err);
 }
 
+/*
+ * --spool: a record of zero bytes (no pgoutput message is empty) marks where
+ * a replication session began, always at a transaction boundary.  The source
+ * sends every transaction it had only partly streamed before again, from its
+ * first Stream Start, as a whole transaction, or not at all (it aborted);
+ * what was spooled of them is void.  Without this a streamed transaction
+ * that never came back kept its spool open, and the applier never released
+ * a segment again.
+ */
+static bool
+session_start(Applier *a, Lsn lsn, SyncError *err)
+{
+	if (a->in_txn || a->ps.in_stream)
+		return sync_error_set(err, SYNC_ERR_INTERNAL,
+							  "the spool starts a replication session at %X/%X inside a transaction",
+							  LSN_ARGS(lsn));
+	for (int i = 0; i < a->nspools; i++)
+		spool_destroy(a->spools[i].spool, true);
+	a->nspools = 0;
+	return true;
+}
+
 /* Wait up to wait_ms for the receiver to flush more to the spool. */
 static void
 wait_for_spool(Shared *sh, int wait_ms)
@@ -1064,10 +1237,17 @@ spool_step(Applier *a, SyncError *err)
 	if (got < 0)
 		return sync_error_context(err, "could not read the spool");
 	a->drained = got == 0;
+	if (got > 0 && len == 0)
+		return session_start(a, lsn, err);
 	if (got > 0)
 		return apply_message(a, data, len, lsn, &a->ps, err);
 	if (a->batch_open && !a->in_txn && !commit_batch(a, err))
 		return false;
+	/*
+	 * Nothing open: every record before the cursor's segment is applied and
+	 * committed, and that segment starts where nothing was open (see
+	 * walspool_flush), so a restart may begin there.
+	 */
 	if (!a->in_txn && !a->batch_open && a->nspools == 0 &&
 		!walspool_release_before(a->sh->wal, walspool_cursor_segment(a->cursor), err))
 		return false;
@@ -1118,7 +1298,10 @@ applier_loop(Applier *a, SyncError *err)
 		pthread_mutex_unlock(&a->sh->lock);
 		if (done && !a->barrier_done)
 		{
-			if (err->code == SYNC_ERR_NONE)
+			/* the receiver may notice a stop request first */
+			if (err->code == SYNC_ERR_NONE && *a->opts->stop)
+				sync_error_set(err, SYNC_ERR_INTERNAL, "stopped by a signal");
+			else if (err->code == SYNC_ERR_NONE)
 				sync_error_set(err, SYNC_ERR_CONNECT, "replication stream ended");
 			return false;
 		}
@@ -1184,8 +1367,12 @@ applier_run(Applier *a, SyncError *err)
 			pthread_mutex_lock(&a->sh->lock);
 			receiver_done = a->sh->receiver_done;
 			pthread_mutex_unlock(&a->sh->lock);
-			if (a->sh->wal == NULL || *a->opts->stop || receiver_done ||
-				!pgconn_error_is_transient(err))
+			if (a->sh->wal == NULL || !pgconn_error_is_transient(err))
+				return false;
+			/* waiting for the target, a stop request is the reason to end */
+			if (*a->opts->stop)
+				return sync_error_set(err, SYNC_ERR_INTERNAL, "stopped by a signal");
+			if (receiver_done)
 				return false;
 			if (time(NULL) - since > 300)
 				return sync_error_context(err, "target unreachable for 300 s");
@@ -1213,6 +1400,7 @@ applier_term(Applier *a)
 	}
 	for (int i = 0; i < a->nspools; i++)
 		spool_destroy(a->spools[i].spool, true);
+	free(a->spools);
 	writer_destroy(a->writer);
 	pgconn_close(a->own_tgt);
 	relmap_term(&a->rels);
@@ -1266,6 +1454,12 @@ open_wal_spool(const StreamOptions *opts, Shared *sh, Applier *a, Lsn *spooled,
 {
 	WalSpoolOptions wo = {opts->wal_spool_dir, 0, 0};
 
+#ifdef PGSTREAM_FAILPOINTS
+	/* test builds: small segments make rotation happen in small tests */
+	if (getenv("PGSTREAM_SPOOL_SEGMENT_BYTES") != NULL)
+		wo.segment_bytes = strtoull(getenv("PGSTREAM_SPOOL_SEGMENT_BYTES"), NULL, 10);
+#endif
+
 	sh->wal = walspool_open(&wo, spooled, err);
 	if (sh->wal == NULL)
 		return sync_error_context(err, "could not open the spool in \"%s\"",
@@ -1317,9 +1511,11 @@ stream_run(const StreamOptions *opts, ReplClient *rc, PGconn *src, PGconn *tgt,
 		/* what the spool holds past the applied position is not asked for again */
 		so.start_lsn = spooled;
 		sh.durable = spooled;
-		r.last_commit_end = spooled;
+		r.last_commit_end = r.boundary_commit_end = spooled;
 	}
 	ok = ok && replclient_start(rc, &so, err);
+	/* --spool: mark where this session begins (see session_start) */
+	ok = ok && (sh.wal == NULL || walspool_append(sh.wal, so.start_lsn, NULL, 0, err));
 	if (ok)
 	{
 		pgoutput_state_init(&a.ps, rc->proto_version, false);

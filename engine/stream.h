@@ -49,4 +49,11 @@ typedef struct StreamOptions
 bool		stream_run(const StreamOptions *opts, ReplClient *rc, PGconn *src,
 					   PGconn *tgt, SyncError *err);
 
+/*
+ * Restart skip: was a source transaction whose commit record starts at
+ * commit_lsn applied before, when applied_lsn (the end LSN of the last
+ * commit applied, where streaming restarts) is given?  Pure.
+ */
+bool		stream_already_applied(Lsn commit_lsn, Lsn applied_lsn);
+
 #endif

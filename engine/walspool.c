@@ -35,10 +35,15 @@
  *    12  n  the record's bytes, or one piece of them
  *
  * A record that does not fit in an empty frame is split over consecutive
- * frames (MORE/CONT); such a frame is written with BOUNDARY clear.  A segment
- * never starts in the middle of a record: rotation waits for the next frame
- * that starts with a whole record.  An empty frame (no entries) records a new
- * boundary flag or last_commit_end.
+ * frames (MORE/CONT); such a frame is written with BOUNDARY clear.  A new
+ * segment starts only after a frame the caller flushed "clean" (nothing
+ * open, not even a streamed transaction: see walspool_flush), or at the
+ * first frame written after open, so never in the middle of a record or a
+ * transaction.  The caller deletes a segment only once everything in it is
+ * applied and nothing is open.  An empty frame (no entries) records a new
+ * boundary flag or last_commit_end.  Cleanness is not stored: after a
+ * restart nothing before counts as open (the source sends partly streamed
+ * transactions again from their beginning).
  *
  * DURABILITY AND RECOVERY
  *
@@ -149,6 +154,7 @@ struct WalSpool
 	uint8_t    *zbuf;			/* owned; header + stored payload */
 	size_t		zbuf_cap;
 	bool		last_boundary;	/* as recorded by the last frame */
+	bool		last_clean;		/* the last frame was flushed clean */
 	Lsn			last_commit_end;
 	bool		broken;
 };
@@ -746,6 +752,12 @@ open_writer(WalSpool *s, SyncError *err)
 		total += s->segs[i].bytes;
 	atomic_store(&s->disk_bytes, total);
 	s->last_boundary = true;
+	/*
+	 * The spool now ends at a boundary and a new replication session begins:
+	 * the source sends every transaction it had only partly streamed again
+	 * from its start, so nothing before is open any more.
+	 */
+	s->last_clean = true;
 	return true;
 }
 
@@ -857,11 +869,18 @@ rotate(WalSpool *s, SyncError *err)
 	return true;
 }
 
+/*
+ * A new segment starts only after a clean frame (see walspool_flush): then
+ * the oldest segment kept always starts where nothing was open, and a
+ * restart that reads the spool from there never meets the middle of a
+ * transaction whose beginning was released.  A long transaction makes its
+ * segment longer than segment_bytes instead.
+ */
 static bool
 should_rotate(const WalSpool *s)
 {
 	return s->cur_len > 0 && s->cur_len >= s->segment_bytes &&
-		!s->open_continues;
+		s->last_clean && !s->open_continues;
 }
 
 /* Compress the open frame into s->zbuf behind an encoded header. */
@@ -916,7 +935,8 @@ frame_store(WalSpool *s, uint64_t len, SyncError *err)
 
 /* Publish a stored frame of len bytes to cursors and reset the open frame. */
 static void
-frame_done(WalSpool *s, uint64_t len, bool boundary, Lsn last_commit_end)
+frame_done(WalSpool *s, uint64_t len, bool boundary, bool clean,
+		   Lsn last_commit_end)
 {
 	s->cur_len += len;
 	pthread_mutex_lock(&s->mu);
@@ -927,12 +947,14 @@ frame_done(WalSpool *s, uint64_t len, bool boundary, Lsn last_commit_end)
 	s->entries = 0;
 	s->open_continues = false;
 	s->last_boundary = boundary;
+	s->last_clean = clean;
 	s->last_commit_end = last_commit_end;
 }
 
 /* Write the open frame durably; on failure the writer becomes unusable. */
 static bool
-frame_write(WalSpool *s, bool boundary, Lsn last_commit_end, SyncError *err)
+frame_write(WalSpool *s, bool boundary, bool clean, Lsn last_commit_end,
+			SyncError *err)
 {
 	FrameHeader h;
 	uint64_t	len;
@@ -947,7 +969,7 @@ frame_write(WalSpool *s, bool boundary, Lsn last_commit_end, SyncError *err)
 	if (!frame_store(s, len, err))
 		return false;
 	s->broken = false;
-	frame_done(s, len, boundary, last_commit_end);
+	frame_done(s, len, boundary, clean, last_commit_end);
 	return true;
 }
 
@@ -987,7 +1009,7 @@ buffer_pieces(WalSpool *s, Lsn lsn, const uint8_t *data, size_t len,
 		data += piece;
 		len -= piece;
 		flags = ENTRY_CONT;
-		if (!frame_write(s, false, s->last_commit_end, err))
+		if (!frame_write(s, false, false, s->last_commit_end, err))
 			return false;
 		s->open_continues = true;
 	}
@@ -1004,20 +1026,26 @@ walspool_append(WalSpool *s, Lsn lsn, const uint8_t *data, size_t len,
 							  "cannot spool a record of %zu bytes at %X/%X (the limit is %zu)",
 							  len, LSN_ARGS(lsn), RECORD_MAX);
 	if (s->raw_len > 0 && ENTRY_HEADER_BYTES + len > FRAME_RAW_MAX - s->raw_len &&
-		!frame_write(s, false, s->last_commit_end, err))
+		!frame_write(s, false, false, s->last_commit_end, err))
 		return false;
 	return buffer_pieces(s, lsn, data, len, err);
 }
 
 bool
-walspool_flush(WalSpool *s, bool boundary, Lsn last_commit_end, SyncError *err)
+walspool_flush(WalSpool *s, bool boundary, bool clean, Lsn last_commit_end,
+			   SyncError *err)
 {
 	if (!writer_usable(s, err))
 		return false;
+	clean = clean && boundary;
 	if (s->raw_len == 0 && boundary == s->last_boundary &&
 		last_commit_end == s->last_commit_end)
+	{
+		/* nothing new to write: the last frame ends where this one would */
+		s->last_clean = s->last_clean || clean;
 		return true;
-	return frame_write(s, boundary, last_commit_end, err);
+	}
+	return frame_write(s, boundary, clean, last_commit_end, err);
 }
 
 /* ---------------------------------------------------------------- release */

@@ -70,15 +70,20 @@ bool		walspool_append(WalSpool *s, Lsn lsn, const uint8_t *data, size_t len,
 /*
  * Close the open frame: compress it, write it with its header, fsync the
  * segment file (and the directory when a segment was created).  boundary =
- * the data appended so far ends outside any transaction; last_commit_end =
- * the highest commit end LSN among all records so far.  A flush with nothing
+ * the data appended so far ends outside any transaction (recovery keeps the
+ * spool up to the last such frame, so only its last_commit_end may be
+ * confirmed to the source); clean = boundary, and no streamed transaction is
+ * open either (a new segment may start after this frame, and only after such
+ * a frame, or at the first frame after walspool_open); last_commit_end = the
+ * highest commit end LSN among all records so far.  A flush with nothing
  * buffered and the same boundary/commit values is a no-op; with new values it
  * writes an empty frame.  Rotates to a new segment first if the current one
- * reached segment_bytes.  Fails with SYNC_ERR_IO, leaving the failed frame
- * absent on disk, when writing would leave less than min_free_bytes free.
+ * reached segment_bytes and the last frame was clean.  Fails with
+ * SYNC_ERR_IO, leaving the failed frame absent on disk, when writing would
+ * leave less than min_free_bytes free.
  */
-bool		walspool_flush(WalSpool *s, bool boundary, Lsn last_commit_end,
-						   SyncError *err);
+bool		walspool_flush(WalSpool *s, bool boundary, bool clean,
+						   Lsn last_commit_end, SyncError *err);
 
 /*
  * Reader side (another thread, concurrently with the writer).  A cursor

@@ -125,6 +125,13 @@ feedback_note_received(FeedbackState *f, Lsn lsn)
 }
 
 void
+feedback_note_data(FeedbackState *f, Lsn lsn)
+{
+	feedback_note_received(f, lsn);
+	f->idle = false;
+}
+
+void
 feedback_note_durable(FeedbackState *f, Lsn lsn)
 {
 	if (lsn > f->durable)

@@ -82,6 +82,14 @@ void		feedback_init(FeedbackState *f, Lsn start);
 /* Record a position seen on the wire ('w' data_start/wal_end, 'k' wal_end). */
 void		feedback_note_received(FeedbackState *f, Lsn lsn);
 
+/*
+ * An XLogData message arrived: record its position, and the state is no
+ * longer idle (the message waits to be applied) until the caller says so
+ * again after it has looked at what is pending.  An idle flag decided before
+ * the message arrived must never let a status confirm it.
+ */
+void		feedback_note_data(FeedbackState *f, Lsn lsn);
+
 /* The caller says every source commit ending at or before lsn is durable. */
 void		feedback_note_durable(FeedbackState *f, Lsn lsn);
 

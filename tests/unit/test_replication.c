@@ -4,6 +4,7 @@
  */
 #include <string.h>
 
+#include "engine/stream.h"
 #include "protocol/replication.h"
 #include "tests/support/wire_build.h"
 #include "tests/unit/guard_page.h"
@@ -302,6 +303,74 @@ START_TEST(reported_flush_never_goes_backwards_after_idle)
 END_TEST
 
 /*
+ * Issue 13: the receiver decided "idle" once per turn, then read a
+ * transaction and answered a keepalive in the same turn, confirming it.
+ * Data arriving ends idleness by itself.
+ */
+START_TEST(data_after_idle_is_not_confirmed_before_it_is_durable)
+{
+	FeedbackState f;
+	Lsn w;
+	Lsn fl;
+
+	feedback_init(&f, 0x100);
+	feedback_note_received(&f, 0x800);
+	feedback_set_idle(&f, true);	/* decided at the start of a turn */
+	feedback_note_data(&f, 0x900);	/* Begin */
+	feedback_note_data(&f, 0x950);	/* Insert */
+	feedback_note_data(&f, 0xA00);	/* Commit */
+	feedback_note_received(&f, 0xA80);	/* keepalive asking for a reply */
+	ck_assert(!f.idle);
+	feedback_next(&f, &w, &fl);
+	ck_assert_uint_eq(w, 0xA80);
+	ck_assert_uint_eq(fl, 0x100);
+	/* applied and durable: confirmed */
+	feedback_note_durable(&f, 0xA00);
+	feedback_next(&f, &w, &fl);
+	ck_assert_uint_eq(fl, 0xA00);
+	/* only the caller, having looked, says idle again */
+	feedback_set_idle(&f, true);
+	feedback_next(&f, &w, &fl);
+	ck_assert_uint_eq(fl, 0xA80);
+}
+END_TEST
+
+/* A keepalive alone does not end idleness (the slot moves on an idle source). */
+START_TEST(keepalive_keeps_idle)
+{
+	FeedbackState f;
+	Lsn w;
+	Lsn fl;
+
+	feedback_init(&f, 0x100);
+	feedback_set_idle(&f, true);
+	feedback_note_received(&f, 0x300);
+	ck_assert(f.idle);
+	feedback_next(&f, &w, &fl);
+	ck_assert_uint_eq(fl, 0x300);
+}
+END_TEST
+
+/*
+ * The restart skip (engine/stream.c): applied_lsn is the end of the last
+ * commit applied; a commit record may start exactly there and must then be
+ * applied.  "<=" instead of "<" lost that transaction.
+ */
+START_TEST(restart_skip_boundary_is_exact)
+{
+	ck_assert(stream_already_applied(0x1000, 0x2000));
+	ck_assert(stream_already_applied(0x1FFF, 0x2000));
+	ck_assert(!stream_already_applied(0x2000, 0x2000));
+	ck_assert(!stream_already_applied(0x2001, 0x2000));
+	ck_assert(!stream_already_applied(0x10, 0)); /* nothing applied yet */
+	ck_assert(!stream_already_applied(0, 0));
+	ck_assert(stream_already_applied(0, 1));
+	ck_assert(stream_already_applied(UINT64_MAX - 1, UINT64_MAX));
+	ck_assert(!stream_already_applied(UINT64_MAX, UINT64_MAX));
+}
+END_TEST
+
+/*
  * Random walks: reported write and flush never decrease, flush <= write,
  * and while busy flush is never above max(durable, last reported flush).
  */
@@ -323,8 +392,10 @@ START_TEST(random_walks_keep_every_rule)
 		x ^= x >> 7;
 		x ^= x << 17;
 		pos = 0x1000 + (x >> 8) % 0x100000;
-		if (x % 4 == 0)
+		if (x % 4 == 0 && (x >> 5) % 2 == 0)
 			feedback_note_received(&f, pos);
+		else if (x % 4 == 0)
+			feedback_note_data(&f, pos);
 		else if (x % 4 == 1)
 			feedback_note_durable(&f, pos);
 		else if (x % 4 == 2)
@@ -365,6 +436,9 @@ replication_suite(void)
 	tcase_add_test(fb, flush_is_never_ahead_of_received);
 	tcase_add_test(fb, flush_moves_up_to_received_when_idle);
 	tcase_add_test(fb, reported_flush_never_goes_backwards_after_idle);
+	tcase_add_test(fb, data_after_idle_is_not_confirmed_before_it_is_durable);
+	tcase_add_test(fb, keepalive_keeps_idle);
+	tcase_add_test(fb, restart_skip_boundary_is_exact);
 	tcase_add_loop_test(fb, random_walks_keep_every_rule, 0, 8);
 	suite_add_tcase(s, env);
 	suite_add_tcase(s, fb);

@@ -201,7 +201,7 @@ flush(WalSpool *s, bool boundary, Lsn commit)
 {
 	SyncError	err;
 
-	if (!walspool_flush(s, boundary, commit, &err))
+	if (!walspool_flush(s, boundary, boundary, commit, &err))
 		ck_abort_msg("flush: %s", err.message);
 }
 
@@ -331,7 +331,8 @@ START_TEST(test_round_trip)
 		}
 	}
 	flush(s, true, 777777);
-	ck_assert_int_ge(count_segments(), 5);
+	/* a segment starts only after a clean frame: every other flush here */
+	ck_assert_int_ge(count_segments(), 3);
 	read_all(s, recs, n);
 	walspool_close(s);
 
@@ -385,7 +386,7 @@ writer_main(void *arg)
 		if (ok && last)
 		{
 			atomic_store(&w->flush_target, (size_t) i + 1);
-			ok = walspool_flush(w->s, true, r.lsn, &err);
+			ok = walspool_flush(w->s, true, true, r.lsn, &err);
 		}
 		if (!ok)
 		{
@@ -463,7 +464,7 @@ START_TEST(test_recovery_cuts_non_boundary)
 {
 	Rec			recs[400];
 	Lsn			resume;
-	WalSpool   *s = open_spool(8 * 1024, NULL);
+	WalSpool   *s = open_spool(1024, NULL);
 	uint64_t	size_at_boundary;
 	int			segs_at_boundary;
 
@@ -480,7 +481,7 @@ START_TEST(test_recovery_cuts_non_boundary)
 	ck_assert_int_gt(count_segments(), segs_at_boundary);
 	walspool_close(s);
 
-	s = open_spool(8 * 1024, &resume);
+	s = open_spool(1024, &resume);
 	ck_assert_uint_eq(resume, 5000);
 	ck_assert_uint_eq(walspool_disk_bytes(s), size_at_boundary);
 	ck_assert_int_eq(count_segments(), segs_at_boundary);
@@ -489,7 +490,7 @@ START_TEST(test_recovery_cuts_non_boundary)
 	write_small(s, recs, 100, 50, true, 7000);
 	read_all(s, recs, 150);
 	walspool_close(s);
-	s = open_spool(8 * 1024, &resume);
+	s = open_spool(1024, &resume);
 	ck_assert_uint_eq(resume, 7000);
 	read_all(s, recs, 150);
 	walspool_close(s);
@@ -679,6 +680,139 @@ START_TEST(test_release_before)
 }
 END_TEST
 
+/* ----------------------------------------------------------- invariants */
+
+/* Append small records first..first+n-1, then flush with both flags. */
+static void
+write_frame(WalSpool *s, Rec *recs, uint32_t first, uint32_t n, bool boundary,
+			bool clean, Lsn commit)
+{
+	SyncError	err;
+
+	for (uint32_t i = 0; i < n; i++)
+	{
+		recs[first + i] = small_rec(first + i);
+		append_rec(s, &recs[first + i]);
+	}
+	if (!walspool_flush(s, boundary, clean, commit, &err))
+		ck_abort_msg("flush: %s", err.message);
+}
+
+/* The first record a new cursor reads must be recs[want]. */
+static void
+first_record_is(WalSpool *s, const Rec *recs, size_t want)
+{
+	SyncError	err;
+	WalSpoolCursor *c = walspool_cursor_open(s, &err);
+	Lsn			lsn;
+	const uint8_t *data;
+	size_t		len;
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(walspool_cursor_next(c, &lsn, &data, &len, &err), 1);
+	check_rec(&recs[want], lsn, data, len, want);
+	walspool_cursor_close(c);
+}
+
+/*
+ * Invariant (docs/architecture.md, "the spool"): a segment starts only
+ * after a clean frame (no transaction and no streamed transaction open) or
+ * at the first frame after open; so once the segments before it are
+ * released, a reader starting at the oldest one never meets the middle of
+ * a transaction.  Issue 13: rotation used to happen after any frame.
+ */
+START_TEST(test_segment_starts_only_after_clean_frame)
+{
+	Rec			recs[60];
+	Lsn			resume;
+	SyncError	err;
+	WalSpool   *s = open_spool(1, NULL);	/* rotate whenever allowed */
+
+	write_frame(s, recs, 0, 5, true, true, 10);
+	ck_assert_int_eq(count_segments(), 1);
+	write_frame(s, recs, 5, 5, false, false, 10);	/* after clean: new */
+	ck_assert_int_eq(count_segments(), 2);
+	write_frame(s, recs, 10, 5, true, false, 20);	/* inside a transaction */
+	ck_assert_int_eq(count_segments(), 2);
+	write_frame(s, recs, 15, 5, false, true, 20);	/* a stream is open */
+	ck_assert_int_eq(count_segments(), 2);
+	write_frame(s, recs, 20, 5, true, true, 30);	/* clean ignored above */
+	ck_assert_int_eq(count_segments(), 2);
+	write_frame(s, recs, 25, 5, false, false, 30);	/* after clean: new */
+	ck_assert_int_eq(count_segments(), 3);
+	read_all(s, recs, 30);
+
+	/* released up to segment 3, the spool starts with record 25 */
+	ck_assert(walspool_release_before(s, 3, &err));
+	first_record_is(s, recs, 25);
+	write_frame(s, recs, 30, 5, true, false, 40);	/* stays in segment 3 */
+	write_frame(s, recs, 35, 5, false, false, 50);
+	ck_assert_int_eq(count_segments(), 1);
+	walspool_close(s);
+
+	/*
+	 * Recovery cuts the spool back to the boundary frame that recorded 40;
+	 * a new session then starts where nothing is open (the source sends
+	 * partly streamed transactions again): the next frame may start a
+	 * segment.
+	 */
+	s = open_spool(1, &resume);
+	ck_assert_uint_eq(resume, 40);
+	ck_assert_int_eq(count_segments(), 1);
+	first_record_is(s, recs, 25);
+	write_frame(s, recs, 35, 5, false, false, 40);
+	ck_assert_int_eq(count_segments(), 2);
+	ck_assert(walspool_release_before(s, 4, &err));
+	first_record_is(s, recs, 35);
+	walspool_close(s);
+}
+END_TEST
+
+/*
+ * Invariant: what may be confirmed to the source is the last_commit_end of
+ * the last boundary frame that is on disk, never that of a later frame.
+ */
+START_TEST(test_resume_is_the_last_boundary_frame)
+{
+	Rec			recs[40];
+	Lsn			resume;
+	WalSpool   *s = open_spool(0, NULL);
+
+	write_frame(s, recs, 0, 10, true, true, 100);
+	write_frame(s, recs, 10, 10, false, false, 200);	/* commit 200, then a Begin */
+	write_frame(s, recs, 20, 10, true, false, 300);	/* boundary, a stream open */
+	write_frame(s, recs, 30, 10, false, false, 400);
+	walspool_close(s);
+	s = open_spool(0, &resume);
+	ck_assert_uint_eq(resume, 300);
+	read_all(s, recs, 30);
+	walspool_close(s);
+}
+END_TEST
+
+/* A record of zero bytes (the session marker of engine/stream.c) round-trips. */
+START_TEST(test_empty_record_round_trips)
+{
+	SyncError	err;
+	WalSpool   *s = open_spool(0, NULL);
+	WalSpoolCursor *c;
+	Lsn			lsn;
+	const uint8_t *data;
+	size_t		len;
+
+	ck_assert(walspool_append(s, 0x77, NULL, 0, &err));
+	ck_assert(walspool_flush(s, true, true, 0, &err));
+	c = walspool_cursor_open(s, &err);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(walspool_cursor_next(c, &lsn, &data, &len, &err), 1);
+	ck_assert_uint_eq(lsn, 0x77);
+	ck_assert_uint_eq(len, 0);
+	ck_assert_int_eq(walspool_cursor_next(c, &lsn, &data, &len, &err), 0);
+	walspool_cursor_close(c);
+	walspool_close(s);
+}
+END_TEST
+
 /* ----------------------------------------------------------- empty flush */
 
 START_TEST(test_empty_flush)
@@ -728,7 +862,7 @@ START_TEST(test_min_free_guard)
 		recs[i] = small_rec(i);
 		append_rec(s, &recs[i]);
 	}
-	ck_assert(!walspool_flush(s, true, 40, &err));
+	ck_assert(!walspool_flush(s, true, true, 40, &err));
 	ck_assert_int_eq(err.code, SYNC_ERR_IO);
 	ck_assert_msg(strstr(err.message, tmpdir) != NULL &&
 				  strstr(err.message, "bytes free") != NULL &&
@@ -738,7 +872,7 @@ START_TEST(test_min_free_guard)
 	ck_assert(!walspool_append(s, 1, (const uint8_t *) "x", 1, &err));
 	ck_assert_msg(strstr(err.message, "unusable after an earlier error") != NULL,
 				  "%s", err.message);
-	ck_assert(!walspool_flush(s, true, 40, &err));
+	ck_assert(!walspool_flush(s, true, true, 40, &err));
 	read_all(s, recs, 20);		/* the reader still works */
 	walspool_close(s);
 
@@ -767,12 +901,12 @@ START_TEST(test_failed_write_leaves_spool_intact)
 	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
 	recs[20] = (Rec) {99999, 5000, 1, true};
 	append_rec(s, &recs[20]);
-	ck_assert(!walspool_flush(s, true, 99999, &err));
+	ck_assert(!walspool_flush(s, true, true, 99999, &err));
 	ck_assert_int_eq(err.code, SYNC_ERR_IO);
 	ck_assert_msg(strstr(err.message, "0000000000000001.seg") != NULL &&
 				  strstr(err.message, "could not write") != NULL, "%s", err.message);
 	ck_assert_uint_eq(file_size(1), size);
-	ck_assert(!walspool_flush(s, true, 99999, &err));
+	ck_assert(!walspool_flush(s, true, true, 99999, &err));
 	ck_assert_msg(strstr(err.message, "unusable") != NULL, "%s", err.message);
 	read_all(s, recs, 20);
 	walspool_close(s);
@@ -887,6 +1021,9 @@ walspool_suite(void)
 	tcase_add_test(recovery, test_damaged_length_is_not_a_tail);
 	tcase_add_test(recovery, test_corrupt_middle_segment);
 	tcase_add_test(ops, test_release_before);
+	tcase_add_test(ops, test_segment_starts_only_after_clean_frame);
+	tcase_add_test(ops, test_resume_is_the_last_boundary_frame);
+	tcase_add_test(ops, test_empty_record_round_trips);
 	tcase_add_test(ops, test_empty_flush);
 	tcase_add_test(ops, test_min_free_guard);
 	tcase_add_test(ops, test_failed_write_leaves_spool_intact);
