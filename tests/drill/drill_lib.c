@@ -2124,10 +2124,10 @@ remaining(Drill *d, const char *sql)
  *              still to copy: a part and its done mark are committed;
  *   index      schema.after_index_step, likewise for the index steps;
  *   streaming  the first kill at sync.before_stream (resume position read,
- *              nothing applied yet); the next ones at the n-th
- *              stream.receiver_idle_wait, n in lo..hi, when the binary has
- *              it, else at a delay in [lo, hi] ms once streaming (no
- *              failpoint names a moment in the middle of streaming there).
+ *              nothing applied yet); the next ones at a delay in
+ *              [lo, hi] x 100 ms once streaming: no failpoint names a moment
+ *              that comes often mid-stream under load (stream.receiver_
+ *              idle_wait needs an idle source: drill 6 makes one).
  * Sync is not running afterwards.
  */
 static bool
@@ -2182,14 +2182,6 @@ kills_in_phase(Drill *d, int phase, int count, long lo, long hi)
 		{
 			if (!kill_at_failpoint(d, "sync.before_stream", 1, phase,
 			                       "resume position read, nothing applied"))
-				return false;
-			continue;
-		}
-		if (drill_binary_has("stream.receiver_idle_wait"))
-		{
-			nth = drill_rand_range(d, lo, hi);
-			if (!kill_at_failpoint(d, "stream.receiver_idle_wait", nth,
-			                       phase, "an idle receiver turn"))
 				return false;
 			continue;
 		}
@@ -3282,7 +3274,7 @@ cutover_again(Drill *d, const char *label)
 
 /*
  * The load of drill 6, beside pgbench's own: big multi-statement
- * transactions (2000-5000 rows of ~80 bytes, streamed in progress above
+ * transactions (2000-4000 rows of ~80 bytes, streamed in progress above
  * logical_decoding_work_mem=64kB) that also UPDATE and DELETE through the
  * inheritance parent and INSERT into it and its children; and TRUNCATE
  * ONLY of the parent.  Each client touches only rows of its own classes
@@ -3290,7 +3282,7 @@ cutover_again(Drill *d, const char *label)
  * (a deadlock would end a pgbench client).
  */
 static const char windows_big_sql[] =
-    "\\set n random(2000, 5000)\n"
+    "\\set n random(2000, 4000)\n"
     "\\set k random(0, 15)\n"
     "\\set j random(0, 15)\n"
     "BEGIN;\n"
@@ -3372,18 +3364,23 @@ static const struct
 {
 	const char *fp;
 	const char *when;
+	bool quiet; /* the load stops first: the source goes idle */
 } spool_moments[] = {
     {"stream.spool_flushed_mid_txn",
-     "a spool flush ended inside a transaction, nothing confirmed yet"},
+     "a spool flush ended inside a transaction, nothing confirmed yet", false},
     {"stream.receiver_idle_wait",
-     "a receiver turn that began idle is about to wait"},
+     "a receiver turn that began idle is about to wait, transactions "
+     "received but not applied",
+     true},
 };
 
 typedef struct SpoolHit
 {
 	int windows_ms;
+	bool quiet;
 	long long streaming_since;
 	long long stopped_at;
+	bool load_stopped;
 } SpoolHit;
 
 /*
@@ -3416,7 +3413,17 @@ spool_hit(Drill *d, void *arg)
 		h->stopped_at = proc_now_ms();
 		return false;
 	}
-	return now - h->stopped_at >= h->windows_ms;
+	if (now - h->stopped_at < h->windows_ms)
+		return false;
+	if (h->quiet && !h->load_stopped)
+	{
+		/* the transactions spooled stay unapplied; the source goes idle */
+		drill_log("%s: load stopped: the source goes idle", d->name);
+		drill_bench_stop(d);
+		h->load_stopped = true;
+		return false;
+	}
+	return true;
 }
 
 static bool
@@ -3469,7 +3476,8 @@ spool_kills(Drill *d, const DrillConfig *cfg)
 	for (size_t i = 0; i < sizeof(spool_moments) / sizeof(spool_moments[0]);
 	     i++)
 	{
-		SpoolHit h = {cfg->windows_seconds * 1000, 0, 0};
+		SpoolHit h = {cfg->windows_seconds * 1000, spool_moments[i].quiet, 0, 0,
+		              false};
 		int missed = d->stats->kills_missed;
 		bool ok;
 
@@ -3485,6 +3493,8 @@ spool_kills(Drill *d, const DrillConfig *cfg)
 		if (ok && d->stats->kills_missed == missed)
 			d->stats->spool_kills++;
 		ok = start_target(d) && ok;
+		if (h.load_stopped)
+			ok = drill_bench_start(d, 3600) && ok;
 		if (!ok || !drill_sync_start(d) || !drill_mark_and_wait(d, MARK_TIMEOUT_MS))
 			return false;
 		drill_log("%s: sync read the spool back and applies again", d->name);
@@ -3525,6 +3535,7 @@ drill_run_windows(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
 	bool ok;
 	int failures_before = st->failures;
 	bool cutover_fps = drill_binary_has("cutover.after_freeze");
+	char truncate_script[PATH_MAX] = "";
 
 	drill_log("== drill 6: the windows of issue 13 (seed %llu) ==",
 	          (unsigned long long) cfg->seed);
@@ -3532,16 +3543,26 @@ drill_run_windows(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
 	d.rate = cfg->windows_rate;
 	d.sync_may_exit = false;
 	ok = ok && require_failpoints(&d) && windows_schema(&d);
-	if (getenv("DRILL_NO_TRUNC") != NULL)
+	if (ok && !cfg->windows_truncate_early)
+	{
+		/* TRUNCATE ONLY joins the load once sync streams (see DrillConfig) */
+		snprintf(truncate_script, sizeof(truncate_script), "%s",
+		         d.bench_script2);
 		d.bench_script2[0] = '\0';
-	if (getenv("DRILL_LOAD_LATE") == NULL)
-		ok = ok && drill_bench_start(&d, 3600);
-	/* the full load and the first kills of the stream */
+	}
+	ok = ok && drill_bench_start(&d, 3600);
+	/* the full load under the load, then streaming */
 	ok = ok && drill_sync_start(&d) &&
 	     drill_wait_phase(&d, DRILL_PHASE_CATCHUP, PHASE_TIMEOUT_MS) &&
 	     drill_mark_and_wait(&d, MARK_TIMEOUT_MS);
-	if (getenv("DRILL_LOAD_LATE") != NULL)
-		ok = ok && drill_bench_start(&d, 3600);
+	if (ok && truncate_script[0] != '\0')
+	{
+		drill_bench_stop(&d);
+		snprintf(d.bench_script2, sizeof(d.bench_script2), "%s",
+		         truncate_script);
+		drill_log("%s: TRUNCATE ONLY of the parent joins the load", d.name);
+		ok = drill_bench_start(&d, 3600);
+	}
 	ok = ok && stop_sync(&d);
 	ok = ok && spool_kills(&d, cfg);
 	/* a writer commits while cutovers freeze the source and end sessions */

@@ -10,7 +10,12 @@
  *   2 fast and immediate restarts of the source and of the target;
  *   3 pg_terminate_backend of the walsender and of the apply backend;
  *   4 network partitions between pgstream and the target (netns + veth);
- *   5 a row the target rejects, fixed by the operator, then resumed.
+ *   5 a row the target rejects, fixed by the operator, then resumed;
+ *   6 the windows of issue 13: sync --spool, kill -9 at each spool
+ *     failpoint with the target stopped, big streamed transactions,
+ *     UPDATE/DELETE/TRUNCATE ONLY on an inheritance parent, cutover killed
+ *     around its freeze and barrier while a writer commits, cutover run
+ *     again.
  * Prints the figures and writes them to results/drill-<timestamp>.txt
  * (pgstream's own output goes to results/drill-<timestamp>.log).
  *
@@ -21,6 +26,8 @@
  *   DRILL_SCALE         pgbench scale of drill 1 (default 10; others 5)
  *   DRILL_RATE          pgbench -R for every drill (default 400 tps)
  *   DRILL_PARTITION_S   partition length (default 30)
+ *   DRILL_SCALE_WINDOWS pgbench scale of drill 6 (default 2)
+ *   DRILL_WINDOWS_RATE  pgbench -R of drill 6's load (default 25)
  *   DRILL_RESULTS       directory for the results (default "results")
  *   PGSTREAM_TEST_KEEP  keep the cluster directories
  * Exit status 0 only if every drill passed with no row lost or duplicated.
@@ -97,7 +104,7 @@ make_clusters(bool need_netns)
 	if (!drill_netns_setup(&netns))
 	{
 		fprintf(stderr, "run_drill: cannot make a network namespace (drill 4 "
-		                "needs root and ip); DRILL_ONLY=1235 skips it\n");
+		                "needs root and ip); DRILL_ONLY=12356 skips it\n");
 		return false;
 	}
 	return cluster_init(&netns_target, "drill-netns-target", 0) &&
@@ -124,11 +131,12 @@ main(void)
 		const char *name;
 		bool ran;
 		bool ok;
-	} drills[5] = {{1, "kill -9 at random moments", false, false},
+	} drills[6] = {{1, "kill -9 at failpoints", false, false},
 	               {2, "restarts of source and target", false, false},
 	               {3, "pg_terminate_backend", false, false},
 	               {4, "network partition", false, false},
-	               {5, "target rejects a row", false, false}};
+	               {5, "target rejects a row", false, false},
+	               {6, "issue 13 windows", false, false}};
 	bool all_ok = true;
 	FILE *f;
 
@@ -175,7 +183,7 @@ main(void)
 		fprintf(stderr, "run_drill: could not set up the clusters\n");
 		return 1;
 	}
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 6; i++)
 	{
 		DrillConfig c = cfg;
 
@@ -201,8 +209,15 @@ main(void)
 				drills[i].ok = drill_run_partition(&source, &netns_target,
 				                                   &netns, &c, &st);
 				break;
-			default:
+			case 5:
 				drills[i].ok = drill_run_reject(&source, &target, &c, &st);
+				break;
+			default:
+				c.scale = (int) env_long("DRILL_SCALE_WINDOWS", 2);
+				c.windows_rate = (int) env_long("DRILL_WINDOWS_RATE", 25);
+				c.windows_seconds = 5;
+				c.windows_truncate_early = true;
+				drills[i].ok = drill_run_windows(&source, &target, &c, &st);
 				break;
 		}
 		all_ok = all_ok && drills[i].ok;
@@ -220,7 +235,7 @@ main(void)
 			break;
 		}
 		fprintf(f, "\n");
-		for (int i = 0; i < 5; i++)
+		for (int i = 0; i < 6; i++)
 			fprintf(f, "drill %d  %-32s %s\n", drills[i].n, drills[i].name,
 			        !drills[i].ran ? "skipped"
 			        : drills[i].ok ? "PASSED"
