@@ -631,9 +631,11 @@ drill_mark_and_wait(Drill *d, int timeout_ms)
 	 * READ WRITE: a cutover killed after its freeze leaves the source
 	 * read-only for new transactions; the drill's markers (only ever
 	 * written before the next cutover's barrier) must still get through.
+	 * (One query string is one implicit transaction: SET TRANSACTION, not
+	 * SET default_transaction_read_only, changes this one.)
 	 */
 	while (!quiet_query(d->src, d->srcdb,
-	                    "SET default_transaction_read_only = off;"
+	                    "SET TRANSACTION READ WRITE;"
 	                    "INSERT INTO drill_marker (note) VALUES ('mark')"
 	                    " RETURNING id",
 	                    id, sizeof(id), err, sizeof(err)))
@@ -2396,17 +2398,16 @@ static const CutoverMoment cutover_moments[] = {
 };
 
 /*
- * A cutover killed past its barrier leaves phase "cutover" with a barrier
- * that a later cutover must not trust (the source was writable meanwhile):
- * that cutover says so and asks for sync to be run again, which resumes
- * streaming.  Do what it asks, before the next cutover.
+ * A cutover killed once sync had applied its barrier leaves phase
+ * "cutover".  The next cutover uses that barrier again only if nothing was
+ * committed after it; else it says so and asks for sync to be run again,
+ * which resumes streaming.  Do what it asks (called when it asked).
  */
 static bool
 resume_after_cutover_kill(Drill *d)
 {
-	if (d->sync_running || d->cutover_done ||
-	    drill_phase(d) != DRILL_PHASE_CUTOVER ||
-	    !drill_binary_has("sync stopped at barrier"))
+	if (sync_alive(d) || d->cutover_done ||
+	    drill_phase(d) != DRILL_PHASE_CUTOVER)
 		return true;
 	drill_log("%s: phase cutover after a killed cutover: sync run again to "
 	          "resume streaming",
@@ -2424,6 +2425,7 @@ kill_cutover_at(Drill *d, const CutoverMoment *m)
 {
 	int status;
 	bool started;
+	bool retried = false;
 
 	if (d->cutover_done)
 	{
@@ -2431,16 +2433,38 @@ kill_cutover_at(Drill *d, const CutoverMoment *m)
 		            m->fp);
 		return true;
 	}
-	if (!resume_after_cutover_kill(d))
-		return false;
 	if (m->with_sync && d->sync_running)
+	{
+		/*
+		 * Sync is stopped so that it cannot apply the barrier; stopped in
+		 * the middle of a transaction on the target it would hold the
+		 * migration's row that the cutover arms its barrier in, and the
+		 * cutover would wait for it for good.  So the load stops first
+		 * (the freeze would end it anyway) and sync applies a marker and
+		 * goes idle before it is stopped.
+		 */
+		drill_bench_stop(d);
+		if (!drill_mark_and_wait(d, MARK_TIMEOUT_MS) || !drill_sleep(d, 500))
+			return false;
 		proc_kill(&d->sync, SIGSTOP);
+	}
+again:
 	snprintf(d->cutover_fp, sizeof(d->cutover_fp), "%s=crash", m->fp);
 	started = drill_cutover_start(d);
 	d->cutover_fp[0] = '\0';
 	if (!started)
 		return false;
-	status = drill_cutover_wait(d, CUTOVER_TIMEOUT_MS);
+	status = drill_cutover_wait(d, m->with_sync ? 60000 : CUTOVER_TIMEOUT_MS);
+	if (status == PROC_TIMEOUT && m->with_sync)
+	{
+		/* blocked behind the stopped sync after all: let sync go on */
+		drill_fail(d, "cutover did not reach %s in 60 s while sync was "
+		              "stopped (a lock of sync's?)",
+		           m->fp);
+		drill_diagnose(d);
+		proc_kill(&d->sync, SIGCONT);
+		status = drill_cutover_wait(d, CUTOVER_TIMEOUT_MS);
+	}
 	if (status == 128 + SIGKILL)
 	{
 		d->stats->kills++;
@@ -2450,6 +2474,17 @@ kill_cutover_at(Drill *d, const CutoverMoment *m)
 		          "(migration phase now %s)",
 		          d->name, d->stats->kills, m->fp, m->when,
 		          drill_phase_names[drill_phase(d)]);
+	}
+	else if (status == 1 && !retried && cutover_said(d, "run pgstream sync again") &&
+	         drill_phase(d) == DRILL_PHASE_CUTOVER)
+	{
+		/* it refused a barrier written over: run sync, try the moment again */
+		drill_log("%s: cutover exited 1: it asks for sync to be run again",
+		          d->name);
+		if (!resume_after_cutover_kill(d))
+			return false;
+		retried = true;
+		goto again;
 	}
 	else
 	{
@@ -2521,7 +2556,7 @@ cutover_with_kills_from(Drill *d, int first, int count)
 			return false;
 	if (d->cutover_done)
 		return true;
-	return resume_after_cutover_kill(d) && drill_cutover_finish(d);
+	return drill_cutover_finish(d);
 }
 
 static bool
@@ -3580,8 +3615,7 @@ drill_run_windows(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
 	{
 		/* an operator undoes the freeze a killed cutover left, so that
 		 * the writer commits right up to the next cutover's freeze */
-		ok = resume_after_cutover_kill(&d);
-		if (ok && source_frozen(&d) == 1)
+		if (source_frozen(&d) == 1)
 		{
 			drill_log("%s: the source was left read-only by a killed "
 			          "cutover: made writable again by hand",
