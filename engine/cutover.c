@@ -23,6 +23,7 @@
 #include "apply/pgconn.h"
 #include "apply/result.h"
 #include "engine/cli.h"
+#include "engine/failpoint.h"
 #include "engine/json.h"
 #include "engine/log.h"
 #include "engine/replclient.h"
@@ -170,6 +171,7 @@ freeze_source(PGconn *src, CutoverReport *r, SyncError *err)
 	if (!pgconn_exec(src, sql, err))
 		return sync_error_context(err, "could not make the source database read-only");
 	r->froze = true;
+	FAILPOINT("cutover.after_freeze");
 	log_info("source database \"%s\" is now read-only for new transactions; undo with: "
 			 "ALTER DATABASE \"%s\" RESET default_transaction_read_only", r->dbname, r->dbname);
 	res = pgconn_query(src,
@@ -210,6 +212,7 @@ write_barrier(PGconn *src, PGconn *tgt, CutoverReport *r, SyncError *err)
 	const char *params[2] = {CUTOVER_MESSAGE_PREFIX, r->token};
 	PGresult   *res;
 
+	FAILPOINT("cutover.before_barrier");
 	make_token(r->token, sizeof(r->token));
 	res = pgconn_query(tgt, "UPDATE pgstream.migration SET cutover_token = $1", 1,
 					   params + 1, err);
@@ -225,6 +228,7 @@ write_barrier(PGconn *src, PGconn *tgt, CutoverReport *r, SyncError *err)
 	snprintf(r->barrier_lsn, sizeof(r->barrier_lsn), "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
 	log_info("barrier %s written at %s; waiting for sync to apply it", r->token, r->barrier_lsn);
+	FAILPOINT("cutover.after_barrier");
 	return true;
 }
 
@@ -299,6 +303,7 @@ wait_until(PGconn *conn, const char *sql, int nparams, const char *const *params
 			return true;
 		if (now_s() > deadline)
 			return sync_error_set(err, SYNC_ERR_PRECONDITION, "timed out");
+		FAILPOINT("cutover.waiting");
 		usleep(100 * 1000);
 	}
 }
@@ -489,6 +494,7 @@ cutover_execute(const CutoverOptions *o, PGconn *src, PGconn *tgt, CutoverReport
 					" WHERE slot_name = $1 AND active)", 1, params, deadline, err))
 		return sync_error_context(err, "sync did not release slot \"%s\"", st.slot_name);
 	log_info("barrier applied; sync has stopped");
+	FAILPOINT("cutover.after_barrier_applied");
 	/* compare before the deferred schema: its row security policies may hide rows */
 	if (!check_untracked_tables(src, tgt, err) || !compare_counts(src, tgt, r, err) ||
 		!compare_insert_only(src, tgt, &r->insert_only_checked, err) ||

@@ -23,6 +23,7 @@ static Suite *(*const suites[])(void) = {
     stream_suite,
     drill_short_suite,
     spool_mode_suite,
+    cutover_suite,
 };
 
 int

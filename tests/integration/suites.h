@@ -19,5 +19,6 @@ Suite *schema_suite(void);
 Suite *stream_suite(void);
 Suite *drill_short_suite(void);
 Suite *spool_mode_suite(void);
+Suite *cutover_suite(void);
 
 #endif /* PGSTREAM_TESTS_INTEGRATION_SUITES_H */
