@@ -135,13 +135,16 @@ spawn_sync(Proc *p, const Mig *m)
 static char *
 phase_of(const Mig *m)
 {
-	char *v = cluster_query_scalar(&target, m->tgtdb,
-	                               "SELECT CASE WHEN to_regclass("
-	                               "'pgstream.migration') IS NULL THEN ''"
-	                               " ELSE (SELECT phase FROM"
-	                               " pgstream.migration) END");
+	char *exists = cluster_query_scalar(&target, m->tgtdb,
+	                                    "SELECT to_regclass('pgstream.migration')"
+	                                    " IS NOT NULL");
+	char *v = NULL;
 
-	return v != NULL ? v : strdup("?");
+	if (exists != NULL && strcmp(exists, "t") == 0)
+		v = cluster_query_scalar(&target, m->tgtdb,
+		                         "SELECT phase FROM pgstream.migration");
+	free(exists);
+	return v != NULL ? v : strdup("");
 }
 
 /* Poll until the target says phase; sync must keep running meanwhile. */
