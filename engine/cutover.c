@@ -1,16 +1,33 @@
 /*
  * engine/cutover.c -- "pgstream cutover": end a live migration.
  *
+ *  0. every check that can fail comes first, before anything is done to
+ *     the source: the target holds a streaming migration, no other cutover
+ *     runs (advisory lock on the target, held until exit), the migration's
+ *     slot is in this source database, no prepared transactions;
  *  1. the source is quiesced (--freeze: the database becomes read-only for
- *     new transactions and application sessions are ended);
+ *     new transactions, and every session that could write is ended and
+ *     waited for until it is gone);
  *  2. a barrier is written into the source WAL as a transactional logical
  *     decoding message; the running sync applies everything committed before
  *     it (commit order), records the barrier in the same target transaction
  *     as the data, and exits;
- *  3. sequences are set from the source, deferred foreign keys and triggers
- *     are created, row counts are compared per table;
+ *  3. the slot is peeked at: a change committed after the barrier fails the
+ *     cutover (row counts miss UPDATEs); row counts are compared per table;
+ *     then (the point of no return) sequences are set from the source,
+ *     deferred foreign keys and triggers are created;
  *  4. slot, publication and the target's pgstream schema are dropped.
- * The report says what was verified; exit 0 only if every step succeeded.
+ * Before the point of no return, any failure and SIGINT, SIGTERM or SIGHUP
+ * undo the run: the barrier is disarmed and the freeze this run made (never
+ * one it found) is reset.  A barrier is honoured by sync only while the
+ * cutover that wrote it holds the lock, and a cutover never trusts a
+ * barrier applied before it started, so a killed cutover cannot end a
+ * migration.  The report says what was verified; exit 0 only if every step
+ * succeeded.
+ *
+ * Failpoints: cutover.after_freeze, cutover.before_barrier,
+ * cutover.after_barrier, cutover.waiting (each poll while waiting),
+ * cutover.after_barrier_applied, cutover.before_drop.
  */
 #include <fcntl.h>
 #include <getopt.h>
@@ -71,6 +88,8 @@ typedef struct Cutover
 } Cutover;
 
 static bool check_untracked_tables(PGconn *src, PGconn *tgt, SyncError *err);
+static bool wait_until(PGconn *conn, const char *sql, int nparams, const char *const *params,
+					   double deadline, SyncError *err);
 
 static const char cutover_help[] =
 	"Usage: pgstream cutover --source CONNINFO --target CONNINFO [OPTIONS]\n"
@@ -87,16 +106,20 @@ static const char cutover_help[] =
 	"  --source CONNINFO   source database (same as given to sync)\n"
 	"  --target CONNINFO   target database\n"
 	"  --freeze            quiesce the source first: make the database read-only\n"
-	"                      for new transactions and end application sessions\n"
-	"                      (undo with ALTER DATABASE ... RESET\n"
-	"                      default_transaction_read_only)\n"
+	"                      for new transactions and end every session that\n"
+	"                      could write (undone if the cutover fails or is\n"
+	"                      interrupted; else undo with ALTER DATABASE ...\n"
+	"                      RESET default_transaction_read_only)\n"
 	"  --timeout SECONDS   how long to wait for the barrier (default 300); on\n"
 	"                      timeout the migration keeps streaming\n"
 	"  --json              print the report as JSON on stdout\n"
 	"  --help              show this help\n"
 	"\n"
-	"Exit codes: 0 cut over and verified, 1 failed or timed out, 3 usage\n"
-	"error, 4 could not connect.\n";
+	"SIGINT, SIGTERM and SIGHUP stop the cutover and undo it (before its point\n"
+	"of no return; after it, it finishes).\n"
+	"\n"
+	"Exit codes: 0 cut over and verified, 1 failed, timed out or interrupted,\n"
+	"3 usage error, 4 could not connect.\n";
 
 static double
 now_s(void)
@@ -166,11 +189,14 @@ make_token(char *buf, size_t size)
 		snprintf(buf + 2 * i, 3, "%02x", raw[i]);
 }
 
+/* Past the point of no return a signal no longer stops the run. */
+static bool past_no_return = false;
+
 /* A signal asked us to stop: fail here, and cmd_cutover undoes this run. */
 static bool
 not_stopped(SyncError *err)
 {
-	if (!cli_stop_requested)
+	if (!cli_stop_requested || past_no_return)
 		return true;
 	return sync_error_set(err, SYNC_ERR_INTERNAL, "cutover stopped by %s before it finished",
 						  cli_signal_name(cli_stop_signal));
@@ -517,8 +543,20 @@ check_no_writes_after_barrier(Cutover *c, SyncError *err)
 	const char *params[4] = {c->st.slot_name, c->st.publication_name,
 	c->st.insert_only_publication, c->r->token};
 	char		sql[1200],
-				n[32];
+				n[32],
+				lsn[LSN_FORMAT_MAX + 8];
+	const char *at[1] = {lsn};
 
+	/*
+	 * Decoding stops at the flushed WAL, and a commit made with
+	 * synchronous_commit = off is not flushed yet: wait until everything
+	 * inserted so far is (the WAL writer does it within wal_writer_delay).
+	 */
+	if (!pgconn_query_value(c->src, "SELECT pg_catalog.pg_current_wal_insert_lsn()::text", 0,
+							NULL, lsn, sizeof(lsn), false, err) ||
+		!wait_until(c->src, "SELECT pg_catalog.pg_current_wal_flush_lsn() >= $1::pg_lsn", 1, at,
+					now_s() + 30, err))
+		return sync_error_context(err, "could not wait for the source to flush its WAL");
 	/* output is in commit order; the barrier's own 'M' row splits it */
 	snprintf(sql, sizeof(sql),
 			 "WITH c AS (SELECT x.data, x.n FROM pg_catalog.pg_logical_slot_peek_binary_changes("
@@ -786,7 +824,7 @@ cutover_execute(Cutover *c, double t0, SyncError *err)
 		!compare_insert_only(c->src, c->tgt, &c->r->insert_only_checked, err) ||
 		!not_stopped(err))
 		return false;
-	c->final = true;
+	c->final = past_no_return = true;
 	log_info("source and target agree; finishing (signals are no longer obeyed)");
 	if (!sequences_copy(c->src, c->tgt, &c->r->sequences, err) ||
 		!schema_apply_final(c->tgt, err) ||

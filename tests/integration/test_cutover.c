@@ -36,6 +36,9 @@
  *       application writes again; the next cutover refuses to trust the old
  *       barrier, sync run again resumes streaming and applies the write, and
  *       a new cutover completes with identical tables.
+ *   a_barrier_whose_cutover_died_does_not_stop_sync
+ *       cutover killed right after writing its barrier, sync paused: the
+ *       resumed sync streams on past that barrier (its cutover is gone).
  *   freeze_ends_every_application_session_and_refuses_later_writes
  *       --freeze ends a session named "pgstream-app" and one in an open
  *       write transaction, and they are gone (not just signalled) before the
@@ -646,6 +649,44 @@ START_TEST(a_killed_cutover_barrier_never_ends_the_migration)
 }
 END_TEST
 
+/*
+ * The same when cutover dies before sync reaches its barrier (sync paused
+ * here): the barrier is armed but its cutover is gone, so sync streams on
+ * past it instead of stopping there.
+ */
+START_TEST(a_barrier_whose_cutover_died_does_not_stop_sync)
+{
+	static const char *const args[] = {"--freeze", "--timeout", "60", NULL};
+	static const char *const env[] = {
+	    "PGSTREAM_FAILPOINTS=cutover.after_barrier=crash", NULL};
+	Mig m;
+	Proc sync;
+	CmdResult r;
+
+	mig_init(&m, "dead");
+	start_streaming(&sync, &m);
+	ck_assert(proc_kill(&sync, SIGSTOP));
+	run_cutover(&r, m.src, m.tgt, args, env);
+	ck_assert_int_eq(r.status, 128 + SIGKILL);
+	cmd_free(&r);
+	/* kill -9 cannot be undone: the operator unfreezes, the application writes */
+	ck_assert(source_read_only(&m));
+	unfreeze(&m);
+	ck_assert(cluster_psql(&source, m.srcdb,
+	                       "UPDATE t SET v = 'after the dead cutover' WHERE id = 8"));
+	ck_assert(proc_kill(&sync, SIGCONT));
+	assert_applied(&m, "SELECT v = 'after the dead cutover' FROM t WHERE id = 8",
+	               &sync, "the UPDATE after the dead cutover's barrier");
+	wait_for_phase(&m, "streaming", &sync);
+	cutover_ok(&m, true);
+	itest_assert_sync_exits_0(&sync);
+	proc_release(&sync);
+	unfreeze(&m);
+	assert_t_identical(&m);
+	assert_no_traces(&m);
+}
+END_TEST
+
 /* ---- issue 13: the --freeze race ---- */
 
 START_TEST(freeze_ends_every_application_session_and_refuses_later_writes)
@@ -753,6 +794,7 @@ cutover_suite(void)
 	tcase_add_test(tc, sighup_after_the_freeze_unfreezes_and_ends_nobody);
 	tcase_add_test(tc, sigint_while_waiting_stops_promptly);
 	tcase_add_test(tc, a_killed_cutover_barrier_never_ends_the_migration);
+	tcase_add_test(tc, a_barrier_whose_cutover_died_does_not_stop_sync);
 	tcase_add_test(tc,
 	               freeze_ends_every_application_session_and_refuses_later_writes);
 	suite_add_tcase(s, tc);
