@@ -789,10 +789,11 @@ print_report(const CutoverReport *r, bool json)
 }
 
 /*
- * Steps 1-4.  Until the point of no return a signal (or any failure) makes
- * cmd_cutover undo this run: disarm the barrier, unfreeze what this run
- * froze.  After it (sequences, deferred schema, drops: seconds, nothing
- * left to wait for) the run finishes.
+ * Steps 0-4.  Until the point of no return (source and target agree) a
+ * signal or any failure makes cmd_cutover undo this run: disarm the
+ * barrier, unfreeze what this run froze.  After it the run finishes: the
+ * deferred schema is on the target then, and the source must stay frozen
+ * (a failure there keeps it frozen and says so).
  */
 static bool
 cutover_execute(Cutover *c, double t0, SyncError *err)

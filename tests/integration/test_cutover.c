@@ -19,6 +19,9 @@
  *   a_row_missing_on_the_target_is_refused
  *       a row deleted on the target behind pgstream's back: exit 1 with the
  *       table and both counts; nothing dropped, the source writable again.
+ *   a_freeze_made_before_the_cutover_is_left_alone
+ *       the operator froze the source; cutover --freeze then fails: the
+ *       source stays read-only (not this run's freeze to undo).
  *   sigterm_after_the_barrier_undoes_the_cutover
  *       SIGTERM right after the barrier is written (sync not running): exit
  *       1 with a message, the source writable, the barrier disarmed; a write
@@ -493,6 +496,40 @@ START_TEST(a_row_missing_on_the_target_is_refused)
 }
 END_TEST
 
+/*
+ * The operator froze the source before cutover --freeze, which then fails
+ * (here on a row count): the freeze it found is not its to undo.
+ */
+START_TEST(a_freeze_made_before_the_cutover_is_left_alone)
+{
+	static const char *const args[] = {"--freeze", "--timeout", "60", NULL};
+	Mig m;
+	Proc sync;
+	CmdResult r;
+	char sql[256];
+
+	mig_init(&m, "prefrz");
+	start_streaming(&sync, &m);
+	snprintf(sql, sizeof(sql),
+	         "ALTER DATABASE %s SET default_transaction_read_only = on",
+	         m.srcdb);
+	ck_assert(cluster_psql(&source, "postgres", sql));
+	ck_assert(cluster_psql(&target, m.tgtdb, "DELETE FROM t WHERE id = 9"));
+	run_cutover(&r, m.src, m.tgt, args, NULL);
+	assert_refused(&r, 1, "row counts differ for public.t: 100 on source, "
+	                      "99 on target");
+	ck_assert_msg(strstr(r.err, "stays read-only, as it was before this "
+	                            "cutover") != NULL,
+	              "cutover does not say it left the freeze alone");
+	cmd_free(&r);
+	ck_assert_msg(source_read_only(&m),
+	              "cutover reset a freeze it did not make");
+	itest_assert_sync_exits_0(&sync);
+	proc_release(&sync);
+	unfreeze(&m);
+}
+END_TEST
+
 /* ---- issue 14 item 3: signals ---- */
 
 START_TEST(sigterm_after_the_barrier_undoes_the_cutover)
@@ -790,6 +827,7 @@ cutover_suite(void)
 	tcase_add_test(tc, a_wrong_target_is_refused_before_the_source_is_touched);
 	tcase_add_test(tc, cutover_again_after_success_leaves_the_source_frozen);
 	tcase_add_test(tc, a_row_missing_on_the_target_is_refused);
+	tcase_add_test(tc, a_freeze_made_before_the_cutover_is_left_alone);
 	tcase_add_test(tc, sigterm_after_the_barrier_undoes_the_cutover);
 	tcase_add_test(tc, sighup_after_the_freeze_unfreezes_and_ends_nobody);
 	tcase_add_test(tc, sigint_while_waiting_stops_promptly);
