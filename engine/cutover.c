@@ -286,17 +286,22 @@ preflight(Cutover *c, SyncError *err)
 
 /*
  * Sessions on the source database that could write: all but this one,
- * walsenders (they do not write), autovacuum and parallel workers (these
- * end with their leader), and pgstream's own sessions by their exact names
- * (an application called "pgstream-app" is an application).  $1 NULL: all
- * of them; else only those connected before $1 (a session that connected
- * after the freeze is read-only by default) or holding a transaction id.
+ * processes without a user (autovacuum), walsenders (they do not write),
+ * parallel workers (they end with their leader), and pgstream's own
+ * sessions by their exact names (an application called "pgstream-app" is
+ * an application).  A role without pg_read_all_stats sees NULL
+ * backend_type, backend_start and backend_xid for other users' sessions:
+ * those are ended too.  $1 NULL: all of them; else only those connected
+ * before $1 (one that connected after the freeze is read-only by default)
+ * or holding a transaction id; sessions whose start is hidden are not seen
+ * then, and the look at the slot after the barrier covers them.
  */
 static const char writers_sql[] =
 	"SELECT pid, coalesce(usename, ''), coalesce(application_name, ''), backend_type"
 	" FROM pg_catalog.pg_stat_activity WHERE datname = pg_catalog.current_database()"
 	" AND pid <> pg_catalog.pg_backend_pid()"
-	" AND backend_type NOT IN ('walsender', 'autovacuum worker', 'parallel worker')"
+	" AND usesysid IS NOT NULL"
+	" AND coalesce(backend_type, '') NOT IN ('walsender', 'autovacuum worker', 'parallel worker')"
 	" AND coalesce(application_name, '') NOT IN ('pgstream', 'pgstream sync', 'pgstream copy',"
 	" 'pgstream schema', 'pgstream index', 'pgstream cutover', 'pgstream status',"
 	" 'pgstream assess', 'pgstream peek')"

@@ -48,6 +48,9 @@
  *       barrier; an UPDATE committed after the barrier by a session that
  *       overrides default_transaction_read_only makes cutover refuse (an
  *       UPDATE changes no row count) instead of losing it.
+ *   freeze_as_a_non_superuser_ends_other_users_sessions
+ *       cutover as a non-superuser with pg_signal_backend, which sees no
+ *       backend_type for other users' sessions, still ends them.
  */
 #include <limits.h>
 #include <signal.h>
@@ -815,6 +818,78 @@ START_TEST(freeze_ends_every_application_session_and_refuses_later_writes)
 }
 END_TEST
 
+/*
+ * cutover as a non-superuser with pg_signal_backend (as on a managed
+ * service): it cannot see other users' sessions' backend_type or
+ * backend_start in pg_stat_activity, and must still end them.  It is
+ * stopped by SIGTERM at the barrier, which undoes the freeze.
+ */
+START_TEST(freeze_as_a_non_superuser_ends_other_users_sessions)
+{
+	static const char *const args[] = {"--freeze", "--timeout", "60", NULL};
+	FailpointDir fd;
+	char env_dir[PATH_MAX + 64];
+	const char *env[] = {"PGSTREAM_FAILPOINTS=cutover.before_barrier=pause",
+	                     env_dir, NULL};
+	const char *argv[MAX_ARGS];
+	char src_nsu[ITEST_CONNINFO_MAX + 32];
+	char sql[256];
+	Mig m;
+	Proc sync;
+	Proc cut;
+	PGconn *app;
+	int status;
+	char *err;
+
+	mig_init(&m, "nsu");
+	ck_assert(cluster_psql(&source, "postgres",
+	                       "CREATE ROLE nsu_cut LOGIN REPLICATION;"
+	                       "GRANT pg_signal_backend TO nsu_cut;"
+	                       "ALTER DATABASE nsu_src OWNER TO nsu_cut;"
+	                       "CREATE ROLE nsu_app LOGIN"));
+	ck_assert(cluster_psql(&source, m.srcdb, "GRANT ALL ON t TO nsu_app"));
+	start_streaming(&sync, &m);
+	app = cluster_connect(&source, m.srcdb, "user=nsu_app application_name=app");
+	ck_assert_ptr_nonnull(app);
+	session_exec(app, "BEGIN");
+	session_exec(app, "UPDATE t SET v = 'open' WHERE id = 10");
+
+	snprintf(src_nsu, sizeof(src_nsu), "%s user=nsu_cut", m.src);
+	ck_assert(fpctl_init(&fd));
+	fpctl_env(&fd, env_dir, sizeof(env_dir));
+	cutover_argv(argv, src_nsu, m.tgt, args);
+	ck_assert(proc_spawn(&cut, argv, env));
+	ck_assert_msg(fpctl_wait(&fd, "cutover.before_barrier", 60000),
+	              "cutover did not reach the barrier");
+	snprintf(sql, sizeof(sql),
+	         "SELECT count(*) FROM pg_stat_activity WHERE pid = %d",
+	         PQbackendPID(app));
+	itest_assert_scalar(&source, "postgres", sql, "0");
+	ck_assert(!session_alive(app));
+	PQfinish(app);
+	ck_assert(proc_kill(&cut, SIGTERM));
+	fpctl_release(&fd, "cutover.before_barrier");
+	status = proc_wait(&cut, CMD_TIMEOUT_MS);
+	err = proc_stderr(&cut);
+	fprintf(stderr, "cutover: %d\n%s", status, err);
+	ck_assert_int_eq(status, 1);
+	ck_assert_msg(strstr(err, "cutover stopped by SIGTERM") != NULL,
+	              "no message about SIGTERM");
+	free(err);
+	proc_release(&cut);
+	fpctl_cleanup(&fd);
+	ck_assert(!source_read_only(&m));
+	/* no barrier was written: sync streams on */
+	ck_assert(cluster_psql(&source, m.srcdb,
+	                       "UPDATE t SET v = 'after nsu' WHERE id = 11"));
+	assert_applied(&m, "SELECT v = 'after nsu' FROM t WHERE id = 11", &sync,
+	               "the UPDATE after the stopped cutover");
+	ck_assert(proc_kill(&sync, SIGKILL));
+	proc_wait(&sync, 30000);
+	proc_release(&sync);
+}
+END_TEST
+
 Suite *
 cutover_suite(void)
 {
@@ -835,6 +910,7 @@ cutover_suite(void)
 	tcase_add_test(tc, a_barrier_whose_cutover_died_does_not_stop_sync);
 	tcase_add_test(tc,
 	               freeze_ends_every_application_session_and_refuses_later_writes);
+	tcase_add_test(tc, freeze_as_a_non_superuser_ends_other_users_sessions);
 	suite_add_tcase(s, tc);
 	return s;
 }
