@@ -45,9 +45,10 @@
  *   freeze_ends_every_application_session_and_refuses_later_writes
  *       --freeze ends a session named "pgstream-app" and one in an open
  *       write transaction, and they are gone (not just signalled) before the
- *       barrier; an UPDATE committed after the barrier by a session that
- *       overrides default_transaction_read_only makes cutover refuse (an
- *       UPDATE changes no row count) instead of losing it.
+ *       barrier; a second cutover meanwhile is refused; an UPDATE committed
+ *       after the barrier by a session that overrides
+ *       default_transaction_read_only makes cutover refuse (an UPDATE
+ *       changes no row count) instead of losing it.
  *   freeze_as_a_non_superuser_ends_other_users_sessions
  *       cutover as a non-superuser with pg_signal_backend, which sees no
  *       backend_type for other users' sessions, still ends them.
@@ -769,6 +770,15 @@ START_TEST(freeze_ends_every_application_session_and_refuses_later_writes)
 	ck_assert(!session_alive(named));
 	PQfinish(named);
 	PQfinish(writer);
+	/* a second cutover meanwhile is refused before it does anything */
+	{
+		CmdResult r2;
+
+		run_cutover(&r2, m.src, m.tgt, args, NULL);
+		assert_refused(&r2, 1, "another pgstream cutover is running for this "
+		                       "migration");
+		cmd_free(&r2);
+	}
 	/* a new session is read-only by default */
 	late = app_session(&m, "late");
 	{
