@@ -20,10 +20,11 @@
  * Before the point of no return, any failure and SIGINT, SIGTERM or SIGHUP
  * undo the run: the barrier is disarmed and the freeze this run made (never
  * one it found) is reset.  A barrier is honoured by sync only while the
- * cutover that wrote it holds the lock, and a cutover never trusts a
- * barrier applied before it started, so a killed cutover cannot end a
- * migration.  The report says what was verified; exit 0 only if every step
- * succeeded.
+ * cutover that wrote it holds the lock; if sync stopped at the barrier of a
+ * cutover that did not finish, a new cutover uses that barrier only if the
+ * slot shows nothing was committed after it, so a killed cutover cannot end
+ * a migration with writes missing.  The report says what was verified;
+ * exit 0 only if every step succeeded.
  *
  * Failpoints: cutover.after_freeze, cutover.before_barrier,
  * cutover.after_barrier, cutover.waiting (each poll while waiting),
@@ -84,6 +85,7 @@ typedef struct Cutover
 	MigrationState st;
 	CutoverReport *r;
 	bool		armed;			/* this run armed r->token on the target */
+	bool		resumed;		/* sync had stopped at the barrier of a dead cutover */
 	bool		final;			/* past the point of no return: finish */
 } Cutover;
 
@@ -258,14 +260,14 @@ preflight(Cutover *c, SyncError *err)
 	if (!c->st.follow)
 		return sync_error_set(err, SYNC_ERR_USAGE, "this migration is an offline copy "
 							  "(--no-follow); it finishes without cutover");
-	/* a barrier applied earlier is only as good as the freeze since: never trust it */
-	if (c->st.phase == PHASE_CUTOVER)
-		return sync_error_set(err, SYNC_ERR_PRECONDITION,
-							  "sync stopped at barrier %s of a cutover that did not finish, so "
-							  "writes made after it may be missing on the target; run pgstream "
-							  "sync again (it resumes streaming), then cutover; nothing was "
-							  "changed on the source", c->st.barrier_token);
-	if (c->st.phase != PHASE_CATCHUP && c->st.phase != PHASE_STREAMING)
+	/*
+	 * sync stopped at the barrier of a cutover that did not finish (killed,
+	 * or it gave up after sync applied it).  That barrier is only as good as
+	 * the quiet since: it is used only if the slot shows that nothing was
+	 * committed after it (check_no_writes_after_barrier).
+	 */
+	c->resumed = c->st.phase == PHASE_CUTOVER && c->st.barrier_token[0] != '\0';
+	if (!c->resumed && c->st.phase != PHASE_CATCHUP && c->st.phase != PHASE_STREAMING)
 		return sync_error_set(err, SYNC_ERR_PRECONDITION, "the migration is in phase \"%s\"; "
 							  "cutover needs sync to be streaming", phase_name(c->st.phase));
 	/* the right source: this migration's slot is there, for this database */
@@ -518,6 +520,34 @@ write_barrier(Cutover *c, SyncError *err)
 	return not_stopped(err);
 }
 
+/*
+ * Take over the barrier sync stopped at: arm it again for this run (a sync
+ * started meanwhile then waits instead of streaming past it); undone like a
+ * barrier this run wrote.
+ */
+static bool
+resume_barrier(Cutover *c, SyncError *err)
+{
+	CutoverReport *r = c->r;
+	const char *params[1] = {c->st.barrier_token};
+	PGresult   *res;
+
+	FAILPOINT("cutover.before_barrier");
+	if (!not_stopped(err))
+		return false;
+	snprintf(r->token, sizeof(r->token), "%s", c->st.barrier_token);
+	res = pgconn_query(c->tgt, "UPDATE pgstream.migration SET cutover_token = $1"
+					   " RETURNING coalesce(barrier_lsn::text, '')", 1, params, err);
+	if (res == NULL)
+		return sync_error_context(err, "could not arm the cutover barrier on the target");
+	snprintf(r->barrier_lsn, sizeof(r->barrier_lsn), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	c->armed = true;
+	log_info("sync stopped at barrier %s (at %s) of a cutover that did not finish; using it "
+			 "only if nothing was written to the source after it", r->token, r->barrier_lsn);
+	return true;
+}
+
 /* After a failed cutover: sync must ignore this barrier, or stream on past it. */
 static void
 disarm_barrier(Cutover *c)
@@ -576,6 +606,13 @@ check_no_writes_after_barrier(Cutover *c, SyncError *err)
 			 PQserverVersion(c->src) >= 140000 ? ", 'messages', 'true'" : "");
 	if (!pgconn_query_value(c->src, sql, 4, params, n, sizeof(n), false, err))
 		return sync_error_context(err, "could not look for writes after the barrier");
+	if (strcmp(n, "0") != 0 && c->resumed)
+		return sync_error_set(err, SYNC_ERR_PRECONDITION,
+							  "sync stopped at barrier %s of a cutover that did not finish, and "
+							  "the source was written after it (%s change(s) committed after it, "
+							  "which are not on the target); nothing was dropped; run pgstream "
+							  "sync again (it resumes streaming and applies them), then cutover",
+							  c->r->token, n);
 	if (strcmp(n, "0") != 0)
 		return sync_error_set(err, SYNC_ERR_PRECONDITION,
 							  "the source was written after the barrier (%s change(s) committed "
@@ -809,10 +846,11 @@ cutover_execute(Cutover *c, double t0, SyncError *err)
 
 	if (!preflight(c, err) || !not_stopped(err) ||
 		(c->o->freeze && !freeze_source(c, err)) ||
-		!write_barrier(c, err))
+		!(c->resumed ? resume_barrier(c, err) : write_barrier(c, err)))
 		return false;
 	params[0] = c->r->token;
-	if (!wait_until(c->tgt, "SELECT coalesce(barrier_token = $1, false) FROM pgstream.migration",
+	if (!c->resumed &&
+		!wait_until(c->tgt, "SELECT coalesce(barrier_token = $1, false) FROM pgstream.migration",
 					1, params, deadline, err))
 		return cli_stop_requested ? false :
 			sync_error_context(err, "the barrier was not applied within %ld s (is pgstream sync "

@@ -39,6 +39,10 @@
  *       application writes again; the next cutover refuses to trust the old
  *       barrier, sync run again resumes streaming and applies the write, and
  *       a new cutover completes with identical tables.
+ *   a_cutover_killed_after_its_barrier_can_be_run_again
+ *       the same kill with the source still frozen and no writes: cutover
+ *       run again proves from the slot that nothing followed the old
+ *       barrier and completes with it.
  *   a_barrier_whose_cutover_died_does_not_stop_sync
  *       cutover killed right after writing its barrier, sync paused: the
  *       resumed sync streams on past that barrier (its cutover is gone).
@@ -691,6 +695,42 @@ START_TEST(a_killed_cutover_barrier_never_ends_the_migration)
 END_TEST
 
 /*
+ * The same kill, but the source stays frozen and nobody writes: cutover run
+ * again proves from the slot that nothing came after the old barrier and
+ * completes with it (what an operator does after a lost terminal).
+ */
+START_TEST(a_cutover_killed_after_its_barrier_can_be_run_again)
+{
+	static const char *const env[] = {
+	    "PGSTREAM_FAILPOINTS=cutover.after_barrier_applied=crash", NULL};
+	static const char *const args[] = {"--freeze", "--timeout", "60", NULL};
+	Mig m;
+	Proc sync;
+	CmdResult r;
+
+	mig_init(&m, "rerun");
+	ck_assert(cluster_psql(&source, m.srcdb,
+	                       "CREATE SEQUENCE s; SELECT setval('s', 42)"));
+	start_streaming(&sync, &m);
+	ck_assert(cluster_psql(&source, m.srcdb,
+	                       "UPDATE t SET v = 'before the kill' WHERE id = 12"));
+	run_cutover(&r, m.src, m.tgt, args, env);
+	ck_assert_int_eq(r.status, 128 + SIGKILL);
+	cmd_free(&r);
+	itest_assert_sync_exits_0(&sync);
+	proc_release(&sync);
+	ck_assert(source_read_only(&m));
+
+	cutover_ok(&m, true);
+	ck_assert_msg(source_read_only(&m), "the source must stay frozen");
+	unfreeze(&m);
+	assert_t_identical(&m);
+	itest_assert_scalar(&target, m.tgtdb, "SELECT last_value FROM s", "42");
+	assert_no_traces(&m);
+}
+END_TEST
+
+/*
  * The same when cutover dies before sync reaches its barrier (sync paused
  * here): the barrier is armed but its cutover is gone, so sync streams on
  * past it instead of stopping there.
@@ -917,6 +957,7 @@ cutover_suite(void)
 	tcase_add_test(tc, sighup_after_the_freeze_unfreezes_and_ends_nobody);
 	tcase_add_test(tc, sigint_while_waiting_stops_promptly);
 	tcase_add_test(tc, a_killed_cutover_barrier_never_ends_the_migration);
+	tcase_add_test(tc, a_cutover_killed_after_its_barrier_can_be_run_again);
 	tcase_add_test(tc, a_barrier_whose_cutover_died_does_not_stop_sync);
 	tcase_add_test(tc,
 	               freeze_ends_every_application_session_and_refuses_later_writes);
