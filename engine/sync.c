@@ -945,12 +945,13 @@ sync_execute(SyncRun *run, SyncError *err)
 			return follow(run, err);
 		case PHASE_CUTOVER:
 			if (run->st.cutover_token[0] != '\0' &&
-				strcmp(run->st.cutover_token, run->st.barrier_token) == 0)
+				strcmp(run->st.cutover_token, run->st.barrier_token) == 0 &&
+				state_cutover_running(run->tgt))
 			{
 				log_info("the cutover barrier was already applied; run pgstream cutover");
 				return true;
 			}
-			/* that cutover gave up after sync applied its barrier: keep streaming */
+			/* that cutover gave up or died after sync applied its barrier: keep streaming */
 			log_warn("the cutover that wrote barrier %s gave up; streaming again",
 					 run->st.barrier_token);
 			return state_set_phase(run->tgt, PHASE_STREAMING, 0, err) && follow(run, err);
