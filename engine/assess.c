@@ -428,20 +428,36 @@ check_wal_settings(AssessContext *cx)
 static void
 check_timeouts(AssessContext *cx)
 {
+	/*
+	 * pgstream's own sessions turn these off in their startup packet, so
+	 * pg_settings here shows 0: read what ALTER ROLE / ALTER DATABASE give an
+	 * ordinary session of this login instead (the usual way they are set).
+	 */
 	PGresult   *res = assess_query(cx, cx->src, "timeouts",
-								   "SELECT name, setting || coalesce(unit, ''), source"
-								   " FROM pg_catalog.pg_settings"
-								   " WHERE name IN ('statement_timeout',"
+								   "SELECT split_part(c, '=', 1),"
+								   " substr(c, strpos(c, '=') + 1),"
+								   " CASE WHEN s.setdatabase = 0 THEN 'role'"
+								   "  WHEN s.setrole = 0 THEN 'database'"
+								   "  ELSE 'role in this database' END"
+								   " FROM pg_catalog.pg_db_role_setting s,"
+								   "  pg_catalog.unnest(s.setconfig) c"
+								   " WHERE s.setrole IN (0, (SELECT oid FROM pg_catalog.pg_roles"
+								   "   WHERE rolname = current_user))"
+								   " AND s.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database"
+								   "   WHERE datname = pg_catalog.current_database()))"
+								   " AND (s.setrole, s.setdatabase) <> (0, 0)"
+								   " AND split_part(c, '=', 1) IN ('statement_timeout',"
 								   " 'idle_in_transaction_session_timeout',"
 								   " 'idle_session_timeout', 'transaction_timeout',"
-								   " 'lock_timeout') AND setting <> '0'"
+								   " 'lock_timeout')"
+								   " AND substr(c, strpos(c, '=') + 1) NOT IN ('0', '0ms', '0s')"
 								   " ORDER BY 1", 0, NULL);
 
 	if (res == NULL)
 		return;
 	for (int r = 0; r < PQntuples(res); r++)
 		findings_add(cx->out, FINDING_INFO, "timeouts", PQgetvalue(res, r, 0), "",
-					 "%s is %s (set by the %s): it would end a session that holds "
+					 "%s is %s (set for the %s): it would end a session that holds "
 					 "the snapshot or copies for long, but every pgstream session "
 					 "sets it to 0 for itself", PQgetvalue(res, r, 0),
 					 PQgetvalue(res, r, 1), PQgetvalue(res, r, 2));

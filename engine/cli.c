@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <stdlib.h>
@@ -70,4 +71,58 @@ cli_install_stop_handler(void)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);	/* a closed SSH session: stop cleanly too */
+}
+
+volatile sig_atomic_t cli_stop_signal = 0;
+static char undo_lines[3][128];
+
+const char *
+cli_signal_name(int sig)
+{
+	switch (sig)
+	{
+		case SIGINT:
+			return "SIGINT";
+		case SIGTERM:
+			return "SIGTERM";
+		case SIGHUP:
+			return "SIGHUP";
+		default:
+			return "a signal";
+	}
+}
+
+static void
+on_undo_signal(int sig)
+{
+	int			i = sig == SIGINT ? 0 : sig == SIGTERM ? 1 : 2;
+	int			saved = errno;
+
+	if (!cli_stop_requested)
+		cli_stop_signal = sig;
+	cli_stop_requested = 1;
+	/* async-signal-safe: the lines were formatted at installation */
+	if (write(STDERR_FILENO, undo_lines[i], strlen(undo_lines[i])) < 0)
+		errno = saved;
+	errno = saved;
+}
+
+void
+cli_install_undo_handler(const char *command)
+{
+	static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_undo_signal;
+	sigemptyset(&sa.sa_mask);
+	for (int i = 0; i < 3; i++)
+	{
+		snprintf(undo_lines[i], sizeof(undo_lines[i]),
+				 "pgstream %s: received %s; undoing what this run did (or finishing, "
+				 "if it is past the point of no return)\n", command, cli_signal_name(sigs[i]));
+		sigaddset(&sa.sa_mask, sigs[i]);
+	}
+	for (int i = 0; i < 3; i++)
+		sigaction(sigs[i], &sa, NULL);
 }

@@ -41,6 +41,20 @@ extern volatile sig_atomic_t cli_stop_requested;
  * (a second signal exits at once). */
 void		cli_install_stop_handler(void);
 
+/* The signal that set cli_stop_requested (0 if none). */
+extern volatile sig_atomic_t cli_stop_signal;
+
+/*
+ * For commands that must finish or undo what they did (cutover): SIGINT,
+ * SIGTERM and SIGHUP (a closed terminal) set cli_stop_requested and
+ * cli_stop_signal and write one line on stderr; a second signal does not end
+ * the process, so the undo always runs (kill -9 remains).
+ */
+void		cli_install_undo_handler(const char *command);
+
+/* "SIGINT", "SIGTERM", "SIGHUP", else "a signal". */
+const char *cli_signal_name(int sig);
+
 /* Subcommands: argv[0] is the subcommand name. */
 int			cmd_peek(int argc, char **argv);
 int			cmd_sync(int argc, char **argv);

@@ -1,16 +1,34 @@
 /*
  * engine/cutover.c -- "pgstream cutover": end a live migration.
  *
+ *  0. every check that can fail comes first, before anything is done to
+ *     the source: the target holds a streaming migration, no other cutover
+ *     runs (advisory lock on the target, held until exit), the migration's
+ *     slot is in this source database, no prepared transactions;
  *  1. the source is quiesced (--freeze: the database becomes read-only for
- *     new transactions and application sessions are ended);
+ *     new transactions, and every session that could write is ended and
+ *     waited for until it is gone);
  *  2. a barrier is written into the source WAL as a transactional logical
  *     decoding message; the running sync applies everything committed before
  *     it (commit order), records the barrier in the same target transaction
  *     as the data, and exits;
- *  3. sequences are set from the source, deferred foreign keys and triggers
- *     are created, row counts are compared per table;
+ *  3. the slot is peeked at: a change committed after the barrier fails the
+ *     cutover (row counts miss UPDATEs); row counts are compared per table;
+ *     then (the point of no return) sequences are set from the source,
+ *     deferred foreign keys and triggers are created;
  *  4. slot, publication and the target's pgstream schema are dropped.
- * The report says what was verified; exit 0 only if every step succeeded.
+ * Before the point of no return, any failure and SIGINT, SIGTERM or SIGHUP
+ * undo the run: the barrier is disarmed and the freeze this run made (never
+ * one it found) is reset.  A barrier is honoured by sync only while the
+ * cutover that wrote it holds the lock; if sync stopped at the barrier of a
+ * cutover that did not finish, a new cutover uses that barrier only if the
+ * slot shows nothing was committed after it, so a killed cutover cannot end
+ * a migration with writes missing.  The report says what was verified;
+ * exit 0 only if every step succeeded.
+ *
+ * Failpoints: cutover.after_freeze, cutover.before_barrier,
+ * cutover.after_barrier, cutover.waiting (each poll while waiting),
+ * cutover.after_barrier_applied, cutover.before_drop.
  */
 #include <fcntl.h>
 #include <getopt.h>
@@ -23,6 +41,7 @@
 #include "apply/pgconn.h"
 #include "apply/result.h"
 #include "engine/cli.h"
+#include "engine/failpoint.h"
 #include "engine/json.h"
 #include "engine/log.h"
 #include "engine/replclient.h"
@@ -54,7 +73,25 @@ typedef struct CutoverReport
 	bool		counts_match;
 	int			insert_only_checked;	/* tables compared in full */
 	double		write_gap_s;
+	bool		was_frozen;		/* read-only before this run: not ours to undo */
 } CutoverReport;
+
+/* One run.  What it did is recorded here so that a failure can undo it. */
+typedef struct Cutover
+{
+	const CutoverOptions *o;
+	PGconn	   *src;
+	PGconn	   *tgt;
+	MigrationState st;
+	CutoverReport *r;
+	bool		armed;			/* this run armed r->token on the target */
+	bool		resumed;		/* sync had stopped at the barrier of a dead cutover */
+	bool		final;			/* past the point of no return: finish */
+} Cutover;
+
+static bool check_untracked_tables(PGconn *src, PGconn *tgt, SyncError *err);
+static bool wait_until(PGconn *conn, const char *sql, int nparams, const char *const *params,
+					   double deadline, SyncError *err);
 
 static const char cutover_help[] =
 	"Usage: pgstream cutover --source CONNINFO --target CONNINFO [OPTIONS]\n"
@@ -71,16 +108,20 @@ static const char cutover_help[] =
 	"  --source CONNINFO   source database (same as given to sync)\n"
 	"  --target CONNINFO   target database\n"
 	"  --freeze            quiesce the source first: make the database read-only\n"
-	"                      for new transactions and end application sessions\n"
-	"                      (undo with ALTER DATABASE ... RESET\n"
-	"                      default_transaction_read_only)\n"
+	"                      for new transactions and end every session that\n"
+	"                      could write (undone if the cutover fails or is\n"
+	"                      interrupted; else undo with ALTER DATABASE ...\n"
+	"                      RESET default_transaction_read_only)\n"
 	"  --timeout SECONDS   how long to wait for the barrier (default 300); on\n"
 	"                      timeout the migration keeps streaming\n"
 	"  --json              print the report as JSON on stdout\n"
 	"  --help              show this help\n"
 	"\n"
-	"Exit codes: 0 cut over and verified, 1 failed or timed out, 3 usage\n"
-	"error, 4 could not connect.\n";
+	"SIGINT, SIGTERM and SIGHUP stop the cutover and undo it (before its point\n"
+	"of no return; after it, it finishes).\n"
+	"\n"
+	"Exit codes: 0 cut over and verified, 1 failed, timed out or interrupted,\n"
+	"3 usage error, 4 could not connect.\n";
 
 static double
 now_s(void)
@@ -150,93 +191,437 @@ make_token(char *buf, size_t size)
 		snprintf(buf + 2 * i, 3, "%02x", raw[i]);
 }
 
-static bool
-freeze_source(PGconn *src, CutoverReport *r, SyncError *err)
-{
-	char	   *q;
-	char		sql[512];
-	PGresult   *res;
+/* Past the point of no return a signal no longer stops the run. */
+static bool past_no_return = false;
 
-	/* a cutover killed after freezing left the database read-only: not for us */
-	if (!pgconn_exec(src, "SET default_transaction_read_only = off", err) ||
-		!pgconn_query_value(src, "SELECT current_database()", 0, NULL, r->dbname,
-							sizeof(r->dbname), false, err))
-		return false;
-	q = pgconn_quote_ident(src, r->dbname);
-	if (q == NULL)
-		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
-	snprintf(sql, sizeof(sql), "ALTER DATABASE %s SET default_transaction_read_only = on", q);
-	free(q);
-	if (!pgconn_exec(src, sql, err))
-		return sync_error_context(err, "could not make the source database read-only");
-	r->froze = true;
-	log_info("source database \"%s\" is now read-only for new transactions; undo with: "
-			 "ALTER DATABASE \"%s\" RESET default_transaction_read_only", r->dbname, r->dbname);
-	res = pgconn_query(src,
-					   "SELECT count(pg_catalog.pg_terminate_backend(pid)) FROM pg_catalog.pg_stat_activity"
-					   " WHERE datname = current_database() AND pid <> pg_catalog.pg_backend_pid()"
-					   " AND backend_type = 'client backend'"
-					   " AND coalesce(application_name, '') NOT LIKE 'pgstream%'", 0, NULL, err);
-	if (res == NULL)
-		return sync_error_context(err, "could not end application sessions on the source "
-								  "(needs pg_signal_backend)");
-	log_info("ended %s application session(s) on the source", PQgetvalue(res, 0, 0));
-	PQclear(res);
+/* A signal asked us to stop: fail here, and cmd_cutover undoes this run. */
+static bool
+not_stopped(SyncError *err)
+{
+	if (!cli_stop_requested || past_no_return)
+		return true;
+	return sync_error_set(err, SYNC_ERR_INTERNAL, "cutover stopped by %s before it finished",
+						  cli_signal_name(cli_stop_signal));
+}
+
+/* A prepared transaction could be committed after the barrier by anyone. */
+static bool
+check_prepared(PGconn *src, SyncError *err)
+{
+	char		n[32];
+
+	if (!pgconn_query_value(src, "SELECT count(*) FROM pg_catalog.pg_prepared_xacts"
+							" WHERE database = pg_catalog.current_database()", 0, NULL, n,
+							sizeof(n), false, err))
+		return sync_error_context(err, "could not list prepared transactions on the source");
+	if (strcmp(n, "0") != 0)
+		return sync_error_set(err, SYNC_ERR_PRECONDITION,
+							  "%s prepared transaction(s) are pending on the source (see "
+							  "pg_prepared_xacts); one committed after the barrier would be "
+							  "lost: COMMIT PREPARED or ROLLBACK PREPARED them first", n);
 	return true;
 }
 
-static void
-unfreeze_source(PGconn *src, const CutoverReport *r)
+/*
+ * Every check that can fail before the first action on the source: a typo
+ * in --target or --source, a second cutover, a migration in the wrong phase
+ * must change nothing there.
+ */
+static bool
+preflight(Cutover *c, SyncError *err)
 {
-	char	   *q = pgconn_quote_ident(src, r->dbname);
+	bool		exists,
+				got;
+	char		db[128],
+				v[8];
+	const char *params[1];
+
+	if (!state_exists(c->tgt, &exists, err))
+		return false;
+	if (!exists)
+	{
+		if (!pgconn_query_value(c->tgt, "SELECT pg_catalog.current_database()", 0, NULL, db,
+								sizeof(db), false, err))
+			return false;
+		return sync_error_set(err, SYNC_ERR_PRECONDITION,
+							  "target database \"%s\" holds no pgstream migration (no schema "
+							  "\"pgstream\"): check --target (if this migration's cutover "
+							  "already completed, there is nothing left to do); nothing was "
+							  "changed on the source", db);
+	}
+	if (!state_cutover_lock(c->tgt, &got, err))
+		return false;
+	if (!got)
+		return sync_error_set(err, SYNC_ERR_PRECONDITION,
+							  "another pgstream cutover is running for this migration; nothing "
+							  "was changed on the source");
+	if (!state_load(c->tgt, &c->st, err))
+		return false;
+	if (!c->st.follow)
+		return sync_error_set(err, SYNC_ERR_USAGE, "this migration is an offline copy "
+							  "(--no-follow); it finishes without cutover");
+	/*
+	 * sync stopped at the barrier of a cutover that did not finish (killed,
+	 * or it gave up after sync applied it).  That barrier is only as good as
+	 * the quiet since: it is used only if the slot shows that nothing was
+	 * committed after it (check_no_writes_after_barrier).
+	 */
+	c->resumed = c->st.phase == PHASE_CUTOVER && c->st.barrier_token[0] != '\0';
+	if (!c->resumed && c->st.phase != PHASE_CATCHUP && c->st.phase != PHASE_STREAMING)
+		return sync_error_set(err, SYNC_ERR_PRECONDITION, "the migration is in phase \"%s\"; "
+							  "cutover needs sync to be streaming", phase_name(c->st.phase));
+	/* the right source: this migration's slot is there, for this database */
+	params[0] = c->st.slot_name;
+	if (!pgconn_query_value(c->src, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots"
+							" WHERE slot_name = $1 AND database = pg_catalog.current_database())",
+							1, params, v, sizeof(v), false, err) ||
+		!pgconn_query_value(c->src, "SELECT pg_catalog.current_database()", 0, NULL, db,
+							sizeof(db), false, err))
+		return sync_error_context(err, "could not look for the replication slot on the source");
+	if (v[0] != 't')
+		return sync_error_set(err, SYNC_ERR_PRECONDITION,
+							  "replication slot \"%s\" of this migration is not in source "
+							  "database \"%s\": check --source; nothing was changed on the source",
+							  c->st.slot_name, db);
+	return check_prepared(c->src, err) && check_untracked_tables(c->src, c->tgt, err);
+}
+
+/*
+ * Sessions on the source database that could write: all but this one,
+ * processes without a user (autovacuum), walsenders (they do not write),
+ * parallel workers (they end with their leader), and pgstream's own
+ * sessions by their exact names (an application called "pgstream-app" is
+ * an application).  A role without pg_read_all_stats sees NULL
+ * backend_type, backend_start and backend_xid for other users' sessions:
+ * those are ended too.  $1 NULL: all of them; else only those connected
+ * before $1 (one that connected after the freeze is read-only by default)
+ * or holding a transaction id; sessions whose start is hidden are not seen
+ * then, and the look at the slot after the barrier covers them.
+ */
+static const char writers_sql[] =
+	"SELECT pid, coalesce(usename, ''), coalesce(application_name, ''), backend_type"
+	" FROM pg_catalog.pg_stat_activity WHERE datname = pg_catalog.current_database()"
+	" AND pid <> pg_catalog.pg_backend_pid()"
+	" AND usesysid IS NOT NULL"
+	" AND coalesce(backend_type, '') NOT IN ('walsender', 'autovacuum worker', 'parallel worker')"
+	" AND coalesce(application_name, '') NOT IN ('pgstream', 'pgstream sync', 'pgstream copy',"
+	" 'pgstream schema', 'pgstream index', 'pgstream cutover', 'pgstream status',"
+	" 'pgstream assess', 'pgstream peek')"
+	" AND ($1::timestamptz IS NULL OR backend_start < $1::timestamptz"
+	" OR backend_xid IS NOT NULL) ORDER BY pid";
+
+#define SESSION_END_TIMEOUT_S 30
+#define SESSION_END_ROUNDS 4
+
+/*
+ * pg_terminate_backend only sends a signal: a backend in the middle of its
+ * COMMIT finishes it first.  Wait until every one is gone from
+ * pg_stat_activity (it leaves only after its transaction has ended), so
+ * that nothing it commits can follow the barrier.
+ */
+static bool
+wait_sessions_gone(PGconn *src, const char *pids, SyncError *err)
+{
+	const char *params[1] = {pids};
+	double		deadline = now_s() + SESSION_END_TIMEOUT_S;
+	char		n[32];
+
+	for (;;)
+	{
+		if (!pgconn_query_value(src, "SELECT count(*) FROM pg_catalog.pg_stat_activity"
+								" WHERE pid = ANY ($1::int[])", 1, params, n, sizeof(n),
+								false, err))
+			return false;
+		if (strcmp(n, "0") == 0)
+			return true;
+		if (!not_stopped(err))
+			return false;
+		if (now_s() > deadline)
+			return sync_error_set(err, SYNC_ERR_PRECONDITION,
+								  "%s session(s) on the source were told to end but are still "
+								  "there after %d s (%s); the source is not quiet",
+								  n, SESSION_END_TIMEOUT_S, pids);
+		usleep(20 * 1000);
+	}
+}
+
+/*
+ * End the sessions that could write and wait until they are gone; then
+ * look again (a session may have connected meanwhile, or a pooler
+ * reconnected one before the freeze) until a look finds none.
+ */
+static bool
+end_sessions(Cutover *c, SyncError *err)
+{
+	char		since[64];
+	long		total = 0;
+
+	if (!pgconn_query_value(c->src, "SELECT pg_catalog.clock_timestamp()::text", 0, NULL,
+							since, sizeof(since), false, err))
+		return false;
+	for (int round = 0;; round++)
+	{
+		const char *params[1] = {round == 0 ? NULL : since};
+		PGresult   *res = pgconn_query(c->src, writers_sql, 1, params, err);
+		int			n;
+		char	   *pids;
+		size_t		len = 1;
+
+		if (res == NULL)
+			return sync_error_context(err, "could not list the sessions on the source");
+		n = PQntuples(res);
+		if (n == 0)
+		{
+			PQclear(res);
+			break;
+		}
+		if (round == SESSION_END_ROUNDS)
+		{
+			sync_error_set(err, SYNC_ERR_PRECONDITION,
+						   "%d session(s) on the source could still write after %d rounds of "
+						   "ending them (pid %s, user \"%s\", application \"%s\", %s); the "
+						   "source is not quiet", n, round, PQgetvalue(res, 0, 0),
+						   PQgetvalue(res, 0, 1), PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
+			PQclear(res);
+			return false;
+		}
+		pids = malloc((size_t) n * 12 + 3);
+		if (pids == NULL)
+		{
+			PQclear(res);
+			return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+		}
+		pids[0] = '{';
+		for (int i = 0; i < n; i++)
+		{
+			const char *p[1] = {PQgetvalue(res, i, 0)};
+			PGresult   *t = pgconn_query(c->src, "SELECT pg_catalog.pg_terminate_backend($1::int)",
+										 1, p, err);
+
+			if (t == NULL)
+			{
+				sync_error_context(err, "could not end session pid %s (user \"%s\", application "
+								   "\"%s\", %s) on the source (needs pg_signal_backend; "
+								   "superuser sessions need a superuser)", PQgetvalue(res, i, 0),
+								   PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+								   PQgetvalue(res, i, 3));
+				PQclear(res);
+				free(pids);
+				return false;
+			}
+			PQclear(t);
+			len += (size_t) snprintf(pids + len, 13, "%s%s", i ? "," : "", p[0]);
+		}
+		snprintf(pids + len, 2, "}");
+		PQclear(res);
+		total += n;
+		if (!wait_sessions_gone(c->src, pids, err))
+		{
+			free(pids);
+			return false;
+		}
+		free(pids);
+	}
+	log_info("ended %ld session(s) on the source; no session is left that could write", total);
+	return check_prepared(c->src, err);
+}
+
+static bool
+freeze_source(Cutover *c, SyncError *err)
+{
+	CutoverReport *r = c->r;
+	char	   *q;
+	char		sql[512],
+				v[8];
+
+	if (!pgconn_query_value(c->src, "SELECT pg_catalog.current_database()", 0, NULL, r->dbname,
+							sizeof(r->dbname), false, err) ||
+		!pgconn_query_value(c->src, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_db_role_setting s"
+							" JOIN pg_catalog.pg_database d ON d.oid = s.setdatabase"
+							" WHERE d.datname = pg_catalog.current_database() AND s.setrole = 0"
+							" AND EXISTS (SELECT 1 FROM pg_catalog.unnest(s.setconfig) g"
+							" WHERE g ~* '^default_transaction_read_only=(on|true|yes|1)$'))",
+							0, NULL, v, sizeof(v), false, err))
+		return sync_error_context(err, "could not read the source database's settings");
+	if (v[0] == 't')
+	{
+		/* an earlier cutover or the operator froze it: not ours to undo */
+		r->was_frozen = true;
+		log_info("source database \"%s\" was already read-only for new transactions; this "
+				 "cutover leaves that setting as it finds it", r->dbname);
+	}
+	else
+	{
+		q = pgconn_quote_ident(c->src, r->dbname);
+		if (q == NULL)
+			return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+		snprintf(sql, sizeof(sql), "ALTER DATABASE %s SET default_transaction_read_only = on", q);
+		free(q);
+		if (!pgconn_exec(c->src, sql, err))
+			return sync_error_context(err, "could not make the source database read-only");
+		r->froze = true;
+		log_info("source database \"%s\" is now read-only for new transactions; undo with: "
+				 "ALTER DATABASE \"%s\" RESET default_transaction_read_only", r->dbname, r->dbname);
+	}
+	FAILPOINT("cutover.after_freeze");
+	return not_stopped(err) && end_sessions(c, err);
+}
+
+/* Undo this run's freeze (never one it found). */
+static void
+unfreeze_source(Cutover *c)
+{
+	char	   *q = pgconn_quote_ident(c->src, c->r->dbname);
 	char		sql[512];
-	SyncError	ignored;
+	SyncError	e;
 
 	if (q == NULL)
 		return;
 	snprintf(sql, sizeof(sql), "ALTER DATABASE %s RESET default_transaction_read_only", q);
 	free(q);
-	if (pgconn_exec(src, sql, &ignored))
-		log_info("source database \"%s\" is writable again", r->dbname);
+	if (pgconn_exec(c->src, sql, &e))
+		log_info("the source database \"%s\" is writable again", c->r->dbname);
+	else
+		log_error("could not make the source database \"%s\" writable again (%s); run: "
+				  "ALTER DATABASE \"%s\" RESET default_transaction_read_only",
+				  c->r->dbname, e.message, c->r->dbname);
 }
 
 /*
  * Arm the barrier on the target (sync honours only the barrier whose token
- * is armed), then write it into the source WAL.
+ * is armed, and only while this cutover holds its lock), then write it into
+ * the source WAL.
  */
 static bool
-write_barrier(PGconn *src, PGconn *tgt, CutoverReport *r, SyncError *err)
+write_barrier(Cutover *c, SyncError *err)
 {
+	CutoverReport *r = c->r;
 	const char *params[2] = {CUTOVER_MESSAGE_PREFIX, r->token};
 	PGresult   *res;
 
+	FAILPOINT("cutover.before_barrier");
+	if (!not_stopped(err))
+		return false;
 	make_token(r->token, sizeof(r->token));
-	res = pgconn_query(tgt, "UPDATE pgstream.migration SET cutover_token = $1", 1,
+	res = pgconn_query(c->tgt, "UPDATE pgstream.migration SET cutover_token = $1", 1,
 					   params + 1, err);
 	if (res == NULL)
 		return sync_error_context(err, "could not arm the cutover barrier on the target");
 	PQclear(res);
-	if (!pgconn_exec(src, "SET default_transaction_read_only = off", err))
-		return false;
-	res = pgconn_query(src, "SELECT pg_catalog.pg_logical_emit_message(true, $1, $2)::text",
+	c->armed = true;
+	res = pgconn_query(c->src, "SELECT pg_catalog.pg_logical_emit_message(true, $1, $2)::text",
 					   2, params, err);
 	if (res == NULL)
 		return sync_error_context(err, "could not write the cutover barrier on the source");
 	snprintf(r->barrier_lsn, sizeof(r->barrier_lsn), "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
 	log_info("barrier %s written at %s; waiting for sync to apply it", r->token, r->barrier_lsn);
+	FAILPOINT("cutover.after_barrier");
+	return not_stopped(err);
+}
+
+/*
+ * Take over the barrier sync stopped at: arm it again for this run (a sync
+ * started meanwhile then waits instead of streaming past it); undone like a
+ * barrier this run wrote.
+ */
+static bool
+resume_barrier(Cutover *c, SyncError *err)
+{
+	CutoverReport *r = c->r;
+	const char *params[1] = {c->st.barrier_token};
+	PGresult   *res;
+
+	FAILPOINT("cutover.before_barrier");
+	if (!not_stopped(err))
+		return false;
+	snprintf(r->token, sizeof(r->token), "%s", c->st.barrier_token);
+	res = pgconn_query(c->tgt, "UPDATE pgstream.migration SET cutover_token = $1"
+					   " RETURNING coalesce(barrier_lsn::text, '')", 1, params, err);
+	if (res == NULL)
+		return sync_error_context(err, "could not arm the cutover barrier on the target");
+	snprintf(r->barrier_lsn, sizeof(r->barrier_lsn), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	c->armed = true;
+	log_info("sync stopped at barrier %s (at %s) of a cutover that did not finish; using it "
+			 "only if nothing was written to the source after it", r->token, r->barrier_lsn);
 	return true;
 }
 
-/* After a failed wait: sync must ignore this barrier if it reaches it later. */
+/* After a failed cutover: sync must ignore this barrier, or stream on past it. */
 static void
-disarm_barrier(PGconn *tgt, const char *token)
+disarm_barrier(Cutover *c)
 {
-	const char *params[1] = {token};
-	SyncError	ignored;
+	const char *params[1] = {c->r->token};
+	SyncError	e;
+	PGresult   *res = pgconn_query(c->tgt, "UPDATE pgstream.migration SET cutover_token = NULL"
+								   " WHERE cutover_token = $1", 1, params, &e);
 
-	PQclear(pgconn_query(tgt, "UPDATE pgstream.migration SET cutover_token = NULL"
-						 " WHERE cutover_token = $1", 1, params, &ignored));
+	if (res != NULL)
+		log_info("barrier %s disarmed: sync streams on past it", c->r->token);
+	else
+		log_warn("could not disarm barrier %s (%s); sync honours it only while this cutover "
+				 "runs, so it will stream on past it", c->r->token, e.message);
+	PQclear(res);
+}
+
+/*
+ * Did anything reach the source after the barrier?  sync has stopped at it
+ * and released the slot, so peek (without consuming) at what the slot holds
+ * past the barrier: an INSERT, UPDATE, DELETE or TRUNCATE there was
+ * committed after it and is not on the target.  Row counts would miss an
+ * UPDATE; this does not.
+ */
+static bool
+check_no_writes_after_barrier(Cutover *c, SyncError *err)
+{
+	const char *params[4] = {c->st.slot_name, c->st.publication_name,
+	c->st.insert_only_publication, c->r->token};
+	char		sql[1200],
+				n[32],
+				lsn[LSN_FORMAT_MAX + 8];
+	const char *at[1] = {lsn};
+
+	/*
+	 * Decoding stops at the flushed WAL, and a commit made with
+	 * synchronous_commit = off is not flushed yet: wait until everything
+	 * inserted so far is (the WAL writer does it within wal_writer_delay).
+	 */
+	if (!pgconn_query_value(c->src, "SELECT pg_catalog.pg_current_wal_insert_lsn()::text", 0,
+							NULL, lsn, sizeof(lsn), false, err) ||
+		!wait_until(c->src, "SELECT pg_catalog.pg_current_wal_flush_lsn() >= $1::pg_lsn", 1, at,
+					now_s() + 30, err))
+		return sync_error_context(err, "could not wait for the source to flush its WAL");
+	/* output is in commit order; the barrier's own 'M' row splits it */
+	snprintf(sql, sizeof(sql),
+			 "WITH c AS (SELECT x.data, x.n FROM pg_catalog.pg_logical_slot_peek_binary_changes("
+			 "$1, NULL, NULL, 'proto_version', '1', 'publication_names',"
+			 " pg_catalog.quote_ident($2) || coalesce(',' || pg_catalog.quote_ident("
+			 "NULLIF($3, '')), '')%s) WITH ORDINALITY AS x(lsn, xid, data, n)),"
+			 " b AS (SELECT coalesce(max(n), 0) AS n FROM c"
+			 " WHERE pg_catalog.get_byte(data, 0) = 77"
+			 " AND position(pg_catalog.convert_to($4, 'UTF8') IN data) > 0)"
+			 " SELECT count(*) FROM c, b WHERE c.n > b.n"
+			 " AND pg_catalog.get_byte(c.data, 0) IN (68, 73, 84, 85)",
+			 PQserverVersion(c->src) >= 140000 ? ", 'messages', 'true'" : "");
+	if (!pgconn_query_value(c->src, sql, 4, params, n, sizeof(n), false, err))
+		return sync_error_context(err, "could not look for writes after the barrier");
+	if (strcmp(n, "0") != 0 && c->resumed)
+		return sync_error_set(err, SYNC_ERR_PRECONDITION,
+							  "sync stopped at barrier %s of a cutover that did not finish, and "
+							  "the source was written after it (%s change(s) committed after it, "
+							  "which are not on the target); nothing was dropped; run pgstream "
+							  "sync again (it resumes streaming and applies them), then cutover",
+							  c->r->token, n);
+	if (strcmp(n, "0") != 0)
+		return sync_error_set(err, SYNC_ERR_PRECONDITION,
+							  "the source was written after the barrier (%s change(s) committed "
+							  "after it, which are not on the target): the source was not quiet "
+							  "(without --freeze the application must stop first; with it, a "
+							  "session that turns default_transaction_read_only off can still "
+							  "write); nothing was dropped; run pgstream sync again (it resumes "
+							  "streaming and applies them), then cutover", n);
+	return true;
 }
 
 /*
@@ -297,6 +682,9 @@ wait_until(PGconn *conn, const char *sql, int nparams, const char *const *params
 			return false;
 		if (v[0] == 't')
 			return true;
+		FAILPOINT("cutover.waiting");
+		if (!not_stopped(err))
+			return false;
 		if (now_s() > deadline)
 			return sync_error_set(err, SYNC_ERR_PRECONDITION, "timed out");
 		usleep(100 * 1000);
@@ -442,68 +830,86 @@ print_report(const CutoverReport *r, bool json)
 	json_term(&w);
 }
 
-/* Steps 2-4 once the source is quiet. */
+/*
+ * Steps 0-4.  Until the point of no return (source and target agree) a
+ * signal or any failure makes cmd_cutover undo this run: disarm the
+ * barrier, unfreeze what this run froze.  After it the run finishes: the
+ * deferred schema is on the target then, and the source must stay frozen
+ * (a failure there keeps it frozen and says so).
+ */
 static bool
-cutover_execute(const CutoverOptions *o, PGconn *src, PGconn *tgt, CutoverReport *r,
-				double t0, SyncError *err)
+cutover_execute(Cutover *c, double t0, SyncError *err)
 {
-	MigrationState st;
 	const char *params[1];
-	double		deadline = now_s() + (double) o->timeout_s;
+	double		deadline = now_s() + (double) c->o->timeout_s;
 	int			total = 0;
 
-	if (!state_load(tgt, &st, err))
+	if (!preflight(c, err) || !not_stopped(err) ||
+		(c->o->freeze && !freeze_source(c, err)) ||
+		!(c->resumed ? resume_barrier(c, err) : write_barrier(c, err)))
 		return false;
-	if (!st.follow)
-		return sync_error_set(err, SYNC_ERR_USAGE, "this migration is an offline copy "
-							  "(--no-follow); it finishes without cutover");
-	if (st.phase != PHASE_CATCHUP && st.phase != PHASE_STREAMING && st.phase != PHASE_CUTOVER)
-		return sync_error_set(err, SYNC_ERR_PRECONDITION, "the migration is in phase \"%s\"; "
-							  "cutover needs sync to be streaming", phase_name(st.phase));
-	if (st.phase != PHASE_CUTOVER)
-	{
-		if (!write_barrier(src, tgt, r, err))
-			return false;
-		params[0] = r->token;
-		if (!wait_until(tgt, "SELECT coalesce(barrier_token = $1, false) FROM pgstream.migration",
-						1, params, deadline, err))
-		{
-			disarm_barrier(tgt, r->token);
-			return sync_error_context(err, "the barrier was not applied within %ld s (is "
-									  "pgstream sync running?); the migration is still streaming",
-									  o->timeout_s);
-		}
-	}
-	else if (st.cutover_token[0] == '\0' || strcmp(st.cutover_token, st.barrier_token) != 0)
-		return sync_error_set(err, SYNC_ERR_PRECONDITION,
-							  "sync stopped at barrier %s of a cutover that had already given "
-							  "up, so later writes may be missing; run pgstream sync again (it "
-							  "resumes streaming), then cutover", st.barrier_token);
-	else
-	{
-		snprintf(r->token, sizeof(r->token), "%s", st.barrier_token);
-		snprintf(r->barrier_lsn, sizeof(r->barrier_lsn), "(applied earlier)");
-	}
-	params[0] = st.slot_name;
-	if (!wait_until(src, "SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots"
+	params[0] = c->r->token;
+	if (!c->resumed &&
+		!wait_until(c->tgt, "SELECT coalesce(barrier_token = $1, false) FROM pgstream.migration",
+					1, params, deadline, err))
+		return cli_stop_requested ? false :
+			sync_error_context(err, "the barrier was not applied within %ld s (is pgstream sync "
+							   "running?); the migration is still streaming", c->o->timeout_s);
+	params[0] = c->st.slot_name;
+	if (!wait_until(c->src, "SELECT NOT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots"
 					" WHERE slot_name = $1 AND active)", 1, params, deadline, err))
-		return sync_error_context(err, "sync did not release slot \"%s\"", st.slot_name);
+		return cli_stop_requested ? false :
+			sync_error_context(err, "sync did not release slot \"%s\"", c->st.slot_name);
 	log_info("barrier applied; sync has stopped");
+	FAILPOINT("cutover.after_barrier_applied");
 	/* compare before the deferred schema: its row security policies may hide rows */
-	if (!check_untracked_tables(src, tgt, err) || !compare_counts(src, tgt, r, err) ||
-		!compare_insert_only(src, tgt, &r->insert_only_checked, err) ||
-		!sequences_copy(src, tgt, &r->sequences, err) ||
-		!schema_apply_final(tgt, err) ||
-		!schema_count_steps(tgt, SCHEMA_PHASE_FINAL, &total, &r->final_steps, err))
+	if (!not_stopped(err) || !check_no_writes_after_barrier(c, err) ||
+		!check_untracked_tables(c->src, c->tgt, err) || !compare_counts(c->src, c->tgt, c->r, err) ||
+		!compare_insert_only(c->src, c->tgt, &c->r->insert_only_checked, err) ||
+		!not_stopped(err))
 		return false;
-	if (!snapshot_drop_slot(src, st.slot_name, err) ||
-		!snapshot_drop_publication(src, st.publication_name, err) ||
-		(st.insert_only_publication[0] &&
-		 !snapshot_drop_publication(src, st.insert_only_publication, err)) ||
-		!state_drop(tgt, err))
+	c->final = past_no_return = true;
+	log_info("source and target agree; finishing (signals are no longer obeyed)");
+	if (!sequences_copy(c->src, c->tgt, &c->r->sequences, err) ||
+		!schema_apply_final(c->tgt, err) ||
+		!schema_count_steps(c->tgt, SCHEMA_PHASE_FINAL, &total, &c->r->final_steps, err))
 		return false;
-	r->write_gap_s = now_s() - t0;
+	/* a write while the deferred schema was built would be lost with the slot */
+	FAILPOINT("cutover.before_drop");
+	if (!check_no_writes_after_barrier(c, err))
+		return false;
+	if (!snapshot_drop_slot(c->src, c->st.slot_name, err) ||
+		!snapshot_drop_publication(c->src, c->st.publication_name, err) ||
+		(c->st.insert_only_publication[0] &&
+		 !snapshot_drop_publication(c->src, c->st.insert_only_publication, err)) ||
+		!state_drop(c->tgt, err))
+		return false;
+	c->r->write_gap_s = now_s() - t0;
 	return true;
+}
+
+/* After a failure: take back what this run did to the migration and the source. */
+static void
+cutover_undo(Cutover *c)
+{
+	if (c->armed)
+		disarm_barrier(c);
+	if (c->final)
+	{
+		/* the deferred schema may be on the target: writes now would meet it */
+		if (c->r->froze || c->r->was_frozen)
+			log_error("the source database \"%s\" stays read-only: the cutover failed after "
+					  "its point of no return; fix the cause and run pgstream sync, then "
+					  "cutover, again", c->r->dbname);
+		return;
+	}
+	if (c->r->froze)
+		unfreeze_source(c);
+	else if (c->r->was_frozen)
+		log_info("the source database \"%s\" stays read-only, as it was before this cutover",
+				 c->r->dbname);
+	if (cli_stop_requested && c->st.slot_name[0] != '\0')
+		log_info("the migration keeps its state; run pgstream cutover again when ready");
 }
 
 int
@@ -511,36 +917,43 @@ cmd_cutover(int argc, char **argv)
 {
 	CutoverOptions o;
 	CutoverReport r;
+	Cutover		c;
 	SyncError	err;
 	PgconnOptions co = {PGCONN_SQL, "pgstream cutover", true, NULL};
-	PGconn	   *src = NULL,
-			   *tgt = NULL;
 	int			rc = parse_options(argc, argv, &o);
 	double		t0;
 
 	if (rc != EXIT_OK)
 		return rc < 0 ? EXIT_OK : rc;
+	/* a signal must never leave the source frozen: undo, then exit */
+	cli_install_undo_handler("cutover");
 	memset(&r, 0, sizeof(r));
+	memset(&c, 0, sizeof(c));
+	c.o = &o;
+	c.r = &r;
 	sync_error_clear(&err);
 	t0 = now_s();
-	src = pgconn_connect(o.source, &co, "source", &err);
-	tgt = src ? pgconn_connect(o.target, &co, "target", &err) : NULL;
-	if (tgt == NULL || (o.freeze && !freeze_source(src, &r, &err)) ||
-		!cutover_execute(&o, src, tgt, &r, t0, &err))
+	c.src = pgconn_connect(o.source, &co, "source", &err);
+	c.tgt = c.src ? pgconn_connect(o.target, &co, "target", &err) : NULL;
+	/* this session writes the barrier, even if an earlier cutover froze the database */
+	if (c.tgt == NULL || !pgconn_exec(c.src, "SET default_transaction_read_only = off", &err) ||
+		!cutover_execute(&c, t0, &err))
 	{
 		log_sync_error(&err);
-		if (r.froze)
-			unfreeze_source(src, &r);
+		cutover_undo(&c);
 		rc = cli_exit_code(&err);
 	}
 	else
 	{
+		if (cli_stop_requested)
+			log_info("%s arrived after the point of no return; the cutover finished",
+					 cli_signal_name(cli_stop_signal));
 		log_info("cutover done: write gap %.2f s", r.write_gap_s);
 		print_report(&r, o.json);
 	}
 	PQclear(r.counts);
 	free(r.rows);
-	pgconn_close(src);
-	pgconn_close(tgt);
+	pgconn_close(c.src);
+	pgconn_close(c.tgt);
 	return rc;
 }

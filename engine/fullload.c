@@ -469,7 +469,9 @@ pipe_rows(CopyRun *run, const CopyPart *p, PGconn *src, PGconn *dst,
 			progress_add(&run->progress, p->table, rows - flushed_rows, *bytes - flushed_bytes);
 			flushed_rows = rows;
 			flushed_bytes = *bytes;
-			if (*run->opts->stop || atomic_load(&run->failed))
+			if (*run->opts->stop)
+				return sync_error_set(err, SYNC_ERR_INTERNAL, "stopped by a signal");
+			if (atomic_load(&run->failed))
 				return sync_error_set(err, SYNC_ERR_INTERNAL, "copy interrupted");
 		}
 	}
@@ -655,7 +657,7 @@ fullload_run(const FullLoadOptions *opts, PGconn *target, SyncError *err)
 		explain_copy_error(err);
 	}
 	else if (*opts->stop)
-		sync_error_set(err, SYNC_ERR_INTERNAL, "copy interrupted by a signal");
+		sync_error_set(err, SYNC_ERR_INTERNAL, "copy stopped by a signal");
 done:
 	free_parts(run.parts, run.nparts);
 	progress_term(&run.progress);

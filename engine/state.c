@@ -220,6 +220,29 @@ state_set_insert_only(PGconn *target, const char *publication,
 }
 
 bool
+state_cutover_lock(PGconn *target, bool *got, SyncError *err)
+{
+	char		buf[8];
+
+	if (!pgconn_query_value(target, "SELECT pg_catalog.pg_try_advisory_lock("
+							STATE_CUTOVER_LOCK_KEYS ")", 0, NULL, buf, sizeof(buf),
+							false, err))
+		return sync_error_context(err, "could not take the cutover lock on the target");
+	*got = buf[0] == 't';
+	return true;
+}
+
+bool
+state_cutover_running(PGconn *target)
+{
+	char		buf[8];
+	SyncError	ignored;
+
+	return pgconn_query_value(target, "SELECT " STATE_CUTOVER_RUNNING_SQL, 0, NULL, buf,
+							  sizeof(buf), false, &ignored) && buf[0] == 't';
+}
+
+bool
 state_drop(PGconn *target, SyncError *err)
 {
 	if (!pgconn_exec(target, "DROP SCHEMA IF EXISTS pgstream CASCADE", err))

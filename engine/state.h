@@ -80,6 +80,34 @@ bool		state_set_insert_only(PGconn *target, const char *publication,
 								  const char *const *relnames, int n,
 								  SyncError *err);
 
+/*
+ * A running "pgstream cutover" holds a session advisory lock on the target
+ * database (two int4 keys, 'pgst' 'cutv') from its first check to its exit.
+ * The server releases it when the process dies, even by kill -9, so a
+ * barrier is honoured only while the cutover that wrote it is alive: one
+ * that was killed can never end a migration (sync streams on past it).
+ */
+#define STATE_CUTOVER_LOCK_KEYS "1885827956, 1668641910"
+#define STATE_CUTOVER_RUNNING_SQL \
+	"EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory'" \
+	" AND database = (SELECT oid FROM pg_catalog.pg_database" \
+	" WHERE datname = pg_catalog.current_database())" \
+	" AND classid = 1885827956 AND objid = 1668641910 AND objsubid = 2 AND granted)"
+
+/*
+ * The barrier token sync may honour: the one armed by a cutover that is
+ * still running, else "".  One text column.
+ */
+#define STATE_ARMED_BARRIER_SQL \
+	"SELECT CASE WHEN " STATE_CUTOVER_RUNNING_SQL \
+	" THEN coalesce(cutover_token, '') ELSE '' END FROM pgstream.migration"
+
+/* Take the cutover lock for this session; *got is false if another has it. */
+bool		state_cutover_lock(PGconn *target, bool *got, SyncError *err);
+
+/* Does some session hold the cutover lock?  False on error too. */
+bool		state_cutover_running(PGconn *target);
+
 /* Drop schema pgstream and everything in it. */
 bool		state_drop(PGconn *target, SyncError *err);
 

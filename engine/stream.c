@@ -879,7 +879,8 @@ note_message(Applier *a, const PgoutputLogicalMessage *m)
 		return;
 	memcpy(a->barrier_token, m->content.ptr, n);
 	a->barrier_token[n] = '\0';
-	if (!pgconn_query_value(a->tgt, "SELECT coalesce(cutover_token, '') FROM pgstream.migration",
+	/* armed, and its cutover still running (a killed one cannot undo it) */
+	if (!pgconn_query_value(a->tgt, STATE_ARMED_BARRIER_SQL,
 							0, NULL, armed, sizeof(armed), true, &err) ||
 		strcmp(armed, a->barrier_token) != 0)
 	{

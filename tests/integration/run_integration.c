@@ -27,6 +27,7 @@ static Suite *(*const suites[])(void) = {
     operator_suite,
     apply_inherit_suite,
     stream_faults_suite,
+    cutover_suite,
 };
 
 int

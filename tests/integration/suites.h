@@ -23,5 +23,6 @@ Suite *resume_suite(void);
 Suite *operator_suite(void);
 Suite *apply_inherit_suite(void);
 Suite *stream_faults_suite(void);
+Suite *cutover_suite(void);
 
 #endif /* PGSTREAM_TESTS_INTEGRATION_SUITES_H */

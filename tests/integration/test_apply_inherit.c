@@ -465,9 +465,9 @@ END_TEST
 /* ---- a restart racing an earlier apply session ---- */
 
 /*
- * A first sync applies a batch that waits on a lock the test holds; a
- * second sync starts and pauses just after reading the applied position
- * (sync.before_stream).  Then the lock goes: if the first sync's apply
+ * A first sync applies a batch that waits on a lock the test holds, and
+ * is killed; a second sync starts and pauses just after reading the
+ * applied position (sync.before_stream).  Then the lock goes: if the first sync's apply
  * session were still alive, its COMMIT would land after the second sync
  * read the position, and the second sync would apply the batch again.
  */
@@ -544,6 +544,18 @@ restart_race(const char *name, const char *conninfo_extra)
 	         tgtdb);
 	pid = cluster_query_scalar(&target, tgtdb, sql);
 	ck_assert_ptr_nonnull(pid);
+
+	/*
+	 * sync 1's process dies (a crash): its apply session lives on, blocked;
+	 * its other sessions end with the process, releasing the one-run lock
+	 * (a second sync while the first still runs is refused outright)
+	 */
+	proc_kill(&sync1, SIGKILL);
+	proc_wait(&sync1, 30000);
+	ck_assert(cluster_wait_for(&target, tgtdb,
+	                           "SELECT NOT EXISTS (SELECT 1 FROM pg_locks"
+	                           " WHERE locktype = 'advisory' AND objid = 1 AND objsubid = 2)",
+	                           APPLY_TIMEOUT_MS));
 
 	/* sync 2 stops right after reading the applied position */
 	spawn_sync_env(&sync2, src, tgt, slot,

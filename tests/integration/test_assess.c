@@ -462,7 +462,7 @@ START_TEST(privileges_settings_and_activity)
 	EXPECT_LINE(&o, "warning: max_slot_wal_keep_size", "1024 MB",
 	            "max_slot_wal_keep_size = -1");
 	EXPECT_LINE(&o, "info: timeouts (idle_in_transaction_session_timeout)",
-	            "60000ms", "set by the user", "sets it to 0");
+	            "is 1min (set for the role)", "sets it to 0");
 	EXPECT_LINE(&o, "info: long_transactions", "pg_read_all_stats");
 	EXPECT_NO_LINE(&o, "replication_privilege");
 	outcome_free(&o);

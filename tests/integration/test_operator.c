@@ -30,12 +30,16 @@
  *   role_timeouts_on_the_source_do_not_fail_the_run
  *       a source role with 1 ms statement and lock timeouts and 1 s idle
  *       timeouts: sync and assess still work.
+ *   sigterm_during_the_copy_stops_the_run,
  *   sigterm_during_the_index_builds_stops_the_run,
  *   sighup_before_the_final_phase_stops_the_run,
  *   sighup_while_pg_dump_runs_ends_pg_dump_too
  *       a signal raised at a named failpoint: the run stops (exit 1) saying
  *       so and naming the phase, its pg_dump is ended, no temporary files
  *       are left, and the same command then completes exactly.
+ *   sighup_while_streaming_stops_the_run_and_it_resumes
+ *       live sync stops on SIGHUP saying so; run again, it carries what
+ *       was written meanwhile.
  *   every_option_with_a_bad_value_is_a_usage_error_that_changes_nothing
  *       each command's options with bad values: exit 3 naming the option,
  *       nothing created, the source not frozen.
@@ -676,6 +680,55 @@ START_TEST(sigterm_during_the_index_builds_stops_the_run)
 }
 END_TEST
 
+START_TEST(sigterm_during_the_copy_stops_the_run)
+{
+	stop_at("op_sig_copy", "fullload.after_part_commit=sigterm", "copy");
+}
+END_TEST
+
+/* A live sync streaming when a SIGHUP arrives stops saying so and resumes. */
+START_TEST(sighup_while_streaming_stops_the_run_and_it_resumes)
+{
+	const char *db = "op_sig_stream";
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	const char *argv[24];
+	Proc sync;
+	char *err;
+	int status;
+
+	make_dbs(db);
+	itest_conninfo(src, &source, db);
+	itest_conninfo(tgt, &target, db);
+	sync_argv(argv, 24, src, tgt, db, NULL);
+	ck_assert(proc_spawn(&sync, argv, NULL));
+	ck_assert(cluster_wait_for(&target, db, "SELECT phase = 'streaming' FROM pgstream.migration",
+	                           CMD_TIMEOUT_MS));
+	ck_assert(proc_kill(&sync, SIGHUP));
+	status = proc_wait(&sync, 60000);
+	itest_print_proc("pgstream sync (SIGHUP)", &sync, status);
+	ck_assert_int_eq(status, 1);
+	err = proc_stderr(&sync);
+	ck_assert_ptr_nonnull(strstr(err, "signal received, stopping cleanly"));
+	ck_assert_ptr_nonnull(strstr(err, "the migration stopped in phase \"streaming\"; run the "
+	                                  "same command again to resume"));
+	free(err);
+	proc_release(&sync);
+
+	/* written while no sync ran: the resumed run carries it */
+	ck_assert(cluster_psql(&source, db, "INSERT INTO small VALUES (2000, 'while stopped')"));
+	ck_assert(proc_spawn(&sync, argv, NULL));
+	ck_assert(cluster_wait_for(&target, db, "SELECT count(*) = 1 FROM small WHERE id = 2000",
+	                           CMD_TIMEOUT_MS));
+	ck_assert(proc_kill(&sync, SIGTERM));
+	status = proc_wait(&sync, 60000);
+	itest_print_proc("pgstream sync (SIGTERM)", &sync, status);
+	ck_assert_int_eq(status, 1);
+	proc_release(&sync);
+	assert_tables_equal(db);
+}
+END_TEST
+
 START_TEST(sighup_before_the_final_phase_stops_the_run)
 {
 	stop_at("op_sig_final", "sync.before_final=sighup", "final");
@@ -790,6 +843,8 @@ operator_suite(void)
 	tcase_add_test(tc, role_timeouts_on_the_source_do_not_fail_the_run);
 	tcase_add_test(tc, sigterm_during_the_index_builds_stops_the_run);
 	tcase_add_test(tc, sighup_before_the_final_phase_stops_the_run);
+	tcase_add_test(tc, sigterm_during_the_copy_stops_the_run);
+	tcase_add_test(tc, sighup_while_streaming_stops_the_run_and_it_resumes);
 	tcase_add_test(tc, sighup_while_pg_dump_runs_ends_pg_dump_too);
 	tcase_add_loop_test(tc, every_option_with_a_bad_value_is_a_usage_error_that_changes_nothing,
 	                    0, (int) (sizeof(bad_options) / sizeof(bad_options[0])));

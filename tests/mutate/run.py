@@ -105,7 +105,23 @@ MUTANTS = [
         "file": "engine/cutover.c",
         "from": "\t\t\tr->counts_match = false;\n",
         "to": "\n",
-        "checks": ["integration:stream"],
+        "checks": ["integration:cutover"],
+    },
+    {
+        "name": "cutover-undoes-a-freeze-it-did-not-make",
+        "why": "issue 13 item 6: cutover run again un-freezes the old source",
+        "file": "engine/cutover.c",
+        "from": "\t\treturn sync_error_context(err, \"could not read the source database's settings\");\n\tif (v[0] == 't')",
+        "to": "\t\treturn sync_error_context(err, \"could not read the source database's settings\");\n\tif (false)",
+        "checks": ["integration:cutover"],
+    },
+    {
+        "name": "dead-cutover-barrier-ends-sync",
+        "why": "issue 14 item 3: a barrier whose cutover died ends the migration, later writes lost",
+        "file": "engine/sync.c",
+        "from": "strcmp(run->st.cutover_token, run->st.barrier_token) == 0 &&\n\t\t\t\tstate_cutover_running(run->tgt))",
+        "to": "strcmp(run->st.cutover_token, run->st.barrier_token) == 0)",
+        "checks": ["integration:cutover"],
     },
 ]
 
