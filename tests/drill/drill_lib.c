@@ -2948,8 +2948,9 @@ drill_run_reject(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
  * transaction BEGIN, two INSERTs, COMMIT as separate statements, ids from
  * its own counter.  An id counts as acknowledged only once its COMMIT
  * returned; the drill then demands every acknowledged row on the target
- * after the cutover.  When cutover --freeze ends its session it connects
- * again (new sessions are read-only then: it keeps trying).
+ * after the cutover.  After any failed transaction (its session ended by
+ * cutover --freeze, or refused as read-only) it connects again and keeps
+ * trying.
  */
 typedef struct Writer
 {
@@ -3035,6 +3036,8 @@ writer_main(void *arg)
 		w->next_id += 2;
 		if (!writer_exec(w, conn, "BEGIN"))
 		{
+			PQfinish(conn);
+			conn = NULL;
 			sleep_ms(10);
 			continue;
 		}
@@ -3054,8 +3057,13 @@ writer_main(void *arg)
 				continue;
 			}
 		}
-		if (PQstatus(conn) == CONNECTION_OK)
-			PQclear(PQexec(conn, "ROLLBACK"));
+		/*
+		 * A new session: one opened while the source was frozen stays
+		 * read-only after the freeze is undone (the database's default is
+		 * read at connection time).
+		 */
+		PQfinish(conn);
+		conn = NULL;
 		sleep_ms(10);
 	}
 	PQfinish(conn);

@@ -28,6 +28,8 @@
  *   DRILL_PARTITION_S   partition length (default 30)
  *   DRILL_SCALE_WINDOWS pgbench scale of drill 6 (default 2)
  *   DRILL_WINDOWS_RATE  pgbench -R of drill 6's load (default 25)
+ *   DRILL_WINDOWS_TRUNCATE_EARLY  0: drill 6's TRUNCATE ONLY joins the load
+ *                       only once sync streams (default 1: from the start)
  *   DRILL_RESULTS       directory for the results (default "results")
  *   PGSTREAM_TEST_KEEP  keep the cluster directories
  * Exit status 0 only if every drill passed with no row lost or duplicated.
@@ -216,7 +218,8 @@ main(void)
 				c.scale = (int) env_long("DRILL_SCALE_WINDOWS", 2);
 				c.windows_rate = (int) env_long("DRILL_WINDOWS_RATE", 25);
 				c.windows_seconds = 5;
-				c.windows_truncate_early = true;
+				c.windows_truncate_early =
+				    env_long("DRILL_WINDOWS_TRUNCATE_EARLY", 1) != 0;
 				drills[i].ok = drill_run_windows(&source, &target, &c, &st);
 				break;
 		}
