@@ -2573,7 +2573,7 @@ drill_run_kills(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
 	bool ok;
 	int failures_before = st->failures;
 
-	drill_log("== drill 1: kill -9 at random moments (seed %llu) ==",
+	drill_log("== drill 1: kill -9 at failpoints (seed %llu) ==",
 	          (unsigned long long) cfg->seed);
 	ok = drill_setup(&d, "drill_kill", src, tgt, NULL, cfg, st, 1);
 	ok = ok && require_failpoints(&d) && drill_bench_start(&d, 3600);

@@ -273,7 +273,7 @@ typedef struct DrillConfig
 	bool windows_truncate_early;
 } DrillConfig;
 
-/* Drill 1: kill -9 at random moments of every phase, and of cutover. */
+/* Drill 1: kill -9 at failpoints of every phase, and of cutover. */
 bool drill_run_kills(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
                      DrillStats *st);
 /* Drill 2: fast and immediate restart of the source, then of the target. */

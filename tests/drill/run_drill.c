@@ -5,7 +5,7 @@
  * target cluster inside a network namespace, then runs the drills of
  * drill_lib.h one after the other, each a full live migration under pgbench
  * load ending in a cutover and a row-by-row comparison:
- *   1 kill -9 of pgstream at random moments (schema, copy, index, streaming,
+ *   1 kill -9 of pgstream at failpoints (schema, copy, index, streaming,
  *     cutover) and a restart with the same command;
  *   2 fast and immediate restarts of the source and of the target;
  *   3 pg_terminate_backend of the walsender and of the apply backend;
