@@ -23,7 +23,10 @@
  *                 never loses rows silently; status without state
  *   kill          kill -9 at chosen moments (copy with parts done, index,
  *                 final, fixed delays; as superuser and as a login that only
- *                 owns the target), run again, and the result is exact
+ *                 owns the target), run again, and the result is exact; a
+ *                 kill at the start of a phase lands at its failpoint
+ *                 (fullload.after_part_commit, schema.after_index_step,
+ *                 sync.before_final), one a delay into it stays timed
  */
 #include <signal.h>
 #include <stdio.h>
@@ -241,6 +244,8 @@ run_and_kill(const char *src, const char *tgt, const char *const extra[],
 	bool killed = false;
 	char stale_plan[24];
 	int status;
+	const char *fp_env = NULL;
+	const char *env[2] = {NULL, NULL};
 
 	/*
 	 * The plan a killed copy left: a resumed copy starts again from a new
@@ -251,14 +256,40 @@ run_and_kill(const char *src, const char *tgt, const char *const extra[],
 	snprintf(stale_plan, sizeof(stale_plan), "%s", seen->plan_xid);
 	memset(seen, 0, sizeof(*seen));
 	snprintf(seen->phase, sizeof(seen->phase), "none");
+	/*
+	 * A kill at the start of a phase lands at its failpoint: the process
+	 * kills itself there (crash = kill -9 at exactly that moment).  Kills a
+	 * delay into a phase stay timed.
+	 */
+	if (delay_ms == 0)
+		switch (at)
+		{
+			case KILL_IN_COPY:
+				/* a part and its done mark committed: this run's plan */
+				fp_env = "PGSTREAM_FAILPOINTS=fullload.after_part_commit=crash";
+				break;
+			case KILL_IN_INDEX:
+				fp_env = "PGSTREAM_FAILPOINTS=schema.after_index_step=crash";
+				break;
+			case KILL_IN_FINAL:
+				fp_env = "PGSTREAM_FAILPOINTS=sync.before_final=crash";
+				break;
+			default:
+				break;
+		}
+	env[0] = fp_env;
 	sync_argv(argv, src, tgt, extra);
-	ck_assert(proc_spawn(&p, argv, NULL));
+	ck_assert(proc_spawn(&p, argv, fp_env != NULL ? env : NULL));
 	for (;;)
 	{
 		bool hit;
 
 		if (proc_wait(&p, 0) != PROC_TIMEOUT)
+		{
+			/* it reached its failpoint */
+			killed = fp_env != NULL && p.status == 128 + SIGKILL;
 			break;
+		}
 		ck_assert_msg(proc_now_ms() - start < SYNC_TIMEOUT_MS,
 		              "sync did not finish in time");
 		/*
@@ -266,7 +297,7 @@ run_and_kill(const char *src, const char *tgt, const char *const extra[],
 		 * moment the poll saw (only a COMMIT already sent can still land),
 		 * however long the poll took.
 		 */
-		if (at != KILL_NEVER)
+		if (at != KILL_NEVER && fp_env == NULL)
 			proc_kill(&p, SIGSTOP);
 		watch_read(watch, seen);
 		if (seen->table_parts > most)
@@ -291,6 +322,8 @@ run_and_kill(const char *src, const char *tgt, const char *const extra[],
 				hit = false;
 				break;
 		}
+		if (fp_env != NULL)
+			hit = false; /* the failpoint kills it */
 		if (hit && matched < 0)
 			matched = proc_now_ms();
 		if (matched >= 0 && proc_now_ms() - matched >= delay_ms)
@@ -298,7 +331,7 @@ run_and_kill(const char *src, const char *tgt, const char *const extra[],
 			killed = proc_kill(&p, SIGKILL);
 			break;
 		}
-		if (at != KILL_NEVER)
+		if (at != KILL_NEVER && fp_env == NULL)
 			proc_kill(&p, SIGCONT);
 		itest_sleep_ms(5);
 	}
@@ -307,9 +340,10 @@ run_and_kill(const char *src, const char *tgt, const char *const extra[],
 	if (killed && status == 0)
 		killed = false; /* it exited just before the signal */
 	fprintf(stderr,
-	        "kill at %s+%ld ms: %s after %.1f s (phase %s, %ld/%ld parts,"
+	        "kill at %s+%ld ms%s: %s after %.1f s (phase %s, %ld/%ld parts,"
 	        " up to %ld parts per table)\n",
-	        kill_at_names[at], delay_ms, killed ? "killed" : "finished",
+	        kill_at_names[at], delay_ms, fp_env ? " (failpoint)" : "",
+	        killed ? "killed" : "finished",
 	        (double) (proc_now_ms() - start) / 1000.0, seen->phase,
 	        seen->parts_done, seen->parts, most);
 	if (!killed)
