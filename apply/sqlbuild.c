@@ -150,13 +150,17 @@ sql_build_where(const SqlRel *r, const bool *keymask, bool full, int first_param
 	{
 		/* the row of this relation, never an inheritance child's twin */
 		sql_add_target(sql, r);
-		sqlstr_add(sql, " WHERE ");
 	}
 	for (int i = 0; i < r->natts; i++)
 	{
 		if (!keymask[i])
 			continue;
-		sqlstr_add(sql, nkeys++ ? " AND " : "");
+		/*
+		 * With FULL and no column at all (a table without columns, or whose
+		 * only columns are generated, which are not published), every row is
+		 * identical to every other: any one of them is the row.
+		 */
+		sqlstr_add(sql, nkeys++ ? " AND " : full ? " WHERE " : "");
 		if (full && r->text_compare[i])
 		{
 			/* the type's output function (format %s); NULL stays NULL */

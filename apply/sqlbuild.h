@@ -81,7 +81,9 @@ void		sql_build_copy(const SqlRel *r, const char *cols, SqlStr *sql);
  * first_param.  Key columns compare with "=".  With full (replica identity
  * FULL) every column compares NULL-safely (types in text_compare by their
  * output text) and one row is picked by (tableoid, ctid), looked up in the
- * same relation the statement targets (ONLY for a table).
+ * same relation the statement targets (ONLY for a table).  With full and
+ * no column in keymask (a table without published columns: all its rows
+ * are alike), that row is any one of the relation's.
  */
 void		sql_build_where(const SqlRel *r, const bool *keymask, bool full,
 							int first_param, SqlStr *sql);

@@ -977,7 +977,12 @@ where_columns(const TargetRel *t, const RemoteRelation *rel, const PgoutputChang
 		spec[(*n)++] = (ParamSpec) {src, i};
 		nkeys++;
 	}
-	if (nkeys == 0)
+	/*
+	 * With FULL, no column is fine: the table has no published column (none
+	 * at all, or only generated ones), every row equals every other, and
+	 * one of them is deleted or checked, as REPLICA IDENTITY FULL means.
+	 */
+	if (nkeys == 0 && !full)
 		return sync_error_set(err, SYNC_ERR_PRECONDITION,
 							  "table \"%s\" has no replica identity: UPDATE and DELETE "
 							  "cannot be applied; give it a primary key or REPLICA IDENTITY FULL",

@@ -26,6 +26,7 @@ static Suite *(*const suites[])(void) = {
     resume_suite,
     operator_suite,
     apply_inherit_suite,
+    values_suite,
 };
 
 int

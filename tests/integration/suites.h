@@ -22,5 +22,6 @@ Suite *spool_mode_suite(void);
 Suite *resume_suite(void);
 Suite *operator_suite(void);
 Suite *apply_inherit_suite(void);
+Suite *values_suite(void);
 
 #endif /* PGSTREAM_TESTS_INTEGRATION_SUITES_H */

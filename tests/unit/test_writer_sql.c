@@ -232,6 +232,41 @@ START_TEST(update_with_full_identity_of_a_partitioned_table_searches_its_partiti
 }
 END_TEST
 
+/*
+ * A table without published columns (none at all, or only generated ones)
+ * under REPLICA IDENTITY FULL: every row is alike, so the statement takes
+ * any one row of the relation (never a child's), and has no parameter.
+ */
+START_TEST(full_identity_without_columns_picks_any_one_row)
+{
+	TestRel		t;
+	bool		none[1] = {false};
+	SqlStr		sql = {0};
+
+	rel_init(&t, "public", "z", false, 0, id_v);
+	sql_build_delete(&t.r, none, true, &sql);
+	ck_assert_str_eq(sql.p, "DELETE FROM ONLY \"public\".\"z\""
+					 " WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM ONLY"
+					 " \"public\".\"z\" LIMIT 1)");
+	free(sql.p);
+	sql = (SqlStr) {0};
+	sql_build_update(&t.r, none, none, true, &sql);
+	ck_assert_str_eq(sql.p, "SELECT 1 FROM ONLY \"public\".\"z\""
+					 " WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM ONLY"
+					 " \"public\".\"z\" LIMIT 1)");
+	free(sql.p);
+	rel_free(&t);
+	rel_init(&t, "public", "zp", true, 0, id_v);
+	sql = (SqlStr) {0};
+	sql_build_delete(&t.r, none, true, &sql);
+	ck_assert_str_eq(sql.p, "DELETE FROM \"public\".\"zp\""
+					 " WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM"
+					 " \"public\".\"zp\" LIMIT 1)");
+	free(sql.p);
+	rel_free(&t);
+}
+END_TEST
+
 START_TEST(full_identity_compares_types_without_equality_as_text)
 {
 	static const char *const names[] = {"id", "doc"};
@@ -477,6 +512,7 @@ writer_sql_suite(void)
 	tcase_add_test(tc, update_with_full_identity_picks_one_row_of_the_same_table);
 	tcase_add_test(tc, update_with_full_identity_of_a_partitioned_table_searches_its_partitions);
 	tcase_add_test(tc, full_identity_compares_types_without_equality_as_text);
+	tcase_add_test(tc, full_identity_without_columns_picks_any_one_row);
 	tcase_add_test(tc, update_with_nothing_to_set_still_checks_the_one_row);
 	suite_add_tcase(s, tc);
 
