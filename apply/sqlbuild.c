@@ -244,19 +244,14 @@ sql_make_key(SqlStr *key, char op, const SqlRel *r, const bool *mask_a, const bo
 }
 
 void
-sql_copy_escape(SqlStr *s, const TupleValue *v)
+sql_copy_escape_bytes(SqlStr *s, const uint8_t *p, size_t len)
 {
 	char		chunk[512];
 	size_t		n = 0;
 
-	if (v->kind == TUPLE_VALUE_NULL)
+	for (size_t i = 0; i < len; i++)
 	{
-		sqlstr_add(s, "\\N");
-		return;
-	}
-	for (size_t i = 0; i < v->data.len; i++)
-	{
-		char		c = (char) v->data.ptr[i];
+		char		c = (char) p[i];
 		const char *esc = c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r" :
 			c == '\t' ? "\\t" : NULL;
 
@@ -276,4 +271,13 @@ sql_copy_escape(SqlStr *s, const TupleValue *v)
 	}
 	chunk[n] = '\0';
 	sqlstr_add(s, chunk);
+}
+
+void
+sql_copy_escape(SqlStr *s, const TupleValue *v)
+{
+	if (v->kind == TUPLE_VALUE_NULL)
+		sqlstr_add(s, "\\N");
+	else
+		sql_copy_escape_bytes(s, v->data.ptr, v->data.len);
 }

@@ -114,6 +114,12 @@ void		sql_build_truncate(const SqlRel *const *rels, int nrels, uint8_t flags,
 void		sql_make_key(SqlStr *key, char op, const SqlRel *r, const bool *mask_a,
 						 const bool *mask_b);
 
+/*
+ * Bytes of a value in COPY text format, \\ \n \r \t escaped; a value may be
+ * escaped in slices cut anywhere (every escape stands for one byte).
+ */
+void		sql_copy_escape_bytes(SqlStr *s, const uint8_t *p, size_t len);
+
 /* One value in COPY text format: "\N" for NULL, \\ \n \r \t escaped. */
 void		sql_copy_escape(SqlStr *s, const TupleValue *v);
 

@@ -112,6 +112,7 @@ struct Writer
 	char	   *copy_sql;		/* owned: COPY ... FROM STDIN for the run */
 	SqlStr		copy_buf;		/* COPY text of rows not yet sent */
 	int			copy_rows;
+	bool		copy_open;		/* out of pipeline mode, COPY in progress */
 };
 
 static bool run_end(Writer *w, SyncError *err);
@@ -766,45 +767,102 @@ check_width(const TargetRel *t, const TupleData *tup, SyncError *err)
  * (another kind of change, another table, a commit, or COPY_MAX_BYTES).
  * COPY cannot run in pipeline mode, so a flush syncs the pipeline first;
  * statement order is kept.
+ *
+ * A row whose values add up to BIG_ROW_BYTES or more always goes by COPY,
+ * whatever its place in the run, and its text is escaped and sent in
+ * pieces of COPY_PIECE_BYTES while it is being escaped: a prepared INSERT
+ * would copy every value twice more (NUL-terminated parameters, then
+ * libpq's output buffer, which never shrinks), and PQputCopyData of a whole
+ * row grows that buffer to the row's size.  A COPY data message need not
+ * end at a row boundary, so the pieces cut rows anywhere.  Memory for a
+ * large value is then the decoded message alone (measured in
+ * tests/integration/test_values.c).
  */
 #define COPY_RUN_THRESHOLD 64
 #define COPY_MAX_BYTES (8 * 1024 * 1024)
+#define BIG_ROW_BYTES (1024 * 1024)
+#define COPY_PIECE_BYTES (256 * 1024)
+#define ESCAPE_SLICE_BYTES (64 * 1024)
 
-/* Send the collected COPY rows, if any, then return to pipeline mode. */
+/* Leave pipeline mode (after every result is read) and start the run's COPY. */
 static bool
-copy_flush(Writer *w, SyncError *err)
+copy_open(Writer *w, SyncError *err)
 {
 	PGresult   *res;
-	bool		ok;
 
-	if (w->copy_rows == 0)
-		return true;
-	if (w->copy_buf.oom)
-		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
 	if (!send_sync(w, err) || !drain(w, 0, err))
 		return false;
 	if (PQexitPipelineMode(w->conn) != 1)
 		return sync_error_set(err, SYNC_ERR_INTERNAL, "could not leave pipeline mode: %s",
 							  PQerrorMessage(w->conn));
 	w->stats.round_trips += 2;
+	w->copy_open = true;
 	res = PQexec(w->conn, w->copy_sql);
-	ok = PQresultStatus(res) == PGRES_COPY_IN;
-	if (!ok)
-		pgconn_error_from_result(w->conn, res, err);
-	else
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+		return pgconn_error_from_result(w->conn, res, err);
+	PQclear(res);
+	return true;
+}
+
+/* Send the COPY text collected so far, in pieces, and forget it. */
+static bool
+copy_send_buf(Writer *w, SyncError *err)
+{
+	for (size_t off = 0; off < w->copy_buf.len; off += COPY_PIECE_BYTES)
 	{
-		PQclear(res);
-		ok = (PQputCopyData(w->conn, w->copy_buf.p, (int) w->copy_buf.len) == 1 &&
-			  PQputCopyEnd(w->conn, NULL) == 1) ||
-			sync_error_set(err, SYNC_ERR_CONNECT, "could not send rows to target: %s",
-						   PQerrorMessage(w->conn));
-		res = PQgetResult(w->conn);
-		if (ok && PQresultStatus(res) != PGRES_COMMAND_OK)
-			ok = pgconn_error_from_result(w->conn, res, err);
+		size_t		n = w->copy_buf.len - off;
+
+		if (n > COPY_PIECE_BYTES)
+			n = COPY_PIECE_BYTES;
+		if (PQputCopyData(w->conn, w->copy_buf.p + off, (int) n) != 1)
+			return sync_error_set(err, SYNC_ERR_CONNECT, "could not send rows to target: %s",
+								  PQerrorMessage(w->conn));
+	}
+	w->copy_buf.len = 0;
+	if (w->copy_buf.p != NULL)
+		w->copy_buf.p[0] = '\0';
+	return true;
+}
+
+/*
+ * End the COPY if one is open (ok: everything so far succeeded; otherwise
+ * it is ended as failed), read its result, return to pipeline mode, and
+ * forget the collected rows.  err keeps the first error.
+ */
+static bool
+copy_finish(Writer *w, bool ok, SyncError *err)
+{
+	PGresult   *res;
+
+	if (w->copy_open)
+	{
+		if (ok)
+		{
+			ok = PQputCopyEnd(w->conn, NULL) == 1 ||
+				sync_error_set(err, SYNC_ERR_CONNECT, "could not send rows to target: %s",
+							   PQerrorMessage(w->conn));
+			res = PQgetResult(w->conn);
+			if (ok && PQresultStatus(res) != PGRES_COMMAND_OK)
+				ok = pgconn_error_from_result(w->conn, res, err);
+			else
+				PQclear(res);
+		}
+		else if (PQresultStatus(res = PQgetResult(w->conn)) == PGRES_COPY_IN)
+		{
+			PQclear(res);
+			PQputCopyEnd(w->conn, "pgstream: sending the rows failed");
+		}
 		else
 			PQclear(res);
 		while ((res = PQgetResult(w->conn)) != NULL)
 			PQclear(res);
+		w->copy_open = false;
+		if (PQenterPipelineMode(w->conn) != 1)
+		{
+			w->broken = true;
+			if (ok)
+				ok = sync_error_set(err, SYNC_ERR_INTERNAL, "could not enter pipeline mode");
+		}
 	}
 	if (!ok)
 	{
@@ -816,12 +874,20 @@ copy_flush(Writer *w, SyncError *err)
 	w->stats.inserts += ok ? (uint64_t) w->copy_rows : 0;
 	w->copy_buf.len = 0;
 	w->copy_rows = 0;
-	if (PQenterPipelineMode(w->conn) != 1)
-	{
-		w->broken = true;
-		return ok ? sync_error_set(err, SYNC_ERR_INTERNAL, "could not enter pipeline mode") : false;
-	}
 	return ok;
+}
+
+/* Send the collected COPY rows, if any, then return to pipeline mode. */
+static bool
+copy_flush(Writer *w, SyncError *err)
+{
+	bool		ok;
+
+	if (w->copy_rows == 0 && !w->copy_open)
+		return true;
+	ok = !w->copy_buf.oom || sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	ok = ok && (w->copy_open || copy_open(w, err)) && copy_send_buf(w, err);
+	return copy_finish(w, ok, err);
 }
 
 /* End the current run of inserts (flushing its COPY rows). */
@@ -862,25 +928,74 @@ run_track(Writer *w, const TargetRel *t, const char *key, const char *cols, Sync
 	return true;
 }
 
+/*
+ * The collected COPY text has grown past a piece: for a big row, open the
+ * COPY now and send what there is, so the row never sits whole in memory.
+ */
+static bool
+copy_stream_some(Writer *w, bool big, SyncError *err)
+{
+	if (!big || w->copy_buf.len < COPY_PIECE_BYTES)
+		return true;
+	if (w->copy_buf.oom)
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	if (!w->copy_open && !copy_open(w, err))
+		return false;
+	return copy_send_buf(w, err);
+}
+
+/*
+ * Add one row to the run's COPY text; big: stream it out as it is escaped
+ * (and end the COPY after it, so that no COPY stays open between changes).
+ */
 static bool
 copy_add_row(Writer *w, const TargetRel *t, const TupleData *tup, const bool *mask,
-			 SyncError *err)
+			 bool big, SyncError *err)
 {
 	bool		first = true;
+	bool		ok = true;
 
-	for (int i = 0; i < t->s.natts; i++)
+	for (int i = 0; ok && i < t->s.natts; i++)
 	{
+		const TupleValue *v = &tup->values[i];
+
 		if (!mask[i])
 			continue;
 		sqlstr_add(&w->copy_buf, first ? "" : "\t");
-		sql_copy_escape(&w->copy_buf, &tup->values[i]);
 		first = false;
+		if (v->kind == TUPLE_VALUE_NULL)
+		{
+			sqlstr_add(&w->copy_buf, "\\N");
+			continue;
+		}
+		for (size_t off = 0; ok && off < v->data.len; off += ESCAPE_SLICE_BYTES)
+		{
+			size_t		n = v->data.len - off;
+
+			sql_copy_escape_bytes(&w->copy_buf, v->data.ptr + off,
+								  n > ESCAPE_SLICE_BYTES ? ESCAPE_SLICE_BYTES : n);
+			ok = copy_stream_some(w, big, err);
+		}
 	}
 	sqlstr_add(&w->copy_buf, "\n");
 	w->copy_rows++;
-	if (w->copy_buf.len >= COPY_MAX_BYTES)
+	if (!ok)
+		return copy_finish(w, false, err);	/* err keeps the first error */
+	if (big || w->copy_buf.len >= COPY_MAX_BYTES)
 		return copy_flush(w, err);
 	return !w->copy_buf.oom || sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+}
+
+/* Bytes of the values of the columns in mask. */
+static size_t
+row_bytes(const TupleData *tup, const bool *mask, int natts)
+{
+	size_t		total = 0;
+
+	for (int i = 0; i < natts; i++)
+		if (mask[i])
+			total += tup->values[i].data.len;
+	return total;
 }
 
 /* Make t's cached INSERT shape the one for mask (building it only if new). */
@@ -938,8 +1053,10 @@ writer_insert(Writer *w, const RemoteRelation *rel, const TupleData *newtup,
 		return false;
 	if (n == 0 ? !run_end(w, err) : !run_track(w, t, t->ins_key, t->ins_cols, err))
 		return false;
+	if (n > 0 && row_bytes(newtup, mask, t->s.natts) >= BIG_ROW_BYTES)
+		return copy_add_row(w, t, newtup, mask, true, err);
 	if (n > 0 && w->run_rows > COPY_RUN_THRESHOLD)
-		return copy_add_row(w, t, newtup, mask, err);
+		return copy_add_row(w, t, newtup, mask, false, err);
 	ok = run_statement(w, t, 'I', t->ins_key, t->ins_sql, spec, n, PENDING_ANY, err);
 	w->stats.inserts += ok;
 	return ok;
