@@ -225,6 +225,8 @@ make_dbs(const char *name, char *srcdb, char *tgtdb, char *slot, char *src,
 	itest_migrator_conninfo(tgt, &target, tgtdb);
 }
 
+static void report_rss(const char *what, long kb);
+
 /* ---- tables without a published column ---- */
 
 static const char nocol_schema_sql[] =
@@ -291,7 +293,7 @@ START_TEST(tables_without_published_columns_stream_exactly)
 	                    " (SELECT count(*) FROM g) || '/' ||"
 	                    " (SELECT count(*) FROM k)",
 	                    "3/2/6/2");
-	stop_sync(&sync);
+	report_rss("live sync, no large value (the base)", stop_sync(&sync));
 }
 END_TEST
 
@@ -300,24 +302,40 @@ END_TEST
 #define LARGE_VALUE_MB 64
 #define MB (1024L * 1024L)
 
-/* Two rows, each a distinct LARGE_VALUE_MB text value. */
+/*
+ * Two rows of LARGE_VALUE_MB text each (the second with tabs, newlines and
+ * backslashes, which COPY text escapes, and a bytea), in one transaction
+ * with runs of small rows before and after them (the writer's INSERT and
+ * COPY paths around the large rows).
+ */
 static void
-insert_large_rows(const char *db, int first_id)
+insert_large_rows(const char *db)
 {
-	char sql[400];
+	char sql[1200];
 
-	for (int id = first_id; id < first_id + 2; id++)
-	{
-		snprintf(sql, sizeof(sql),
-		         "INSERT INTO big SELECT %d, repeat(md5('%d'), %ld / 32)",
-		         id, id, LARGE_VALUE_MB * MB);
-		ck_assert(cluster_psql(&source, db, sql));
-	}
+	snprintf(sql, sizeof(sql),
+	         "BEGIN;"
+	         "INSERT INTO big SELECT i, 's' || i, NULL"
+	         " FROM generate_series(100, 169) i;"
+	         "INSERT INTO big SELECT 1, repeat(md5('1'), %ld / 32), NULL;"
+	         "INSERT INTO big SELECT 2, repeat(md5('2') || E'\\t\\\\\\n',"
+	         " %ld / 35), '\\x00ff5c090a0d';"
+	         "INSERT INTO big VALUES (170, E'after\\ttab', '\\x5c');"
+	         "COMMIT",
+	         LARGE_VALUE_MB * MB, LARGE_VALUE_MB * MB);
+	ck_assert(cluster_psql(&source, db, sql));
 }
 
+static const char big_table_sql[] =
+    "CREATE TABLE big (id int PRIMARY KEY, v text, b bytea);"
+    "CREATE TABLE marker (id int PRIMARY KEY)";
+
 static const char big_digest_sql[] =
-    "SELECT count(*) || ' ' || coalesce(md5(string_agg(md5(v) || length(v),"
-    " ',' ORDER BY id)), '') FROM big";
+    "SELECT count(*) || ' ' || max(length(v)) || ' ' ||"
+    " md5(string_agg(md5(v) || length(v) || coalesce(md5(b), '-'),"
+    " ',' ORDER BY id)) FROM big";
+
+#define BIG_ROWS "73 "
 
 static void
 report_rss(const char *what, long kb)
@@ -349,9 +367,8 @@ START_TEST(large_values_offline_bounded_memory)
 	char *a, *b;
 
 	make_dbs("bigoff", srcdb, tgtdb, slot, src, tgt);
-	ck_assert(cluster_psql(&source, srcdb,
-	                       "CREATE TABLE big (id int PRIMARY KEY, v text)"));
-	insert_large_rows(srcdb, 1);
+	ck_assert(cluster_psql(&source, srcdb, big_table_sql));
+	insert_large_rows(srcdb);
 	spawn_sync(&sync, src, tgt, slot, true);
 	status = proc_wait_maxrss(&sync, APPLY_TIMEOUT_MS, &kb);
 	if (status != 0)
@@ -363,7 +380,7 @@ START_TEST(large_values_offline_bounded_memory)
 	ck_assert_ptr_nonnull(a);
 	ck_assert_ptr_nonnull(b);
 	ck_assert_str_eq(a, b);
-	ck_assert(strncmp(a, "2 ", 2) == 0);
+	ck_assert_msg(strncmp(a, BIG_ROWS, strlen(BIG_ROWS)) == 0, "%s", a);
 	free(a);
 	free(b);
 	report_rss("sync --no-follow", kb);
@@ -383,12 +400,10 @@ START_TEST(large_values_live_bounded_memory)
 	char *a, *b;
 
 	make_dbs("biglive", srcdb, tgtdb, slot, src, tgt);
-	ck_assert(cluster_psql(&source, srcdb,
-	                       "CREATE TABLE big (id int PRIMARY KEY, v text);"
-	                       "CREATE TABLE marker (id int PRIMARY KEY)"));
+	ck_assert(cluster_psql(&source, srcdb, big_table_sql));
 	spawn_sync(&sync, src, tgt, slot, false);
 	wait_streaming(tgtdb, &sync);
-	insert_large_rows(srcdb, 1);
+	insert_large_rows(srcdb);
 	ck_assert(cluster_psql(&source, srcdb, "INSERT INTO marker VALUES (1)"));
 	assert_applied(tgtdb, "SELECT count(*) = 1 FROM marker", &sync,
 	               "applying the large rows");
@@ -397,7 +412,7 @@ START_TEST(large_values_live_bounded_memory)
 	ck_assert_ptr_nonnull(a);
 	ck_assert_ptr_nonnull(b);
 	ck_assert_str_eq(a, b);
-	ck_assert(strncmp(a, "2 ", 2) == 0);
+	ck_assert_msg(strncmp(a, BIG_ROWS, strlen(BIG_ROWS)) == 0, "%s", a);
 	free(a);
 	free(b);
 	kb = stop_sync(&sync);
