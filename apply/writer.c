@@ -18,6 +18,7 @@
 #include "apply/pgconn.h"
 #include "apply/sqlbuild.h"
 
+#define BIG_PARAM_BYTES (64 * 1024)	/* a text value passed in place from here */
 #define PIPELINE_DEPTH 256		/* results outstanding before we read some */
 #define MAX_PENDING (PIPELINE_DEPTH * 2 + 16)
 
@@ -59,14 +60,29 @@ typedef struct TargetRel
 
 /*
  * Parameters of a statement: the values of the given columns of one or two
- * tuples, copied NUL-terminated into scratch.  which[i] selects the tuple
- * (0 = a, 1 = b) for column cols[i].
+ * tuples, copied NUL-terminated into scratch -- except a large value of a
+ * type whose binary form is its text (raw), which is passed in place.
  */
 typedef struct ParamSpec
 {
 	const TupleData *tup;
 	int			col;
+	bool		raw;
 } ParamSpec;
+
+/*
+ * text, varchar and bpchar (built-in OIDs, the same on every server) take
+ * their text as binary input (textrecv): a value of these types can be
+ * sent from the message as it is, with its length, without the
+ * NUL-terminated copy that a text-format parameter needs.
+ */
+static bool
+binary_is_text(const RemoteRelation *rel, int col)
+{
+	Oid			t = rel->columns[col].type_oid;
+
+	return t == 25 || t == 1043 || t == 1042;
+}
 
 typedef struct StmtEntry
 {
@@ -93,6 +109,8 @@ struct Writer
 	char	   *scratch;		/* owned: NUL-terminated parameter copies */
 	size_t		scratch_cap;
 	const char **params;		/* owned */
+	int		   *param_lens;		/* owned; for in-place (binary) values */
+	int		   *param_fmts;		/* owned; 1: in place, binary */
 	int			params_cap;
 	ParamSpec  *spec_buf;		/* owned; reused by every change */
 	bool	   *mask_buf;		/* owned; column masks of one change */
@@ -636,6 +654,15 @@ scratch_reserve(Writer *w, size_t need)
 }
 
 
+/* Large values of text types are passed in place (ParamSpec.raw). */
+static bool
+param_in_place(const ParamSpec *p)
+{
+	const TupleValue *v = &p->tup->values[p->col];
+
+	return p->raw && v->kind == TUPLE_VALUE_TEXT && v->data.len >= BIG_PARAM_BYTES;
+}
+
 static bool
 bind_params(Writer *w, const ParamSpec *spec, int n, SyncError *err)
 {
@@ -643,14 +670,22 @@ bind_params(Writer *w, const ParamSpec *spec, int n, SyncError *err)
 				off = 0;
 
 	for (int i = 0; i < n; i++)
-		total += spec[i].tup->values[spec[i].col].data.len + 1;
+		if (!param_in_place(&spec[i]))
+			total += spec[i].tup->values[spec[i].col].data.len + 1;
 	if (n > w->params_cap)
 	{
 		const char **np = realloc(w->params, (size_t) n * sizeof(*np));
+		int		   *nl = np ? realloc(w->param_lens, (size_t) n * sizeof(int)) : NULL;
+		int		   *nf = nl ? realloc(w->param_fmts, (size_t) n * sizeof(int)) : NULL;
 
-		if (np == NULL)
+		if (np)
+			w->params = np;
+		if (nl)
+			w->param_lens = nl;
+		if (nf)
+			w->param_fmts = nf;
+		if (!np || !nl || !nf)
 			return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
-		w->params = np;
 		w->params_cap = n;
 	}
 	if (!scratch_reserve(w, total + 1))
@@ -659,6 +694,8 @@ bind_params(Writer *w, const ParamSpec *spec, int n, SyncError *err)
 	{
 		const TupleValue *v = &spec[i].tup->values[spec[i].col];
 
+		w->param_lens[i] = 0;
+		w->param_fmts[i] = 0;
 		if (v->kind == TUPLE_VALUE_NULL)
 		{
 			w->params[i] = NULL;
@@ -668,6 +705,13 @@ bind_params(Writer *w, const ParamSpec *spec, int n, SyncError *err)
 			return sync_error_set(err, SYNC_ERR_INVALID,
 								  "unexpected %s value in a column to write",
 								  v->kind == TUPLE_VALUE_BINARY ? "binary" : "unchanged TOAST");
+		if (param_in_place(&spec[i]))
+		{
+			w->params[i] = (const char *) v->data.ptr;
+			w->param_lens[i] = (int) v->data.len;
+			w->param_fmts[i] = 1;
+			continue;
+		}
 		memcpy(w->scratch + off, v->data.ptr, v->data.len);
 		w->scratch[off + v->data.len] = '\0';
 		off += v->data.len + 1;
@@ -678,7 +722,7 @@ bind_params(Writer *w, const ParamSpec *spec, int n, SyncError *err)
 	{
 		const TupleValue *v = &spec[i].tup->values[spec[i].col];
 
-		if (v->kind == TUPLE_VALUE_NULL)
+		if (v->kind == TUPLE_VALUE_NULL || param_in_place(&spec[i]))
 			continue;
 		w->params[i] = w->scratch + off;
 		off += v->data.len + 1;
@@ -692,7 +736,8 @@ send_prepared(Writer *w, const char *name, int nparams, PendingKind kind, char o
 {
 	if (!reserve(w, 1, err))
 		return false;
-	if (PQsendQueryPrepared(w->conn, name, nparams, w->params, NULL, NULL, 0) != 1)
+	if (PQsendQueryPrepared(w->conn, name, nparams, w->params, w->param_lens,
+							w->param_fmts, 0) != 1)
 		return sync_error_set(err, SYNC_ERR_CONNECT, "could not send to target: %s",
 							  PQerrorMessage(w->conn));
 	push_pending(w, kind, op, t->display);
@@ -1047,7 +1092,7 @@ writer_insert(Writer *w, const RemoteRelation *rel, const TupleData *newtup,
 	{
 		mask[i] = !t->generated[i] && newtup->values[i].kind != TUPLE_VALUE_UNCHANGED_TOAST;
 		if (mask[i])
-			spec[n++] = (ParamSpec) {newtup, i};
+			spec[n++] = (ParamSpec) {newtup, i, binary_is_text(rel, i)};
 	}
 	if (!insert_shape(t, mask, err))
 		return false;
@@ -1091,7 +1136,7 @@ where_columns(const TargetRel *t, const RemoteRelation *rel, const PgoutputChang
 			return sync_error_set(err, SYNC_ERR_INVALID, "key column \"%s\" of \"%s\" is NULL",
 								  rel->columns[i].name, t->display);
 		keymask[i] = true;
-		spec[(*n)++] = (ParamSpec) {src, i};
+		spec[(*n)++] = (ParamSpec) {src, i, binary_is_text(rel, i)};
 		nkeys++;
 	}
 	/*
@@ -1146,7 +1191,7 @@ set_columns(const TargetRel *t, const RemoteRelation *rel, const PgoutputChange 
 			c->new_tuple.values[i].kind == TUPLE_VALUE_UNCHANGED_TOAST)
 			continue;
 		setmask[i] = true;
-		spec[(*n)++] = (ParamSpec) {&c->new_tuple, i};
+		spec[(*n)++] = (ParamSpec) {&c->new_tuple, i, binary_is_text(rel, i)};
 	}
 	return true;
 }
@@ -1577,6 +1622,8 @@ writer_destroy(Writer *w)
 	free(w->stmts);
 	free(w->scratch);
 	free(w->params);
+	free(w->param_lens);
+	free(w->param_fmts);
 	free(w->spec_buf);
 	free(w->mask_buf);
 	free(w->copy_buf.p);
