@@ -465,6 +465,32 @@ START_TEST(copy_text_escapes_what_copy_would_read_differently)
 }
 END_TEST
 
+/*
+ * A large value is escaped in slices (the writer streams it to the target
+ * piece by piece): slices cut anywhere, even between the bytes of a UTF-8
+ * character, give the same text as the whole value.
+ */
+START_TEST(copy_text_escaped_in_slices_equals_whole)
+{
+	static const char in[] = "x\\y\tz\n\r\\\\ünï €\t\\end";
+	size_t		len = sizeof(in) - 1;
+
+	for (size_t cut = 1; cut <= len; cut++)
+	{
+		SqlStr		whole = {0},
+					sliced = {0};
+
+		sql_copy_escape_bytes(&whole, (const uint8_t *) in, len);
+		for (size_t off = 0; off < len; off += cut)
+			sql_copy_escape_bytes(&sliced, (const uint8_t *) in + off,
+								  len - off < cut ? len - off : cut);
+		ck_assert_str_eq(sliced.p, whole.p);
+		free(whole.p);
+		free(sliced.p);
+	}
+}
+END_TEST
+
 /* values longer than the escape buffer, with escapes at every boundary */
 START_TEST(copy_text_of_a_long_value_is_whole)
 {
@@ -530,6 +556,7 @@ writer_sql_suite(void)
 	tc = tcase_create("keys_and_copy");
 	tcase_add_test(tc, statement_keys_tell_every_shape_apart);
 	tcase_add_test(tc, copy_text_escapes_what_copy_would_read_differently);
+	tcase_add_test(tc, copy_text_escaped_in_slices_equals_whole);
 	tcase_add_test(tc, copy_text_of_a_long_value_is_whole);
 	suite_add_tcase(s, tc);
 	return s;
