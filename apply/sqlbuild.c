@@ -150,13 +150,17 @@ sql_build_where(const SqlRel *r, const bool *keymask, bool full, int first_param
 	{
 		/* the row of this relation, never an inheritance child's twin */
 		sql_add_target(sql, r);
-		sqlstr_add(sql, " WHERE ");
 	}
 	for (int i = 0; i < r->natts; i++)
 	{
 		if (!keymask[i])
 			continue;
-		sqlstr_add(sql, nkeys++ ? " AND " : "");
+		/*
+		 * With FULL and no column at all (a table without columns, or whose
+		 * only columns are generated, which are not published), every row is
+		 * identical to every other: any one of them is the row.
+		 */
+		sqlstr_add(sql, nkeys++ ? " AND " : full ? " WHERE " : "");
 		if (full && r->text_compare[i])
 		{
 			/* the type's output function (format %s); NULL stays NULL */
@@ -240,19 +244,14 @@ sql_make_key(SqlStr *key, char op, const SqlRel *r, const bool *mask_a, const bo
 }
 
 void
-sql_copy_escape(SqlStr *s, const TupleValue *v)
+sql_copy_escape_bytes(SqlStr *s, const uint8_t *p, size_t len)
 {
 	char		chunk[512];
 	size_t		n = 0;
 
-	if (v->kind == TUPLE_VALUE_NULL)
+	for (size_t i = 0; i < len; i++)
 	{
-		sqlstr_add(s, "\\N");
-		return;
-	}
-	for (size_t i = 0; i < v->data.len; i++)
-	{
-		char		c = (char) v->data.ptr[i];
+		char		c = (char) p[i];
 		const char *esc = c == '\\' ? "\\\\" : c == '\n' ? "\\n" : c == '\r' ? "\\r" :
 			c == '\t' ? "\\t" : NULL;
 
@@ -272,4 +271,13 @@ sql_copy_escape(SqlStr *s, const TupleValue *v)
 	}
 	chunk[n] = '\0';
 	sqlstr_add(s, chunk);
+}
+
+void
+sql_copy_escape(SqlStr *s, const TupleValue *v)
+{
+	if (v->kind == TUPLE_VALUE_NULL)
+		sqlstr_add(s, "\\N");
+	else
+		sql_copy_escape_bytes(s, v->data.ptr, v->data.len);
 }

@@ -81,7 +81,9 @@ void		sql_build_copy(const SqlRel *r, const char *cols, SqlStr *sql);
  * first_param.  Key columns compare with "=".  With full (replica identity
  * FULL) every column compares NULL-safely (types in text_compare by their
  * output text) and one row is picked by (tableoid, ctid), looked up in the
- * same relation the statement targets (ONLY for a table).
+ * same relation the statement targets (ONLY for a table).  With full and
+ * no column in keymask (a table without published columns: all its rows
+ * are alike), that row is any one of the relation's.
  */
 void		sql_build_where(const SqlRel *r, const bool *keymask, bool full,
 							int first_param, SqlStr *sql);
@@ -111,6 +113,12 @@ void		sql_build_truncate(const SqlRel *const *rels, int nrels, uint8_t flags,
  */
 void		sql_make_key(SqlStr *key, char op, const SqlRel *r, const bool *mask_a,
 						 const bool *mask_b);
+
+/*
+ * Bytes of a value in COPY text format, \\ \n \r \t escaped; a value may be
+ * escaped in slices cut anywhere (every escape stands for one byte).
+ */
+void		sql_copy_escape_bytes(SqlStr *s, const uint8_t *p, size_t len);
 
 /* One value in COPY text format: "\N" for NULL, \\ \n \r \t escaped. */
 void		sql_copy_escape(SqlStr *s, const TupleValue *v);

@@ -18,6 +18,7 @@
 #include "apply/pgconn.h"
 #include "apply/sqlbuild.h"
 
+#define BIG_PARAM_BYTES (64 * 1024)	/* a text value passed in place from here */
 #define PIPELINE_DEPTH 256		/* results outstanding before we read some */
 #define MAX_PENDING (PIPELINE_DEPTH * 2 + 16)
 
@@ -59,14 +60,29 @@ typedef struct TargetRel
 
 /*
  * Parameters of a statement: the values of the given columns of one or two
- * tuples, copied NUL-terminated into scratch.  which[i] selects the tuple
- * (0 = a, 1 = b) for column cols[i].
+ * tuples, copied NUL-terminated into scratch -- except a large value of a
+ * type whose binary form is its text (raw), which is passed in place.
  */
 typedef struct ParamSpec
 {
 	const TupleData *tup;
 	int			col;
+	bool		raw;
 } ParamSpec;
+
+/*
+ * text, varchar and bpchar (built-in OIDs, the same on every server) take
+ * their text as binary input (textrecv): a value of these types can be
+ * sent from the message as it is, with its length, without the
+ * NUL-terminated copy that a text-format parameter needs.
+ */
+static bool
+binary_is_text(const RemoteRelation *rel, int col)
+{
+	Oid			t = rel->columns[col].type_oid;
+
+	return t == 25 || t == 1043 || t == 1042;
+}
 
 typedef struct StmtEntry
 {
@@ -93,6 +109,8 @@ struct Writer
 	char	   *scratch;		/* owned: NUL-terminated parameter copies */
 	size_t		scratch_cap;
 	const char **params;		/* owned */
+	int		   *param_lens;		/* owned; for in-place (binary) values */
+	int		   *param_fmts;		/* owned; 1: in place, binary */
 	int			params_cap;
 	ParamSpec  *spec_buf;		/* owned; reused by every change */
 	bool	   *mask_buf;		/* owned; column masks of one change */
@@ -112,6 +130,7 @@ struct Writer
 	char	   *copy_sql;		/* owned: COPY ... FROM STDIN for the run */
 	SqlStr		copy_buf;		/* COPY text of rows not yet sent */
 	int			copy_rows;
+	bool		copy_open;		/* out of pipeline mode, COPY in progress */
 };
 
 static bool run_end(Writer *w, SyncError *err);
@@ -635,6 +654,15 @@ scratch_reserve(Writer *w, size_t need)
 }
 
 
+/* Large values of text types are passed in place (ParamSpec.raw). */
+static bool
+param_in_place(const ParamSpec *p)
+{
+	const TupleValue *v = &p->tup->values[p->col];
+
+	return p->raw && v->kind == TUPLE_VALUE_TEXT && v->data.len >= BIG_PARAM_BYTES;
+}
+
 static bool
 bind_params(Writer *w, const ParamSpec *spec, int n, SyncError *err)
 {
@@ -642,14 +670,22 @@ bind_params(Writer *w, const ParamSpec *spec, int n, SyncError *err)
 				off = 0;
 
 	for (int i = 0; i < n; i++)
-		total += spec[i].tup->values[spec[i].col].data.len + 1;
+		if (!param_in_place(&spec[i]))
+			total += spec[i].tup->values[spec[i].col].data.len + 1;
 	if (n > w->params_cap)
 	{
 		const char **np = realloc(w->params, (size_t) n * sizeof(*np));
+		int		   *nl = np ? realloc(w->param_lens, (size_t) n * sizeof(int)) : NULL;
+		int		   *nf = nl ? realloc(w->param_fmts, (size_t) n * sizeof(int)) : NULL;
 
-		if (np == NULL)
+		if (np)
+			w->params = np;
+		if (nl)
+			w->param_lens = nl;
+		if (nf)
+			w->param_fmts = nf;
+		if (!np || !nl || !nf)
 			return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
-		w->params = np;
 		w->params_cap = n;
 	}
 	if (!scratch_reserve(w, total + 1))
@@ -658,6 +694,8 @@ bind_params(Writer *w, const ParamSpec *spec, int n, SyncError *err)
 	{
 		const TupleValue *v = &spec[i].tup->values[spec[i].col];
 
+		w->param_lens[i] = 0;
+		w->param_fmts[i] = 0;
 		if (v->kind == TUPLE_VALUE_NULL)
 		{
 			w->params[i] = NULL;
@@ -667,6 +705,13 @@ bind_params(Writer *w, const ParamSpec *spec, int n, SyncError *err)
 			return sync_error_set(err, SYNC_ERR_INVALID,
 								  "unexpected %s value in a column to write",
 								  v->kind == TUPLE_VALUE_BINARY ? "binary" : "unchanged TOAST");
+		if (param_in_place(&spec[i]))
+		{
+			w->params[i] = (const char *) v->data.ptr;
+			w->param_lens[i] = (int) v->data.len;
+			w->param_fmts[i] = 1;
+			continue;
+		}
 		memcpy(w->scratch + off, v->data.ptr, v->data.len);
 		w->scratch[off + v->data.len] = '\0';
 		off += v->data.len + 1;
@@ -677,7 +722,7 @@ bind_params(Writer *w, const ParamSpec *spec, int n, SyncError *err)
 	{
 		const TupleValue *v = &spec[i].tup->values[spec[i].col];
 
-		if (v->kind == TUPLE_VALUE_NULL)
+		if (v->kind == TUPLE_VALUE_NULL || param_in_place(&spec[i]))
 			continue;
 		w->params[i] = w->scratch + off;
 		off += v->data.len + 1;
@@ -691,7 +736,8 @@ send_prepared(Writer *w, const char *name, int nparams, PendingKind kind, char o
 {
 	if (!reserve(w, 1, err))
 		return false;
-	if (PQsendQueryPrepared(w->conn, name, nparams, w->params, NULL, NULL, 0) != 1)
+	if (PQsendQueryPrepared(w->conn, name, nparams, w->params, w->param_lens,
+							w->param_fmts, 0) != 1)
 		return sync_error_set(err, SYNC_ERR_CONNECT, "could not send to target: %s",
 							  PQerrorMessage(w->conn));
 	push_pending(w, kind, op, t->display);
@@ -766,45 +812,102 @@ check_width(const TargetRel *t, const TupleData *tup, SyncError *err)
  * (another kind of change, another table, a commit, or COPY_MAX_BYTES).
  * COPY cannot run in pipeline mode, so a flush syncs the pipeline first;
  * statement order is kept.
+ *
+ * A row whose values add up to BIG_ROW_BYTES or more always goes by COPY,
+ * whatever its place in the run, and its text is escaped and sent in
+ * pieces of COPY_PIECE_BYTES while it is being escaped: a prepared INSERT
+ * would copy every value twice more (NUL-terminated parameters, then
+ * libpq's output buffer, which never shrinks), and PQputCopyData of a whole
+ * row grows that buffer to the row's size.  A COPY data message need not
+ * end at a row boundary, so the pieces cut rows anywhere.  Memory for a
+ * large value is then the decoded message alone (measured in
+ * tests/integration/test_values.c).
  */
 #define COPY_RUN_THRESHOLD 64
 #define COPY_MAX_BYTES (8 * 1024 * 1024)
+#define BIG_ROW_BYTES (1024 * 1024)
+#define COPY_PIECE_BYTES (256 * 1024)
+#define ESCAPE_SLICE_BYTES (64 * 1024)
 
-/* Send the collected COPY rows, if any, then return to pipeline mode. */
+/* Leave pipeline mode (after every result is read) and start the run's COPY. */
 static bool
-copy_flush(Writer *w, SyncError *err)
+copy_open(Writer *w, SyncError *err)
 {
 	PGresult   *res;
-	bool		ok;
 
-	if (w->copy_rows == 0)
-		return true;
-	if (w->copy_buf.oom)
-		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
 	if (!send_sync(w, err) || !drain(w, 0, err))
 		return false;
 	if (PQexitPipelineMode(w->conn) != 1)
 		return sync_error_set(err, SYNC_ERR_INTERNAL, "could not leave pipeline mode: %s",
 							  PQerrorMessage(w->conn));
 	w->stats.round_trips += 2;
+	w->copy_open = true;
 	res = PQexec(w->conn, w->copy_sql);
-	ok = PQresultStatus(res) == PGRES_COPY_IN;
-	if (!ok)
-		pgconn_error_from_result(w->conn, res, err);
-	else
+	if (PQresultStatus(res) != PGRES_COPY_IN)
+		return pgconn_error_from_result(w->conn, res, err);
+	PQclear(res);
+	return true;
+}
+
+/* Send the COPY text collected so far, in pieces, and forget it. */
+static bool
+copy_send_buf(Writer *w, SyncError *err)
+{
+	for (size_t off = 0; off < w->copy_buf.len; off += COPY_PIECE_BYTES)
 	{
-		PQclear(res);
-		ok = (PQputCopyData(w->conn, w->copy_buf.p, (int) w->copy_buf.len) == 1 &&
-			  PQputCopyEnd(w->conn, NULL) == 1) ||
-			sync_error_set(err, SYNC_ERR_CONNECT, "could not send rows to target: %s",
-						   PQerrorMessage(w->conn));
-		res = PQgetResult(w->conn);
-		if (ok && PQresultStatus(res) != PGRES_COMMAND_OK)
-			ok = pgconn_error_from_result(w->conn, res, err);
+		size_t		n = w->copy_buf.len - off;
+
+		if (n > COPY_PIECE_BYTES)
+			n = COPY_PIECE_BYTES;
+		if (PQputCopyData(w->conn, w->copy_buf.p + off, (int) n) != 1)
+			return sync_error_set(err, SYNC_ERR_CONNECT, "could not send rows to target: %s",
+								  PQerrorMessage(w->conn));
+	}
+	w->copy_buf.len = 0;
+	if (w->copy_buf.p != NULL)
+		w->copy_buf.p[0] = '\0';
+	return true;
+}
+
+/*
+ * End the COPY if one is open (ok: everything so far succeeded; otherwise
+ * it is ended as failed), read its result, return to pipeline mode, and
+ * forget the collected rows.  err keeps the first error.
+ */
+static bool
+copy_finish(Writer *w, bool ok, SyncError *err)
+{
+	PGresult   *res;
+
+	if (w->copy_open)
+	{
+		if (ok)
+		{
+			ok = PQputCopyEnd(w->conn, NULL) == 1 ||
+				sync_error_set(err, SYNC_ERR_CONNECT, "could not send rows to target: %s",
+							   PQerrorMessage(w->conn));
+			res = PQgetResult(w->conn);
+			if (ok && PQresultStatus(res) != PGRES_COMMAND_OK)
+				ok = pgconn_error_from_result(w->conn, res, err);
+			else
+				PQclear(res);
+		}
+		else if (PQresultStatus(res = PQgetResult(w->conn)) == PGRES_COPY_IN)
+		{
+			PQclear(res);
+			PQputCopyEnd(w->conn, "pgstream: sending the rows failed");
+		}
 		else
 			PQclear(res);
 		while ((res = PQgetResult(w->conn)) != NULL)
 			PQclear(res);
+		w->copy_open = false;
+		if (PQenterPipelineMode(w->conn) != 1)
+		{
+			w->broken = true;
+			if (ok)
+				ok = sync_error_set(err, SYNC_ERR_INTERNAL, "could not enter pipeline mode");
+		}
 	}
 	if (!ok)
 	{
@@ -816,12 +919,20 @@ copy_flush(Writer *w, SyncError *err)
 	w->stats.inserts += ok ? (uint64_t) w->copy_rows : 0;
 	w->copy_buf.len = 0;
 	w->copy_rows = 0;
-	if (PQenterPipelineMode(w->conn) != 1)
-	{
-		w->broken = true;
-		return ok ? sync_error_set(err, SYNC_ERR_INTERNAL, "could not enter pipeline mode") : false;
-	}
 	return ok;
+}
+
+/* Send the collected COPY rows, if any, then return to pipeline mode. */
+static bool
+copy_flush(Writer *w, SyncError *err)
+{
+	bool		ok;
+
+	if (w->copy_rows == 0 && !w->copy_open)
+		return true;
+	ok = !w->copy_buf.oom || sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	ok = ok && (w->copy_open || copy_open(w, err)) && copy_send_buf(w, err);
+	return copy_finish(w, ok, err);
 }
 
 /* End the current run of inserts (flushing its COPY rows). */
@@ -862,25 +973,74 @@ run_track(Writer *w, const TargetRel *t, const char *key, const char *cols, Sync
 	return true;
 }
 
+/*
+ * The collected COPY text has grown past a piece: for a big row, open the
+ * COPY now and send what there is, so the row never sits whole in memory.
+ */
+static bool
+copy_stream_some(Writer *w, bool big, SyncError *err)
+{
+	if (!big || w->copy_buf.len < COPY_PIECE_BYTES)
+		return true;
+	if (w->copy_buf.oom)
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	if (!w->copy_open && !copy_open(w, err))
+		return false;
+	return copy_send_buf(w, err);
+}
+
+/*
+ * Add one row to the run's COPY text; big: stream it out as it is escaped
+ * (and end the COPY after it, so that no COPY stays open between changes).
+ */
 static bool
 copy_add_row(Writer *w, const TargetRel *t, const TupleData *tup, const bool *mask,
-			 SyncError *err)
+			 bool big, SyncError *err)
 {
 	bool		first = true;
+	bool		ok = true;
 
-	for (int i = 0; i < t->s.natts; i++)
+	for (int i = 0; ok && i < t->s.natts; i++)
 	{
+		const TupleValue *v = &tup->values[i];
+
 		if (!mask[i])
 			continue;
 		sqlstr_add(&w->copy_buf, first ? "" : "\t");
-		sql_copy_escape(&w->copy_buf, &tup->values[i]);
 		first = false;
+		if (v->kind == TUPLE_VALUE_NULL)
+		{
+			sqlstr_add(&w->copy_buf, "\\N");
+			continue;
+		}
+		for (size_t off = 0; ok && off < v->data.len; off += ESCAPE_SLICE_BYTES)
+		{
+			size_t		n = v->data.len - off;
+
+			sql_copy_escape_bytes(&w->copy_buf, v->data.ptr + off,
+								  n > ESCAPE_SLICE_BYTES ? ESCAPE_SLICE_BYTES : n);
+			ok = copy_stream_some(w, big, err);
+		}
 	}
 	sqlstr_add(&w->copy_buf, "\n");
 	w->copy_rows++;
-	if (w->copy_buf.len >= COPY_MAX_BYTES)
+	if (!ok)
+		return copy_finish(w, false, err);	/* err keeps the first error */
+	if (big || w->copy_buf.len >= COPY_MAX_BYTES)
 		return copy_flush(w, err);
 	return !w->copy_buf.oom || sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+}
+
+/* Bytes of the values of the columns in mask. */
+static size_t
+row_bytes(const TupleData *tup, const bool *mask, int natts)
+{
+	size_t		total = 0;
+
+	for (int i = 0; i < natts; i++)
+		if (mask[i])
+			total += tup->values[i].data.len;
+	return total;
 }
 
 /* Make t's cached INSERT shape the one for mask (building it only if new). */
@@ -932,14 +1092,16 @@ writer_insert(Writer *w, const RemoteRelation *rel, const TupleData *newtup,
 	{
 		mask[i] = !t->generated[i] && newtup->values[i].kind != TUPLE_VALUE_UNCHANGED_TOAST;
 		if (mask[i])
-			spec[n++] = (ParamSpec) {newtup, i};
+			spec[n++] = (ParamSpec) {newtup, i, binary_is_text(rel, i)};
 	}
 	if (!insert_shape(t, mask, err))
 		return false;
 	if (n == 0 ? !run_end(w, err) : !run_track(w, t, t->ins_key, t->ins_cols, err))
 		return false;
+	if (n > 0 && row_bytes(newtup, mask, t->s.natts) >= BIG_ROW_BYTES)
+		return copy_add_row(w, t, newtup, mask, true, err);
 	if (n > 0 && w->run_rows > COPY_RUN_THRESHOLD)
-		return copy_add_row(w, t, newtup, mask, err);
+		return copy_add_row(w, t, newtup, mask, false, err);
 	ok = run_statement(w, t, 'I', t->ins_key, t->ins_sql, spec, n, PENDING_ANY, err);
 	w->stats.inserts += ok;
 	return ok;
@@ -974,10 +1136,15 @@ where_columns(const TargetRel *t, const RemoteRelation *rel, const PgoutputChang
 			return sync_error_set(err, SYNC_ERR_INVALID, "key column \"%s\" of \"%s\" is NULL",
 								  rel->columns[i].name, t->display);
 		keymask[i] = true;
-		spec[(*n)++] = (ParamSpec) {src, i};
+		spec[(*n)++] = (ParamSpec) {src, i, binary_is_text(rel, i)};
 		nkeys++;
 	}
-	if (nkeys == 0)
+	/*
+	 * With FULL, no column is fine: the table has no published column (none
+	 * at all, or only generated ones), every row equals every other, and
+	 * one of them is deleted or checked, as REPLICA IDENTITY FULL means.
+	 */
+	if (nkeys == 0 && !full)
 		return sync_error_set(err, SYNC_ERR_PRECONDITION,
 							  "table \"%s\" has no replica identity: UPDATE and DELETE "
 							  "cannot be applied; give it a primary key or REPLICA IDENTITY FULL",
@@ -1024,7 +1191,7 @@ set_columns(const TargetRel *t, const RemoteRelation *rel, const PgoutputChange 
 			c->new_tuple.values[i].kind == TUPLE_VALUE_UNCHANGED_TOAST)
 			continue;
 		setmask[i] = true;
-		spec[(*n)++] = (ParamSpec) {&c->new_tuple, i};
+		spec[(*n)++] = (ParamSpec) {&c->new_tuple, i, binary_is_text(rel, i)};
 	}
 	return true;
 }
@@ -1455,6 +1622,8 @@ writer_destroy(Writer *w)
 	free(w->stmts);
 	free(w->scratch);
 	free(w->params);
+	free(w->param_lens);
+	free(w->param_fmts);
 	free(w->spec_buf);
 	free(w->mask_buf);
 	free(w->copy_buf.p);

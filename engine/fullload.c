@@ -440,8 +440,19 @@ finish_copy(PGconn *conn, long long *rows, SyncError *err)
 }
 
 /*
+ * A row goes to the target in pieces of at most this: PQputCopyData copies
+ * what it is given into libpq's output buffer, which grows to the largest
+ * piece and never shrinks, so a 200 MB value sent whole would cost 200 MB
+ * more for the rest of the run.  A COPY data message need not end at a row
+ * boundary.
+ */
+#define COPY_PIECE_BYTES (256 * 1024)
+
+/*
  * Pipe rows from src (COPY OUT) to dst (COPY IN).  Never buffers more than a
- * row.  *src_rows: the rows the source's COPY says it sent.
+ * row (libpq's input buffer holds the row's message too, and PQgetCopyData
+ * returns a copy of it: a large value costs twice its size here).
+ * *src_rows: the rows the source's COPY says it sent.
  */
 static bool
 pipe_rows(CopyRun *run, const CopyPart *p, PGconn *src, PGconn *dst,
@@ -456,8 +467,11 @@ pipe_rows(CopyRun *run, const CopyPart *p, PGconn *src, PGconn *dst,
 	*bytes = 0;
 	while ((n = PQgetCopyData(src, &buf, 0)) > 0)
 	{
-		int			put = PQputCopyData(dst, buf, n);
+		int			put = 1;
 
+		for (int off = 0; put == 1 && off < n; off += COPY_PIECE_BYTES)
+			put = PQputCopyData(dst, buf + off,
+								n - off < COPY_PIECE_BYTES ? n - off : COPY_PIECE_BYTES);
 		PQfreemem(buf);
 		if (put != 1)
 			return sync_error_set(err, SYNC_ERR_CONNECT, "could not send rows to target: %s",

@@ -159,6 +159,34 @@ receiver_publish(Receiver *r)
 	pthread_mutex_unlock(&sh->lock);
 }
 
+/*
+ * A message larger than a chunk (one row with a large value: pgoutput sends
+ * a whole tuple in one CopyData) is not copied: libpq's buffer holding it
+ * (malloc'd; PQfreemem is free) becomes the chunk, grown by the few bytes
+ * of the headers (realloc of a large block moves pages, it does not copy
+ * them) and the payload moved up in place.  NULL if data is not in that
+ * buffer or realloc fails: the caller copies.
+ */
+static Chunk *
+chunk_adopt(Receiver *r, Lsn lsn, const uint8_t *data, size_t len)
+{
+	uint8_t    *buf = (uint8_t *) r->rc->copybuf;
+	size_t		off = (size_t) (data - buf);
+	ChunkRecord rec = {lsn, len};
+	Chunk	   *c;
+
+	if (buf == NULL || data < buf || off > 64 ||
+		(c = realloc(buf, sizeof(Chunk) + record_size(len))) == NULL)
+		return NULL;
+	r->rc->copybuf = NULL;
+	memmove(c->data + sizeof(rec), (uint8_t *) c + off, len);
+	memcpy(c->data, &rec, sizeof(rec));
+	c->next = NULL;
+	c->pos = 0;
+	c->used = c->cap = record_size(len);
+	return c;
+}
+
 /* Append a copy of one CopyData payload; never blocks (see receiver_wait). */
 static bool
 receiver_append(Receiver *r, Lsn lsn, const uint8_t *data, size_t len)
@@ -166,6 +194,15 @@ receiver_append(Receiver *r, Lsn lsn, const uint8_t *data, size_t len)
 	size_t		need = record_size(len);
 	Chunk	   *c = r->local;
 	ChunkRecord rec = {lsn, len};
+
+	if (need > CHUNK_BYTES && (c = chunk_adopt(r, lsn, data, len)) != NULL)
+	{
+		receiver_publish(r);	/* what came before it goes first */
+		r->local = c;
+		receiver_publish(r);
+		return true;
+	}
+	c = r->local;
 
 	if (c != NULL && c->cap - c->used < need)
 	{
@@ -551,6 +588,9 @@ receiver_main(void *arg)
 		{
 			ok = receiver_take(r, &m, &err);
 			n++;
+			/* after a large message, wait for room before reading on */
+			if (m.kind == REPL_MSG_XLOGDATA && m.data_len > CHUNK_BYTES)
+				break;
 		}
 		if (ok && got == 0)
 		{

@@ -28,6 +28,7 @@ static Suite *(*const suites[])(void) = {
     apply_inherit_suite,
     stream_faults_suite,
     cutover_suite,
+    values_suite,
 };
 
 int

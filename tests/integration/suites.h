@@ -24,5 +24,6 @@ Suite *operator_suite(void);
 Suite *apply_inherit_suite(void);
 Suite *stream_faults_suite(void);
 Suite *cutover_suite(void);
+Suite *values_suite(void);
 
 #endif /* PGSTREAM_TESTS_INTEGRATION_SUITES_H */

@@ -118,9 +118,9 @@ MUTANTS = [
     {
         "name": "dead-cutover-barrier-ends-sync",
         "why": "issue 14 item 3: a barrier whose cutover died ends the migration, later writes lost",
-        "file": "engine/sync.c",
-        "from": "strcmp(run->st.cutover_token, run->st.barrier_token) == 0 &&\n\t\t\t\tstate_cutover_running(run->tgt))",
-        "to": "strcmp(run->st.cutover_token, run->st.barrier_token) == 0)",
+        "file": "engine/state.h",
+        "from": "\"SELECT CASE WHEN \" STATE_CUTOVER_RUNNING_SQL \\\n\t\" THEN coalesce(cutover_token, '') ELSE '' END FROM pgstream.migration\"",
+        "to": "\"SELECT coalesce(cutover_token, '') FROM pgstream.migration\"",
         "checks": ["integration:cutover"],
     },
 ]

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -550,6 +551,40 @@ proc_wait(Proc *p, int timeout_ms)
 		if (r == p->pid || (r < 0 && errno != EINTR))
 		{
 			p->status = r == p->pid ? decode_status(status) : PROC_ERROR;
+			spawned_forget(p->pid);
+			p->pid = 0;
+			return p->status;
+		}
+		if (timeout_ms >= 0 && proc_now_ms() >= deadline)
+			return PROC_TIMEOUT;
+		nanosleep(&tick, NULL);
+	}
+}
+
+/*
+ * proc_wait() that also gives the child's peak resident set size (wait4's
+ * ru_maxrss, in KiB) once it is reaped; *maxrss_kb is left alone while the
+ * child still runs or was reaped before.
+ */
+int
+proc_wait_maxrss(Proc *p, int timeout_ms, long *maxrss_kb)
+{
+	long long deadline = proc_now_ms() + timeout_ms;
+	const struct timespec tick = {0, 10 * 1000 * 1000};
+
+	if (p->pid <= 0)
+		return p->status;
+	for (;;)
+	{
+		int status;
+		struct rusage ru;
+		pid_t r = wait4(p->pid, &status, WNOHANG, &ru);
+
+		if (r == p->pid || (r < 0 && errno != EINTR))
+		{
+			p->status = r == p->pid ? decode_status(status) : PROC_ERROR;
+			if (r == p->pid)
+				*maxrss_kb = ru.ru_maxrss;
 			spawned_forget(p->pid);
 			p->pid = 0;
 			return p->status;

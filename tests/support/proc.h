@@ -80,6 +80,12 @@ bool proc_kill(const Proc *p, int sig);
  */
 int proc_wait(Proc *p, int timeout_ms);
 
+/*
+ * proc_wait() that also stores the child's peak resident set size in KiB
+ * (wait4's ru_maxrss) in *maxrss_kb when it reaps the child.
+ */
+int proc_wait_maxrss(Proc *p, int timeout_ms, long *maxrss_kb);
+
 /* What the process has written so far (malloc'd, NUL-terminated; never NULL
  * unless out of memory). */
 char *proc_stdout(const Proc *p);

@@ -232,6 +232,41 @@ START_TEST(update_with_full_identity_of_a_partitioned_table_searches_its_partiti
 }
 END_TEST
 
+/*
+ * A table without published columns (none at all, or only generated ones)
+ * under REPLICA IDENTITY FULL: every row is alike, so the statement takes
+ * any one row of the relation (never a child's), and has no parameter.
+ */
+START_TEST(full_identity_without_columns_picks_any_one_row)
+{
+	TestRel		t;
+	bool		none[1] = {false};
+	SqlStr		sql = {0};
+
+	rel_init(&t, "public", "z", false, 0, id_v);
+	sql_build_delete(&t.r, none, true, &sql);
+	ck_assert_str_eq(sql.p, "DELETE FROM ONLY \"public\".\"z\""
+					 " WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM ONLY"
+					 " \"public\".\"z\" LIMIT 1)");
+	free(sql.p);
+	sql = (SqlStr) {0};
+	sql_build_update(&t.r, none, none, true, &sql);
+	ck_assert_str_eq(sql.p, "SELECT 1 FROM ONLY \"public\".\"z\""
+					 " WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM ONLY"
+					 " \"public\".\"z\" LIMIT 1)");
+	free(sql.p);
+	rel_free(&t);
+	rel_init(&t, "public", "zp", true, 0, id_v);
+	sql = (SqlStr) {0};
+	sql_build_delete(&t.r, none, true, &sql);
+	ck_assert_str_eq(sql.p, "DELETE FROM \"public\".\"zp\""
+					 " WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM"
+					 " \"public\".\"zp\" LIMIT 1)");
+	free(sql.p);
+	rel_free(&t);
+}
+END_TEST
+
 START_TEST(full_identity_compares_types_without_equality_as_text)
 {
 	static const char *const names[] = {"id", "doc"};
@@ -430,6 +465,32 @@ START_TEST(copy_text_escapes_what_copy_would_read_differently)
 }
 END_TEST
 
+/*
+ * A large value is escaped in slices (the writer streams it to the target
+ * piece by piece): slices cut anywhere, even between the bytes of a UTF-8
+ * character, give the same text as the whole value.
+ */
+START_TEST(copy_text_escaped_in_slices_equals_whole)
+{
+	static const char in[] = "x\\y\tz\n\r\\\\ünï €\t\\end";
+	size_t		len = sizeof(in) - 1;
+
+	for (size_t cut = 1; cut <= len; cut++)
+	{
+		SqlStr		whole = {0},
+					sliced = {0};
+
+		sql_copy_escape_bytes(&whole, (const uint8_t *) in, len);
+		for (size_t off = 0; off < len; off += cut)
+			sql_copy_escape_bytes(&sliced, (const uint8_t *) in + off,
+								  len - off < cut ? len - off : cut);
+		ck_assert_str_eq(sliced.p, whole.p);
+		free(whole.p);
+		free(sliced.p);
+	}
+}
+END_TEST
+
 /* values longer than the escape buffer, with escapes at every boundary */
 START_TEST(copy_text_of_a_long_value_is_whole)
 {
@@ -477,6 +538,7 @@ writer_sql_suite(void)
 	tcase_add_test(tc, update_with_full_identity_picks_one_row_of_the_same_table);
 	tcase_add_test(tc, update_with_full_identity_of_a_partitioned_table_searches_its_partitions);
 	tcase_add_test(tc, full_identity_compares_types_without_equality_as_text);
+	tcase_add_test(tc, full_identity_without_columns_picks_any_one_row);
 	tcase_add_test(tc, update_with_nothing_to_set_still_checks_the_one_row);
 	suite_add_tcase(s, tc);
 
@@ -494,6 +556,7 @@ writer_sql_suite(void)
 	tc = tcase_create("keys_and_copy");
 	tcase_add_test(tc, statement_keys_tell_every_shape_apart);
 	tcase_add_test(tc, copy_text_escapes_what_copy_would_read_differently);
+	tcase_add_test(tc, copy_text_escaped_in_slices_equals_whole);
 	tcase_add_test(tc, copy_text_of_a_long_value_is_whole);
 	suite_add_tcase(s, tc);
 	return s;
