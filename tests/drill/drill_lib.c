@@ -3656,9 +3656,10 @@ drill_run_windows(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
 		char path[PATH_MAX];
 
 		proc_run(argv, NULL, 60000, NULL, NULL);
-		for (int i = 0; i < 2; i++)
+		for (int i = 0; i < 3; i++)
 		{
-			snprintf(path, sizeof(path), "%s", i == 0 ? d.bench_script : d.bench_script2);
+			snprintf(path, sizeof(path), "%s",
+			         i == 0 ? d.bench_script : i == 1 ? d.bench_script2 : truncate_script);
 			if (strrchr(path, '@') != NULL)
 				*strrchr(path, '@') = '\0';
 			unlink(path);
