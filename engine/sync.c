@@ -314,6 +314,7 @@ print_warnings(const Findings *f)
  * cannot see) releases the lock within about 25 s instead of hours.
  */
 #define RUN_LOCK_KEY "1885827956, 1"
+#define RUN_LOCK_WAIT "5s"
 
 static bool
 take_run_lock(SyncRun *run, SyncError *err)
@@ -325,11 +326,19 @@ take_run_lock(SyncRun *run, SyncError *err)
 	if (!pgconn_exec(run->tgt, "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5;"
 					 " SET tcp_keepalives_count = 3", err))
 		return sync_error_context(err, "could not set up the target session");
-	if (!pgconn_query_value(run->tgt, "SELECT pg_catalog.pg_try_advisory_lock(" RUN_LOCK_KEY ")",
-							0, NULL, got, sizeof(got), false, err))
+	/*
+	 * Wait a few seconds: a run killed just before this one started holds
+	 * the lock until its server session notices it is gone.
+	 */
+	if (!pgconn_exec(run->tgt, "SET lock_timeout = '" RUN_LOCK_WAIT "'", err))
+		return sync_error_context(err, "could not set up the target session");
+	if (pgconn_query_value(run->tgt, "SELECT pg_catalog.pg_advisory_lock(" RUN_LOCK_KEY ") IS NULL",
+						   0, NULL, got, sizeof(got), false, err))
+		return pgconn_exec(run->tgt, "SET lock_timeout = 0", err);
+	if (strcmp(err->sqlstate, "55P03") != 0)	/* lock_not_available */
 		return sync_error_context(err, "could not take the migration's lock on the target");
-	if (strcmp(got, "t") == 0)
-		return true;
+	if (!pgconn_exec(run->tgt, "SET lock_timeout = 0", err))
+		return false;
 	res = pgconn_query(run->tgt,
 					   "SELECT a.pid, coalesce(host(a.client_addr), 'local'),"
 					   " to_char(a.backend_start, 'YYYY-MM-DD HH24:MI:SS')"
