@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "apply/pgconn.h"
+#include "protocol/names.h"
 
 #define DEFAULT_STATUS_INTERVAL_MS 10000
 #define DEFAULT_RECEIVE_TIMEOUT_MS 60000	/* wal_receiver_timeout's default */
@@ -114,21 +115,6 @@ replclient_connect(ReplClient *rc, const char *conninfo,
 	return true;
 }
 
-/* Replication slot names: [a-z0-9_], 1..63 bytes (ReplicationSlotValidateName). */
-static bool
-slot_name_valid(const char *name)
-{
-	size_t		n = strlen(name);
-
-	if (n == 0 || n > 63)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((name[i] >= 'a' && name[i] <= 'z') ||
-			  (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
-			return false;
-	return true;
-}
-
 /*
  * publication_names is split with SplitIdentifierString, then the whole list
  * is a single-quoted literal: quote the name as an identifier ("" doubles a
@@ -168,7 +154,7 @@ replclient_build_start(const ReplClient *rc, const ReplStartOptions *opts,
 	bool		v14 = rc->server_version >= 140000;
 	int			n;
 
-	if (!slot_name_valid(opts->slot))
+	if (!names_slot_valid(opts->slot))
 		return sync_error_set(err, SYNC_ERR_USAGE,
 							  "invalid replication slot name \"%s\": use 1 to 63 "
 							  "lower case letters, digits and underscores",
