@@ -2108,6 +2108,18 @@ pool_take(IndexPool *pool)
 	const StepRow *step = NULL;
 
 	pthread_mutex_lock(&pool->lock);
+	/*
+	 * A stop request hands out no more steps at once: the watcher polls
+	 * only every 50 ms, and short builds could otherwise run the whole
+	 * phase to its end after the operator asked it to stop.
+	 */
+	if (!pool->failed && cli_stop_requested)
+	{
+		SyncError	e;
+
+		sync_error_set(&e, SYNC_ERR_INTERNAL, "stopped by a signal");
+		pool_fail_locked(pool, -1, &e);
+	}
 	if (!pool->failed && pool->next < pool->steps->count)
 		step = &pool->steps->rows[pool->next++];
 	pthread_mutex_unlock(&pool->lock);
@@ -2167,7 +2179,7 @@ watch_stop(IndexPool *pool, int started)
 
 		pthread_mutex_lock(&pool->lock);
 		over = pool->finished == started || pool->failed;
-		if (!over && cli_stop_requested)
+		if (!pool->failed && cli_stop_requested)
 		{
 			SyncError	e;
 
