@@ -60,7 +60,19 @@ fullload_import_snapshot(PGconn *conn, const char *snapshot_name, SyncError *err
 	return true;
 }
 
-/* Catalog query for the tables to copy: plain and partition leaf tables. */
+/* FROM and WHERE of the tables the copy reads: plain and partition leaf
+ * tables, not those of extensions (c is pg_class, n pg_namespace). */
+#define COPIED_TABLES \
+	" FROM pg_catalog.pg_class c" \
+	" JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" \
+	" WHERE c.relkind = 'r' AND c.relpersistence IN ('p', 'u')" \
+	" AND n.nspname NOT IN ('pg_catalog', 'information_schema')" \
+	" AND n.nspname !~ '^pg_(toast|temp)'" \
+	" AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d" \
+	"   WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid" \
+	"   AND d.deptype = 'e')"
+
+/* Catalog query for the tables to copy. */
 static const char plan_query_fmt[] =
 	"SELECT c.oid, n.nspname, c.relname,"
 	" coalesce((SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)"
@@ -69,14 +81,7 @@ static const char plan_query_fmt[] =
 	" pg_catalog.pg_relation_size(c.oid),"
 	" greatest(c.reltuples, 0)::bigint,"
 	" pg_catalog.pg_relation_size(c.oid) / current_setting('block_size')::int"
-	" FROM pg_catalog.pg_class c"
-	" JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-	" WHERE c.relkind = 'r' AND c.relpersistence IN ('p', 'u')"
-	" AND n.nspname NOT IN ('pg_catalog', 'information_schema')"
-	" AND n.nspname !~ '^pg_(toast|temp)'"
-	" AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"
-	"   WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid"
-	"   AND d.deptype = 'e')"
+	COPIED_TABLES
 	" ORDER BY 5 DESC, 1";
 
 /*
@@ -246,24 +251,168 @@ store_plan(PGconn *target, PGresult *tables, int64_t split_bytes, SyncError *err
 bool
 fullload_plan(const FullLoadOptions *opts, PGconn *target, SyncError *err)
 {
-	PgconnOptions co = {PGCONN_SQL, "pgstream copy", true, NULL};
-	PGconn	   *src = pgconn_connect(opts->source_conninfo, &co, "source", err);
+	/*
+	 * On a copy session: pg_relation_size() takes ACCESS SHARE, and a new
+	 * session asking for it would queue behind a TRUNCATE that waits for
+	 * the copy's locks (see fullload_open_sources).
+	 */
+	PGconn	   *src = opts->sources->conns[0];
 	PGresult   *tables = NULL;
 	char		query[2048];
 	bool		ok = false;
 
-	if (src == NULL)
-		return false;
 	snprintf(query, sizeof(query), plan_query_fmt,
 			 PQserverVersion(src) >= 120000 ? "AND a.attgenerated = ''" : "");
-	if (fullload_import_snapshot(src, opts->snapshot_name, err) &&
-		(tables = pgconn_query(src, query, 0, NULL, err)) != NULL)
+	if ((tables = pgconn_query(src, query, 0, NULL, err)) != NULL)
 		ok = store_plan(target, tables, opts->split_bytes, err);
 	if (!ok)
 		sync_error_context(err, "could not plan the copy");
 	PQclear(tables);
-	pgconn_close(src);
 	return ok;
+}
+
+/* ------------------------------------------------------------------------
+ * Guarding the snapshot against table rewrites
+ * ------------------------------------------------------------------------ */
+
+/*
+ * TRUNCATE, VACUUM FULL, CLUSTER and a rewriting ALTER TABLE give a table a
+ * new file.  They are not MVCC-safe: a snapshot taken before the rewrite
+ * committed reads the new file and sees the table empty.  So the copy keeps
+ * them away until it has read every table, as pg_dump does for its reads:
+ * every copy session imports the snapshot and takes ACCESS SHARE on every
+ * table before the first COPY, and keeps it to the end.  That conflicts only
+ * with ACCESS EXCLUSIVE: reads, writes, VACUUM and CREATE INDEX on the
+ * source go on, while a TRUNCATE or ALTER TABLE there waits for the copy.
+ *
+ * Why every session and not one holding the locks for all: once a TRUNCATE
+ * waits for a lock we hold, any later ACCESS SHARE request on that table
+ * queues behind it, and a COPY asking for one would wait for ever on a
+ * session of ours that waits for that COPY.  A session that already holds
+ * the lock is never queued.  So the sessions lock everything at the start:
+ * the first may wait for a rewrite in progress (GUARD_LOCK_TIMEOUT); the
+ * others only fail to get a lock at once when a TRUNCATE queued up right
+ * after the first locked, and then all let go and the caller starts again
+ * from a new snapshot (the TRUNCATE commits meanwhile).
+ *
+ * A rewrite that committed between the snapshot and the locks is seen after
+ * them: the file the snapshot's pg_class row names (a SQL scan of pg_class
+ * reads it under the transaction's snapshot) differs from the one the
+ * server uses now (pg_relation_filenode reads the current catalog).
+ */
+static const char lock_statement_sql[] =
+	"SELECT 'LOCK TABLE ONLY ' || string_agg(format('%I.%I', n.nspname, c.relname), ', ')"
+	" || ' IN ACCESS SHARE MODE'"
+	COPIED_TABLES;
+
+static const char rewritten_sql[] =
+	"SELECT format('%I.%I', n.nspname, c.relname)"
+	COPIED_TABLES
+	" AND c.relfilenode IS DISTINCT FROM pg_catalog.pg_relation_filenode(c.oid)"
+	" ORDER BY 1 LIMIT 1";
+
+/* How long the first session waits for a rewrite in progress to end. */
+#define GUARD_LOCK_TIMEOUT "60s"
+/* How long the others wait: an ACCESS SHARE we cannot get at once means a
+ * TRUNCATE queued behind the first session's locks. */
+#define GUARD_LOCK_TIMEOUT_NEXT "2s"
+
+/*
+ * One copy session: import the snapshot and lock every table under it.
+ * False on failure; *retry is set when a new snapshot would do (a table was
+ * dropped or renamed since, or a TRUNCATE queued up), with why in rewritten.
+ */
+static bool
+guard_session(PGconn *conn, const FullLoadOptions *opts, bool first,
+			  char *rewritten, size_t rewritten_size, SyncError *err)
+{
+	PGresult   *res = NULL;
+	bool		ok;
+
+	ok = fullload_import_snapshot(conn, opts->snapshot_name, err) &&
+		pgconn_exec(conn, first ? "SET LOCAL lock_timeout = '" GUARD_LOCK_TIMEOUT "'"
+					: "SET LOCAL lock_timeout = '" GUARD_LOCK_TIMEOUT_NEXT "'", err) &&
+		(res = pgconn_query(conn, lock_statement_sql, 0, NULL, err)) != NULL;
+	if (ok && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) &&
+		!pgconn_exec(conn, PQgetvalue(res, 0, 0), err))
+	{
+		ok = false;
+		if (strcmp(err->sqlstate, "42P01") == 0)
+		{
+			/* dropped or renamed since the snapshot: a new one will do */
+			snprintf(rewritten, rewritten_size, "%s", "a table to copy was dropped or "
+					 "renamed on the source after the snapshot was taken");
+			sync_error_clear(err);
+		}
+		else if (strcmp(err->sqlstate, "55P03") == 0 && !first)
+		{
+			snprintf(rewritten, rewritten_size, "%s", "a TRUNCATE or ALTER TABLE on the "
+					 "source asked for a table to copy while the copy sessions locked them");
+			sync_error_clear(err);
+		}
+		else if (strcmp(err->sqlstate, "55P03") == 0)
+			sync_error_context(err, "another session held a table to copy in ACCESS "
+							   "EXCLUSIVE mode for " GUARD_LOCK_TIMEOUT
+							   " (see pg_locks on the source)");
+	}
+	PQclear(res);
+	return ok && pgconn_exec(conn, "SET LOCAL lock_timeout = 0", err);
+}
+
+bool
+fullload_open_sources(const FullLoadOptions *opts, FullLoadSources *sources,
+					  char *rewritten, size_t rewritten_size, SyncError *err)
+{
+	PgconnOptions co = {PGCONN_SQL, "pgstream copy", true, NULL};
+	int			n = opts->jobs > 0 ? opts->jobs : 1;
+	PGresult   *res;
+	bool		ok = true;
+
+	rewritten[0] = '\0';
+	sources->count = 0;
+	sources->conns = calloc((size_t) n, sizeof(PGconn *));
+	if (sources->conns == NULL)
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	for (int i = 0; i < n; i++)
+		if ((sources->conns[i] = pgconn_connect(opts->source_conninfo, &co, "source", err)) == NULL)
+			break;
+		else
+			sources->count++;
+	ok = sources->count == n;
+	for (int i = 0; ok && i < n; i++)
+	{
+		ok = guard_session(sources->conns[i], opts, i == 0, rewritten, rewritten_size, err);
+		/* fullload.after_first_lock: one session holds every table's lock */
+		if (ok && i == 0)
+			FAILPOINT("fullload.after_first_lock");
+	}
+	if (ok && (res = pgconn_query(sources->conns[0], rewritten_sql, 0, NULL, err)) != NULL)
+	{
+		if (PQntuples(res) == 1)
+			snprintf(rewritten, rewritten_size, "table %s was rewritten on the source after "
+					 "the snapshot was taken (TRUNCATE, VACUUM FULL, CLUSTER or ALTER TABLE)",
+					 PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	else
+		ok = false;
+	if (!ok || rewritten[0] != '\0')
+	{
+		fullload_close_sources(sources);
+		return rewritten[0] != '\0' ||
+			sync_error_context(err, "could not lock the tables to copy on the source");
+	}
+	return true;
+}
+
+void
+fullload_close_sources(FullLoadSources *sources)
+{
+	for (int i = 0; i < sources->count; i++)
+		pgconn_close(sources->conns[i]);
+	free(sources->conns);
+	sources->conns = NULL;
+	sources->count = 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -289,6 +438,7 @@ typedef struct CopyRun
 	CopyPart   *parts;
 	int			nparts;
 	atomic_int	next;
+	atomic_int	worker_slots;	/* next of opts->sources to hand a worker */
 	atomic_int	running;		/* workers not yet finished */
 	atomic_bool failed;
 	pthread_mutex_t lock;
@@ -588,10 +738,10 @@ worker_main(void *arg)
 	CopyRun    *run = arg;
 	PgconnOptions co = {PGCONN_SQL, "pgstream copy", true, NULL};
 	SyncError	err;
-	PGconn	   *src = pgconn_connect(run->opts->source_conninfo, &co, "source", &err);
-	PGconn	   *dst = src ? pgconn_connect(run->opts->target_conninfo, &co, "target", &err) : NULL;
+	/* a session of fullload_open_sources(): snapshot imported, tables locked */
+	PGconn	   *src = run->opts->sources->conns[atomic_fetch_add(&run->worker_slots, 1)];
+	PGconn	   *dst = pgconn_connect(run->opts->target_conninfo, &co, "target", &err);
 	bool		ok = dst != NULL &&
-		fullload_import_snapshot(src, run->opts->snapshot_name, &err) &&
 		pgconn_exec(dst, "SET synchronous_commit = off", &err);
 
 	while (ok && !atomic_load(&run->failed) && !*run->opts->stop)
@@ -604,7 +754,6 @@ worker_main(void *arg)
 	}
 	if (!ok)
 		record_failure(run, &err);
-	pgconn_close(src);
 	pgconn_close(dst);
 	atomic_fetch_sub(&run->running, 1);
 	return NULL;
@@ -649,6 +798,8 @@ fullload_run(const FullLoadOptions *opts, PGconn *target, SyncError *err)
 	progress_init(&run.progress, "copy", opts->quiet);
 	if (!load_parts(&run, target, err))
 		goto done;
+	if (jobs > opts->sources->count)
+		jobs = opts->sources->count;
 	if (jobs > run.nparts)
 		jobs = run.nparts > 0 ? run.nparts : 1;
 	threads = calloc((size_t) jobs, sizeof(pthread_t));

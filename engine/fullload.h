@@ -32,14 +32,16 @@ typedef struct FullLoadOptions
 	int64_t		split_bytes;	/* split tables larger than this */
 	bool		quiet;			/* no progress output */
 	volatile sig_atomic_t *stop;	/* set by a signal handler: stop early */
+	const struct FullLoadSources *sources;	/* fullload_run's source sessions */
 } FullLoadOptions;
 
 /* Part boundaries for a table of `pages` pages; pure, for unit tests. */
 int			fullload_part_count(int64_t bytes, int64_t pages, int64_t split_bytes);
 
 /*
- * Connect to the source, import the snapshot, read the table list and store
- * the plan on the target (replacing any earlier plan) in one transaction.
+ * Read the table list under the snapshot on the first session of
+ * opts->sources and store the plan on the target (replacing any earlier
+ * plan) in one transaction.
  */
 bool		fullload_plan(const FullLoadOptions *opts, PGconn *target,
 						  SyncError *err);
@@ -54,7 +56,34 @@ bool		fullload_plan(const FullLoadOptions *opts, PGconn *target,
 bool		fullload_check_target_tables(const FullLoadOptions *opts, PGconn *target,
 										 SyncError *err);
 
-/* Copy every part not yet done.  Returns false on the first failure. */
+/*
+ * The copy's source sessions, opened before the copy by
+ * fullload_open_sources() and closed after it by fullload_close_sources().
+ */
+typedef struct FullLoadSources
+{
+	PGconn	  **conns;
+	int			count;
+} FullLoadSources;
+
+/*
+ * Open opts->jobs source sessions, each with the snapshot imported and
+ * ACCESS SHARE held on every table to copy (as pg_dump does), so that no
+ * TRUNCATE or other table rewrite can empty a table under the snapshot
+ * while the copy runs: those wait until the sessions are closed.  If a
+ * table was rewritten, dropped or renamed after the snapshot was taken (or
+ * a TRUNCATE queued up while the sessions took their locks), that snapshot
+ * cannot copy it: rewritten receives a sentence saying so, no
+ * session stays open, and the caller must take a new snapshot.  False on
+ * any other failure.
+ */
+bool		fullload_open_sources(const FullLoadOptions *opts, FullLoadSources *sources,
+								  char *rewritten, size_t rewritten_size,
+								  SyncError *err);
+void		fullload_close_sources(FullLoadSources *sources);
+
+/* Copy every part not yet done with the sessions of opts->sources.  Returns
+ * false on the first failure. */
 bool		fullload_run(const FullLoadOptions *opts, PGconn *target,
 						 SyncError *err);
 

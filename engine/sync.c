@@ -83,6 +83,7 @@ typedef struct SyncRun
 	PGconn	   *src;			/* ordinary source session */
 	PGconn	   *tgt;			/* target session for state and DDL */
 	ReplClient	rc;				/* replication session; exports the snapshot */
+	FullLoadSources sources;	/* the copy's locked source sessions (fullload.h) */
 	MigrationState st;
 	bool		resuming;
 	char		snapshot[SNAPSHOT_NAME_MAX];
@@ -649,6 +650,7 @@ abandon_slot(SyncRun *run)
 {
 	SyncError	drop_err;
 
+	fullload_close_sources(&run->sources);
 	replclient_close(&run->rc);	/* the slot's snapshot */
 	sync_error_clear(&drop_err);
 	if (!snapshot_drop_slot(run->src, run->opt.slot, &drop_err) ||
@@ -664,12 +666,72 @@ abandon_slot(SyncRun *run)
 	return false;
 }
 
+/* A new slot and its exported snapshot. */
+static bool
+create_slot(SyncRun *run, SyncError *err)
+{
+	if (!sync_connect_replication(run, err) ||
+		!snapshot_create_slot(&run->rc, run->opt.slot, &run->consistent_lsn,
+							  run->snapshot, err))
+		return false;
+	log_info("created slot \"%s\" at %X/%X with snapshot %s", run->opt.slot,
+			 LSN_ARGS(run->consistent_lsn), run->snapshot);
+	/* sync.after_slot_created: the snapshot exists, no table is locked yet */
+	FAILPOINT("sync.after_slot_created");
+	return true;
+}
+
+/* How many snapshots a run takes before it gives up on tables being rewritten. */
+#define SNAPSHOT_ATTEMPTS 3
+
+/*
+ * The copy's source sessions, every table locked under the snapshot
+ * (fullload_open_sources).  A table rewritten between the snapshot and the
+ * locks cannot be copied from that snapshot: drop the slot and take another
+ * (the schema on the target stays; its columns are checked against the new
+ * snapshot, as on a resume), a few times, then give up saying why.
+ */
+static bool
+lock_copy_sources(SyncRun *run, FullLoadOptions *fo, SyncError *err)
+{
+	char		rewritten[256];
+
+	for (int attempt = 1;; attempt++)
+	{
+		if (!fullload_open_sources(fo, &run->sources, rewritten, sizeof(rewritten), err))
+			return abandon_slot(run);
+		if (rewritten[0] == '\0')
+			break;
+		if (attempt == SNAPSHOT_ATTEMPTS)
+		{
+			sync_error_set(err, SYNC_ERR_PRECONDITION,
+						   "%s, and so it went with each of %d snapshots; pause "
+						   "what does that on the source until the copy has "
+						   "started, then run the same command again",
+						   rewritten, SNAPSHOT_ATTEMPTS);
+			return abandon_slot(run);
+		}
+		log_warn("%s: that snapshot could miss its rows; taking a new one", rewritten);
+		replclient_close(&run->rc);
+		if (!snapshot_drop_slot(run->src, run->opt.slot, err) || !create_slot(run, err))
+			return false;
+		if (!fullload_check_target_tables(fo, run->tgt, err))
+			return abandon_slot(run);
+	}
+	/* sync.after_table_locks: every table to copy is locked under the snapshot */
+	FAILPOINT("sync.after_table_locks");
+	log_info("the copy holds ACCESS SHARE on the tables it reads until it ends: "
+			 "a TRUNCATE or ALTER TABLE of them on the source waits until then");
+	return true;
+}
+
 /* Phases schema and copy: a new slot and snapshot, schema, then the copy. */
 static bool
 load_data(SyncRun *run, SyncError *err)
 {
 	FullLoadOptions fo = {run->opt.source, run->opt.target, run->snapshot,
-	(int) run->opt.jobs, (int64_t) run->opt.split_mb * 1024 * 1024, run->opt.quiet, &cli_stop_requested};
+	(int) run->opt.jobs, (int64_t) run->opt.split_mb * 1024 * 1024, run->opt.quiet, &cli_stop_requested,
+	&run->sources};
 	int			pre_total = 0,
 				pre_done = 0;
 
@@ -686,10 +748,8 @@ load_data(SyncRun *run, SyncError *err)
 	/* the publications must exist before the slot's start point */
 	if (!run->opt.no_follow && !create_publications(run, err))
 		return false;
-	if (!snapshot_create_slot(&run->rc, run->opt.slot, &run->consistent_lsn, run->snapshot, err))
+	if (!create_slot(run, err))
 		return false;
-	log_info("created slot \"%s\" at %X/%X with snapshot %s", run->opt.slot,
-			 LSN_ARGS(run->consistent_lsn), run->snapshot);
 	if (!schema_count_steps(run->tgt, SCHEMA_PHASE_PRE, &pre_total, &pre_done, err))
 		return false;
 	if (pre_done == 0)
@@ -711,12 +771,17 @@ load_data(SyncRun *run, SyncError *err)
 		return false;
 	if (run->resuming && !fullload_check_target_tables(&fo, run->tgt, err))
 		return abandon_slot(run);
+	if (!lock_copy_sources(run, &fo, err))
+		return false;
 	if (!state_set_phase(run->tgt, PHASE_COPY, run->consistent_lsn, err) ||
 		!fullload_plan(&fo, run->tgt, err))
 		return false;
 	log_info("copying data with %d workers", fo.jobs);
-	return fullload_run(&fo, run->tgt, err) &&
-		state_set_phase(run->tgt, PHASE_INDEX, 0, err);
+	if (!fullload_run(&fo, run->tgt, err))
+		return false;
+	/* every table is read: TRUNCATE and ALTER TABLE may go on on the source */
+	fullload_close_sources(&run->sources);
+	return state_set_phase(run->tgt, PHASE_INDEX, 0, err);
 }
 
 static void
@@ -856,6 +921,7 @@ stream_connect(SyncRun *run, SyncError *err)
 static void
 disconnect_all(SyncRun *run)
 {
+	fullload_close_sources(&run->sources);
 	replclient_close(&run->rc);
 	pgconn_close(run->src);
 	pgconn_close(run->tgt);
@@ -1011,8 +1077,6 @@ cmd_sync(int argc, char **argv)
 		rc = err.code == SYNC_ERR_PRECONDITION && run.st.phase == PHASE_NONE ?
 			EXIT_BLOCKED : cli_exit_code(&err);
 	}
-	replclient_close(&run.rc);
-	pgconn_close(run.src);
-	pgconn_close(run.tgt);
+	disconnect_all(&run);
 	return rc;
 }

@@ -12,14 +12,27 @@
  *
  * The kill is a failpoint (fullload.after_part_commit=crash): the process
  * dies right after the first copy part committed, never at a guessed time.
+ *
+ * Every run copies from a snapshot, and TRUNCATE (like VACUUM FULL, CLUSTER
+ * and a rewriting ALTER TABLE) is not MVCC-safe: once it commits, an older
+ * snapshot sees the table empty.  A rewrite between the slot's snapshot and
+ * the copy would copy nothing, silently offline, and live the stream's
+ * UPDATEs of the missing rows would stop sync.  The sync holds ACCESS SHARE
+ * on every table it copies from just after the snapshot until the copy
+ * ends, and takes a new snapshot when a table was rewritten before that.
+ * Both windows are reached at failpoints (sync.after_slot_created,
+ * sync.after_table_locks).
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <libpq-fe.h>
+
 #include "tests/integration/suites.h"
 #include "tests/support/cluster.h"
+#include "tests/support/failpoint_ctl.h"
 #include "tests/support/itest.h"
 #include "tests/support/proc.h"
 
@@ -44,17 +57,12 @@ clusters_teardown(void)
 	cluster_destroy(&target);
 }
 
-/* sync --no-follow with optional extra environment; status, stderr. */
-static int
-run_sync(const char *db, const char *slot, const char *const env[], char **err_out)
+/* sync --no-follow's argv (16 entries) */
+static void
+sync_argv(const char *argv[16], char *src, char *tgt, const char *db, const char *slot,
+          const char *jobs)
 {
-	char src[ITEST_CONNINFO_MAX];
-	char tgt[ITEST_CONNINFO_MAX];
-	const char *argv[16];
-	char *out = NULL;
-	char *err = NULL;
 	int n = 0;
-	int status;
 
 	itest_conninfo(src, &source, db);
 	itest_conninfo(tgt, &target, db);
@@ -68,10 +76,24 @@ run_sync(const char *db, const char *slot, const char *const env[], char **err_o
 	argv[n++] = "--slot";
 	argv[n++] = slot;
 	argv[n++] = "--jobs";
-	argv[n++] = "1";
+	argv[n++] = jobs;
 	argv[n++] = "--split-size";
 	argv[n++] = "1";
 	argv[n] = NULL;
+}
+
+/* sync --no-follow with optional extra environment; status, stderr. */
+static int
+run_sync(const char *db, const char *slot, const char *const env[], char **err_out)
+{
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	const char *argv[16];
+	char *out = NULL;
+	char *err = NULL;
+	int status;
+
+	sync_argv(argv, src, tgt, db, slot, "1");
 	status = proc_run(argv, env, SYNC_TIMEOUT_MS, &out, &err);
 	itest_print_output("pgstream sync", status, out, err);
 	free(out);
@@ -170,6 +192,194 @@ START_TEST(a_table_changed_between_runs_stops_with_a_clear_message_and_no_slot)
 }
 END_TEST
 
+/* Both tables of make_source() are equal on both sides. */
+static void
+assert_tables_equal(const char *db)
+{
+	const char *const tables[] = {"public.big", "public.small"};
+
+	for (size_t i = 0; i < 2; i++)
+	{
+		char *fs = itest_table_fingerprint(&source, db, tables[i]);
+		char *ft = itest_table_fingerprint(&target, db, tables[i]);
+
+		ck_assert_msg(strcmp(fs, ft) == 0, "%s: source %s, target %s", tables[i], fs, ft);
+		free(fs);
+		free(ft);
+	}
+}
+
+/*
+ * sync paused at failpoint fp (with its failpoint directory), the command's
+ * process in *p.
+ */
+static void
+spawn_paused(Proc *p, FailpointDir *fd, const char *db, const char *slot, const char *fp,
+             const char *jobs)
+{
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	char env_fp[128];
+	char env_dir[PATH_MAX + 32];
+	const char *argv[16];
+
+	ck_assert(fpctl_init(fd));
+	fpctl_env(fd, env_dir, sizeof(env_dir));
+	snprintf(env_fp, sizeof(env_fp), "PGSTREAM_FAILPOINTS=%s=pause@1", fp);
+	sync_argv(argv, src, tgt, db, slot, jobs);
+	{
+		const char *const env[] = {env_fp, env_dir, NULL};
+
+		ck_assert(proc_spawn(p, argv, env));
+	}
+	ck_assert_msg(fpctl_wait(fd, fp, 120000), "sync never reached %s", fp);
+}
+
+/*
+ * A TRUNCATE committed right after the slot's snapshot was taken, before
+ * the copy: the snapshot would see the table empty.  The run must notice
+ * and copy from a new snapshot, so the target holds what the source holds.
+ */
+START_TEST(a_table_truncated_right_after_the_snapshot_is_copied_from_a_new_one)
+{
+	const char *db = "snap_truncated";
+	FailpointDir fd;
+	Proc p;
+	char *err;
+	int status;
+
+	make_source(db);
+	spawn_paused(&p, &fd, db, "snap_truncated", "sync.after_slot_created", "1");
+	ck_assert(cluster_psql(&source, db,
+	                       "UPDATE small SET v = 'changed' WHERE id = 1;"
+	                       "TRUNCATE ONLY small;"
+	                       "INSERT INTO small VALUES (1000, 'after the truncate')"));
+	fpctl_release(&fd, "sync.after_slot_created");
+	status = proc_wait(&p, SYNC_TIMEOUT_MS);
+	err = proc_stderr(&p);
+	itest_print_proc("pgstream sync", &p, status);
+	ck_assert_int_eq(status, 0);
+	proc_release(&p);
+	fpctl_cleanup(&fd);
+	itest_assert_scalar(&target, db, "SELECT count(*) FROM small", "1");
+	assert_tables_equal(db);
+	ck_assert_msg(strstr(err, "table public.small was rewritten on the source after the "
+	                          "snapshot was taken (TRUNCATE, VACUUM FULL, CLUSTER or ALTER "
+	                          "TABLE): that snapshot could miss its rows; taking a new one")
+	              != NULL, "%s", err);
+	free(err);
+	itest_assert_scalar(&source, "postgres",
+	                    "SELECT count(*) FROM pg_replication_slots", "0");
+}
+END_TEST
+
+/*
+ * A TRUNCATE issued while the copy runs waits until the copy is done (as
+ * it would for pg_dump): the target gets the snapshot's rows, never an
+ * empty table.
+ */
+START_TEST(a_truncate_during_the_copy_waits_until_the_copy_is_done)
+{
+	const char *db = "snap_waits";
+	FailpointDir fd;
+	Proc p;
+	PGconn *conn;
+	PGresult *res;
+	char *fs_small;
+	char *fs_big;
+	int status;
+
+	make_source(db);
+	fs_small = itest_table_fingerprint(&source, db, "public.small");
+	fs_big = itest_table_fingerprint(&source, db, "public.big");
+	spawn_paused(&p, &fd, db, "snap_waits", "sync.after_table_locks", "2");
+	conn = cluster_connect(&source, db, NULL);
+	ck_assert_ptr_nonnull(conn);
+	ck_assert_int_eq(PQsendQuery(conn, "TRUNCATE ONLY small, big"), 1);
+	ck_assert_msg(cluster_wait_for(&source, db,
+	                               "SELECT count(*) = 1 FROM pg_stat_activity"
+	                               " WHERE query = 'TRUNCATE ONLY small, big'"
+	                               " AND wait_event_type = 'Lock'", 30000),
+	              "the TRUNCATE did not wait for the copy's locks");
+	fpctl_release(&fd, "sync.after_table_locks");
+	status = proc_wait(&p, SYNC_TIMEOUT_MS);
+	itest_print_proc("pgstream sync", &p, status);
+	ck_assert_int_eq(status, 0);
+	proc_release(&p);
+	fpctl_cleanup(&fd);
+	/* the TRUNCATE went through once the copy was done */
+	res = PQgetResult(conn);
+	ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	while ((res = PQgetResult(conn)) != NULL)
+		PQclear(res);
+	PQfinish(conn);
+	itest_assert_scalar(&source, db, "SELECT count(*) FROM small", "0");
+	{
+		char *ft_small = itest_table_fingerprint(&target, db, "public.small");
+		char *ft_big = itest_table_fingerprint(&target, db, "public.big");
+
+		ck_assert_str_eq(ft_small, fs_small);
+		ck_assert_str_eq(ft_big, fs_big);
+		free(ft_small);
+		free(ft_big);
+	}
+	free(fs_small);
+	free(fs_big);
+}
+END_TEST
+
+/*
+ * A TRUNCATE that queues up after the first copy session locked the tables
+ * and before the second did: the second cannot get its lock, and waiting
+ * for it would wait for ever (the TRUNCATE waits for the first).  The run
+ * lets go, the TRUNCATE commits, and the copy starts over from a snapshot
+ * taken after it: the target holds what the source holds.
+ */
+START_TEST(a_truncate_queued_while_the_copy_sessions_lock_starts_it_over)
+{
+	const char *db = "snap_queued";
+	FailpointDir fd;
+	Proc p;
+	PGconn *conn;
+	PGresult *res;
+	char *err;
+	int status;
+
+	make_source(db);
+	spawn_paused(&p, &fd, db, "snap_queued", "fullload.after_first_lock", "2");
+	conn = cluster_connect(&source, db, NULL);
+	ck_assert_ptr_nonnull(conn);
+	ck_assert_int_eq(PQsendQuery(conn, "TRUNCATE ONLY small"), 1);
+	ck_assert_msg(cluster_wait_for(&source, db,
+	                               "SELECT count(*) = 1 FROM pg_stat_activity"
+	                               " WHERE query = 'TRUNCATE ONLY small'"
+	                               " AND wait_event_type = 'Lock'", 30000),
+	              "the TRUNCATE did not wait for the first session's locks");
+	fpctl_release(&fd, "fullload.after_first_lock");
+	status = proc_wait(&p, SYNC_TIMEOUT_MS);
+	err = proc_stderr(&p);
+	itest_print_proc("pgstream sync", &p, status);
+	ck_assert_int_eq(status, 0);
+	proc_release(&p);
+	fpctl_cleanup(&fd);
+	res = PQgetResult(conn);
+	ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	while ((res = PQgetResult(conn)) != NULL)
+		PQclear(res);
+	PQfinish(conn);
+	itest_assert_scalar(&target, db, "SELECT count(*) FROM small", "0");
+	assert_tables_equal(db);
+	ck_assert_msg(strstr(err, "a TRUNCATE or ALTER TABLE on the source asked for a table "
+	                          "to copy while the copy sessions locked them: that snapshot "
+	                          "could miss its rows; taking a new one") != NULL, "%s", err);
+	free(err);
+	itest_assert_scalar(&source, "postgres",
+	                    "SELECT count(*) FROM pg_replication_slots", "0");
+}
+END_TEST
+
 Suite *
 resume_suite(void)
 {
@@ -180,6 +390,9 @@ resume_suite(void)
 	tcase_add_unchecked_fixture(tc, clusters_setup, clusters_teardown);
 	tcase_add_test(tc, resume_after_a_kill_in_the_copy_is_exact);
 	tcase_add_test(tc, a_table_changed_between_runs_stops_with_a_clear_message_and_no_slot);
+	tcase_add_test(tc, a_table_truncated_right_after_the_snapshot_is_copied_from_a_new_one);
+	tcase_add_test(tc, a_truncate_during_the_copy_waits_until_the_copy_is_done);
+	tcase_add_test(tc, a_truncate_queued_while_the_copy_sessions_lock_starts_it_over);
 	suite_add_tcase(s, tc);
 	return s;
 }
