@@ -9,6 +9,7 @@
 #include "apply/pgconn.h"
 #include "engine/assess.h"
 #include "engine/cli.h"
+#include "engine/failpoint.h"
 #include "engine/log.h"
 #include "protocol/names.h"
 
@@ -132,6 +133,7 @@ cmd_assess(int argc, char **argv)
 		fprintf(stderr, "pgstream assess: %s\n", err.message);
 		return EXIT_USAGE;
 	}
+	cli_install_quit_handler("assess");
 	findings_init(&f);
 	if (!pgconn_check_conninfo(source, "source", &err) ||
 		!pgconn_check_conninfo(target, "target", &err))
@@ -143,6 +145,8 @@ cmd_assess(int argc, char **argv)
 	tgt = src ? pgconn_connect(target, &co, "target", &err) : NULL;
 	if (tgt != NULL)
 		ao.resuming = target_has_state(tgt);
+	/* assess.after_connect: both connected, nothing checked yet */
+	FAILPOINT("assess.after_connect");
 	if (tgt == NULL || !assess_run_mode(src, tgt, &ao, no_key, &f, &err))
 	{
 		log_sync_error(&err);

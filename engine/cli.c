@@ -73,6 +73,39 @@ cli_install_stop_handler(void)
 	sigaction(SIGHUP, &sa, NULL);	/* a closed SSH session: stop cleanly too */
 }
 
+static char quit_lines[3][128];
+
+static void
+on_quit_signal(int sig)
+{
+	int			i = sig == SIGINT ? 0 : sig == SIGTERM ? 1 : 2;
+
+	/* async-signal-safe: the lines were formatted at installation */
+	if (write(STDERR_FILENO, quit_lines[i], strlen(quit_lines[i])) < 0)
+		_exit(EXIT_FAILED);
+	_exit(EXIT_FAILED);
+}
+
+void
+cli_install_quit_handler(const char *command)
+{
+	static const int sigs[3] = {SIGINT, SIGTERM, SIGHUP};
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_quit_signal;
+	sigemptyset(&sa.sa_mask);
+	for (int i = 0; i < 3; i++)
+	{
+		snprintf(quit_lines[i], sizeof(quit_lines[i]),
+				 "pgstream %s: received %s; stopped (it only reads, nothing to "
+				 "undo)\n", command, cli_signal_name(sigs[i]));
+		sigaddset(&sa.sa_mask, sigs[i]);
+	}
+	for (int i = 0; i < 3; i++)
+		sigaction(sigs[i], &sa, NULL);
+}
+
 volatile sig_atomic_t cli_stop_signal = 0;
 static char undo_lines[3][128];
 

@@ -52,6 +52,12 @@ extern volatile sig_atomic_t cli_stop_signal;
  */
 void		cli_install_undo_handler(const char *command);
 
+/*
+ * For commands that only read (assess, status): INT, TERM and HUP end the
+ * process at once, exit 1, after one line on stderr saying so.
+ */
+void		cli_install_quit_handler(const char *command);
+
 /* "SIGINT", "SIGTERM", "SIGHUP", else "a signal". */
 const char *cli_signal_name(int sig);
 

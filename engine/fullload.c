@@ -278,141 +278,256 @@ fullload_plan(const FullLoadOptions *opts, PGconn *target, SyncError *err)
 /*
  * TRUNCATE, VACUUM FULL, CLUSTER and a rewriting ALTER TABLE give a table a
  * new file.  They are not MVCC-safe: a snapshot taken before the rewrite
- * committed reads the new file and sees the table empty.  So the copy keeps
- * them away until it has read every table, as pg_dump does for its reads:
- * every copy session imports the snapshot and takes ACCESS SHARE on every
- * table before the first COPY, and keeps it to the end.  That conflicts only
- * with ACCESS EXCLUSIVE: reads, writes, VACUUM and CREATE INDEX on the
- * source go on, while a TRUNCATE or ALTER TABLE there waits for the copy.
+ * committed reads the new file and sees the table empty.  So no rewrite may
+ * commit between the slot's snapshot and the end of the copy.  Every copy
+ * session takes ACCESS SHARE on every table to copy *before* the slot and
+ * its snapshot exist (LOCK TABLE is allowed before SET TRANSACTION
+ * SNAPSHOT: it takes no snapshot), imports the snapshot once it exists, and
+ * keeps the locks to the end of the copy.  That conflicts only with ACCESS
+ * EXCLUSIVE: reads, writes, VACUUM and CREATE INDEX on the source go on,
+ * while a TRUNCATE or ALTER TABLE there waits for the copy, as for pg_dump.
  *
  * Why every session and not one holding the locks for all: once a TRUNCATE
  * waits for a lock we hold, any later ACCESS SHARE request on that table
  * queues behind it, and a COPY asking for one would wait for ever on a
  * session of ours that waits for that COPY.  A session that already holds
- * the lock is never queued.  So the sessions lock everything at the start:
- * the first may wait for a rewrite in progress (GUARD_LOCK_TIMEOUT); the
- * others only fail to get a lock at once when a TRUNCATE queued up right
- * after the first locked, and then all let go and the caller starts again
- * from a new snapshot (the TRUNCATE commits meanwhile).
+ * the lock is never queued.  For the same reason no session may ask for a
+ * new lock on a source table while the copy's are held (pg_dump runs
+ * before, the plan on a copy session).  The sessions lock one after the
+ * other with a short lock timeout; if one cannot (a TRUNCATE queued up
+ * meanwhile, or holds its lock), all let go and try again: no slot exists
+ * yet, so nothing is lost but a moment.
  *
- * A rewrite that committed between the snapshot and the locks is seen after
- * them: the file the snapshot's pg_class row names (a SQL scan of pg_class
- * reads it under the transaction's snapshot) differs from the one the
- * server uses now (pg_relation_filenode reads the current catalog).
+ * While the slot is created the server waits for the transactions running
+ * on the source to end.  One that wrote and then waits for a lock of ours
+ * would wait for ever, and the slot with it: the watch (fullload_watch_
+ * sources) lets go of the locks then.  After the snapshot the sessions lock
+ * again, and a rewrite that committed in between shows as a table whose
+ * file in the snapshot's pg_class row (a SQL scan of pg_class reads under
+ * the transaction's snapshot) differs from the one the server uses now
+ * (pg_relation_filenode reads the current catalog), or as a table this
+ * session holds no lock on: the caller takes a new snapshot.
  */
 static const char lock_statement_sql[] =
 	"SELECT 'LOCK TABLE ONLY ' || string_agg(format('%I.%I', n.nspname, c.relname), ', ')"
 	" || ' IN ACCESS SHARE MODE'"
 	COPIED_TABLES;
 
-static const char rewritten_sql[] =
+static const char unguarded_sql[] =
 	"SELECT format('%I.%I', n.nspname, c.relname)"
 	COPIED_TABLES
-	" AND c.relfilenode IS DISTINCT FROM pg_catalog.pg_relation_filenode(c.oid)"
+	" AND (c.relfilenode IS DISTINCT FROM pg_catalog.pg_relation_filenode(c.oid)"
+	"  OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_locks l"
+	"   WHERE l.locktype = 'relation' AND l.relation = c.oid"
+	"   AND l.pid = pg_catalog.pg_backend_pid() AND l.granted"
+	"   AND l.database = (SELECT oid FROM pg_catalog.pg_database"
+	"    WHERE datname = pg_catalog.current_database())))"
 	" ORDER BY 1 LIMIT 1";
 
-/* How long the first session waits for a rewrite in progress to end. */
-#define GUARD_LOCK_TIMEOUT "60s"
-/* How long the others wait: an ACCESS SHARE we cannot get at once means a
- * TRUNCATE queued behind the first session's locks. */
-#define GUARD_LOCK_TIMEOUT_NEXT "2s"
+/*
+ * Is a transaction that holds a transaction ID (it wrote) waiting for a
+ * lock held by one of the sessions $1?  The slot being created waits for it.
+ */
+static const char blocked_writer_sql[] =
+	"SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_locks w"
+	" WHERE NOT w.granted AND pg_catalog.pg_blocking_pids(w.pid) && $1::int[]"
+	" AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks x WHERE x.pid = w.pid"
+	"  AND x.locktype = 'transactionid' AND x.granted))";
+
+/* How long a session waits for one lock before all let go and try again. */
+#define LOCK_TRY_TIMEOUT "2s"
+/* How long the copy goes on trying to lock before it gives up. */
+#define LOCK_DEADLINE_S 120
+
+static void
+rollback_all(FullLoadSources *s)
+{
+	for (int i = 0; i < s->count; i++)
+		PQclear(PQexec(s->conns[i], "ROLLBACK"));
+	s->locked = false;
+}
 
 /*
- * One copy session: import the snapshot and lock every table under it.
- * False on failure; *retry is set when a new snapshot would do (a table was
- * dropped or renamed since, or a TRUNCATE queued up), with why in rewritten.
+ * Every session: a transaction that holds ACCESS SHARE on every table.
+ * False with *retry when a lock could not be had in time or a table went
+ * away (why says which); false without on other failures.
  */
 static bool
-guard_session(PGconn *conn, const FullLoadOptions *opts, bool first,
-			  char *rewritten, size_t rewritten_size, SyncError *err)
+lock_all(FullLoadSources *s, bool *retry, char *why, size_t why_size, SyncError *err)
 {
-	PGresult   *res = NULL;
-	bool		ok;
-
-	ok = fullload_import_snapshot(conn, opts->snapshot_name, err) &&
-		pgconn_exec(conn, first ? "SET LOCAL lock_timeout = '" GUARD_LOCK_TIMEOUT "'"
-					: "SET LOCAL lock_timeout = '" GUARD_LOCK_TIMEOUT_NEXT "'", err) &&
-		(res = pgconn_query(conn, lock_statement_sql, 0, NULL, err)) != NULL;
-	if (ok && PQntuples(res) == 1 && !PQgetisnull(res, 0, 0) &&
-		!pgconn_exec(conn, PQgetvalue(res, 0, 0), err))
+	*retry = false;
+	for (int i = 0; i < s->count; i++)
 	{
-		ok = false;
-		if (strcmp(err->sqlstate, "42P01") == 0)
+		if (!pgconn_exec(s->conns[i], "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
+						 "SET LOCAL lock_timeout = '" LOCK_TRY_TIMEOUT "'", err))
+			break;
+		if (s->lock_sql != NULL && !pgconn_exec(s->conns[i], s->lock_sql, err))
 		{
-			/* dropped or renamed since the snapshot: a new one will do */
-			snprintf(rewritten, rewritten_size, "%s", "a table to copy was dropped or "
-					 "renamed on the source after the snapshot was taken");
-			sync_error_clear(err);
+			/* 55P03 lock_not_available, 42P01 undefined_table */
+			*retry = strcmp(err->sqlstate, "55P03") == 0 ||
+				strcmp(err->sqlstate, "42P01") == 0;
+			if (*retry)
+				snprintf(why, why_size, "%s",
+						 strcmp(err->sqlstate, "42P01") == 0
+						 ? "a table to copy was dropped or renamed on the source"
+						 : "a TRUNCATE or ALTER TABLE on the source holds or waits "
+						 "for a table to copy");
+			break;
 		}
-		else if (strcmp(err->sqlstate, "55P03") == 0 && !first)
+		if (!pgconn_exec(s->conns[i], "SET LOCAL lock_timeout = 0", err))
+			break;
+		/* fullload.after_first_lock: one session holds every table's lock */
+		if (i == 0)
+			FAILPOINT("fullload.after_first_lock");
+		if (i == s->count - 1)
 		{
-			snprintf(rewritten, rewritten_size, "%s", "a TRUNCATE or ALTER TABLE on the "
-					 "source asked for a table to copy while the copy sessions locked them");
-			sync_error_clear(err);
+			s->locked = true;
+			return true;
 		}
-		else if (strcmp(err->sqlstate, "55P03") == 0)
-			sync_error_context(err, "another session held a table to copy in ACCESS "
-							   "EXCLUSIVE mode for " GUARD_LOCK_TIMEOUT
-							   " (see pg_locks on the source)");
 	}
-	PQclear(res);
-	return ok && pgconn_exec(conn, "SET LOCAL lock_timeout = 0", err);
+	rollback_all(s);
+	return false;
 }
 
 bool
-fullload_open_sources(const FullLoadOptions *opts, FullLoadSources *sources,
-					  char *rewritten, size_t rewritten_size, SyncError *err)
+fullload_lock_sources(const FullLoadOptions *opts, FullLoadSources *s, SyncError *err)
 {
 	PgconnOptions co = {PGCONN_SQL, "pgstream copy", true, NULL};
 	int			n = opts->jobs > 0 ? opts->jobs : 1;
+	time_t		deadline = time(NULL) + LOCK_DEADLINE_S;
+	bool		said = false;
 	PGresult   *res;
-	bool		ok = true;
 
-	rewritten[0] = '\0';
-	sources->count = 0;
-	sources->conns = calloc((size_t) n, sizeof(PGconn *));
-	if (sources->conns == NULL)
-		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
-	for (int i = 0; i < n; i++)
-		if ((sources->conns[i] = pgconn_connect(opts->source_conninfo, &co, "source", err)) == NULL)
-			break;
-		else
-			sources->count++;
-	ok = sources->count == n;
-	for (int i = 0; ok && i < n; i++)
+	if (s->conns == NULL)
 	{
-		ok = guard_session(sources->conns[i], opts, i == 0, rewritten, rewritten_size, err);
-		/* fullload.after_first_lock: one session holds every table's lock */
-		if (ok && i == 0)
-			FAILPOINT("fullload.after_first_lock");
+		s->conns = calloc((size_t) n, sizeof(PGconn *));
+		if (s->conns == NULL)
+			return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+		for (; s->count < n; s->count++)
+			if ((s->conns[s->count] = pgconn_connect(opts->source_conninfo, &co,
+													 "source", err)) == NULL)
+				return false;
 	}
-	if (ok && (res = pgconn_query(sources->conns[0], rewritten_sql, 0, NULL, err)) != NULL)
+	rollback_all(s);
+	for (;;)
 	{
-		if (PQntuples(res) == 1)
-			snprintf(rewritten, rewritten_size, "table %s was rewritten on the source after "
-					 "the snapshot was taken (TRUNCATE, VACUUM FULL, CLUSTER or ALTER TABLE)",
-					 PQgetvalue(res, 0, 0));
+		bool		retry;
+		char		why[160];
+
+		/* the tables as they are now, read outside any transaction */
+		free(s->lock_sql);
+		s->lock_sql = NULL;
+		if ((res = pgconn_query(s->conns[0], lock_statement_sql, 0, NULL, err)) == NULL)
+			return sync_error_context(err, "could not list the tables to copy");
+		if (!PQgetisnull(res, 0, 0) && (s->lock_sql = strdup(PQgetvalue(res, 0, 0))) == NULL)
+		{
+			PQclear(res);
+			return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+		}
 		PQclear(res);
+		if (lock_all(s, &retry, why, sizeof(why), err))
+			return true;
+		if (!retry)
+			return sync_error_context(err, "could not lock the tables to copy on the source");
+		if (*opts->stop)
+			return sync_error_set(err, SYNC_ERR_INTERNAL, "stopped by a signal");
+		if (time(NULL) >= deadline)
+			return sync_error_set(err, SYNC_ERR_PRECONDITION,
+								  "%s for %d s, so the copy could not lock the tables "
+								  "it reads (see pg_locks on the source); run the same "
+								  "command again once it is done", why, LOCK_DEADLINE_S);
+		if (!said)
+			log_info("%s: waiting for it before taking the snapshot", why);
+		said = true;
+		{
+			struct timespec pause = {0, 100 * 1000 * 1000};
+
+			nanosleep(&pause, NULL);
+		}
 	}
-	else
-		ok = false;
-	if (!ok || rewritten[0] != '\0')
+}
+
+bool
+fullload_watch_sources(FullLoadSources *s, PGconn *probe, SyncError *err)
+{
+	char		pids[16 * 64 + 3];
+	size_t		len = 0;
+	const char *params[1] = {pids};
+	char		blocked[8];
+
+	if (!s->locked)
+		return true;
+	pids[len++] = '{';
+	for (int i = 0; i < s->count && i < 64; i++)
+		len += (size_t) snprintf(pids + len, sizeof(pids) - len, "%s%d", i ? "," : "",
+								 PQbackendPID(s->conns[i]));
+	snprintf(pids + len, sizeof(pids) - len, "}");
+	if (!pgconn_query_value(probe, blocked_writer_sql, 1, params, blocked,
+							sizeof(blocked), false, err))
+		return sync_error_context(err, "could not look for sessions waiting on the copy's locks");
+	if (blocked[0] == 't')
 	{
-		fullload_close_sources(sources);
-		return rewritten[0] != '\0' ||
-			sync_error_context(err, "could not lock the tables to copy on the source");
+		log_info("a transaction that wrote on the source waits for a lock the copy "
+				 "holds, and the new slot waits for that transaction: letting go of "
+				 "the locks until the slot exists");
+		rollback_all(s);
 	}
 	return true;
 }
 
-void
-fullload_close_sources(FullLoadSources *sources)
+bool
+fullload_import_sources(const FullLoadOptions *opts, FullLoadSources *s,
+						char *rewritten, size_t rewritten_size, SyncError *err)
 {
-	for (int i = 0; i < sources->count; i++)
-		pgconn_close(sources->conns[i]);
-	free(sources->conns);
-	sources->conns = NULL;
-	sources->count = 0;
+	char	   *lit;
+	char		sql[256];
+	PGresult   *res;
+	bool		retry;
+
+	rewritten[0] = '\0';
+	if (!s->locked)
+	{
+		/* fullload.before_relock: the slot exists, the sessions hold no lock */
+		FAILPOINT("fullload.before_relock");
+		if (!lock_all(s, &retry, rewritten, rewritten_size, err))
+			return retry || sync_error_context(err, "could not lock the tables to copy");
+	}
+	lit = pgconn_quote_literal(s->conns[0], opts->snapshot_name);
+	if (lit == NULL)
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	snprintf(sql, sizeof(sql), "SET TRANSACTION SNAPSHOT %s", lit);
+	free(lit);
+	for (int i = 0; i < s->count; i++)
+		if (!pgconn_exec(s->conns[i], sql, err))
+		{
+			rollback_all(s);
+			return sync_error_context(err, "could not import snapshot \"%s\" on source",
+									  opts->snapshot_name);
+		}
+	if ((res = pgconn_query(s->conns[0], unguarded_sql, 0, NULL, err)) == NULL)
+	{
+		rollback_all(s);
+		return sync_error_context(err, "could not check the tables to copy");
+	}
+	if (PQntuples(res) == 1)
+	{
+		snprintf(rewritten, rewritten_size, "table %s was rewritten, or created, on the "
+				 "source in the moment the copy held no lock on it (TRUNCATE, VACUUM "
+				 "FULL, CLUSTER or ALTER TABLE)", PQgetvalue(res, 0, 0));
+		rollback_all(s);
+	}
+	PQclear(res);
+	return true;
+}
+
+void
+fullload_close_sources(FullLoadSources *s)
+{
+	for (int i = 0; i < s->count; i++)
+		pgconn_close(s->conns[i]);
+	free(s->conns);
+	free(s->lock_sql);
+	memset(s, 0, sizeof(*s));
 }
 
 /* ------------------------------------------------------------------------

@@ -57,29 +57,47 @@ bool		fullload_check_target_tables(const FullLoadOptions *opts, PGconn *target,
 										 SyncError *err);
 
 /*
- * The copy's source sessions, opened before the copy by
- * fullload_open_sources() and closed after it by fullload_close_sources().
+ * The copy's source sessions (see "Guarding the snapshot" in fullload.c):
+ * fullload_lock_sources() before the slot and its snapshot exist,
+ * fullload_watch_sources() while the slot is created,
+ * fullload_import_sources() once the snapshot exists, then the plan and the
+ * copy on them, and fullload_close_sources() once the copy is done.
  */
 typedef struct FullLoadSources
 {
 	PGconn	  **conns;
 	int			count;
+	bool		locked;			/* every session holds every table's lock */
+	char	   *lock_sql;		/* LOCK TABLE ONLY ... of the tables to copy */
 } FullLoadSources;
 
 /*
- * Open opts->jobs source sessions, each with the snapshot imported and
- * ACCESS SHARE held on every table to copy (as pg_dump does), so that no
- * TRUNCATE or other table rewrite can empty a table under the snapshot
- * while the copy runs: those wait until the sessions are closed.  If a
- * table was rewritten, dropped or renamed after the snapshot was taken (or
- * a TRUNCATE queued up while the sessions took their locks), that snapshot
- * cannot copy it: rewritten receives a sentence saying so, no
- * session stays open, and the caller must take a new snapshot.  False on
- * any other failure.
+ * Open opts->jobs source sessions (once) and have each hold ACCESS SHARE on
+ * every table to copy, as pg_dump does: no TRUNCATE or other rewrite can
+ * then commit until the copy is done.  Tries again while a TRUNCATE or
+ * ALTER TABLE holds or waits for a table, for up to two minutes.
  */
-bool		fullload_open_sources(const FullLoadOptions *opts, FullLoadSources *sources,
-								  char *rewritten, size_t rewritten_size,
+bool		fullload_lock_sources(const FullLoadOptions *opts, FullLoadSources *sources,
 								  SyncError *err);
+
+/*
+ * Called while the slot is created (snapshot_create_slot_watched): if a
+ * transaction that wrote waits for one of the sessions' locks (the slot
+ * waits for it to end), let go of the locks.  probe: another source session.
+ */
+bool		fullload_watch_sources(FullLoadSources *sources, PGconn *probe,
+								   SyncError *err);
+
+/*
+ * Import the snapshot on every session (locking again first if the watch
+ * let go) and check that no table to copy was rewritten or created since
+ * the sessions last held their locks.  If one was, that snapshot cannot
+ * copy it: rewritten receives a sentence saying so, the sessions hold no
+ * lock, and the caller must take a new snapshot.  False on other failures.
+ */
+bool		fullload_import_sources(const FullLoadOptions *opts, FullLoadSources *sources,
+									char *rewritten, size_t rewritten_size,
+									SyncError *err);
 void		fullload_close_sources(FullLoadSources *sources);
 
 /* Copy every part not yet done with the sessions of opts->sources.  Returns

@@ -3,6 +3,8 @@
  */
 #include "engine/snapshot.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +12,53 @@
 
 #include "apply/pgconn.h"
 
+/* Wait for the result of the command sent on conn, calling watch every
+ * SLOT_WATCH_MS meanwhile; NULL (err set) on failure. */
+#define SLOT_WATCH_MS 500
+
+static PGresult *
+wait_watched(PGconn *conn, SlotWatchFn watch, void *arg, SyncError *err)
+{
+	PGresult   *res = NULL;
+	PGresult   *next;
+
+	while (PQisBusy(conn))
+	{
+		struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
+		int			r = poll(&pfd, 1, SLOT_WATCH_MS);
+
+		if (r < 0 && errno != EINTR)
+			return sync_error_set(err, SYNC_ERR_IO, "poll failed: %s", strerror(errno)), NULL;
+		if (r > 0 && !PQconsumeInput(conn))
+			return sync_error_set(err, SYNC_ERR_CONNECT, "source connection lost: %s",
+								  PQerrorMessage(conn)), NULL;
+		if (r == 0 && watch != NULL && !watch(arg, err))
+			return NULL;
+	}
+	while ((next = PQgetResult(conn)) != NULL)
+	{
+		if (res == NULL)
+			res = next;
+		else
+			PQclear(next);
+	}
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		return pgconn_error_from_result(conn, res, err), NULL;
+	return res;
+}
+
 bool
 snapshot_create_slot(ReplClient *rc, const char *slot, Lsn *consistent_lsn,
 					 char *snapshot_name, SyncError *err)
+{
+	return snapshot_create_slot_watched(rc, slot, consistent_lsn, snapshot_name,
+										NULL, NULL, err);
+}
+
+bool
+snapshot_create_slot_watched(ReplClient *rc, const char *slot, Lsn *consistent_lsn,
+							 char *snapshot_name, SlotWatchFn watch, void *arg,
+							 SyncError *err)
 {
 	char		cmd[256];
 	PGresult   *res;
@@ -24,7 +70,10 @@ snapshot_create_slot(ReplClient *rc, const char *slot, Lsn *consistent_lsn,
 	else
 		snprintf(cmd, sizeof(cmd),
 				 "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput EXPORT_SNAPSHOT", slot);
-	res = pgconn_query(rc->conn, cmd, 0, NULL, err);
+	if (!PQsendQuery(rc->conn, cmd))
+		res = NULL, sync_error_set(err, SYNC_ERR_CONNECT, "%s", PQerrorMessage(rc->conn));
+	else
+		res = wait_watched(rc->conn, watch, arg, err);
 	if (res == NULL)
 		return sync_error_context(err, "could not create replication slot \"%s\" on source",
 								  slot);

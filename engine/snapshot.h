@@ -32,6 +32,17 @@ bool		snapshot_create_slot(ReplClient *rc, const char *slot,
 								 Lsn *consistent_lsn, char *snapshot_name,
 								 SyncError *err);
 
+/*
+ * The same, calling watch(arg, err) every half second while the server has
+ * not answered (it waits for the transactions running on the source to
+ * end).  watch returns false, with err set, to give up.
+ */
+typedef bool (*SlotWatchFn) (void *arg, SyncError *err);
+bool		snapshot_create_slot_watched(ReplClient *rc, const char *slot,
+										 Lsn *consistent_lsn, char *snapshot_name,
+										 SlotWatchFn watch, void *arg,
+										 SyncError *err);
+
 /* Does a slot of this name exist on the source?  *active when in use. */
 bool		snapshot_slot_exists(PGconn *source, const char *slot, bool *exists,
 								 bool *active, SyncError *err);

@@ -10,6 +10,7 @@
 #include "apply/pgconn.h"
 #include "apply/result.h"
 #include "engine/cli.h"
+#include "engine/failpoint.h"
 #include "engine/json.h"
 #include "engine/log.h"
 #include "engine/progress.h"
@@ -226,9 +227,12 @@ cmd_status(int argc, char **argv)
 	}
 	if (target == NULL || optind < argc)
 		return fputs("pgstream status: --target is required\n", stderr), EXIT_USAGE;
+	cli_install_quit_handler("status");
 	memset(&r, 0, sizeof(r));
 	sync_error_clear(&err);
 	tgt = pgconn_connect(target, &co, "target", &err);
+	/* status.after_connect: connected, nothing read yet */
+	FAILPOINT("status.after_connect");
 	if (tgt == NULL || !load_report(tgt, &r, &err))
 	{
 		log_sync_error(&err);

@@ -666,17 +666,26 @@ abandon_slot(SyncRun *run)
 	return false;
 }
 
+/* While the slot is created: the copy's locks must not hold it up. */
+static bool
+watch_slot_creation(void *arg, SyncError *err)
+{
+	SyncRun    *run = arg;
+
+	return fullload_watch_sources(&run->sources, run->src, err);
+}
+
 /* A new slot and its exported snapshot. */
 static bool
 create_slot(SyncRun *run, SyncError *err)
 {
 	if (!sync_connect_replication(run, err) ||
-		!snapshot_create_slot(&run->rc, run->opt.slot, &run->consistent_lsn,
-							  run->snapshot, err))
+		!snapshot_create_slot_watched(&run->rc, run->opt.slot, &run->consistent_lsn,
+									  run->snapshot, watch_slot_creation, run, err))
 		return false;
 	log_info("created slot \"%s\" at %X/%X with snapshot %s", run->opt.slot,
 			 LSN_ARGS(run->consistent_lsn), run->snapshot);
-	/* sync.after_slot_created: the snapshot exists, no table is locked yet */
+	/* sync.after_slot_created: the snapshot exists, not yet imported */
 	FAILPOINT("sync.after_slot_created");
 	return true;
 }
@@ -685,20 +694,25 @@ create_slot(SyncRun *run, SyncError *err)
 #define SNAPSHOT_ATTEMPTS 3
 
 /*
- * The copy's source sessions, every table locked under the snapshot
- * (fullload_open_sources).  A table rewritten between the snapshot and the
- * locks cannot be copied from that snapshot: drop the slot and take another
- * (the schema on the target stays; its columns are checked against the new
- * snapshot, as on a resume), a few times, then give up saying why.
+ * The slot, its snapshot, and the copy's source sessions holding every
+ * table's lock from before the snapshot to the end of the copy
+ * (fullload.c, "Guarding the snapshot").  If the locks had to be let go
+ * while the slot was created and a table was rewritten meanwhile, that
+ * snapshot cannot copy it: drop the slot and take another, a few times,
+ * then give up saying why.  The tables on the target were made from
+ * pg_dump's own, earlier snapshot: their columns are checked against the
+ * slot's.
  */
 static bool
-lock_copy_sources(SyncRun *run, FullLoadOptions *fo, SyncError *err)
+take_snapshot(SyncRun *run, FullLoadOptions *fo, SyncError *err)
 {
-	char		rewritten[256];
+	char		rewritten[320];
 
 	for (int attempt = 1;; attempt++)
 	{
-		if (!fullload_open_sources(fo, &run->sources, rewritten, sizeof(rewritten), err))
+		if (!fullload_lock_sources(fo, &run->sources, err) || !create_slot(run, err))
+			return false;
+		if (!fullload_import_sources(fo, &run->sources, rewritten, sizeof(rewritten), err))
 			return abandon_slot(run);
 		if (rewritten[0] == '\0')
 			break;
@@ -713,19 +727,22 @@ lock_copy_sources(SyncRun *run, FullLoadOptions *fo, SyncError *err)
 		}
 		log_warn("%s: that snapshot could miss its rows; taking a new one", rewritten);
 		replclient_close(&run->rc);
-		if (!snapshot_drop_slot(run->src, run->opt.slot, err) || !create_slot(run, err))
+		if (!snapshot_drop_slot(run->src, run->opt.slot, err))
 			return false;
-		if (!fullload_check_target_tables(fo, run->tgt, err))
-			return abandon_slot(run);
 	}
-	/* sync.after_table_locks: every table to copy is locked under the snapshot */
+	if (!fullload_check_target_tables(fo, run->tgt, err))
+		return abandon_slot(run);
+	/* sync.after_table_locks: the snapshot imported, every table locked */
 	FAILPOINT("sync.after_table_locks");
 	log_info("the copy holds ACCESS SHARE on the tables it reads until it ends: "
 			 "a TRUNCATE or ALTER TABLE of them on the source waits until then");
 	return true;
 }
 
-/* Phases schema and copy: a new slot and snapshot, schema, then the copy. */
+/*
+ * Phases schema and copy: the schema (pg_dump with its own snapshot), then
+ * the slot and its snapshot with the tables locked, then the copy.
+ */
 static bool
 load_data(SyncRun *run, SyncError *err)
 {
@@ -748,14 +765,18 @@ load_data(SyncRun *run, SyncError *err)
 	/* the publications must exist before the slot's start point */
 	if (!run->opt.no_follow && !create_publications(run, err))
 		return false;
-	if (!create_slot(run, err))
-		return false;
 	if (!schema_count_steps(run->tgt, SCHEMA_PHASE_PRE, &pre_total, &pre_done, err))
 		return false;
+	/*
+	 * The schema first, from pg_dump's own snapshot: pg_dump asks for a lock
+	 * on every table, which must not queue behind a TRUNCATE that waits for
+	 * the copy's locks.  take_snapshot() checks the columns under the
+	 * slot's snapshot.
+	 */
 	if (pre_done == 0)
 	{
 		log_info("dumping the schema and creating tables on the target");
-		if (!schema_capture(run->opt.source, run->snapshot, run->tgt, err) ||
+		if (!schema_capture(run->opt.source, NULL, run->tgt, err) ||
 			!schema_apply_pre_data(run->tgt, err))
 			return false;
 		note_skipped_steps(run);
@@ -769,9 +790,7 @@ load_data(SyncRun *run, SyncError *err)
 	}
 	else if (!truncate_copied(run, err))
 		return false;
-	if (run->resuming && !fullload_check_target_tables(&fo, run->tgt, err))
-		return abandon_slot(run);
-	if (!lock_copy_sources(run, &fo, err))
+	if (!take_snapshot(run, &fo, err))
 		return false;
 	if (!state_set_phase(run->tgt, PHASE_COPY, run->consistent_lsn, err) ||
 		!fullload_plan(&fo, run->tgt, err))

@@ -743,6 +743,64 @@ START_TEST(sighup_while_pg_dump_runs_ends_pg_dump_too)
 END_TEST
 
 /*
+ * The commands that only read (assess, status) under INT, TERM and HUP,
+ * each signal raised at a failpoint once the command is connected: exit 1
+ * at once with a line naming the command and the signal, and nothing left
+ * on either server (no session of theirs stays).
+ */
+START_TEST(reading_commands_stop_at_once_on_every_signal_saying_so)
+{
+	const char *db = "op_sig_read";
+	static const char *const sigs[3][2] = {
+	    {"sigint", "SIGINT"}, {"sigterm", "SIGTERM"}, {"sighup", "SIGHUP"}};
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+
+	make_dbs(db);
+	itest_conninfo(src, &source, db);
+	itest_conninfo(tgt, &target, db);
+	for (int cmd = 0; cmd < 2; cmd++)
+		for (int i = 0; i < 3; i++)
+		{
+			const char *const assess[] = {itest_pgstream_bin(), "assess", "--source", src,
+			                              "--target", tgt, NULL};
+			const char *const status_argv[] = {itest_pgstream_bin(), "status", "--target",
+			                                   tgt, NULL};
+			const char *name = cmd == 0 ? "assess" : "status";
+			char env_fp[128];
+			char says[128];
+			char *out = NULL;
+			char *err = NULL;
+			int status;
+
+			snprintf(env_fp, sizeof(env_fp), "PGSTREAM_FAILPOINTS=%s.after_connect=%s",
+			         name, sigs[i][0]);
+			{
+				const char *const env[] = {env_fp, NULL};
+
+				status = proc_run(cmd == 0 ? assess : status_argv, env, CMD_TIMEOUT_MS,
+				                  &out, &err);
+			}
+			itest_print_output(name, status, out, err);
+			ck_assert_int_eq(status, 1);
+			snprintf(says, sizeof(says), "pgstream %s: received %s; stopped (it only reads, "
+			         "nothing to undo)", name, sigs[i][1]);
+			ck_assert_msg(strstr(err, says) != NULL, "expected \"%s\" in:\n%s", says, err);
+			free(out);
+			free(err);
+		}
+	ck_assert(cluster_wait_for(&source, "postgres",
+	                           "SELECT count(*) = 0 FROM pg_stat_activity"
+	                           " WHERE application_name LIKE 'pgstream%'", 10000));
+	ck_assert(cluster_wait_for(&target, "postgres",
+	                           "SELECT count(*) = 0 FROM pg_stat_activity"
+	                           " WHERE application_name LIKE 'pgstream%'", 10000));
+	itest_assert_scalar(&target, db, "SELECT count(*) FROM pg_namespace"
+	                                 " WHERE nspname = 'pgstream'", "0");
+}
+END_TEST
+
+/*
  * Every option of every command with a bad value: exit 3, a message that
  * names the option (or the keyword), and nothing created on either server.
  * "@S" and "@T" stand for the real source and target conninfo.
@@ -846,6 +904,7 @@ operator_suite(void)
 	tcase_add_test(tc, sigterm_during_the_copy_stops_the_run);
 	tcase_add_test(tc, sighup_while_streaming_stops_the_run_and_it_resumes);
 	tcase_add_test(tc, sighup_while_pg_dump_runs_ends_pg_dump_too);
+	tcase_add_test(tc, reading_commands_stop_at_once_on_every_signal_saying_so);
 	tcase_add_loop_test(tc, every_option_with_a_bad_value_is_a_usage_error_that_changes_nothing,
 	                    0, (int) (sizeof(bad_options) / sizeof(bad_options[0])));
 	suite_add_tcase(s, tc);

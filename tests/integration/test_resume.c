@@ -17,10 +17,11 @@
  * and a rewriting ALTER TABLE) is not MVCC-safe: once it commits, an older
  * snapshot sees the table empty.  A rewrite between the slot's snapshot and
  * the copy would copy nothing, silently offline, and live the stream's
- * UPDATEs of the missing rows would stop sync.  The sync holds ACCESS SHARE
- * on every table it copies from just after the snapshot until the copy
- * ends, and takes a new snapshot when a table was rewritten before that.
- * Both windows are reached at failpoints (sync.after_slot_created,
+ * UPDATEs of the missing rows would stop sync.  Every copy session holds
+ * ACCESS SHARE on every table it copies from before the snapshot is taken
+ * until the copy ends, and takes a new snapshot if it had to let go and a
+ * table was rewritten meanwhile.  Each window is reached at a failpoint
+ * (fullload.after_first_lock, fullload.before_relock,
  * sync.after_table_locks).
  */
 #include <signal.h>
@@ -210,12 +211,12 @@ assert_tables_equal(const char *db)
 }
 
 /*
- * sync paused at failpoint fp (with its failpoint directory), the command's
- * process in *p.
+ * sync with the failpoints of spec armed, paused at fp (with its failpoint
+ * directory), the command's process in *p.
  */
 static void
-spawn_paused(Proc *p, FailpointDir *fd, const char *db, const char *slot, const char *fp,
-             const char *jobs)
+spawn_paused(Proc *p, FailpointDir *fd, const char *db, const char *slot, const char *spec,
+             const char *fp, const char *jobs)
 {
 	char src[ITEST_CONNINFO_MAX];
 	char tgt[ITEST_CONNINFO_MAX];
@@ -225,7 +226,7 @@ spawn_paused(Proc *p, FailpointDir *fd, const char *db, const char *slot, const 
 
 	ck_assert(fpctl_init(fd));
 	fpctl_env(fd, env_dir, sizeof(env_dir));
-	snprintf(env_fp, sizeof(env_fp), "PGSTREAM_FAILPOINTS=%s=pause@1", fp);
+	snprintf(env_fp, sizeof(env_fp), "PGSTREAM_FAILPOINTS=%s", spec);
 	sync_argv(argv, src, tgt, db, slot, jobs);
 	{
 		const char *const env[] = {env_fp, env_dir, NULL};
@@ -236,37 +237,70 @@ spawn_paused(Proc *p, FailpointDir *fd, const char *db, const char *slot, const 
 }
 
 /*
- * A TRUNCATE committed right after the slot's snapshot was taken, before
- * the copy: the snapshot would see the table empty.  The run must notice
- * and copy from a new snapshot, so the target holds what the source holds.
+ * A transaction that wrote and then waits for a table the copy sessions
+ * hold: the slot being created waits for that transaction, which waits for
+ * the copy.  The sessions must let go until the slot exists (the TRUNCATE
+ * then commits before the snapshot), lock again under the snapshot, and
+ * notice a table rewritten in that lock-free moment (here a TRUNCATE at
+ * fullload.before_relock): a new snapshot, and the target holds what the
+ * source holds.
  */
-START_TEST(a_table_truncated_right_after_the_snapshot_is_copied_from_a_new_one)
+START_TEST(a_writer_waiting_on_the_copy_locks_does_not_hold_up_the_slot)
 {
-	const char *db = "snap_truncated";
+	const char *db = "snap_writer";
 	FailpointDir fd;
 	Proc p;
+	PGconn *w;
+	PGresult *res;
 	char *err;
 	int status;
 
 	make_source(db);
-	spawn_paused(&p, &fd, db, "snap_truncated", "sync.after_slot_created", "1");
+	spawn_paused(&p, &fd, db, "snap_writer",
+	             "fullload.after_first_lock=pause@1;fullload.before_relock=pause@1",
+	             "fullload.after_first_lock", "1");
+	w = cluster_connect(&source, db, NULL);
+	ck_assert_ptr_nonnull(w);
+	res = PQexec(w, "BEGIN; INSERT INTO small VALUES (5000, 'the writer')");
+	ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	ck_assert_int_eq(PQsendQuery(w, "TRUNCATE ONLY big"), 1);
+	ck_assert_msg(cluster_wait_for(&source, db,
+	                               "SELECT count(*) = 1 FROM pg_stat_activity"
+	                               " WHERE query = 'TRUNCATE ONLY big'"
+	                               " AND wait_event_type = 'Lock'", 30000),
+	              "the writer's TRUNCATE did not wait for the copy's locks");
+	fpctl_release(&fd, "fullload.after_first_lock");
+	/* the slot waits for the writer, the writer for the locks: let go */
+	res = PQgetResult(w);
+	ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	while ((res = PQgetResult(w)) != NULL)
+		PQclear(res);
+	res = PQexec(w, "COMMIT");
+	ck_assert_int_eq(PQresultStatus(res), PGRES_COMMAND_OK);
+	PQclear(res);
+	PQfinish(w);
+	/* the slot exists, no lock is held: a rewrite there must be noticed */
+	ck_assert_msg(fpctl_wait(&fd, "fullload.before_relock", 120000),
+	              "sync never reached fullload.before_relock");
 	ck_assert(cluster_psql(&source, db,
-	                       "UPDATE small SET v = 'changed' WHERE id = 1;"
 	                       "TRUNCATE ONLY small;"
-	                       "INSERT INTO small VALUES (1000, 'after the truncate')"));
-	fpctl_release(&fd, "sync.after_slot_created");
+	                       "INSERT INTO small VALUES (6000, 'after the truncate')"));
+	fpctl_release(&fd, "fullload.before_relock");
 	status = proc_wait(&p, SYNC_TIMEOUT_MS);
 	err = proc_stderr(&p);
 	itest_print_proc("pgstream sync", &p, status);
 	ck_assert_int_eq(status, 0);
 	proc_release(&p);
 	fpctl_cleanup(&fd);
-	itest_assert_scalar(&target, db, "SELECT count(*) FROM small", "1");
+	itest_assert_scalar(&target, db, "SELECT count(*) FROM big", "0");
+	itest_assert_scalar(&target, db, "SELECT string_agg(id::text, ',') FROM small", "6000");
 	assert_tables_equal(db);
-	ck_assert_msg(strstr(err, "table public.small was rewritten on the source after the "
-	                          "snapshot was taken (TRUNCATE, VACUUM FULL, CLUSTER or ALTER "
-	                          "TABLE): that snapshot could miss its rows; taking a new one")
-	              != NULL, "%s", err);
+	ck_assert_msg(strstr(err, "letting go of the locks until the slot exists") != NULL,
+	              "%s", err);
+	ck_assert_msg(strstr(err, "table public.small was rewritten, or created, on the source "
+	                          "in the moment the copy held no lock on it") != NULL, "%s", err);
 	free(err);
 	itest_assert_scalar(&source, "postgres",
 	                    "SELECT count(*) FROM pg_replication_slots", "0");
@@ -292,7 +326,8 @@ START_TEST(a_truncate_during_the_copy_waits_until_the_copy_is_done)
 	make_source(db);
 	fs_small = itest_table_fingerprint(&source, db, "public.small");
 	fs_big = itest_table_fingerprint(&source, db, "public.big");
-	spawn_paused(&p, &fd, db, "snap_waits", "sync.after_table_locks", "2");
+	spawn_paused(&p, &fd, db, "snap_waits", "sync.after_table_locks=pause",
+	             "sync.after_table_locks", "2");
 	conn = cluster_connect(&source, db, NULL);
 	ck_assert_ptr_nonnull(conn);
 	ck_assert_int_eq(PQsendQuery(conn, "TRUNCATE ONLY small, big"), 1);
@@ -332,9 +367,9 @@ END_TEST
 /*
  * A TRUNCATE that queues up after the first copy session locked the tables
  * and before the second did: the second cannot get its lock, and waiting
- * for it would wait for ever (the TRUNCATE waits for the first).  The run
- * lets go, the TRUNCATE commits, and the copy starts over from a snapshot
- * taken after it: the target holds what the source holds.
+ * for it would wait for ever (the TRUNCATE waits for the first).  The
+ * sessions let go, the TRUNCATE commits, and they lock again before the
+ * snapshot is taken: the target holds what the source holds.
  */
 START_TEST(a_truncate_queued_while_the_copy_sessions_lock_starts_it_over)
 {
@@ -347,7 +382,8 @@ START_TEST(a_truncate_queued_while_the_copy_sessions_lock_starts_it_over)
 	int status;
 
 	make_source(db);
-	spawn_paused(&p, &fd, db, "snap_queued", "fullload.after_first_lock", "2");
+	spawn_paused(&p, &fd, db, "snap_queued", "fullload.after_first_lock=pause@1",
+	             "fullload.after_first_lock", "2");
 	conn = cluster_connect(&source, db, NULL);
 	ck_assert_ptr_nonnull(conn);
 	ck_assert_int_eq(PQsendQuery(conn, "TRUNCATE ONLY small"), 1);
@@ -371,9 +407,9 @@ START_TEST(a_truncate_queued_while_the_copy_sessions_lock_starts_it_over)
 	PQfinish(conn);
 	itest_assert_scalar(&target, db, "SELECT count(*) FROM small", "0");
 	assert_tables_equal(db);
-	ck_assert_msg(strstr(err, "a TRUNCATE or ALTER TABLE on the source asked for a table "
-	                          "to copy while the copy sessions locked them: that snapshot "
-	                          "could miss its rows; taking a new one") != NULL, "%s", err);
+	ck_assert_msg(strstr(err, "a TRUNCATE or ALTER TABLE on the source holds or waits for "
+	                          "a table to copy: waiting for it before taking the snapshot")
+	              != NULL, "%s", err);
 	free(err);
 	itest_assert_scalar(&source, "postgres",
 	                    "SELECT count(*) FROM pg_replication_slots", "0");
@@ -390,7 +426,7 @@ resume_suite(void)
 	tcase_add_unchecked_fixture(tc, clusters_setup, clusters_teardown);
 	tcase_add_test(tc, resume_after_a_kill_in_the_copy_is_exact);
 	tcase_add_test(tc, a_table_changed_between_runs_stops_with_a_clear_message_and_no_slot);
-	tcase_add_test(tc, a_table_truncated_right_after_the_snapshot_is_copied_from_a_new_one);
+	tcase_add_test(tc, a_writer_waiting_on_the_copy_locks_does_not_hold_up_the_slot);
 	tcase_add_test(tc, a_truncate_during_the_copy_waits_until_the_copy_is_done);
 	tcase_add_test(tc, a_truncate_queued_while_the_copy_sessions_lock_starts_it_over);
 	suite_add_tcase(s, tc);
