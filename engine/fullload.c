@@ -366,6 +366,14 @@ lock_all(FullLoadSources *s, bool *retry, char *why, size_t why_size, SyncError 
 			/* 55P03 lock_not_available, 42P01 undefined_table */
 			*retry = strcmp(err->sqlstate, "55P03") == 0 ||
 				strcmp(err->sqlstate, "42P01") == 0;
+			/* 53200 out_of_memory: the shared lock table is full */
+			if (strcmp(err->sqlstate, "53200") == 0 &&
+				(err->code = SYNC_ERR_PRECONDITION) != SYNC_ERR_NONE)
+				sync_error_context(err, "each of the %d copy sessions locks every table "
+								   "to copy, which needs about (tables x %d) lock slots on "
+								   "the source: raise max_locks_per_transaction there (it "
+								   "needs a restart) or run with fewer --jobs", s->count,
+								   s->count);
 			if (*retry)
 				snprintf(why, why_size, "%s",
 						 strcmp(err->sqlstate, "42P01") == 0

@@ -265,10 +265,10 @@ typedef struct DrillConfig
 	int windows_seconds; /* how long the target stays stopped per kill */
 	/*
 	 * TRUNCATE ONLY of the parent from the start, through the full load
-	 * and catch-up; false: it joins the load once sync streams.  With it
-	 * from the start, sync stops in catch-up on an UPDATE of the parent
-	 * that matches no row on the target (engine bug found by drill 6, not
-	 * fixed yet): make test runs the short drill with false.
+	 * and catch-up; false: it joins the load once sync streams.  From the
+	 * start it found that a TRUNCATE committed after the slot's snapshot
+	 * emptied the table under it (fixed: the copy locks the tables before
+	 * the snapshot exists, engine/fullload.c).
 	 */
 	bool windows_truncate_early;
 } DrillConfig;
