@@ -30,8 +30,10 @@
  *       names --state-schema.
  *   a_source_schema_named_like_the_state_schema_migrates_with_state_schema
  *       the same source with --state-schema pgs_state: assess checks that
- *       name, the run keeps its state there and drops it at the end, and
- *       the user's schema "pgstream" arrives exactly.
+ *       name (on the source, and on the target where a schema of that name
+ *       holding no migration is refused), the run keeps its state there and
+ *       drops it at the end, and the user's schema "pgstream" arrives
+ *       exactly.
  *   role_timeouts_on_the_source_do_not_fail_the_run
  *       a source role with 1 ms statement and lock timeouts and 1 s idle
  *       timeouts: sync and assess still work.
@@ -527,7 +529,9 @@ START_TEST(a_source_schema_named_like_the_state_schema_migrates_with_state_schem
 {
 	const char *db = "op_state_other";
 	const char *point = "fullload.after_part_commit";
-	const char *const extra[] = {"--no-follow", "--state-schema", "pgs_state", NULL};
+	/* one worker: it alone pauses after its first part, so exactly one is done */
+	const char *const extra[] = {"--no-follow", "--jobs", "1", "--state-schema", "pgs_state",
+	                             NULL};
 	char src[ITEST_CONNINFO_MAX];
 	char tgt[ITEST_CONNINFO_MAX];
 	char fp_dir[PATH_MAX + 64];
@@ -572,6 +576,25 @@ START_TEST(a_source_schema_named_like_the_state_schema_migrates_with_state_schem
 		                          "named \"public\"") != NULL, "%s", err);
 		free(out);
 		free(err);
+	}
+	{
+		/* a schema of that name on the target that holds no migration */
+		const char *const asargv[] = {itest_pgstream_bin(), "assess", "--source", src,
+		                              "--target", tgt, "--no-follow", "--state-schema",
+		                              "pgs_state", NULL};
+
+		ck_assert(cluster_psql(&target, db, "CREATE SCHEMA pgs_state;"
+		                                    "CREATE TABLE pgs_state.keep (id int)"));
+		status = proc_run(asargv, NULL, CMD_TIMEOUT_MS, &out, &err);
+		itest_print_output("pgstream assess (target has pgs_state)", status, out, err);
+		ck_assert_int_eq(status, 2);
+		ck_assert_msg(strstr(err, "blocking: state_schema (pgs_state): the target already has "
+		                          "a schema named \"pgs_state\" (1 relation(s)) that holds no "
+		                          "pgstream migration") != NULL, "%s", err);
+		ck_assert_msg(strstr(err, "or run with --state-schema OTHER_NAME") != NULL, "%s", err);
+		free(out);
+		free(err);
+		ck_assert(cluster_psql(&target, db, "DROP SCHEMA pgs_state CASCADE"));
 	}
 
 	ck_assert(fpctl_init(&fd));
