@@ -121,7 +121,7 @@ assess_query(AssessContext *cx, PGconn *conn, const char *check,
 			 const char *sql, int nparams, const char *const *params)
 {
 	SyncError	err;
-	/* every check names the state schema's name through USER_NS */
+	/* the checks leave the state schema out by name ({state_literal} in USER_NS) */
 	PGresult   *res = pgconn_query(conn, state_sql(sql), nparams, params, &err);
 
 	if (res == NULL)
@@ -551,11 +551,13 @@ check_name_taken(AssessContext *cx)
 					 o->slot_name);
 	else if (res != NULL && PQntuples(res) > 0 &&
 			 strcmp(PQgetvalue(res, 0, 0), "lost") == 0)
-		findings_add(cx->out, FINDING_BLOCKING, "slot_lost", o->slot_name,
-					 "start the migration again: drop the state schema on the target "
-					 "and the slot on the source, then run sync",
+	{
+		snprintf(fix, sizeof(fix), "start the migration again: drop schema %s on the "
+				 "target and the slot on the source, then run sync", state_schema_quoted());
+		findings_add(cx->out, FINDING_BLOCKING, "slot_lost", o->slot_name, fix,
 					 "replication slot \"%s\" was invalidated (max_slot_wal_keep_size): "
 					 "changes since it stopped are lost", o->slot_name);
+	}
 	PQclear(res);
 	if (o->publication_name == NULL)
 		return;
