@@ -17,6 +17,7 @@
 #include "apply/durable.h"
 #include "apply/pgconn.h"
 #include "apply/sqlbuild.h"
+#include "apply/statesql.h"
 
 #define BIG_PARAM_BYTES (64 * 1024)	/* a text value passed in place from here */
 #define PIPELINE_DEPTH 256		/* results outstanding before we read some */
@@ -338,6 +339,7 @@ send_simple(Writer *w, const char *sql, SyncError *err)
  * Statements every batch runs, prepared once per session (session_setup):
  * a busy stream commits a batch or two per source transaction, and parsing
  * and planning these each time cost the target more than the changes did.
+ * {state} is the state schema, put in by state_sql() when they are prepared.
  */
 typedef enum FixedStmt
 {
@@ -359,7 +361,7 @@ static const struct
 	[FX_COMMIT] = {"pgs_commit", "COMMIT", 0},
 	[FX_SYNC_COMMIT] = {"pgs_sync_commit", "SET LOCAL synchronous_commit = on", 0},
 	[FX_PROGRESS] = {"pgs_progress",
-		"UPDATE pgstream.migration SET applied_lsn = $1::pg_lsn,"
+		"UPDATE {state}.migration SET applied_lsn = $1::pg_lsn,"
 		" applied_commit_time = to_timestamp($2::float8),"
 		" barrier_token = coalesce($3, barrier_token),"
 		" barrier_lsn = coalesce($4::pg_lsn, barrier_lsn),"
@@ -1331,7 +1333,7 @@ send_progress(Writer *w, Lsn end_lsn, PgTimestamp commit_time, SyncError *err)
 	params[1] = ts;
 	params[2] = w->barrier_token[0] ? w->barrier_token : NULL;
 	params[3] = w->barrier_token[0] ? lsn_format(w->barrier_lsn, blsn) : NULL;
-	return send_fixed(w, FX_PROGRESS, params, PENDING_ANY, "pgstream.migration", err);
+	return send_fixed(w, FX_PROGRESS, params, PENDING_ANY, state_sql("{state}.migration"), err);
 }
 
 /*
@@ -1469,21 +1471,21 @@ session_setup(Writer *w, SyncError *err)
 {
 	for (int i = 0; i < FX_COUNT; i++)
 	{
-		PGresult   *res = PQprepare(w->conn, fixed_stmts[i].name, fixed_stmts[i].sql,
+		PGresult   *res = PQprepare(w->conn, fixed_stmts[i].name, state_sql(fixed_stmts[i].sql),
 									fixed_stmts[i].nparams, NULL);
 		bool		ok = PQresultStatus(res) == PGRES_COMMAND_OK;
 
 		if (!ok)
 			sync_error_set(err, SYNC_ERR_SERVER, "could not prepare \"%s\" on the target: %s",
-						   fixed_stmts[i].sql, PQerrorMessage(w->conn));
+						   state_sql(fixed_stmts[i].sql), PQerrorMessage(w->conn));
 		PQclear(res);
 		if (!ok)
 			return false;
 	}
 	if (!w->async_commit)
 		return pgconn_exec(w->conn, "SET synchronous_commit = on", err);
-	if (!pgconn_exec(w->conn, "SET synchronous_commit = on;"
-					 " UPDATE pgstream.migration SET updated_at = now() WHERE id = 1", err))
+	if (!pgconn_exec(w->conn, state_sql("SET synchronous_commit = on;"
+					 " UPDATE {state}.migration SET updated_at = now() WHERE id = 1"), err))
 		return sync_error_context(err, "could not flush the target's WAL before streaming");
 	return pgconn_exec(w->conn, "SET synchronous_commit = off", err);
 }
@@ -1556,8 +1558,8 @@ check_position(Writer *w, Lsn expected, SyncError *err)
 				b[LSN_FORMAT_MAX];
 	Lsn			applied;
 
-	if (!pgconn_query_value(w->conn, "SELECT coalesce(applied_lsn, consistent_lsn)::text"
-							" FROM pgstream.migration", 0, NULL, v, sizeof(v), false, err))
+	if (!pgconn_query_value(w->conn, state_sql("SELECT coalesce(applied_lsn, consistent_lsn)::text"
+							" FROM {state}.migration"), 0, NULL, v, sizeof(v), false, err))
 		return sync_error_context(err, "could not read the applied position on the target");
 	if (!lsn_parse(v, &applied))
 		return sync_error_set(err, SYNC_ERR_SERVER, "bad applied position \"%s\" on the target", v);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "apply/pgconn.h"
+#include "apply/statesql.h"
 #include "engine/assess_internal.h"
 #include "engine/json.h"
 #include "engine/subproc.h"
@@ -120,7 +121,8 @@ assess_query(AssessContext *cx, PGconn *conn, const char *check,
 			 const char *sql, int nparams, const char *const *params)
 {
 	SyncError	err;
-	PGresult   *res = pgconn_query(conn, sql, nparams, params, &err);
+	/* the checks leave the state schema out by name ({state_literal} in USER_NS) */
+	PGresult   *res = pgconn_query(conn, state_sql(sql), nparams, params, &err);
 
 	if (res == NULL)
 		findings_add(cx->out, FINDING_WARNING, check,
@@ -487,26 +489,44 @@ check_publication_taken(AssessContext *cx, const char *name)
 }
 
 /*
- * pgstream keeps its run state in schema "pgstream" on the target and drops
- * it when the migration ends; every catalog check leaves that schema out.
- * A source schema of that name would be copied into the state schema and
- * dropped with it.
+ * pgstream keeps its run state in the state schema on the target ("pgstream",
+ * or --state-schema) and drops it when the migration ends; every catalog
+ * check leaves that schema out.  A source schema of that name would be
+ * copied into the state schema and dropped with it.  On the target, a
+ * schema of that name that holds no migration would make sync fail after
+ * the slot exists (and be dropped with its contents at the end).
  */
+#define STATE_SCHEMA_SQL \
+	"SELECT count(c.oid) FROM pg_catalog.pg_namespace n" \
+	" LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid" \
+	" WHERE n.nspname = {state_literal} GROUP BY n.oid"
+
 static void
 check_state_schema(AssessContext *cx)
 {
-	PGresult   *res = assess_query(cx, cx->src, "state_schema",
-								   "SELECT count(c.oid) FROM pg_catalog.pg_namespace n"
-								   " LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid"
-								   " WHERE n.nspname = 'pgstream' GROUP BY n.oid", 0, NULL);
+	PGresult   *res = assess_query(cx, cx->src, "state_schema", STATE_SCHEMA_SQL, 0, NULL);
 
 	if (res != NULL && PQntuples(res) == 1)
-		findings_add(cx->out, FINDING_BLOCKING, "state_schema", "pgstream",
-					 "rename it on the source for the migration (ALTER SCHEMA pgstream "
-					 "RENAME TO ...) and back on the target afterwards",
-					 "the source has a schema named \"pgstream\" (%s relation(s)): pgstream "
+		findings_add(cx->out, FINDING_BLOCKING, "state_schema", state_schema_name(),
+					 "rename it, or run with --state-schema OTHER_NAME (and give cutover "
+					 "and status the same --state-schema)",
+					 "the source has a schema named %s (%s relation(s)): pgstream "
 					 "keeps its own state in a schema of that name on the target and drops "
-					 "it at the end, so that schema would be lost", PQgetvalue(res, 0, 0));
+					 "it at the end, so that schema would be lost", state_schema_quoted(),
+					 PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (cx->opts->resuming)
+		return;					/* it is this migration's state */
+	res = assess_query(cx, cx->tgt, "state_schema", STATE_SCHEMA_SQL, 0, NULL);
+	if (res != NULL && PQntuples(res) == 1)
+		findings_add(cx->out, FINDING_BLOCKING, "state_schema", state_schema_name(),
+					 "drop it on the target if nothing in it is needed, or run with "
+					 "--state-schema OTHER_NAME (and give cutover and status the same "
+					 "--state-schema)",
+					 "the target already has a schema named %s (%s relation(s)) that holds "
+					 "no pgstream migration: pgstream creates its state in a new schema of "
+					 "that name and drops it at the end", state_schema_quoted(),
+					 PQgetvalue(res, 0, 0));
 	PQclear(res);
 }
 
@@ -531,11 +551,13 @@ check_name_taken(AssessContext *cx)
 					 o->slot_name);
 	else if (res != NULL && PQntuples(res) > 0 &&
 			 strcmp(PQgetvalue(res, 0, 0), "lost") == 0)
-		findings_add(cx->out, FINDING_BLOCKING, "slot_lost", o->slot_name,
-					 "start the migration again: drop schema pgstream on the target "
-					 "and the slot on the source, then run sync",
+	{
+		snprintf(fix, sizeof(fix), "start the migration again: drop schema %s on the "
+				 "target and the slot on the source, then run sync", state_schema_quoted());
+		findings_add(cx->out, FINDING_BLOCKING, "slot_lost", o->slot_name, fix,
 					 "replication slot \"%s\" was invalidated (max_slot_wal_keep_size): "
 					 "changes since it stopped are lost", o->slot_name);
+	}
 	PQclear(res);
 	if (o->publication_name == NULL)
 		return;

@@ -12,11 +12,15 @@
 #include <string.h>
 
 #include "apply/pgconn.h"
+#include "apply/statesql.h"
 #include "engine/assess_internal.h"
 
-/* Schemas pgstream migrates: not the system's, not its own state schema. */
+/*
+ * Schemas pgstream migrates: not the system's, not its own state schema.
+ * Queries that use it go through state_sql() (assess_query does).
+ */
 #define USER_NS(n) \
-	" " n ".nspname NOT IN ('pg_catalog', 'information_schema', 'pgstream')" \
+	" " n ".nspname NOT IN ('pg_catalog', 'information_schema', {state_literal})" \
 	" AND " n ".nspname !~ '^pg_(toast|temp)'"
 
 /* Relations that belong to an extension are created by CREATE EXTENSION. */
@@ -221,7 +225,7 @@ row_identity(const PGresult *res, int r)
 bool
 assess_list_no_key_tables(PGconn *source, NoKeyTables *out, SyncError *err)
 {
-	PGresult   *res = pgconn_query(source, identity_sql, 0, NULL, err);
+	PGresult   *res = pgconn_query(source, state_sql(identity_sql), 0, NULL, err);
 	int			n = 0;
 
 	memset(out, 0, sizeof(*out));

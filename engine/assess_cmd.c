@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "apply/pgconn.h"
+#include "apply/statesql.h"
 #include "engine/assess.h"
 #include "engine/cli.h"
 #include "engine/failpoint.h"
@@ -27,6 +28,8 @@ static const char assess_help[] =
 	"  --target CONNINFO    target database\n"
 	"  --slot NAME          slot name sync will use (default \"pgstream\")\n"
 	"  --publication NAME   publication name sync will use (default \"pgstream\")\n"
+	"  --state-schema NAME  state schema name sync will use (default \"pgstream\"):\n"
+	"                       the source must not have a schema of that name\n"
 	"  --no-follow          assess an offline migration (sync --no-follow): no\n"
 	"                       publication, so replica identity and the other\n"
 	"                       live-only checks are skipped\n"
@@ -44,15 +47,16 @@ static const char assess_help[] =
 	"Exit codes: 0 no blocking finding, 2 blocking findings, 3 usage error,\n"
 	"4 could not connect, 1 a check could not run.\n";
 
-/* Does the target hold the state of a sync (schema "pgstream")? */
+/* Does the target hold the state of a sync (in the state schema)? */
 static bool
 target_has_state(PGconn *tgt)
 {
 	char		buf[8];
 	SyncError	ignored;
 
-	return pgconn_query_value(tgt, "SELECT pg_catalog.to_regclass('pgstream.migration')"
-							  " IS NOT NULL", 0, NULL, buf, sizeof(buf), false,
+	return pgconn_query_value(tgt, state_sql("SELECT pg_catalog.to_regclass("
+							  "pg_catalog.quote_ident({state_literal}) || '.migration')"
+							  " IS NOT NULL"), 0, NULL, buf, sizeof(buf), false,
 							  &ignored) && buf[0] == 't';
 }
 
@@ -67,10 +71,12 @@ cmd_assess(int argc, char **argv)
 		{"json", no_argument, NULL, 'j'},
 		{"no-follow", no_argument, NULL, 'n'},
 		{"no-key-tables", required_argument, NULL, 'k'},
+		{"state-schema", required_argument, NULL, 'x'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
 	AssessOptions ao = {"pgstream", "pgstream", false};
+	const char *state_schema = STATE_SCHEMA_DEFAULT;
 	const char *source = NULL,
 			   *target = NULL;
 	bool		json = false;
@@ -103,6 +109,9 @@ cmd_assess(int argc, char **argv)
 			case 'j':
 				json = true;
 				break;
+			case 'x':
+				state_schema = optarg;
+				break;
 			case 'n':
 				ao.publication_name = NULL;
 				break;
@@ -133,6 +142,8 @@ cmd_assess(int argc, char **argv)
 		fprintf(stderr, "pgstream assess: %s\n", err.message);
 		return EXIT_USAGE;
 	}
+	if (!cli_use_state_schema("assess", state_schema))
+		return EXIT_USAGE;
 	cli_install_quit_handler("assess");
 	findings_init(&f);
 	if (!pgconn_check_conninfo(source, "source", &err) ||

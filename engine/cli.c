@@ -10,6 +10,9 @@
 #include <unistd.h>
 #include <stdlib.h>
 
+#include "apply/statesql.h"
+#include "protocol/names.h"
+
 int
 cli_exit_code(const SyncError *err)
 {
@@ -35,6 +38,20 @@ cli_parse_int(const char *text, long min, long max, long *out)
 	if (errno != 0 || end == text || *end != '\0' || v < min || v > max)
 		return false;
 	*out = v;
+	return true;
+}
+
+bool
+cli_use_state_schema(const char *command, const char *name)
+{
+	SyncError	err;
+
+	if (!names_state_schema_check(name, &err))
+	{
+		fprintf(stderr, "pgstream %s: %s\n", command, err.message);
+		return false;
+	}
+	state_schema_set(name);
 	return true;
 }
 

@@ -61,6 +61,15 @@ void		cli_install_quit_handler(const char *command);
 /* "SIGINT", "SIGTERM", "SIGHUP", else "a signal". */
 const char *cli_signal_name(int sig);
 
+/*
+ * Check the --state-schema value of a command (protocol/names.h) and make it
+ * the state schema of this process (apply/statesql.h).  Call once, after
+ * the options are parsed and before anything connects.  A bad name prints
+ * "pgstream COMMAND: invalid --state-schema ..." and returns false (exit
+ * EXIT_USAGE).
+ */
+bool		cli_use_state_schema(const char *command, const char *name);
+
 /* Subcommands: argv[0] is the subcommand name. */
 int			cmd_peek(int argc, char **argv);
 int			cmd_sync(int argc, char **argv);

@@ -40,6 +40,7 @@
 
 #include "apply/pgconn.h"
 #include "apply/result.h"
+#include "apply/statesql.h"
 #include "engine/cli.h"
 #include "engine/failpoint.h"
 #include "engine/json.h"
@@ -101,8 +102,8 @@ static const char cutover_help[] =
 	"barrier into the source WAL and waits until sync has applied everything\n"
 	"committed before it; then sets sequences from the source, creates the\n"
 	"deferred foreign keys and triggers on the target, compares row counts per\n"
-	"table, drops the slot and publication on the source and the pgstream\n"
-	"schema on the target, and reports what it verified.\n"
+	"table, drops the slot and publication on the source and the state schema\n"
+	"on the target, and reports what it verified.\n"
 	"\n"
 	"Options:\n"
 	"  --source CONNINFO   source database (same as given to sync)\n"
@@ -115,6 +116,9 @@ static const char cutover_help[] =
 	"  --timeout SECONDS   how long to wait for the barrier (default 300); on\n"
 	"                      timeout the migration keeps streaming\n"
 	"  --json              print the report as JSON on stdout\n"
+	"  --state-schema NAME\n"
+	"                      the schema on the target that holds the migration's\n"
+	"                      state, as given to sync (default \"pgstream\")\n"
 	"  --help              show this help\n"
 	"\n"
 	"SIGINT, SIGTERM and SIGHUP stop the cutover and undo it (before its point\n"
@@ -141,10 +145,12 @@ parse_options(int argc, char **argv, CutoverOptions *o)
 		{"freeze", no_argument, NULL, 'f'},
 		{"timeout", required_argument, NULL, 'T'},
 		{"json", no_argument, NULL, 'j'},
+		{"state-schema", required_argument, NULL, 'x'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
 	int			c;
+	const char *state_schema = STATE_SCHEMA_DEFAULT;
 
 	memset(o, 0, sizeof(*o));
 	o->timeout_s = 300;
@@ -159,6 +165,8 @@ parse_options(int argc, char **argv, CutoverOptions *o)
 			o->freeze = true;
 		else if (c == 'j')
 			o->json = true;
+		else if (c == 'x')
+			state_schema = optarg;
 		else if (c == 'T')
 		{
 			if (!cli_parse_int(optarg, 1, 86400, &o->timeout_s))
@@ -171,6 +179,8 @@ parse_options(int argc, char **argv, CutoverOptions *o)
 	}
 	if (!o->source || !o->target || optind < argc)
 		return fputs("pgstream cutover: --source and --target are required\n", stderr), EXIT_USAGE;
+	if (!cli_use_state_schema("cutover", state_schema))
+		return EXIT_USAGE;
 	return EXIT_OK;
 }
 
@@ -244,10 +254,10 @@ preflight(Cutover *c, SyncError *err)
 								sizeof(db), false, err))
 			return false;
 		return sync_error_set(err, SYNC_ERR_PRECONDITION,
-							  "target database \"%s\" holds no pgstream migration (no schema "
-							  "\"pgstream\"): check --target (if this migration's cutover "
-							  "already completed, there is nothing left to do); nothing was "
-							  "changed on the source", db);
+							  "target database \"%s\" holds no pgstream migration in schema "
+							  "%s: check --target and --state-schema (if this migration's "
+							  "cutover already completed, there is nothing left to do); "
+							  "nothing was changed on the source", db, state_schema_quoted());
 	}
 	if (!state_cutover_lock(c->tgt, &got, err))
 		return false;
@@ -503,7 +513,7 @@ write_barrier(Cutover *c, SyncError *err)
 	if (!not_stopped(err))
 		return false;
 	make_token(r->token, sizeof(r->token));
-	res = pgconn_query(c->tgt, "UPDATE pgstream.migration SET cutover_token = $1", 1,
+	res = pgconn_query(c->tgt, state_sql("UPDATE {state}.migration SET cutover_token = $1"), 1,
 					   params + 1, err);
 	if (res == NULL)
 		return sync_error_context(err, "could not arm the cutover barrier on the target");
@@ -536,8 +546,8 @@ resume_barrier(Cutover *c, SyncError *err)
 	if (!not_stopped(err))
 		return false;
 	snprintf(r->token, sizeof(r->token), "%s", c->st.barrier_token);
-	res = pgconn_query(c->tgt, "UPDATE pgstream.migration SET cutover_token = $1"
-					   " RETURNING coalesce(barrier_lsn::text, '')", 1, params, err);
+	res = pgconn_query(c->tgt, state_sql("UPDATE {state}.migration SET cutover_token = $1"
+					   " RETURNING coalesce(barrier_lsn::text, '')"), 1, params, err);
 	if (res == NULL)
 		return sync_error_context(err, "could not arm the cutover barrier on the target");
 	snprintf(r->barrier_lsn, sizeof(r->barrier_lsn), "%s", PQgetvalue(res, 0, 0));
@@ -554,8 +564,8 @@ disarm_barrier(Cutover *c)
 {
 	const char *params[1] = {c->r->token};
 	SyncError	e;
-	PGresult   *res = pgconn_query(c->tgt, "UPDATE pgstream.migration SET cutover_token = NULL"
-								   " WHERE cutover_token = $1", 1, params, &e);
+	PGresult   *res = pgconn_query(c->tgt, state_sql("UPDATE {state}.migration SET cutover_token = NULL"
+								   " WHERE cutover_token = $1"), 1, params, &e);
 
 	if (res != NULL)
 		log_info("barrier %s disarmed: sync streams on past it", c->r->token);
@@ -635,14 +645,14 @@ check_untracked_tables(PGconn *src, PGconn *tgt, SyncError *err)
 		"SELECT format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c"
 		" JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 		" WHERE c.relkind = 'r' AND c.relpersistence = 'p'"
-		" AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgstream')"
+		" AND n.nspname NOT IN ('pg_catalog', 'information_schema', {state_literal})"
 		" AND n.nspname !~ '^pg_(toast|temp)'"
 		" AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"
 		"   WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid"
 		"   AND d.deptype = 'e')";
-	PGresult   *s = pgconn_query(src, list, 0, NULL, err);
-	PGresult   *t = s ? pgconn_query(tgt, "SELECT format('%I.%I', nspname, relname)"
-									 " FROM pgstream.tables", 0, NULL, err) : NULL;
+	PGresult   *s = pgconn_query(src, state_sql(list), 0, NULL, err);
+	PGresult   *t = s ? pgconn_query(tgt, state_sql("SELECT format('%I.%I', nspname, relname)"
+									 " FROM {state}.tables"), 0, NULL, err) : NULL;
 	char		missing[400] = "";
 	int			nmissing = 0;
 
@@ -694,8 +704,8 @@ wait_until(PGconn *conn, const char *sql, int nparams, const char *const *params
 static bool
 compare_counts(PGconn *src, PGconn *tgt, CutoverReport *r, SyncError *err)
 {
-	PGresult   *tables = pgconn_query(tgt, "SELECT format('%I.%I', nspname, relname)"
-									  " FROM pgstream.tables ORDER BY 1", 0, NULL, err);
+	PGresult   *tables = pgconn_query(tgt, state_sql("SELECT format('%I.%I', nspname, relname)"
+									  " FROM {state}.tables ORDER BY 1"), 0, NULL, err);
 
 	if (tables == NULL)
 		return false;
@@ -737,8 +747,8 @@ compare_counts(PGconn *src, PGconn *tgt, CutoverReport *r, SyncError *err)
 static bool
 compare_insert_only(PGconn *src, PGconn *tgt, int *checked, SyncError *err)
 {
-	PGresult   *t = pgconn_query(tgt, "SELECT format('%I.%I', nspname, relname)"
-								 " FROM pgstream.insert_only_tables ORDER BY 1", 0, NULL, err);
+	PGresult   *t = pgconn_query(tgt, state_sql("SELECT format('%I.%I', nspname, relname)"
+								 " FROM {state}.insert_only_tables ORDER BY 1"), 0, NULL, err);
 	char		differ[400] = "";
 
 	if (t == NULL)
@@ -850,7 +860,7 @@ cutover_execute(Cutover *c, double t0, SyncError *err)
 		return false;
 	params[0] = c->r->token;
 	if (!c->resumed &&
-		!wait_until(c->tgt, "SELECT coalesce(barrier_token = $1, false) FROM pgstream.migration",
+		!wait_until(c->tgt, state_sql("SELECT coalesce(barrier_token = $1, false) FROM {state}.migration"),
 					1, params, deadline, err))
 		return cli_stop_requested ? false :
 			sync_error_context(err, "the barrier was not applied within %ld s (is pgstream sync "

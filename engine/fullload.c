@@ -13,6 +13,7 @@
 
 #include "apply/pgconn.h"
 #include "apply/result.h"
+#include "apply/statesql.h"
 #include "engine/failpoint.h"
 #include "engine/log.h"
 #include "engine/progress.h"
@@ -99,7 +100,7 @@ static const char columns_query_fmt[] =
 	" FROM pg_catalog.pg_class c"
 	" JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 	" WHERE c.relkind = 'r'"
-	" AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgstream')"
+	" AND n.nspname NOT IN ('pg_catalog', 'information_schema', {state_literal})"
 	" AND n.nspname !~ '^pg_(toast|temp)'"
 	" ORDER BY format('%%I.%%I', n.nspname, c.relname) COLLATE \"C\"";	/* strcmp order, for find_sorted() */
 
@@ -110,7 +111,7 @@ query_columns(PGconn *conn, SyncError *err)
 
 	snprintf(query, sizeof(query), columns_query_fmt,
 			 PQserverVersion(conn) >= 120000 ? "AND a.attgenerated = ''" : "");
-	return pgconn_query(conn, query, 0, NULL, err);
+	return pgconn_query(conn, state_sql(query), 0, NULL, err);
 }
 
 /* The row of res whose first column is name (res sorted by it), or -1. */
@@ -143,7 +144,7 @@ find_sorted(PGresult *res, const char *name)
  */
 #define COLUMNS_FIX "; a copy cannot resume into the old definition: undo that change on the " \
 	"source and run again, or start the migration over (on the target, drop schema " \
-	"\"pgstream\" and the objects this migration created, or re-create the database empty)"
+	"%s and the objects this migration created, or re-create the database empty)"
 
 static bool
 compare_columns(PGresult *src, PGresult *tgt, SyncError *err)
@@ -157,13 +158,13 @@ compare_columns(PGresult *src, PGresult *tgt, SyncError *err)
 			return sync_error_set(err, SYNC_ERR_PRECONDITION,
 								  "table %s changed on the source since this migration "
 								  "created the tables on the target: it is not on the target"
-								  COLUMNS_FIX, name);
+								  COLUMNS_FIX, name, state_schema_quoted());
 		if (strcmp(PQgetvalue(src, r, 1), PQgetvalue(tgt, t, 1)) != 0)
 			return sync_error_set(err, SYNC_ERR_PRECONDITION,
 								  "table %s changed on the source since this migration "
 								  "created the tables on the target: its columns are (%s) on the "
 								  "source but (%s) on the target" COLUMNS_FIX, name, PQgetvalue(src, r, 1),
-								  PQgetvalue(tgt, t, 1));
+								  PQgetvalue(tgt, t, 1), state_schema_quoted());
 	}
 	return true;
 }
@@ -206,9 +207,9 @@ insert_plan_row(PGconn *target, PGresult *tables, int row, int64_t split_bytes,
 		p[c] = PQgetvalue(tables, row, c);
 	p[7] = nbuf;
 	res = pgconn_query(target,
-					   "INSERT INTO pgstream.tables (relid, nspname, relname, columns,"
+					   state_sql("INSERT INTO {state}.tables (relid, nspname, relname, columns,"
 					   " est_bytes, est_rows, pages, nparts)"
-					   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)", 8, p, err);
+					   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"), 8, p, err);
 	if (res == NULL)
 		return false;
 	PQclear(res);
@@ -224,8 +225,8 @@ insert_plan_row(PGconn *target, PGresult *tables, int row, int64_t split_bytes,
 		snprintf(first, sizeof(first), "%lld", (long long) (nparts == 1 ? 0 : per * i));
 		snprintf(end, sizeof(end), "%lld", (long long) (per * (i + 1)));
 		res = pgconn_query(target,
-						   "INSERT INTO pgstream.copy_parts (relid, part, first_page, end_page)"
-						   " VALUES ($1, $2, $3, $4)", 4, q, err);
+						   state_sql("INSERT INTO {state}.copy_parts (relid, part, first_page, end_page)"
+						   " VALUES ($1, $2, $3, $4)"), 4, q, err);
 		if (res == NULL)
 			return false;
 		PQclear(res);
@@ -236,8 +237,8 @@ insert_plan_row(PGconn *target, PGresult *tables, int row, int64_t split_bytes,
 static bool
 store_plan(PGconn *target, PGresult *tables, int64_t split_bytes, SyncError *err)
 {
-	if (!pgconn_exec(target, "BEGIN; DELETE FROM pgstream.copy_parts;"
-					 " DELETE FROM pgstream.tables", err))
+	if (!pgconn_exec(target, state_sql("BEGIN; DELETE FROM {state}.copy_parts;"
+					 " DELETE FROM {state}.tables"), err))
 		return false;
 	for (int r = 0; r < PQntuples(tables); r++)
 		if (!insert_plan_row(target, tables, r, split_bytes, err))
@@ -595,12 +596,12 @@ static bool
 load_parts(CopyRun *run, PGconn *target, SyncError *err)
 {
 	PGresult   *res = pgconn_query(target,
-								   "SELECT p.relid, p.part, p.first_page, p.end_page,"
+								   state_sql("SELECT p.relid, p.part, p.first_page, p.end_page,"
 								   " format('%I.%I', t.nspname, t.relname), t.columns, t.nparts,"
 								   " t.est_bytes, t.est_rows, p.done, coalesce(p.rows, 0),"
 								   " coalesce(p.bytes, 0)"
-								   " FROM pgstream.copy_parts p JOIN pgstream.tables t USING (relid)"
-								   " ORDER BY t.est_bytes DESC, p.relid, p.part", 0, NULL, err);
+								   " FROM {state}.copy_parts p JOIN {state}.tables t USING (relid)"
+								   " ORDER BY t.est_bytes DESC, p.relid, p.part"), 0, NULL, err);
 	int			table = -1;
 	const char *last_relid = "";
 
@@ -782,8 +783,8 @@ mark_part_done(PGconn *dst, const CopyPart *p, long long rows, long long bytes,
 	snprintf(partbuf, sizeof(partbuf), "%d", p->part);
 	snprintf(rowbuf, sizeof(rowbuf), "%lld", rows);
 	snprintf(bytebuf, sizeof(bytebuf), "%lld", bytes);
-	res = pgconn_query(dst, "UPDATE pgstream.copy_parts SET done = true, rows = $3,"
-					   " bytes = $4 WHERE relid = $1 AND part = $2 AND NOT done",
+	res = pgconn_query(dst, state_sql("UPDATE {state}.copy_parts SET done = true, rows = $3,"
+					   " bytes = $4 WHERE relid = $1 AND part = $2 AND NOT done"),
 					   4, params, err);
 	if (res == NULL)
 		return false;
@@ -957,10 +958,10 @@ bool
 fullload_verify(PGconn *target, long *tables_checked, SyncError *err)
 {
 	PGresult   *res = pgconn_query(target,
-								   "SELECT format('%I.%I', t.nspname, t.relname),"
+								   state_sql("SELECT format('%I.%I', t.nspname, t.relname),"
 								   " sum(p.rows), bool_and(p.done)"
-								   " FROM pgstream.tables t JOIN pgstream.copy_parts p USING (relid)"
-								   " GROUP BY 1 ORDER BY 1", 0, NULL, err);
+								   " FROM {state}.tables t JOIN {state}.copy_parts p USING (relid)"
+								   " GROUP BY 1 ORDER BY 1"), 0, NULL, err);
 
 	if (res == NULL)
 		return false;

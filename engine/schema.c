@@ -52,6 +52,7 @@
 #include <unistd.h>
 
 #include "apply/pgconn.h"
+#include "apply/statesql.h"
 #include "engine/cli.h"
 #include "engine/failpoint.h"
 #include "engine/subproc.h"
@@ -1041,11 +1042,15 @@ capture_dump(Capture *c, const char *snapshot, SyncError *err)
 	/* a signal ends pg_dump too: it is never left running on its own */
 	SubprocOptions opts = {.env_extra = env, .stop = &cli_stop_requested};
 	char snapshot_opt[256];
+	char exclude_opt[160];
 	const char *argv[24];
 	int n = 0;
 
 	snprintf(snapshot_opt, sizeof(snapshot_opt), "--snapshot=%s",
 	         snapshot ? snapshot : "");
+	/* a pattern: quoted, every character of the name is taken literally */
+	snprintf(exclude_opt, sizeof(exclude_opt), "--exclude-schema=%s",
+	         state_schema_quoted());
 	argv[n++] = c->pg_dump;
 	argv[n++] = "--format=custom";
 	/* not --schema-only: that would leave out MATERIALIZED VIEW DATA */
@@ -1056,7 +1061,7 @@ capture_dump(Capture *c, const char *snapshot, SyncError *err)
 		argv[n++] = "--no-statistics"; /* planner statistics are data */
 	argv[n++] = "--encoding=UTF8";
 	argv[n++] = "--no-sync";
-	argv[n++] = "--exclude-schema=pgstream";
+	argv[n++] = exclude_opt;
 	for (const char *const *o = (const char *const[]){LEAVE_OUT_OPTIONS, NULL};
 	     *o; o++)
 		argv[n++] = *o;
@@ -1530,9 +1535,9 @@ copy_steps(PGconn *conn, const Step *steps, size_t n, const char *preamble,
 	Buf b = {0};
 	bool ok;
 
-	res = PQexec(conn, "COPY pgstream.schema_steps"
+	res = PQexec(conn, state_sql("COPY {state}.schema_steps"
 	                   " (id, dump_id, phase, wave, kind, name, sql, rel_bytes)"
-	                   " FROM STDIN");
+	                   " FROM STDIN"));
 	if (PQresultStatus(res) != PGRES_COPY_IN)
 		return pgconn_error_from_result(conn, res, err);
 	PQclear(res);
@@ -1568,10 +1573,10 @@ capture_store(Capture *c, PGconn *target, const char *preamble, SyncError *err)
 	ok = pgconn_exec(target, "BEGIN", err) &&
 	     pgconn_exec(
 	         target,
-	         "LOCK TABLE pgstream.schema_steps IN SHARE ROW EXCLUSIVE MODE",
+	         state_sql("LOCK TABLE {state}.schema_steps IN SHARE ROW EXCLUSIVE MODE"),
 	         err) &&
 	     pgconn_query_value(
-	         target, "SELECT count(*) FROM pgstream.schema_steps WHERE done", 0,
+	         target, state_sql("SELECT count(*) FROM {state}.schema_steps WHERE done"), 0,
 	         NULL, applied, sizeof(applied), false, err);
 	if (ok && strcmp(applied, "0") != 0)
 		ok = sync_error_set(
@@ -1579,7 +1584,7 @@ capture_store(Capture *c, PGconn *target, const char *preamble, SyncError *err)
 		    "%s schema steps captured earlier were already applied; "
 		    "they cannot be replaced by a new capture",
 		    applied);
-	ok = ok && pgconn_exec(target, "DELETE FROM pgstream.schema_steps", err) &&
+	ok = ok && pgconn_exec(target, state_sql("DELETE FROM {state}.schema_steps"), err) &&
 	     copy_steps(target, c->steps, c->nsteps, preamble, err) &&
 	     pgconn_exec(target, "COMMIT", err);
 	if (!ok)
@@ -1652,7 +1657,7 @@ bool
 schema_create_state_table(PGconn *target, SyncError *err)
 {
 	return pgconn_exec(target,
-	                   "CREATE TABLE IF NOT EXISTS pgstream.schema_steps ("
+	                   state_sql("CREATE TABLE IF NOT EXISTS {state}.schema_steps ("
 	                   " id integer PRIMARY KEY,"
 	                   " dump_id integer NOT NULL,"
 	                   " phase smallint NOT NULL,"
@@ -1661,9 +1666,10 @@ schema_create_state_table(PGconn *target, SyncError *err)
 	                   " name text NOT NULL,"
 	                   " sql text NOT NULL,"
 	                   " rel_bytes bigint NOT NULL DEFAULT 0,"
-	                   " done boolean NOT NULL DEFAULT false)",
+	                   " done boolean NOT NULL DEFAULT false)"),
 	                   err) ||
-	       sync_error_context(err, "could not create pgstream.schema_steps");
+	       sync_error_context(err, "could not create %s.schema_steps",
+	                          state_schema_quoted());
 }
 
 bool
@@ -1676,8 +1682,8 @@ schema_count_steps(PGconn *target, int phase, int *total, int *done,
 
 	snprintf(p, sizeof(p), "%d", phase);
 	res = pgconn_query(target,
-	                   "SELECT count(*), count(*) FILTER (WHERE done)"
-	                   "  FROM pgstream.schema_steps WHERE phase = $1",
+	                   state_sql("SELECT count(*), count(*) FILTER (WHERE done)"
+	                   "  FROM {state}.schema_steps WHERE phase = $1"),
 	                   1, params, err);
 	if (res == NULL)
 		return sync_error_context(err, "could not count %s schema steps",
@@ -1721,7 +1727,7 @@ steps_term(StepList *l)
 static bool
 load_steps(PGconn *conn, const char *query, StepList *l, SyncError *err)
 {
-	PGresult *res = pgconn_query(conn, query, 0, NULL, err);
+	PGresult *res = pgconn_query(conn, state_sql(query), 0, NULL, err);	/* STEP_COLUMNS */
 	int n;
 
 	memset(l, 0, sizeof(*l));
@@ -1751,7 +1757,7 @@ load_steps(PGconn *conn, const char *query, StepList *l, SyncError *err)
 }
 
 #define STEP_COLUMNS                                                           \
-	"SELECT id, kind || ' ' || name, sql FROM pgstream.schema_steps"
+	"SELECT id, kind || ' ' || name, sql FROM {state}.schema_steps"
 
 /* "BEGIN;" followed by the captured session settings (row 0). */
 static char *
@@ -1759,7 +1765,7 @@ load_begin_sql(PGconn *conn, SyncError *err)
 {
 	PGresult *res = pgconn_query(
 	    conn,
-	    "SELECT sql FROM pgstream.schema_steps WHERE id = 0 AND phase = 0", 0,
+	    state_sql("SELECT sql FROM {state}.schema_steps WHERE id = 0 AND phase = 0"), 0,
 	    NULL, err);
 	Buf b = {0};
 	char *s;
@@ -1771,7 +1777,8 @@ load_begin_sql(PGconn *conn, SyncError *err)
 		PQclear(res);
 		sync_error_set(err, SYNC_ERR_PRECONDITION,
 		               "no schema was captured on the target "
-		               "(pgstream.schema_steps has no session row)");
+		               "(%s.schema_steps has no session row)",
+		               state_schema_quoted());
 		return NULL;
 	}
 	s = schema_preamble_for_server(PQgetvalue(res, 0, 0),
@@ -1802,7 +1809,7 @@ lock_step(PGconn *conn, const char *id, bool *done, SyncError *err)
 {
 	const char *params[] = {id};
 	PGresult *res = pgconn_query(
-	    conn, "SELECT done FROM pgstream.schema_steps WHERE id = $1 FOR UPDATE",
+	    conn, state_sql("SELECT done FROM {state}.schema_steps WHERE id = $1 FOR UPDATE"),
 	    1, params, err);
 
 	if (res == NULL)
@@ -1840,7 +1847,7 @@ run_step(PGconn *conn, const char *begin_sql, const StepRow *step,
 		{
 			res = pgconn_query(
 			    conn,
-			    "UPDATE pgstream.schema_steps SET done = true WHERE id = $1", 1,
+			    state_sql("UPDATE {state}.schema_steps SET done = true WHERE id = $1"), 1,
 			    params, err);
 			ok = res != NULL;
 			PQclear(res);
@@ -1870,9 +1877,9 @@ lock_pre_batch(PGconn *conn, const StepList *l, size_t from, size_t to,
 	snprintf(hi, sizeof(hi), "%d", l->rows[to - 1].id);
 	if (!pgconn_query_value(
 	        conn,
-	        "SELECT count(*) FROM (SELECT FROM"
-	        " pgstream.schema_steps WHERE phase = 1 AND NOT done"
-	        " AND id BETWEEN $1 AND $2 FOR UPDATE) s",
+	        state_sql("SELECT count(*) FROM (SELECT FROM"
+	        " {state}.schema_steps WHERE phase = 1 AND NOT done"
+	        " AND id BETWEEN $1 AND $2 FOR UPDATE) s"),
 	        2, params, count, sizeof(count), false, err))
 		return false;
 	if (strtol(count, NULL, 10) != (long) (to - from))
@@ -1907,8 +1914,8 @@ apply_pre_batch(PGconn *conn, const char *begin_sql, const StepList *l,
 	if (ok)
 	{
 		res = pgconn_query(conn,
-		                   "UPDATE pgstream.schema_steps SET done = true"
-		                   " WHERE phase = 1 AND id BETWEEN $1 AND $2",
+		                   state_sql("UPDATE {state}.schema_steps SET done = true"
+		                   " WHERE phase = 1 AND id BETWEEN $1 AND $2"),
 		                   2, params, err);
 		ok = res != NULL;
 		PQclear(res);

@@ -1,5 +1,6 @@
 /*
- * engine/state.c -- run state on the target (schema "pgstream").
+ * engine/state.c -- run state on the target (schema "pgstream", or the one
+ * given by --state-schema: apply/statesql.h).
  */
 #include "engine/state.h"
 
@@ -9,6 +10,7 @@
 
 #include "apply/pgconn.h"
 #include "apply/result.h"
+#include "apply/statesql.h"
 
 static const char *const phase_names[] = {
 	"none", "schema", "copy", "index", "catchup", "streaming", "cutover",
@@ -33,9 +35,9 @@ phase_from_name(const char *name)
 }
 
 static const char create_sql[] =
-	"CREATE SCHEMA pgstream;"
-	"COMMENT ON SCHEMA pgstream IS 'pgstream migration state; dropped when the migration completes';"
-	"CREATE TABLE pgstream.migration ("
+	"CREATE SCHEMA {state};"
+	"COMMENT ON SCHEMA {state} IS 'pgstream migration state; dropped when the migration completes';"
+	"CREATE TABLE {state}.migration ("
 	" id int PRIMARY KEY CHECK (id = 1),"
 	" source_system_id text NOT NULL,"
 	" source_dbname text NOT NULL,"
@@ -60,7 +62,7 @@ static const char create_sql[] =
 	" error text,"
 	" started_at timestamptz NOT NULL DEFAULT now(),"
 	" updated_at timestamptz NOT NULL DEFAULT now());"
-	"CREATE TABLE pgstream.tables ("
+	"CREATE TABLE {state}.tables ("
 	" relid oid PRIMARY KEY,"
 	" nspname text NOT NULL,"
 	" relname text NOT NULL,"
@@ -69,8 +71,8 @@ static const char create_sql[] =
 	" est_rows bigint NOT NULL,"
 	" pages bigint NOT NULL,"
 	" nparts int NOT NULL);"
-	"CREATE TABLE pgstream.copy_parts ("
-	" relid oid NOT NULL REFERENCES pgstream.tables,"
+	"CREATE TABLE {state}.copy_parts ("
+	" relid oid NOT NULL REFERENCES {state}.tables,"
 	" part int NOT NULL,"
 	" first_page bigint NOT NULL,"
 	" end_page bigint,"
@@ -78,7 +80,7 @@ static const char create_sql[] =
 	" rows bigint,"
 	" bytes bigint,"
 	" PRIMARY KEY (relid, part));"
-	"CREATE TABLE pgstream.insert_only_tables ("
+	"CREATE TABLE {state}.insert_only_tables ("
 	" nspname text NOT NULL,"
 	" relname text NOT NULL,"
 	" PRIMARY KEY (nspname, relname));";
@@ -89,9 +91,11 @@ state_exists(PGconn *target, bool *exists, SyncError *err)
 	char		buf[8];
 
 	if (!pgconn_query_value(target,
-							"SELECT to_regclass('pgstream.migration') IS NOT NULL",
+							state_sql("SELECT to_regclass(quote_ident({state_literal})"
+									  " || '.migration') IS NOT NULL"),
 							0, NULL, buf, sizeof(buf), false, err))
-		return sync_error_context(err, "could not look for pgstream state on target");
+		return sync_error_context(err, "could not look for pgstream state in schema %s on "
+								  "target", state_schema_quoted());
 	*exists = buf[0] == 't';
 	return true;
 }
@@ -103,12 +107,13 @@ state_create(PGconn *target, const MigrationState *st, SyncError *err)
 	st->slot_name, st->publication_name, st->follow ? "true" : "false"};
 	PGresult   *res;
 
-	if (!pgconn_exec(target, create_sql, err))
-		return sync_error_context(err, "could not create schema \"pgstream\" on target");
+	if (!pgconn_exec(target, state_sql(create_sql), err))
+		return sync_error_context(err, "could not create schema %s on target",
+								  state_schema_quoted());
 	res = pgconn_query(target,
-					   "INSERT INTO pgstream.migration (id, source_system_id, source_dbname,"
-					   " slot_name, publication_name, follow, phase)"
-					   " VALUES (1, $1, $2, $3, $4, $5, 'schema')",
+					   state_sql("INSERT INTO {state}.migration (id, source_system_id, source_dbname,"
+								 " slot_name, publication_name, follow, phase)"
+								 " VALUES (1, $1, $2, $3, $4, $5, 'schema')"),
 					   5, params, err);
 	if (res == NULL)
 		return sync_error_context(err, "could not record migration state on target");
@@ -120,12 +125,12 @@ bool
 state_load(PGconn *target, MigrationState *st, SyncError *err)
 {
 	PGresult   *res = pgconn_query(target,
-								   "SELECT source_system_id, source_dbname, slot_name,"
-								   " publication_name, follow, phase,"
-								   " coalesce(consistent_lsn::text, '0/0'), coalesce(error, ''),"
-								   " coalesce(applied_lsn::text, '0/0'), coalesce(barrier_token, ''),"
-								   " coalesce(insert_only_publication, ''), coalesce(cutover_token, '')"
-								   " FROM pgstream.migration WHERE id = 1", 0, NULL, err);
+								   state_sql("SELECT source_system_id, source_dbname, slot_name,"
+											 " publication_name, follow, phase,"
+											 " coalesce(consistent_lsn::text, '0/0'), coalesce(error, ''),"
+											 " coalesce(applied_lsn::text, '0/0'), coalesce(barrier_token, ''),"
+											 " coalesce(insert_only_publication, ''), coalesce(cutover_token, '')"
+											 " FROM {state}.migration WHERE id = 1"), 0, NULL, err);
 
 	if (res == NULL)
 		return sync_error_context(err, "could not read pgstream state on target");
@@ -133,8 +138,9 @@ state_load(PGconn *target, MigrationState *st, SyncError *err)
 	{
 		PQclear(res);
 		return sync_error_set(err, SYNC_ERR_PRECONDITION,
-							  "schema \"pgstream\" on target has no migration row; "
-							  "drop it (DROP SCHEMA pgstream CASCADE) to start over");
+							  "schema %s on target has no migration row; "
+							  "drop it (DROP SCHEMA %s CASCADE) to start over",
+							  state_schema_quoted(), state_schema_quoted());
 	}
 	memset(st, 0, sizeof(*st));
 	snprintf(st->source_system_id, sizeof(st->source_system_id), "%s", PQgetvalue(res, 0, 0));
@@ -160,9 +166,9 @@ state_set_phase(PGconn *target, MigrationPhase phase, Lsn lsn, SyncError *err)
 	char		lsnbuf[LSN_FORMAT_MAX];
 	const char *params[2] = {phase_name(phase), lsn ? lsn_format(lsn, lsnbuf) : NULL};
 	PGresult   *res = pgconn_query(target,
-								   "UPDATE pgstream.migration SET phase = $1,"
-								   " consistent_lsn = coalesce($2::pg_lsn, consistent_lsn),"
-								   " error = NULL, updated_at = now() WHERE id = 1",
+								   state_sql("UPDATE {state}.migration SET phase = $1,"
+											 " consistent_lsn = coalesce($2::pg_lsn, consistent_lsn),"
+											 " error = NULL, updated_at = now() WHERE id = 1"),
 								   2, params, err);
 
 	if (res == NULL)
@@ -184,8 +190,9 @@ state_set_failed(PGconn *target, const char *message)
 	if (PQtransactionStatus(target) != PQTRANS_IDLE)
 		PQclear(PQexec(target, "ROLLBACK"));
 	res = pgconn_query(target,
-					   "UPDATE pgstream.migration SET error = $1, updated_at = now()"
-					   " WHERE id = 1 AND to_regclass('pgstream.migration') IS NOT NULL",
+					   state_sql("UPDATE {state}.migration SET error = $1, updated_at = now()"
+								 " WHERE id = 1 AND to_regclass(quote_ident({state_literal})"
+								 " || '.migration') IS NOT NULL"),
 					   1, params, &ignored);
 	PQclear(res);
 }
@@ -198,16 +205,16 @@ state_set_insert_only(PGconn *target, const char *publication,
 	const char *p[2] = {publication, NULL};
 	PGresult   *res;
 
-	if (!pgconn_exec(target, "BEGIN; DELETE FROM pgstream.insert_only_tables", err))
+	if (!pgconn_exec(target, state_sql("BEGIN; DELETE FROM {state}.insert_only_tables"), err))
 		return false;
-	res = pgconn_query(target, "UPDATE pgstream.migration SET insert_only_publication = $1",
+	res = pgconn_query(target, state_sql("UPDATE {state}.migration SET insert_only_publication = $1"),
 					   1, p, err);
 	for (int i = 0; res != NULL && i < n; i++)
 	{
 		const char *q[2] = {nspnames[i], relnames[i]};
 
 		PQclear(res);
-		res = pgconn_query(target, "INSERT INTO pgstream.insert_only_tables VALUES ($1, $2)",
+		res = pgconn_query(target, state_sql("INSERT INTO {state}.insert_only_tables VALUES ($1, $2)"),
 						   2, q, err);
 	}
 	if (res == NULL)
@@ -245,8 +252,9 @@ state_cutover_running(PGconn *target)
 bool
 state_drop(PGconn *target, SyncError *err)
 {
-	if (!pgconn_exec(target, "DROP SCHEMA IF EXISTS pgstream CASCADE", err))
-		return sync_error_context(err, "could not drop schema \"pgstream\" on target");
+	if (!pgconn_exec(target, state_sql("DROP SCHEMA IF EXISTS {state} CASCADE"), err))
+		return sync_error_context(err, "could not drop schema %s on target",
+								  state_schema_quoted());
 	return true;
 }
 
@@ -255,13 +263,13 @@ state_count_user_tables(PGconn *target, long *count, char *first,
 						size_t firstsize, SyncError *err)
 {
 	PGresult   *res = pgconn_query(target,
-								   "SELECT count(*) OVER (), format('%I.%I', n.nspname, c.relname)"
-								   " FROM pg_catalog.pg_class c"
-								   " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-								   " WHERE c.relkind IN ('r', 'p', 'f', 'm')"
-								   " AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgstream')"
-								   " AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'"
-								   " ORDER BY 2 LIMIT 1", 0, NULL, err);
+								   state_sql("SELECT count(*) OVER (), format('%I.%I', n.nspname, c.relname)"
+											 " FROM pg_catalog.pg_class c"
+											 " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+											 " WHERE c.relkind IN ('r', 'p', 'f', 'm')"
+											 " AND n.nspname NOT IN ('pg_catalog', 'information_schema', {state_literal})"
+											 " AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'"
+											 " ORDER BY 2 LIMIT 1"), 0, NULL, err);
 
 	if (res == NULL)
 		return sync_error_context(err, "could not list tables on target");

@@ -1,7 +1,9 @@
 /*
  * engine/state.h -- the run state pgstream keeps on the target, in schema
- * "pgstream", so that an interrupted run can resume from any machine and
- * "pgstream status" can report it.  Removed when the migration completes.
+ * "pgstream" (or the one named by --state-schema: apply/statesql.h, whose
+ * state_sql() expands {state} in the statements below), so that an
+ * interrupted run can resume from any machine and "pgstream status" can
+ * report it.  Removed when the migration completes.
  *
  *   pgstream.migration    one row: which source, slot, publication, phase
  *   pgstream.tables       the tables being copied, with size estimates
@@ -57,7 +59,7 @@ typedef struct MigrationState
 /* Does the target hold pgstream state?  Sets *exists. */
 bool		state_exists(PGconn *target, bool *exists, SyncError *err);
 
-/* Create schema pgstream and its tables, and insert the migration row. */
+/* Create the state schema and its tables, and insert the migration row. */
 bool		state_create(PGconn *target, const MigrationState *st, SyncError *err);
 
 /* Read the migration row. */
@@ -96,11 +98,11 @@ bool		state_set_insert_only(PGconn *target, const char *publication,
 
 /*
  * The barrier token sync may honour: the one armed by a cutover that is
- * still running, else "".  One text column.
+ * still running, else "".  One text column.  Send it through state_sql().
  */
 #define STATE_ARMED_BARRIER_SQL \
 	"SELECT CASE WHEN " STATE_CUTOVER_RUNNING_SQL \
-	" THEN coalesce(cutover_token, '') ELSE '' END FROM pgstream.migration"
+	" THEN coalesce(cutover_token, '') ELSE '' END FROM {state}.migration"
 
 /* Take the cutover lock for this session; *got is false if another has it. */
 bool		state_cutover_lock(PGconn *target, bool *got, SyncError *err);
@@ -108,12 +110,13 @@ bool		state_cutover_lock(PGconn *target, bool *got, SyncError *err);
 /* Does some session hold the cutover lock?  False on error too. */
 bool		state_cutover_running(PGconn *target);
 
-/* Drop schema pgstream and everything in it. */
+/* Drop the state schema and everything in it. */
 bool		state_drop(PGconn *target, SyncError *err);
 
 /*
  * Count user tables on the target outside pg_catalog, information_schema and
- * pgstream; *first receives the first one's name for the error message.
+ * the state schema; *first receives the first one's name for the error
+ * message.
  */
 bool		state_count_user_tables(PGconn *target, long *count, char *first,
 									size_t firstsize, SyncError *err);

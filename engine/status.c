@@ -9,6 +9,7 @@
 
 #include "apply/pgconn.h"
 #include "apply/result.h"
+#include "apply/statesql.h"
 #include "engine/cli.h"
 #include "engine/failpoint.h"
 #include "engine/json.h"
@@ -18,7 +19,7 @@
 #include "engine/state.h"
 
 static const char status_help[] =
-	"Usage: pgstream status --target CONNINFO [--json]\n"
+	"Usage: pgstream status --target CONNINFO [--json] [--state-schema NAME]\n"
 	"\n"
 	"Show the state of the migration recorded on the target: the phase\n"
 	"(schema, copy, index, final, streaming, cutover, done, failed), the last\n"
@@ -28,6 +29,9 @@ static const char status_help[] =
 	"Options:\n"
 	"  --target CONNINFO   target database (libpq string or URI)\n"
 	"  --json              one JSON object on stdout\n"
+	"  --state-schema NAME\n"
+	"                      the schema on the target that holds the migration's\n"
+	"                      state, as given to sync (default \"pgstream\")\n"
 	"  --help              show this help\n";
 
 typedef struct StatusReport
@@ -49,7 +53,7 @@ static const char lag_sql[] =
 	" coalesce(round(eta_seconds::numeric, 1)::text, ''),"
 	" coalesce(to_char(caught_up_at, 'YYYY-MM-DD HH24:MI:SS'), ''),"
 	" extract(epoch from now() - updated_at)::int"
-	" FROM pgstream.migration";
+	" FROM {state}.migration";
 
 static bool
 load_report(PGconn *tgt, StatusReport *r, SyncError *err)
@@ -64,15 +68,15 @@ load_report(PGconn *tgt, StatusReport *r, SyncError *err)
 		!schema_count_steps(tgt, SCHEMA_PHASE_INDEX, &r->index_total, &r->index_done, err) ||
 		!schema_count_steps(tgt, SCHEMA_PHASE_FINAL, &r->final_total, &r->final_done, err))
 		return false;
-	r->lag = pgconn_query(tgt, lag_sql, 0, NULL, err);
+	r->lag = pgconn_query(tgt, state_sql(lag_sql), 0, NULL, err);
 	if (r->lag == NULL)
 		return false;
 	r->tables = pgconn_query(tgt,
-							 "SELECT format('%I.%I', t.nspname, t.relname), t.nparts,"
-							 " count(*) FILTER (WHERE p.done), coalesce(sum(p.rows), 0),"
-							 " coalesce(sum(p.bytes), 0), t.est_rows, t.est_bytes"
-							 " FROM pgstream.tables t JOIN pgstream.copy_parts p USING (relid)"
-							 " GROUP BY t.relid ORDER BY t.est_bytes DESC, 1", 0, NULL, err);
+							 state_sql("SELECT format('%I.%I', t.nspname, t.relname), t.nparts,"
+									   " count(*) FILTER (WHERE p.done), coalesce(sum(p.rows), 0),"
+									   " coalesce(sum(p.bytes), 0), t.est_rows, t.est_bytes"
+									   " FROM {state}.tables t JOIN {state}.copy_parts p USING (relid)"
+									   " GROUP BY t.relid ORDER BY t.est_bytes DESC, 1"), 0, NULL, err);
 	return r->tables != NULL;
 }
 
@@ -169,7 +173,8 @@ print_text(const StatusReport *r)
 	printf("phase: %s\n", phase_name(r->st.phase));
 	if (r->st.phase == PHASE_NONE)
 	{
-		printf("no pgstream migration state on this target\n");
+		printf("no pgstream migration state in schema %s on this target\n",
+			   state_schema_quoted());
 		return;
 	}
 	printf("source database: %s (slot \"%s\", %s)\n", r->st.source_dbname,
@@ -202,10 +207,12 @@ cmd_status(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"target", required_argument, NULL, 't'},
 		{"json", no_argument, NULL, 'j'},
+		{"state-schema", required_argument, NULL, 'x'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
 	const char *target = NULL;
+	const char *state_schema = STATE_SCHEMA_DEFAULT;
 	bool		json = false;
 	int			c;
 	SyncError	err;
@@ -220,6 +227,8 @@ cmd_status(int argc, char **argv)
 			target = optarg;
 		else if (c == 'j')
 			json = true;
+		else if (c == 'x')
+			state_schema = optarg;
 		else if (c == 'h')
 			return fputs(status_help, stdout), EXIT_OK;
 		else
@@ -227,6 +236,8 @@ cmd_status(int argc, char **argv)
 	}
 	if (target == NULL || optind < argc)
 		return fputs("pgstream status: --target is required\n", stderr), EXIT_USAGE;
+	if (!cli_use_state_schema("status", state_schema))
+		return EXIT_USAGE;
 	cli_install_quit_handler("status");
 	memset(&r, 0, sizeof(r));
 	sync_error_clear(&err);

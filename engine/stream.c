@@ -45,6 +45,7 @@
 #include "apply/pgconn.h"
 #include "apply/relmap.h"
 #include "apply/spool.h"
+#include "apply/statesql.h"
 #include "apply/writer.h"
 #include "engine/failpoint.h"
 #include "engine/walspool.h"
@@ -920,7 +921,7 @@ note_message(Applier *a, const PgoutputLogicalMessage *m)
 	memcpy(a->barrier_token, m->content.ptr, n);
 	a->barrier_token[n] = '\0';
 	/* armed, and its cutover still running (a killed one cannot undo it) */
-	if (!pgconn_query_value(a->tgt, STATE_ARMED_BARRIER_SQL,
+	if (!pgconn_query_value(a->tgt, state_sql(STATE_ARMED_BARRIER_SQL),
 							0, NULL, armed, sizeof(armed), true, &err) ||
 		strcmp(armed, a->barrier_token) != 0)
 	{
@@ -1179,11 +1180,11 @@ write_stats(Applier *a)
 	params[5] = nums[2];
 	params[6] = f.eta_seconds >= 0 ? nums[3] : NULL;
 	res = pgconn_query(a->tgt,
-					   "UPDATE pgstream.migration SET received_lsn = $1::pg_lsn,"
+					   state_sql("UPDATE {state}.migration SET received_lsn = $1::pg_lsn,"
 					   " source_lsn = coalesce($2::pg_lsn, source_lsn), apply_rate = $3::float8,"
 					   " caught_up_at = CASE WHEN $4::boolean THEN coalesce(caught_up_at, now()) END,"
 					   " lag_bytes = $5::bigint, lag_seconds = $6::float8, eta_seconds = $7::float8,"
-					   " updated_at = now() WHERE id = 1", 7, params, &ignored);
+					   " updated_at = now() WHERE id = 1"), 7, params, &ignored);
 	PQclear(res);
 	if (!a->opts->quiet && isatty(2))
 		fprintf(stderr, "\r\033[Kstreaming: applied %X/%X  lag %.0f bytes, %.1f s  %.0f changes/s",
@@ -1376,8 +1377,8 @@ applier_reconnect(Applier *a, SyncError *err)
 	if ((a->own_tgt = pgconn_connect(a->opts->target_conninfo, &co, "target", err)) == NULL)
 		return false;
 	a->tgt = a->own_tgt;
-	if (!pgconn_query_value(a->tgt, "SELECT coalesce(applied_lsn, consistent_lsn)::text"
-							" FROM pgstream.migration", 0, NULL, applied, sizeof(applied),
+	if (!pgconn_query_value(a->tgt, state_sql("SELECT coalesce(applied_lsn, consistent_lsn)::text"
+							" FROM {state}.migration"), 0, NULL, applied, sizeof(applied),
 							false, err))
 		return false;
 	lsn_parse(applied, &a->applied_lsn);

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "apply/pgconn.h"
+#include "apply/statesql.h"
 #include "apply/writer.h"
 #include "engine/assess.h"
 #include "engine/cli.h"
@@ -108,8 +109,9 @@ static const char sync_help[] =
 	"                       offline migration).\n"
 	"\n"
 	"The target database must exist and hold no tables.  Progress is kept in\n"
-	"schema \"pgstream\" on the target: if the run stops for any reason, run the\n"
-	"same command again to resume.  \"pgstream status\" shows progress and lag.\n"
+	"schema \"pgstream\" (--state-schema) on the target: if the run stops for any\n"
+	"reason, run the same command again to resume.  \"pgstream status\" shows\n"
+	"progress and lag.\n"
 	"\n"
 	"Options:\n"
 	"  --source CONNINFO      source database (libpq string or URI); the login\n"
@@ -126,6 +128,9 @@ static const char sync_help[] =
 	"                         (default 256; 0 keeps the server's setting)\n"
 	"  --slot NAME            replication slot name (default \"pgstream\")\n"
 	"  --publication NAME     publication name (default \"pgstream\")\n"
+	"  --state-schema NAME    schema on the target that holds the migration's\n"
+	"                         state, dropped at the end (default \"pgstream\");\n"
+	"                         give cutover and status the same name\n"
 	"  --spool DIR            write the change stream to LZ4-compressed files in\n"
 	"                         DIR (fsync'd before the source is told), so the\n"
 	"                         source can recycle WAL while the target is slow or\n"
@@ -164,12 +169,14 @@ parse_sync_options(int argc, char **argv, SyncOptions *o)
 		{"spool", required_argument, NULL, 'W'},
 		{"retry-timeout", required_argument, NULL, 'r'},
 		{"no-key-tables", required_argument, NULL, 'k'},
+		{"state-schema", required_argument, NULL, 'x'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
 	int			c;
 	SyncError	err;
+	const char *state_schema = STATE_SCHEMA_DEFAULT;
 
 	memset(o, 0, sizeof(*o));
 	o->slot = DEFAULT_SLOT;
@@ -224,6 +231,9 @@ parse_sync_options(int argc, char **argv, SyncOptions *o)
 				if (!cli_parse_int(optarg, 0, 7 * 86400, &o->retry_timeout_s))
 					return fputs("pgstream sync: --retry-timeout must be a number of seconds\n", stderr), EXIT_USAGE;
 				break;
+			case 'x':
+				state_schema = optarg;
+				break;
 			case 'q':
 				o->quiet = true;
 				break;
@@ -247,6 +257,8 @@ parse_sync_options(int argc, char **argv, SyncOptions *o)
 		fprintf(stderr, "pgstream sync: %s\n", err.message);
 		return EXIT_USAGE;
 	}
+	if (!cli_use_state_schema("sync", state_schema))
+		return EXIT_USAGE;
 	return EXIT_OK;
 }
 
@@ -520,8 +532,9 @@ prepare_resume(SyncRun *run, SyncError *err)
 		return sync_error_set(err, SYNC_ERR_PRECONDITION,
 							  "target holds the state of another migration (source system %s, "
 							  "database \"%s\", slot \"%s\"); use an empty target database, or "
-							  "drop schema \"pgstream\" on the target to discard that migration",
-							  run->st.source_system_id, run->st.source_dbname, run->st.slot_name);
+							  "drop schema %s on the target to discard that migration",
+							  run->st.source_system_id, run->st.source_dbname, run->st.slot_name,
+							  state_schema_quoted());
 	if (run->st.follow != !run->opt.no_follow)
 		return sync_error_set(err, SYNC_ERR_USAGE,
 							  "the interrupted run was started %s --no-follow; "
@@ -536,8 +549,8 @@ static bool
 truncate_copied(SyncRun *run, SyncError *err)
 {
 	PGresult   *res = pgconn_query(run->tgt,
-								   "SELECT string_agg(format('%I.%I', nspname, relname), ', ')"
-								   " FROM pgstream.tables", 0, NULL, err);
+								   state_sql("SELECT string_agg(format('%I.%I', nspname, relname), ', ')"
+								   " FROM {state}.tables"), 0, NULL, err);
 	char	   *sql;
 	bool		ok = true;
 
@@ -566,13 +579,13 @@ static void
 note_skipped_steps(SyncRun *run)
 {
 	SyncError	ignored;
-	PGresult   *res = pgconn_query(run->tgt, "SELECT kind || ' ' || name FROM pgstream.schema_steps"
-								   " WHERE phase = 4 ORDER BY id", 0, NULL, &ignored);
+	PGresult   *res = pgconn_query(run->tgt, state_sql("SELECT kind || ' ' || name FROM {state}.schema_steps"
+								   " WHERE phase = 4 ORDER BY id"), 0, NULL, &ignored);
 
 	for (int i = 0; res != NULL && i < PQntuples(res); i++)
 		log_warn("not migrated: %s (event triggers need a superuser on the target; extension "
-				 "comments come with the extension); its SQL is in pgstream.schema_steps "
-				 "until the migration ends", PQgetvalue(res, i, 0));
+				 "comments come with the extension); its SQL is in %s.schema_steps "
+				 "until the migration ends", PQgetvalue(res, i, 0), state_schema_quoted());
 	PQclear(res);
 }
 
@@ -829,8 +842,8 @@ build_indexes(SyncRun *run, SyncError *err)
 static bool
 analyze_tables(SyncRun *run, SyncError *err)
 {
-	PGresult   *res = pgconn_query(run->tgt, "SELECT format('%I.%I', nspname, relname)"
-								   " FROM pgstream.tables ORDER BY est_bytes DESC", 0, NULL, err);
+	PGresult   *res = pgconn_query(run->tgt, state_sql("SELECT format('%I.%I', nspname, relname)"
+								   " FROM {state}.tables ORDER BY est_bytes DESC"), 0, NULL, err);
 
 	if (res == NULL)
 		return false;
@@ -905,9 +918,10 @@ check_slot(SyncRun *run, SyncError *err)
 		sync_error_set(err, SYNC_ERR_PRECONDITION,
 					   "replication slot \"%s\" %s on the source, so the changes since the "
 					   "last applied position can no longer be read; the migration cannot "
-					   "continue: drop schema \"pgstream\" on the target, empty the target "
+					   "continue: drop schema %s on the target, empty the target "
 					   "and run sync again", run->opt.slot,
-					   PQntuples(res) == 0 ? "no longer exists" : "has lost required WAL");
+					   PQntuples(res) == 0 ? "no longer exists" : "has lost required WAL",
+					   state_schema_quoted());
 	PQclear(res);
 	return ok;
 }

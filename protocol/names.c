@@ -28,6 +28,12 @@ names_publication_valid(const char *name)
 }
 
 bool
+names_state_schema_valid(const char *name)
+{
+	return names_publication_valid(name) && strncmp(name, "pg_", 3) != 0;
+}
+
+bool
 names_check(const char *slot, const char *publication, SyncError *err)
 {
 	if (slot != NULL && !names_slot_valid(slot))
@@ -37,5 +43,17 @@ names_check(const char *slot, const char *publication, SyncError *err)
 		return sync_error_set(err, SYNC_ERR_USAGE, "invalid publication name \"%s\": use 1 "
 							  "to 63 bytes (a longer name would be cut short by the server)",
 							  publication);
+	return true;
+}
+
+bool
+names_state_schema_check(const char *name, SyncError *err)
+{
+	if (!names_publication_valid(name))
+		return sync_error_set(err, SYNC_ERR_USAGE, "invalid --state-schema \"%s\": use 1 to 63 "
+							  "bytes (a longer name would be cut short by the server)", name);
+	if (!names_state_schema_valid(name))
+		return sync_error_set(err, SYNC_ERR_USAGE, "invalid --state-schema \"%s\": names "
+							  "starting with \"pg_\" are reserved by PostgreSQL", name);
 	return true;
 }

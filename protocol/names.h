@@ -12,6 +12,9 @@
  *   publication  1..63 bytes, no NUL: pgstream quotes it, so any character
  *                is fine, but a longer name would be truncated silently to
  *                NAMEDATALEN - 1 and then never found again
+ *   state schema 1..63 bytes, and not starting with "pg_" (the server
+ *                reserves those for system schemas and refuses to create
+ *                one); any other character is fine, it is always quoted
  */
 #ifndef PGSTREAM_PROTOCOL_NAMES_H
 #define PGSTREAM_PROTOCOL_NAMES_H
@@ -24,6 +27,7 @@
 
 bool		names_slot_valid(const char *name);
 bool		names_publication_valid(const char *name);
+bool		names_state_schema_valid(const char *name);
 
 /*
  * Check a slot and a publication name (either may be NULL: not given).
@@ -32,5 +36,12 @@ bool		names_publication_valid(const char *name);
  * lower case letters, digits and underscores").
  */
 bool		names_check(const char *slot, const char *publication, SyncError *err);
+
+/*
+ * Check a --state-schema name: true if fine; otherwise false with
+ * SYNC_ERR_USAGE and the message ("invalid --state-schema \"pg_x\": names
+ * starting with \"pg_\" are reserved by PostgreSQL").
+ */
+bool		names_state_schema_check(const char *name, SyncError *err);
 
 #endif

@@ -56,6 +56,11 @@
  *   freeze_as_a_non_superuser_ends_other_users_sessions
  *       cutover as a non-superuser with pg_signal_backend, which sees no
  *       backend_type for other users' sessions, still ends them.
+ *   a_migration_with_its_own_state_schema_cuts_over
+ *       sync, status and cutover with --state-schema (a name that needs
+ *       quoting, on a source with its own schema "pgstream"): streams, status
+ *       reads it, cutover completes and the state schema is dropped; status
+ *       and cutover given another name find no migration there.
  */
 #include <limits.h>
 #include <signal.h>
@@ -940,6 +945,142 @@ START_TEST(freeze_as_a_non_superuser_ends_other_users_sessions)
 }
 END_TEST
 
+/* ---- issue 14 item 1: the state schema's name is configurable ---- */
+
+/*
+ * A name that needs every kind of quoting: upper case, a space, double and
+ * single quotes, a dot and a star (a pg_dump pattern character).
+ */
+#define OWN_STATE "Mig \"state\" o'x.y*"
+#define OWN_STATE_SQL "\"Mig \"\"state\"\" o'x.y*\""
+
+/* pgstream status --target T <extra...>: exit status, stdout in *out. */
+static int
+run_status(const Mig *m, const char *const extra[], char **out)
+{
+	const char *argv[MAX_ARGS];
+	char *err = NULL;
+	int n = 0;
+	int status;
+
+	argv[n++] = itest_pgstream_bin();
+	argv[n++] = "status";
+	argv[n++] = "--target";
+	argv[n++] = m->tgt;
+	for (int i = 0; extra != NULL && extra[i] != NULL; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	status = proc_run(argv, NULL, CMD_TIMEOUT_MS, out, &err);
+	itest_print_output("pgstream status", status, *out, err);
+	free(err);
+	return status;
+}
+
+/*
+ * A live migration whose state lives in a schema of another name (the
+ * source has its own schema "pgstream", which is migrated like any other):
+ * sync, status and cutover all given the same --state-schema work
+ * together; status and cutover given another name say that schema holds no
+ * migration (as for a target that never was one) and change nothing.
+ */
+START_TEST(a_migration_with_its_own_state_schema_cuts_over)
+{
+	static const char *const own[] = {"--state-schema", OWN_STATE, NULL};
+	static const char *const own_cutover[] = {"--state-schema", OWN_STATE, "--freeze",
+	                                          "--timeout", "120", NULL};
+	static const char *const other[] = {"--state-schema", "elsewhere", "--freeze",
+	                                    "--timeout", "30", NULL};
+	static const char *const plain[] = {"--freeze", "--timeout", "30", NULL};
+	Mig m;
+	Proc sync;
+	CmdResult r;
+	char *out = NULL;
+
+	mig_init(&m, "own");
+	ck_assert(cluster_psql(&source, m.srcdb,
+	                       "CREATE SCHEMA pgstream;"
+	                       "CREATE TABLE pgstream.orders (id int PRIMARY KEY, v text);"
+	                       "INSERT INTO pgstream.orders SELECT i, 'o' || i"
+	                       " FROM generate_series(1, 100) i"));
+	{
+		const char *argv[] = {itest_pgstream_bin(), "sync", "--source", m.src,
+		                      "--target", m.tgt, "--slot", m.slot, "--quiet",
+		                      "--state-schema", OWN_STATE, NULL};
+
+		ck_assert(proc_spawn(&sync, argv, NULL));
+	}
+	assert_applied(&m, "SELECT phase = 'streaming' FROM " OWN_STATE_SQL ".migration",
+	               &sync, "streaming");
+	ck_assert(cluster_psql(&source, m.srcdb,
+	                       "INSERT INTO t VALUES (101, 'live');"
+	                       "UPDATE pgstream.orders SET v = 'changed' WHERE id = 7;"
+	                       "INSERT INTO pgstream.orders VALUES (101, 'live')"));
+	assert_applied(&m, "SELECT count(*) = 101 FROM pgstream.orders", &sync,
+	               "the change to the user's schema pgstream");
+	assert_applied(&m, "SELECT applied_lsn IS NOT NULL FROM " OWN_STATE_SQL ".migration",
+	               &sync, "a recorded applied position");
+
+	/* status reads the state where it is */
+	ck_assert_int_eq(run_status(&m, own, &out), 0);
+	ck_assert_msg(strstr(out, "phase: streaming\nsource database: own_src (slot \"own_slot\", "
+	                          "live sync)\n") != NULL, "%s", out);
+	free(out);
+	/* and, asked about another schema, says there is nothing there */
+	ck_assert_int_eq(run_status(&m, NULL, &out), 0);
+	ck_assert_str_eq(out, "phase: none\nno pgstream migration state in schema \"pgstream\" "
+	                      "on this target\n");
+	free(out);
+
+	/* cutover with the wrong name: refused before the source is touched */
+	run_cutover(&r, m.src, m.tgt, plain, NULL);
+	assert_refused(&r, 1, "target database \"own_tgt\" holds no pgstream migration in "
+	                      "schema \"pgstream\"");
+	cmd_free(&r);
+	run_cutover(&r, m.src, m.tgt, other, NULL);
+	assert_refused(&r, 1, "target database \"own_tgt\" holds no pgstream migration in "
+	                      "schema \"elsewhere\"");
+	cmd_free(&r);
+	ck_assert(!source_read_only(&m));
+	assert_never_frozen_setting(&m);
+
+	run_cutover(&r, m.src, m.tgt, own_cutover, NULL);
+	if (r.status != 0)
+		itest_print_output("pgstream cutover", r.status, r.out, r.err);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_msg(strstr(r.out, "row counts: equal") != NULL, "cutover report: %s", r.out);
+	cmd_free(&r);
+	itest_assert_sync_exits_0(&sync);
+	proc_release(&sync);
+	unfreeze(&m);
+
+	assert_t_identical(&m);
+	{
+		char *a = itest_table_fingerprint(&source, m.srcdb, "pgstream.orders");
+		char *b = itest_table_fingerprint(&target, m.tgtdb, "pgstream.orders");
+
+		ck_assert_str_eq(a, b);
+		free(a);
+		free(b);
+	}
+	/* the state schema is gone; the user's schema pgstream stays, as on the source */
+	itest_assert_scalar(&target, m.tgtdb,
+	                    "SELECT count(*) FROM pg_namespace"
+	                    " WHERE nspname = 'Mig \"state\" o''x.y*'",
+	                    "0");
+	itest_assert_scalar(&target, m.tgtdb,
+	                    "SELECT string_agg(c.relname, ',' ORDER BY c.relname)"
+	                    " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+	                    " WHERE n.nspname = 'pgstream'", "orders,orders_pkey");
+	{
+		char sql[256];
+
+		snprintf(sql, sizeof(sql),
+		         "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '%s'", m.slot);
+		itest_assert_scalar(&source, "postgres", sql, "0");
+	}
+}
+END_TEST
+
 Suite *
 cutover_suite(void)
 {
@@ -962,6 +1103,7 @@ cutover_suite(void)
 	tcase_add_test(tc,
 	               freeze_ends_every_application_session_and_refuses_later_writes);
 	tcase_add_test(tc, freeze_as_a_non_superuser_ends_other_users_sessions);
+	tcase_add_test(tc, a_migration_with_its_own_state_schema_cuts_over);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -26,7 +26,14 @@
  *       are fitted to what is free, said so, and the copy is exact.
  *   a_source_schema_named_like_the_state_schema_is_refused
  *       a source schema "pgstream" (pgstream's own state schema on the
- *       target, dropped at the end): exit 2, nothing created.
+ *       target, dropped at the end): exit 2, nothing created, and the fix
+ *       names --state-schema.
+ *   a_source_schema_named_like_the_state_schema_migrates_with_state_schema
+ *       the same source with --state-schema pgs_state: assess checks that
+ *       name (on the source, and on the target where a schema of that name
+ *       holding no migration is refused), the run keeps its state there and
+ *       drops it at the end, and the user's schema "pgstream" arrives
+ *       exactly.
  *   role_timeouts_on_the_source_do_not_fail_the_run
  *       a source role with 1 ms statement and lock timeouts and 1 s idle
  *       timeouts: sync and assess still work.
@@ -492,9 +499,146 @@ START_TEST(a_source_schema_named_like_the_state_schema_is_refused)
 	ck_assert_int_eq(status, 2);
 	ck_assert_msg(strstr(err, "blocking: state_schema (pgstream): the source has a schema "
 	                          "named \"pgstream\"") != NULL, "%s", err);
+	ck_assert_msg(strstr(err, "; fix: rename it, or run with --state-schema OTHER_NAME")
+	              != NULL, "%s", err);
 	free(out);
 	free(err);
 	assert_nothing_created(db);
+}
+END_TEST
+
+/* How many schemas called name does the target database hold ("0", "1")? */
+static void
+assert_target_schemas(const char *db, const char *name, const char *count)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM pg_namespace WHERE nspname = '%s'",
+	         name);
+	itest_assert_scalar(&target, db, sql, count);
+}
+
+/*
+ * The way forward for a source schema "pgstream": --state-schema puts the
+ * state elsewhere.  assess and sync check the configured name, not
+ * "pgstream"; the state lives in the named schema while the run goes on
+ * (seen at a paused copy) and is dropped at the end as "pgstream" would be;
+ * the user's schema "pgstream" arrives exactly and is left alone.
+ */
+START_TEST(a_source_schema_named_like_the_state_schema_migrates_with_state_schema)
+{
+	const char *db = "op_state_other";
+	const char *point = "fullload.after_part_commit";
+	/* one worker: it alone pauses after its first part, so exactly one is done */
+	const char *const extra[] = {"--no-follow", "--jobs", "1", "--state-schema", "pgs_state",
+	                             NULL};
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	char fp_dir[PATH_MAX + 64];
+	const char *argv[24];
+	FailpointDir fd;
+	Proc run;
+	char *out = NULL;
+	char *err = NULL;
+	int status;
+
+	make_dbs(db);
+	ck_assert(cluster_psql(&source, db, "CREATE SCHEMA pgstream;"
+	                                    "CREATE TABLE pgstream.orders (id int PRIMARY KEY, v text);"
+	                                    "INSERT INTO pgstream.orders"
+	                                    " SELECT g, 'o' || g FROM generate_series(1, 500) g;"
+	                                    "CREATE TABLE pgstream.migration (id int PRIMARY KEY);"
+	                                    "INSERT INTO pgstream.migration VALUES (7)"));
+	itest_conninfo(src, &source, db);
+	itest_conninfo(tgt, &target, db);
+	{
+		const char *const asargv[] = {itest_pgstream_bin(), "assess", "--source", src,
+		                              "--target", tgt, "--no-follow", "--state-schema",
+		                              "pgs_state", NULL};
+
+		status = proc_run(asargv, NULL, CMD_TIMEOUT_MS, &out, &err);
+		itest_print_output("pgstream assess --state-schema pgs_state", status, out, err);
+		ck_assert_int_eq(status, 0);
+		ck_assert_ptr_null(strstr(err, "state_schema"));
+		free(out);
+		free(err);
+	}
+	{
+		/* and the configured name is the one checked */
+		const char *const asargv[] = {itest_pgstream_bin(), "assess", "--source", src,
+		                              "--target", tgt, "--no-follow", "--state-schema",
+		                              "public", NULL};
+
+		status = proc_run(asargv, NULL, CMD_TIMEOUT_MS, &out, &err);
+		itest_print_output("pgstream assess --state-schema public", status, out, err);
+		ck_assert_int_eq(status, 2);
+		ck_assert_msg(strstr(err, "blocking: state_schema (public): the source has a schema "
+		                          "named \"public\"") != NULL, "%s", err);
+		free(out);
+		free(err);
+	}
+	{
+		/* a schema of that name on the target that holds no migration */
+		const char *const asargv[] = {itest_pgstream_bin(), "assess", "--source", src,
+		                              "--target", tgt, "--no-follow", "--state-schema",
+		                              "pgs_state", NULL};
+
+		ck_assert(cluster_psql(&target, db, "CREATE SCHEMA pgs_state;"
+		                                    "CREATE TABLE pgs_state.keep (id int)"));
+		status = proc_run(asargv, NULL, CMD_TIMEOUT_MS, &out, &err);
+		itest_print_output("pgstream assess (target has pgs_state)", status, out, err);
+		ck_assert_int_eq(status, 2);
+		ck_assert_msg(strstr(err, "blocking: state_schema (pgs_state): the target already has "
+		                          "a schema named \"pgs_state\" (1 relation(s)) that holds no "
+		                          "pgstream migration") != NULL, "%s", err);
+		ck_assert_msg(strstr(err, "or run with --state-schema OTHER_NAME") != NULL, "%s", err);
+		free(out);
+		free(err);
+		ck_assert(cluster_psql(&target, db, "DROP SCHEMA pgs_state CASCADE"));
+	}
+
+	ck_assert(fpctl_init(&fd));
+	fpctl_env(&fd, fp_dir, sizeof(fp_dir));
+	{
+		const char *const env[] = {"PGSTREAM_FAILPOINTS=fullload.after_part_commit=pause",
+		                           fp_dir, NULL};
+
+		sync_argv(argv, 24, src, tgt, "op_state_other", extra);
+		ck_assert(proc_spawn(&run, argv, env));
+	}
+	ck_assert(fpctl_wait(&fd, point, CMD_TIMEOUT_MS));
+	/* the state is in pgs_state, and nothing of it in the user's schema */
+	itest_assert_scalar(&target, db, "SELECT phase FROM pgs_state.migration", "copy");
+	itest_assert_scalar(&target, db,
+	                    "SELECT count(*) FILTER (WHERE done) FROM pgs_state.copy_parts", "1");
+	itest_assert_scalar(&target, db,
+	                    "SELECT count(*) FROM pg_class c JOIN pg_namespace n"
+	                    " ON n.oid = c.relnamespace WHERE n.nspname = 'pgstream'"
+	                    " AND c.relname IN ('tables', 'copy_parts', 'schema_steps')", "0");
+	fpctl_release(&fd, point);
+	status = proc_wait(&run, CMD_TIMEOUT_MS);
+	itest_print_proc("pgstream sync --state-schema pgs_state", &run, status);
+	ck_assert_int_eq(status, 0);
+	proc_release(&run);
+	fpctl_cleanup(&fd);
+
+	assert_tables_equal(db);
+	{
+		static const char *const tables[] = {"pgstream.orders", "pgstream.migration"};
+
+		for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
+		{
+			char *fs = itest_table_fingerprint(&source, db, tables[i]);
+			char *ft = itest_table_fingerprint(&target, db, tables[i]);
+
+			ck_assert_str_eq(fs, ft);
+			free(fs);
+			free(ft);
+		}
+	}
+	itest_assert_scalar(&target, db, "SELECT count(*) FROM pgstream.orders", "500");
+	assert_target_schemas(db, "pgstream", "1");
+	assert_target_schemas(db, "pgs_state", "0");
 }
 END_TEST
 
@@ -838,6 +982,24 @@ static const struct
     {{"peek", "--source", "@S", "--slot", "s", "--publication", "p", "--idle-exit", "x"}, "--idle-exit"},
     {{"peek", "--source", "@S", "--slot", "UPPER", "--publication", "p"}, "slot name"},
     {{"peek", "--source", "@S", "--slot", "s"}, "--publication"},
+    {{"sync", "--source", "@S", "--target", "@T", "--state-schema", ""},
+     "invalid --state-schema \"\": use 1 to 63 bytes"},
+    {{"sync", "--source", "@S", "--target", "@T", "--state-schema", "pg_state"},
+     "invalid --state-schema \"pg_state\": names starting with \"pg_\" are reserved"},
+    {{"sync", "--source", "@S", "--target", "@T", "--no-follow", "--state-schema",
+      "s234567890123456789012345678901234567890123456789012345678901234"},
+     "invalid --state-schema \"s234567890123456789012345678901234567890123456789012345678901234\""
+     ": use 1 to 63 bytes"},
+    {{"assess", "--source", "@S", "--target", "@T", "--state-schema", "pg_x"},
+     "pgstream assess: invalid --state-schema \"pg_x\": names starting with \"pg_\""},
+    {{"cutover", "--source", "@S", "--target", "@T", "--state-schema", ""},
+     "pgstream cutover: invalid --state-schema \"\""},
+    {{"cutover", "--source", "@S", "--target", "@T", "--freeze", "--state-schema", "pg_"},
+     "pgstream cutover: invalid --state-schema \"pg_\": names starting with \"pg_\""},
+    {{"status", "--target", "@T", "--state-schema", "pg_toast"},
+     "pgstream status: invalid --state-schema \"pg_toast\": names starting with \"pg_\""},
+    {{"status", "--target", "@T", "--state-schema", ""},
+     "pgstream status: invalid --state-schema \"\": use 1 to 63 bytes"},
 };
 
 START_TEST(every_option_with_a_bad_value_is_a_usage_error_that_changes_nothing)
@@ -898,6 +1060,7 @@ operator_suite(void)
 	tcase_add_test(tc, an_unwritable_spool_directory_is_refused_before_anything_exists);
 	tcase_add_test(tc, jobs_beyond_the_free_connections_are_lowered_before_the_copy);
 	tcase_add_test(tc, a_source_schema_named_like_the_state_schema_is_refused);
+	tcase_add_test(tc, a_source_schema_named_like_the_state_schema_migrates_with_state_schema);
 	tcase_add_test(tc, role_timeouts_on_the_source_do_not_fail_the_run);
 	tcase_add_test(tc, sigterm_during_the_index_builds_stops_the_run);
 	tcase_add_test(tc, sighup_before_the_final_phase_stops_the_run);

@@ -135,8 +135,8 @@ MUTANTS = [
         "name": "dead-cutover-barrier-ends-sync",
         "why": "issue 14 item 3: a barrier whose cutover died ends the migration, later writes lost",
         "file": "engine/state.h",
-        "from": "\"SELECT CASE WHEN \" STATE_CUTOVER_RUNNING_SQL \\\n\t\" THEN coalesce(cutover_token, '') ELSE '' END FROM pgstream.migration\"",
-        "to": "\"SELECT coalesce(cutover_token, '') FROM pgstream.migration\"",
+        "from": "\"SELECT CASE WHEN \" STATE_CUTOVER_RUNNING_SQL \\\n\t\" THEN coalesce(cutover_token, '') ELSE '' END FROM {state}.migration\"",
+        "to": "\"SELECT coalesce(cutover_token, '') FROM {state}.migration\"",
         "checks": ["integration:cutover"],
     },
 ]
