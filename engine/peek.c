@@ -13,6 +13,7 @@
 #include "apply/pgconn.h"
 #include "apply/relmap.h"
 #include "engine/cli.h"
+#include "engine/failpoint.h"
 #include "engine/json.h"
 #include "engine/log.h"
 #include "engine/replclient.h"
@@ -543,6 +544,8 @@ peek_loop(Peek *p, SyncError *err)
 			last_data = replclient_now_us();
 			if (!handle_xlogdata(p, &rm, err))
 				return false;
+			/* peek.after_message: a message was read and printed */
+			FAILPOINT("peek.after_message");
 			continue;
 		}
 		if (p->opt.idle_exit_s > 0 &&

@@ -765,6 +765,55 @@ START_TEST(peek_prints_the_workload_as_json)
 }
 END_TEST
 
+/*
+ * INT, TERM and HUP while peek prints (raised at the failpoint
+ * peek.after_message, on the 5th message): it stops at once, exit 0 (it is
+ * how a reader ends peek), says so, has printed what it read, and leaves
+ * the slot where it was and free.
+ */
+START_TEST(peek_stops_cleanly_on_every_signal)
+{
+	static const char *const sigs[3][2] = {
+	    {"sigint", "SIGINT"}, {"sigterm", "SIGTERM"}, {"sighup", "SIGHUP"}};
+	static const char sql_slot[] = "SELECT confirmed_flush_lsn::text || ' ' "
+	                               "|| restart_lsn::text FROM "
+	                               "pg_replication_slots WHERE slot_name = 's'";
+
+	for (int i = 0; i < 3; i++)
+	{
+		const char *const argv[] = {pgstream_bin(), "peek", "--source",
+		                            cluster_conninfo(&src, "postgres"), "--slot", "s",
+		                            "--publication", "p", "--json", NULL};
+		char env_fp[128];
+		const char *const env[] = {env_fp, NULL};
+		char *before;
+		char *after;
+		PeekRun r;
+		Lines l;
+
+		wait_slot_released();
+		before = scalar(sql_slot);
+		snprintf(env_fp, sizeof(env_fp), "PGSTREAM_FAILPOINTS=peek.after_message=%s@5",
+		         sigs[i][0]);
+		r.status = proc_run(argv, env, PEEK_TIMEOUT_MS, &r.out, &r.err);
+		ck_assert_msg(r.status == 0, "peek under %s exited with %d:\n%s", sigs[i][1],
+		              r.status, r.err);
+		ck_assert_msg(strstr(r.err, "signal received, stopping cleanly") != NULL, "%s",
+		              r.err);
+		lines_split(&l, r.out);
+		ck_assert_uint_ge(l.n, 5);
+		free(l.v);
+		wait_slot_released();
+		after = scalar(sql_slot);
+		ck_assert_msg(strcmp(before, after) == 0,
+		              "peek moved the slot: \"%s\" -> \"%s\"", before, after);
+		free(before);
+		free(after);
+		peek_run_free(&r);
+	}
+}
+END_TEST
+
 START_TEST(peek_twice_prints_the_same)
 {
 	PeekRun first;
@@ -835,6 +884,7 @@ peek_suite(void)
 	tcase_add_test(tc, peek_help_mentions_slot);
 	tcase_add_test(tc, peek_prints_the_workload_as_json);
 	tcase_add_test(tc, peek_twice_prints_the_same);
+	tcase_add_test(tc, peek_stops_cleanly_on_every_signal);
 	tcase_add_test(tc, peek_limit_prints_exactly_n_lines);
 	tcase_add_test(tc, peek_unknown_slot_fails_naming_it);
 	suite_add_tcase(s, tc);
