@@ -26,12 +26,14 @@
  * whole line with the expected JSON.  Peek must never advance the slot, so
  * running it twice prints the same thing.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "tests/integration/suites.h"
 #include "tests/support/cluster.h"
+#include "tests/support/failpoint_ctl.h"
 #include "tests/support/proc.h"
 
 #define PEEK_TIMEOUT_MS 180000
@@ -814,6 +816,51 @@ START_TEST(peek_stops_cleanly_on_every_signal)
 }
 END_TEST
 
+/*
+ * A second peek while the first holds the slot (paused at
+ * peek.after_message): refused with the server's reason and exit 1, and
+ * the first goes on unharmed.
+ */
+START_TEST(a_second_peek_while_one_runs_is_refused)
+{
+	const char *const argv[] = {pgstream_bin(), "peek", "--source",
+	                            cluster_conninfo(&src, "postgres"), "--slot", "s",
+	                            "--publication", "p", "--json", "--limit", "10", NULL};
+	FailpointDir fd;
+	char env_dir[PATH_MAX + 32];
+	const char *const env[] = {"PGSTREAM_FAILPOINTS=peek.after_message=pause@1", env_dir,
+	                           NULL};
+	Proc first;
+	PeekRun r;
+	Lines l;
+	int status;
+
+	wait_slot_released();
+	ck_assert(fpctl_init(&fd));
+	fpctl_env(&fd, env_dir, sizeof(env_dir));
+	ck_assert(proc_spawn(&first, argv, env));
+	ck_assert(fpctl_wait(&fd, "peek.after_message", PEEK_TIMEOUT_MS));
+	r.status = proc_run(argv, NULL, PEEK_TIMEOUT_MS, &r.out, &r.err);
+	ck_assert_msg(r.status == 1, "second peek exited with %d:\n%s", r.status, r.err);
+	ck_assert_msg(strstr(r.err, "replication slot \"s\" is active for PID") != NULL,
+	              "%s", r.err);
+	peek_run_free(&r);
+	fpctl_release(&fd, "peek.after_message");
+	status = proc_wait(&first, PEEK_TIMEOUT_MS);
+	ck_assert_int_eq(status, 0);
+	{
+		char *out = proc_stdout(&first);
+
+		lines_split(&l, out);
+		ck_assert_uint_eq(l.n, 10);
+		free(l.v);
+		free(out);
+	}
+	proc_release(&first);
+	fpctl_cleanup(&fd);
+}
+END_TEST
+
 START_TEST(peek_twice_prints_the_same)
 {
 	PeekRun first;
@@ -885,6 +932,7 @@ peek_suite(void)
 	tcase_add_test(tc, peek_prints_the_workload_as_json);
 	tcase_add_test(tc, peek_twice_prints_the_same);
 	tcase_add_test(tc, peek_stops_cleanly_on_every_signal);
+	tcase_add_test(tc, a_second_peek_while_one_runs_is_refused);
 	tcase_add_test(tc, peek_limit_prints_exactly_n_lines);
 	tcase_add_test(tc, peek_unknown_slot_fails_naming_it);
 	suite_add_tcase(s, tc);
