@@ -551,7 +551,10 @@ pgconn_error_from_result(PGconn *conn, const PGresult *res, SyncError *err)
 	sync_error_set(err, state == NULL && (PQstatus(conn) == CONNECTION_BAD ||
 										  PQconsumeInput(conn) == 0) ?
 				   SYNC_ERR_CONNECT : SYNC_ERR_SERVER,
-				   "%s", msg[0] ? msg : "unknown server error");
+				   "%s", msg[0] ? msg : "the server answered without an error message");
+	if (msg[0] == '\0')
+		sync_error_context(err, "unexpected result %s",
+						   PQresStatus(res ? PQresultStatus(res) : PGRES_FATAL_ERROR));
 	if (state != NULL)
 		snprintf(err->sqlstate, sizeof(err->sqlstate), "%s", state);
 	PQclear((PGresult *) res);
@@ -564,7 +567,9 @@ pgconn_exec(PGconn *conn, const char *sql, SyncError *err)
 	PGresult   *res = PQexec(conn, sql);
 	ExecStatusType st = PQresultStatus(res);
 
-	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+	/* PGRES_EMPTY_QUERY: the text held only comments, nothing to do (such
+	 * as pg_dump's "SCHEMA public" entry once owners are left out) */
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && st != PGRES_EMPTY_QUERY)
 		return pgconn_error_from_result(conn, res, err);
 	PQclear(res);
 	return true;

@@ -1856,8 +1856,23 @@ run_step(PGconn *conn, const char *begin_sql, const StepRow *step,
 	ok = ok && pgconn_exec(conn, "COMMIT", err);
 	if (!ok)
 	{
+		char		first[96];
+		size_t		n = 0;
+		const char *p = step->sql;
+
 		rollback_quietly(conn);
-		return sync_error_context(err, "step %d (%s)", step->id, step->label);
+		/* the statement's first line that is not a comment, for the reader */
+		while (*p == '\n' || (p[0] == '-' && p[1] == '-'))
+			p = *p == '\n' ? p + 1 : (strchr(p, '\n') ? strchr(p, '\n') + 1 : p + strlen(p));
+		while (p[n] != '\0' && p[n] != '\n' && n < sizeof(first) - 4)
+			n++;
+		snprintf(first, sizeof(first), "%.*s%s", (int) n, p,
+				 p[n] != '\0' && p[n] != '\n' ? "..." : "");
+		if (err->sqlstate[0] != '\0')
+			return sync_error_context(err, "step %d (%s), statement \"%s\", SQLSTATE %s",
+									  step->id, step->label, first, err->sqlstate);
+		return sync_error_context(err, "step %d (%s), statement \"%s\"", step->id,
+								  step->label, first);
 	}
 	return true;
 }

@@ -835,6 +835,43 @@ START_TEST(sync_handles_an_extension_already_created_by_another_role)
 }
 END_TEST
 
+/*
+ * A source whose schema public has an owner other than the bootstrap
+ * superuser (every database restored from an old dump, and every database
+ * on PostgreSQL 14 and older where pg_dump then emits a "SCHEMA public"
+ * entry whose SQL, owners left out, is only a comment): that step does
+ * nothing and the migration goes through (issue 15: it stopped at step 1
+ * with "unknown server error").
+ */
+START_TEST(sync_handles_a_public_schema_with_another_owner)
+{
+	static const char *const extra[] = {"--slot", "pubown_slot", "--quiet", NULL};
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	char *err = NULL;
+	int status;
+
+	ck_assert(cluster_psql(&source, "postgres",
+	                       "DROP ROLE IF EXISTS pubown_owner;"
+	                       "CREATE ROLE pubown_owner NOLOGIN"));
+	itest_make_db(&source, "pubown_src", NULL);
+	ck_assert(cluster_psql(&source, "pubown_src",
+	                       "ALTER SCHEMA public OWNER TO pubown_owner;"
+	                       "COMMENT ON SCHEMA public IS 'the application schema';"
+	                       "CREATE TABLE t (id int PRIMARY KEY, v text);"
+	                       "INSERT INTO t SELECT g, 'v' || g FROM generate_series(1, 100) g"));
+	itest_make_db(&target, "pubown_tgt", NULL);
+	itest_conninfo(src, &source, "pubown_src");
+	itest_conninfo(tgt, &target, "pubown_tgt");
+	status = run_sync(src, tgt, extra, &err);
+	ck_assert_msg(status == 0, "sync exited %d with public owned by another role:\n%s",
+	              status, err ? err : "");
+	free(err);
+	assert_no_traces("pubown_src", "pubown_slot", "pubown_tgt");
+	itest_assert_scalar(&target, "pubown_tgt", "SELECT count(*) FROM t", "100");
+}
+END_TEST
+
 /* ---- test 3: refusals change nothing ---- */
 
 START_TEST(sync_refuses_a_non_empty_target)
@@ -1255,6 +1292,7 @@ sync_suite(void)
 	               sync_works_with_a_target_login_that_only_owns_the_database);
 	tcase_add_test(tc,
 	               sync_handles_an_extension_already_created_by_another_role);
+	tcase_add_test(tc, sync_handles_a_public_schema_with_another_owner);
 	tcase_add_test(tc, sync_refuses_a_non_empty_target);
 	tcase_add_test(tc,
 	               sync_never_loses_rows_hidden_by_row_security_on_the_source);
