@@ -791,8 +791,10 @@ applier_next(Applier *a, int wait_ms, Lsn *lsn, const uint8_t **data, size_t *le
  * was read back since the last call: the target has committed that batch
  * (and its applied_lsn), the source has not been told yet.  Called before
  * every publish_durable(), the only way a commit reaches the receiver's
- * feedback, so a kill here is the exactly-once window: a restart gets the
- * batch from the source again and must not apply it twice.
+ * feedback without --spool, so a kill here is the exactly-once window: a
+ * restart gets the batch from the source again and must not apply it
+ * twice.  (With --spool the source is told what the spool holds; a kill
+ * here then tests the replay of the spool past the applied position.)
  */
 static void
 after_apply_commit(Applier *a)
