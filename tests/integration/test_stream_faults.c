@@ -510,15 +510,19 @@ START_TEST(idle_status_never_confirms_an_unapplied_transaction)
 
 	/*
 	 * WAL the slot does not publish (another database): the walsender
-	 * sends a keepalive for it first.  Then the transaction.
+	 * sends a keepalive for it first.  Then the transaction.  The insert
+	 * position, not pg_current_wal_lsn(): with synchronous_commit = off
+	 * (the test clusters) the write position may still be before the
+	 * commit, and a flush reported up to the keepalive looked like the
+	 * transaction confirmed.
 	 */
 	ck_assert(cluster_psql(&source, "postgres", "INSERT INTO public.noise VALUES (1)"));
-	lsn = source_value("postgres", "SELECT pg_current_wal_lsn()::text");
+	lsn = source_value("postgres", "SELECT pg_current_wal_insert_lsn()::text");
 	wait_sent(lsn);
 	free(lsn);
 	ck_assert(cluster_psql(&source, "f2_src",
 	                       "INSERT INTO public.t VALUES (1000001, 'the one')"));
-	lsn = source_value("postgres", "SELECT pg_current_wal_lsn()::text");
+	lsn = source_value("postgres", "SELECT pg_current_wal_insert_lsn()::text");
 	wait_sent(lsn);
 
 	/*
