@@ -233,6 +233,9 @@ check_result(Writer *w, const PendingOp *op, PGresult *res, SyncError *err)
 		PQclear(res);
 		return false;
 	}
+	/* a COMMIT of a failed transaction answers ROLLBACK */
+	if (op->kind == PENDING_COMMIT && strcmp(PQcmdStatus(res), "COMMIT") == 0)
+		w->stats.commits_confirmed++;
 	PQclear(res);
 	return true;
 }

@@ -52,6 +52,7 @@ typedef struct WriterStats
 	uint64_t	deletes;
 	uint64_t	truncates;
 	uint64_t	commits;		/* target transactions */
+	uint64_t	commits_confirmed;	/* of them, COMMIT results read back OK */
 	uint64_t	round_trips;
 } WriterStats;
 

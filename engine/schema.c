@@ -1992,7 +1992,13 @@ schema_apply_final(PGconn *target, SyncError *err)
 	                STEP_COLUMNS " WHERE phase = 3 AND NOT done ORDER BY id",
 	                &l, err);
 	for (size_t i = 0; ok && i < l.count; i++)
+	{
 		ok = run_step(target, begin_sql, &l.rows[i], err);
+		/* schema.after_final_step: a final step (a foreign key, a trigger,
+		 * ...) and its done mark are committed, the next not begun */
+		if (ok)
+			FAILPOINT("schema.after_final_step");
+	}
 	steps_term(&l);
 	free(begin_sql);
 	if (!ok)

@@ -683,6 +683,8 @@ typedef struct Applier
 	Lsn			applied_at_last_stats;
 	bool		caught_up;
 	Lsn			catchup_lsn;	/* source WAL position when streaming began */
+	uint64_t	commits_seen;	/* writer's confirmed commits at the last
+								 * stream.after_apply_commit */
 	Chunk	   *cur;			/* taken from the queue, being applied */
 	WalSpoolCursor *cursor;		/* --spool: reads what the receiver spooled */
 	PGconn	   *own_tgt;		/* --spool: our own target session after a reconnect */
@@ -785,6 +787,25 @@ applier_next(Applier *a, int wait_ms, Lsn *lsn, const uint8_t **data, size_t *le
 	}
 }
 
+/*
+ * Failpoint stream.after_apply_commit, once per target COMMIT whose result
+ * was read back since the last call: the target has committed that batch
+ * (and its applied_lsn), the source has not been told yet.  Called before
+ * every publish_durable(), the only way a commit reaches the receiver's
+ * feedback without --spool, so a kill here is the exactly-once window: a
+ * restart gets the batch from the source again and must not apply it
+ * twice.  (With --spool the source is told what the spool holds; a kill
+ * here then tests the replay of the spool past the applied position.)
+ */
+static void
+after_apply_commit(Applier *a)
+{
+	uint64_t	confirmed = writer_stats(a->writer)->commits_confirmed;
+
+	for (; a->commits_seen < confirmed; a->commits_seen++)
+		FAILPOINT("stream.after_apply_commit");
+}
+
 /* Tell the receiver how far the target has durably applied. */
 static void
 publish_durable(Applier *a)
@@ -811,6 +832,7 @@ commit_batch(Applier *a, SyncError *err)
 	a->batch_open = false;
 	a->changes_applied += (uint64_t) a->batch_changes;
 	a->batch_changes = 0;
+	after_apply_commit(a);
 	publish_durable(a);
 	if (a->barrier_pending)
 	{
@@ -1208,6 +1230,7 @@ note_idle(Applier *a, SyncError *err)
 	/* the last COMMIT's results; then, if not flushed yet, ask again */
 	if (!a->in_txn && !a->batch_open && !writer_settle(a->writer, err))
 		return false;
+	after_apply_commit(a);
 	if (!a->in_txn && !a->batch_open && !writer_all_durable(a->writer))
 	{
 		if (!writer_poll_durable(a->writer, err))
@@ -1384,6 +1407,7 @@ applier_reconnect(Applier *a, SyncError *err)
 	lsn_parse(applied, &a->applied_lsn);
 	a->start_lsn = a->applied_lsn;
 	a->writer = writer_create(a->opts->target_conninfo, false, a->applied_lsn, err);
+	a->commits_seen = 0;		/* a new writer counts from 0 */
 	if (a->writer == NULL)
 		return false;
 	a->cursor = walspool_cursor_open(a->sh->wal, err);

@@ -2126,11 +2126,15 @@ remaining(Drill *d, const char *sql)
  *              still to copy: a part and its done mark are committed;
  *   index      schema.after_index_step, likewise for the index steps;
  *   streaming  the first kill at sync.before_stream (resume position read,
- *              nothing applied yet); the next ones at a delay in
- *              [lo, hi] x 100 ms once streaming: no failpoint names a moment
- *              that comes often mid-stream under load (stream.receiver_
- *              idle_wait needs an idle source: drill 6 makes one).
- * Sync is not running afterwards.
+ *              nothing applied yet); the next ones at the n-th (lo..hi)
+ *              stream.after_apply_commit of the run: the target has
+ *              committed a batch (its COMMIT result read), the source has
+ *              not been told it is flushed -- the exactly-once window, and
+ *              a moment that comes once per applied batch under load
+ *              (stream.receiver_idle_wait needs an idle source: drill 6
+ *              makes one).
+ * Every kill lands at its failpoint or is counted as missed, which fails
+ * the drill.  Sync is not running afterwards.
  */
 static bool
 kills_in_phase(Drill *d, int phase, int count, long lo, long hi)
@@ -2187,18 +2191,14 @@ kills_in_phase(Drill *d, int phase, int count, long lo, long hi)
 				return false;
 			continue;
 		}
-		{
-			long delay = drill_rand_range(d, lo * 100, hi * 100);
-
-			if (!d->sync_running && !drill_sync_start(d))
-				return false;
-			if (!drill_wait_phase(d, phase, PHASE_TIMEOUT_MS) ||
-			    !drill_sleep(d, delay))
-				return false;
-			snprintf(how, sizeof(how), "%ld ms after streaming began", delay);
-			if (!kill_now(d, phase, how))
-				return false;
-		}
+		nth = drill_rand_range(d, lo, hi);
+		snprintf(how, sizeof(how),
+		         "batch %ld of the run committed on the target, not yet "
+		         "confirmed to the source",
+		         nth);
+		if (!kill_at_failpoint(d, "stream.after_apply_commit", nth, phase,
+		                       how))
+			return false;
 	}
 	return true;
 }
@@ -2369,33 +2369,46 @@ cutover_with_timed_kills(Drill *d, int count)
 }
 
 /*
- * The moments of a cutover its failpoints name (engine/cutover.c), in the
- * order it passes them.  with_sync: sync is stopped (SIGSTOP) before the
- * cutover starts, so that it cannot apply the barrier meanwhile, and killed
- * -9 together with the cutover (the machine crashed).
+ * The moments of a cutover its failpoints name (engine/cutover.c,
+ * engine/schema.c), in the order it passes them.  with_sync: sync is
+ * stopped (SIGSTOP) before the cutover starts, so that it cannot apply the
+ * barrier meanwhile, and killed -9 together with the cutover (the machine
+ * crashed).  final_step: the kill lands at the n-th final schema step, n
+ * drawn from the steps the cutover has still to build.
  */
 typedef struct CutoverMoment
 {
 	const char *fp;
 	const char *when;
 	bool with_sync;
+	bool final_step;
 } CutoverMoment;
 
 static const CutoverMoment cutover_moments[] = {
-    /* the three of drills 1 and short */
-    {"cutover.waiting", "while it waits for sync to apply its barrier", true},
-    {"cutover.after_barrier_applied", "right after sync applied the barrier",
+    /* the four of drills 1 and short */
+    {"cutover.waiting", "while it waits for sync to apply its barrier", true,
      false},
+    {"cutover.after_barrier_applied", "right after sync applied the barrier",
+     false, false},
+    {"schema.after_final_step",
+     "past its point of no return, while it builds the deferred schema "
+     "(foreign keys, triggers): a final step just committed",
+     false, true},
     {"cutover.before_drop",
      "past its point of no return: deferred schema built, slot not dropped",
-     false},
+     false, false},
     /* drill 6: around the freeze and the barrier, a writer committing */
     {"cutover.after_freeze",
-     "right after it froze the source, before it ended sessions", false},
-    {"cutover.before_barrier", "sessions ended, barrier not yet written",
+     "right after it froze the source, before it ended sessions", false,
      false},
-    {"cutover.after_barrier", "right after it wrote its barrier", false},
+    {"cutover.before_barrier", "sessions ended, barrier not yet written",
+     false, false},
+    {"cutover.after_barrier", "right after it wrote its barrier", false,
+     false},
 };
+
+/* drill 6's first moment in cutover_moments */
+#define CUTOVER_MOMENTS_WINDOWS 4
 
 /*
  * A cutover killed once sync had applied its barrier leaves phase
@@ -2426,12 +2439,31 @@ kill_cutover_at(Drill *d, const CutoverMoment *m)
 	int status;
 	bool started;
 	bool retried = false;
+	long nth = 1;
+	char when[300];
 
 	if (d->cutover_done)
 	{
 		kill_missed(d, "cutover kill at %s: the cutover had already completed",
 		            m->fp);
 		return true;
+	}
+	snprintf(when, sizeof(when), "%s", m->when);
+	if (m->final_step)
+	{
+		long left = remaining(d, final_progress_sql);
+
+		if (left < 1)
+		{
+			kill_missed(d, "cutover kill at %s: no final schema step left to "
+			            "build (%ld)",
+			            m->fp, left);
+			return true;
+		}
+		/* before the last one: the kill leaves steps to build */
+		nth = drill_rand_range(d, 1, left > 1 ? left - 1 : 1);
+		snprintf(when, sizeof(when), "%s (step %ld of the %ld left)", m->when,
+		         nth, left);
 	}
 	if (m->with_sync && d->sync_running)
 	{
@@ -2449,7 +2481,8 @@ kill_cutover_at(Drill *d, const CutoverMoment *m)
 		proc_kill(&d->sync, SIGSTOP);
 	}
 again:
-	snprintf(d->cutover_fp, sizeof(d->cutover_fp), "%s=crash", m->fp);
+	snprintf(d->cutover_fp, sizeof(d->cutover_fp), "%s=crash@%ld", m->fp,
+	         nth);
 	started = drill_cutover_start(d);
 	d->cutover_fp[0] = '\0';
 	if (!started)
@@ -2472,7 +2505,7 @@ again:
 		d->stats->kills_by_phase[DRILL_PHASE_CUTOVER]++;
 		drill_log("%s: kill %d: cutover killed -9 at failpoint %s, %s "
 		          "(migration phase now %s)",
-		          d->name, d->stats->kills, m->fp, m->when,
+		          d->name, d->stats->kills, m->fp, when,
 		          drill_phase_names[drill_phase(d)]);
 	}
 	else if (status == 1 && !retried && cutover_said(d, "run pgstream sync again") &&
@@ -2581,7 +2614,8 @@ drill_run_kills(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
 	                          SCHEMA_HIT_FIRST, SCHEMA_HIT_LAST);
 	ok = ok && kills_in_phase(&d, DRILL_PHASE_COPY, cfg->kills_copy, 0, 0);
 	ok = ok && kills_in_phase(&d, DRILL_PHASE_INDEX, cfg->kills_index, 0, 0);
-	ok = ok && kills_in_phase(&d, DRILL_PHASE_CATCHUP, cfg->kills_stream, 2, 60);
+	ok = ok && kills_in_phase(&d, DRILL_PHASE_CATCHUP, cfg->kills_stream, 1,
+	                          400);
 	ok = ok && drill_sync_start(&d) &&
 	     drill_wait_phase(&d, DRILL_PHASE_CATCHUP, PHASE_TIMEOUT_MS) &&
 	     drill_mark_and_wait(&d, MARK_TIMEOUT_MS);
@@ -3614,7 +3648,8 @@ drill_run_windows(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
 	d.sync_may_exit = true;
 	if (ok && cutover_fps)
 		for (int i = 0; ok && i < cfg->kills_cutover && i < 3; i++)
-			ok = kill_cutover_at(&d, &cutover_moments[3 + i]);
+			ok = kill_cutover_at(&d,
+			                     &cutover_moments[CUTOVER_MOMENTS_WINDOWS + i]);
 	else if (ok)
 		drill_log("%s: this pgstream has no cutover failpoints: no cutover "
 		          "kills",
@@ -3683,7 +3718,8 @@ drill_run_short(Cluster *src, Cluster *tgt, const DrillConfig *cfg,
 	ok = ok && kills_in_phase(&d, DRILL_PHASE_SCHEMA, cfg->kills_schema,
 	                          SCHEMA_HIT_FIRST, SCHEMA_HIT_LAST);
 	ok = ok && kills_in_phase(&d, DRILL_PHASE_COPY, cfg->kills_copy, 0, 0);
-	ok = ok && kills_in_phase(&d, DRILL_PHASE_CATCHUP, cfg->kills_stream, 2, 20);
+	ok = ok && kills_in_phase(&d, DRILL_PHASE_CATCHUP, cfg->kills_stream, 1,
+	                          50);
 	ok = ok && drill_sync_start(&d) &&
 	     drill_wait_phase(&d, DRILL_PHASE_CATCHUP, PHASE_TIMEOUT_MS) &&
 	     drill_mark_and_wait(&d, MARK_TIMEOUT_MS);

@@ -5,8 +5,12 @@
  * target cluster inside a network namespace, then runs the drills of
  * drill_lib.h one after the other, each a full live migration under pgbench
  * load ending in a cutover and a row-by-row comparison:
- *   1 kill -9 of pgstream at failpoints (schema, copy, index, streaming,
- *     cutover) and a restart with the same command;
+ *   1 kill -9 of pgstream at failpoints (schema: subproc.after_spawn;
+ *     copy: fullload.after_part_commit; index: schema.after_index_step;
+ *     streaming: sync.before_stream, then stream.after_apply_commit at the
+ *     n-th applied batch; cutover: cutover.waiting, cutover.after_barrier_
+ *     applied, schema.after_final_step at the n-th final step,
+ *     cutover.before_drop) and a restart with the same command;
  *   2 fast and immediate restarts of the source and of the target;
  *   3 pg_terminate_backend of the walsender and of the apply backend;
  *   4 network partitions between pgstream and the target (netns + veth);
@@ -170,7 +174,10 @@ main(void)
 	cfg.kills_copy = 6;
 	cfg.kills_index = 3;
 	cfg.kills_stream = 6;
-	cfg.kills_cutover = 3;
+	/* cutover.waiting (with sync), cutover.after_barrier_applied,
+	 * schema.after_final_step (n-th) and cutover.before_drop; drill 6 takes
+	 * its own three */
+	cfg.kills_cutover = 4;
 	cfg.partition_s = (int) env_long("DRILL_PARTITION_S", 30);
 
 	printf("pgstream drill: seed %llu (replay with DRILL_SEED=%llu), "

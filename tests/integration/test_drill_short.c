@@ -7,14 +7,17 @@
  *       kill -9 of sync during the schema, during the copy and twice while
  *       streaming, a fast restart of the source, an immediate restart of the
  *       target and a pg_terminate_backend of the walsender; then a cutover
- *       killed at each of its three moments (the first together with sync)
+ *       killed at each of its four moments (the first together with sync)
  *       and a row-by-row comparison of every table and sequence: no row
  *       lost, none duplicated, and every kill landed where it was aimed.
  *       The kills land at failpoints: the schema kill paused at the spawn
  *       of a pg_dump/pg_restore, the copy kill at the n-th committed part,
- *       the first streaming kill before the stream starts, the cutover
- *       kills at cutover.waiting (with sync), cutover.after_barrier_applied
- *       and cutover.before_drop.  The seed of the kill points is printed
+ *       the first streaming kill before the stream starts, the second at
+ *       the n-th stream.after_apply_commit (a batch committed on the
+ *       target, not yet confirmed to the source), the cutover kills at
+ *       cutover.waiting (with sync), cutover.after_barrier_applied,
+ *       schema.after_final_step (the n-th foreign key built) and
+ *       cutover.before_drop.  The seed of the kill points is printed
  *       (DRILL_SEED replays it).
  *   short_drill_windows
  *       the windows of issue 13 (drill 6 of make drill, smaller): see the
@@ -97,13 +100,14 @@ START_TEST(short_drill_loses_nothing)
 	/*
 	 * Every moment of the cutover: while it waits for the barrier (with
 	 * sync, as in a crash of the machine), right after sync applied the
-	 * barrier, and while it creates the deferred foreign keys.  A cutover
+	 * barrier, while it creates the deferred foreign keys (after the n-th)
+	 * and once they are built, before the slot is dropped.  A cutover
 	 * --freeze run again after a killed one must work on the source the
 	 * killed one froze (freeze_source() turns default_transaction_read_only
 	 * off for its own session); if that regresses, the drill fails with
 	 * "ENGINE BUG".
 	 */
-	cfg.kills_cutover = 3;
+	cfg.kills_cutover = 4;
 	/* a lost target connection must be retried by sync itself */
 	cfg.tolerate_lost_target = false;
 	fprintf(stderr, "short drill: seed %llu (DRILL_SEED=%llu replays it)\n",
@@ -118,19 +122,19 @@ START_TEST(short_drill_loses_nothing)
 	ck_assert_int_eq(st.rows_lost, 0);
 	ck_assert_int_eq(st.rows_duplicated, 0);
 	/* every kill landed where it was aimed: schema 1, copy 1, streaming 2,
-	 * cutover 3 of which the first also kills sync */
+	 * cutover 4 of which the first also kills sync */
 	ck_assert_msg(st.kills_missed == 0, "%d kill(s) missed their moment "
 	              "(\"KILL MISSED\" above)", st.kills_missed);
 	ck_assert_int_eq(st.kills, cfg.kills_schema + cfg.kills_copy +
 	                               cfg.kills_stream + cfg.kills_cutover + 1);
 	ck_assert_int_eq(st.kills_by_phase[DRILL_PHASE_SCHEMA], 1);
 	ck_assert_int_eq(st.kills_by_phase[DRILL_PHASE_COPY], 1);
-	ck_assert_int_eq(st.kills_by_phase[DRILL_PHASE_CUTOVER], 3);
-	/* at a failpoint: the schema, copy and first streaming kills, and the
-	 * three cutover kills once the binary has the cutover's failpoints */
+	ck_assert_int_eq(st.kills_by_phase[DRILL_PHASE_CUTOVER], cfg.kills_cutover);
+	/* at a failpoint: the schema, copy and both streaming kills, and the
+	 * four cutover kills once the binary has the cutover's failpoints */
 	ck_assert_int_eq(st.kills_at_failpoint,
-	                 3 + (drill_binary_has("cutover.after_barrier_applied")
-	                          ? 3
+	                 4 + (drill_binary_has("cutover.after_barrier_applied")
+	                          ? cfg.kills_cutover
 	                          : 0));
 	ck_assert_int_eq(st.restarts, 2);
 	ck_assert_int_eq(st.terminates, 1);

@@ -510,15 +510,19 @@ START_TEST(idle_status_never_confirms_an_unapplied_transaction)
 
 	/*
 	 * WAL the slot does not publish (another database): the walsender
-	 * sends a keepalive for it first.  Then the transaction.
+	 * sends a keepalive for it first.  Then the transaction.  The insert
+	 * position, not pg_current_wal_lsn(): with synchronous_commit = off
+	 * (the test clusters) the write position may still be before the
+	 * commit, and a flush reported up to the keepalive looked like the
+	 * transaction confirmed.
 	 */
 	ck_assert(cluster_psql(&source, "postgres", "INSERT INTO public.noise VALUES (1)"));
-	lsn = source_value("postgres", "SELECT pg_current_wal_lsn()::text");
+	lsn = source_value("postgres", "SELECT pg_current_wal_insert_lsn()::text");
 	wait_sent(lsn);
 	free(lsn);
 	ck_assert(cluster_psql(&source, "f2_src",
 	                       "INSERT INTO public.t VALUES (1000001, 'the one')"));
-	lsn = source_value("postgres", "SELECT pg_current_wal_lsn()::text");
+	lsn = source_value("postgres", "SELECT pg_current_wal_insert_lsn()::text");
 	wait_sent(lsn);
 
 	/*
@@ -855,6 +859,122 @@ START_TEST(a_silent_source_is_detected_and_sync_reconnects)
 }
 END_TEST
 
+/* ---- kill -9 after a target COMMIT, before the source was told ---- */
+
+/*
+ * 2 x 200 source transactions of 40 rows each (two INSERT statements) into
+ * a table without a key (REPLICA IDENTITY FULL), about 80 a second.  Sync
+ * pauses at the KILL_AT_COMMIT-th stream.after_apply_commit: the target has
+ * committed that batch and its applied position, and the slot's confirmed
+ * position must still be behind it (the window is open).  Kill -9 there
+ * while the load goes on; the same sync again gets the committed batch from
+ * the source once more and must not apply it twice: without a key a
+ * duplicate is an extra row, which the count and digest show.
+ */
+#define KILL_AT_COMMIT 10
+
+START_TEST(kill_after_an_apply_commit_applies_each_transaction_once)
+{
+	static const char script[] =
+	    "BEGIN;\n"
+	    "INSERT INTO public.t (s, n, v) SELECT :client_id, g, md5(random()::text)"
+	    " FROM generate_series(1, 20) g;\n"
+	    "INSERT INTO public.t (s, n, v) SELECT :client_id, -g, 'second'"
+	    " FROM generate_series(1, 20) g;\n"
+	    "COMMIT;\n"
+	    "\\sleep 25 ms\n";
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	char env_dir[PATH_MAX + 32];
+	char env_fp[128];
+	char file[PATH_MAX];
+	char sql[256];
+	char *confirmed;
+	char *window;
+	FailpointDir fp;
+	Proc sync;
+	Proc bench;
+	int status;
+
+	ck_assert(fpctl_init(&fp));
+	fpctl_env(&fp, env_dir, sizeof(env_dir));
+	snprintf(env_fp, sizeof(env_fp),
+	         "PGSTREAM_FAILPOINTS=stream.after_apply_commit=pause@%d",
+	         KILL_AT_COMMIT);
+	itest_make_db(&source, "f8_src", NULL);
+	itest_make_db(&target, "f8_tgt", "migrator");
+	ck_assert(cluster_psql(&source, "f8_src",
+	                       "CREATE TABLE public.t (s int NOT NULL, n int NOT NULL,"
+	                       " v text NOT NULL);"
+	                       "ALTER TABLE public.t REPLICA IDENTITY FULL;"
+	                       "INSERT INTO public.t SELECT 0, g, 'initial'"
+	                       " FROM generate_series(1, 1000) g"));
+	itest_conninfo(src, &source, "f8_src");
+	itest_migrator_conninfo(tgt, &target, "f8_tgt");
+	{
+		const char *const env[] = {env_fp, env_dir, NULL};
+
+		spawn_sync(&sync, src, tgt, NULL, env);
+	}
+	wait_for_streaming(tgt, &sync);
+	spawn_pgbench_script(&bench, "f8_src", script, "2", "200", file,
+	                     sizeof(file));
+	if (!fpctl_wait(&fp, "stream.after_apply_commit", PAUSE_TIMEOUT_MS))
+	{
+		itest_print_proc("pgstream sync", &sync, proc_wait(&sync, 0));
+		ck_abort_msg("sync never reached stream.after_apply_commit@%d",
+		             KILL_AT_COMMIT);
+	}
+
+	/* the window: committed on the target, not confirmed to the source */
+	confirmed = source_value("postgres",
+	                         "SELECT confirmed_flush_lsn::text FROM"
+	                         " pg_replication_slots WHERE slot_name = 'pgstream'");
+	snprintf(sql, sizeof(sql),
+	         "SELECT (applied_lsn > '%s')::text || ' ' || applied_lsn::text"
+	         " FROM pgstream.migration",
+	         confirmed);
+	window = cluster_query_scalar(&target, "f8_tgt", sql);
+	ck_assert_ptr_nonnull(window);
+	fprintf(stderr, "paused after commit %d: source confirmed %s; target "
+	        "applied past it, applied_lsn: %s; load %s\n",
+	        KILL_AT_COMMIT, confirmed, window,
+	        proc_wait(&bench, 0) == PROC_TIMEOUT ? "running" : "done");
+	ck_assert(proc_kill(&sync, SIGKILL));
+	ck_assert_int_eq(proc_wait(&sync, 30000), 128 + SIGKILL);
+	proc_release(&sync);
+	fpctl_release(&fp, "stream.after_apply_commit");
+	ck_assert_msg(strncmp(window, "true ", 5) == 0,
+	              "at stream.after_apply_commit the source had confirmed %s,"
+	              " not behind the target's applied position (%s)",
+	              confirmed, window);
+
+	/* the same sync again, while the load goes on */
+	spawn_sync(&sync, src, tgt, NULL, NULL);
+	status = proc_wait(&bench, 120000);
+	itest_assert_pgbench_ok(&bench, status);
+	proc_release(&bench);
+	unlink(file);
+	itest_assert_scalar(&source, "f8_src", "SELECT count(*) FROM public.t",
+	                    "17000");
+	wait_target_while_running(&sync, "f8_tgt",
+	                          "SELECT count(*) >= 17000 FROM public.t");
+	/* the source is done: more would be a batch applied twice */
+	itest_assert_scalar(&target, "f8_tgt", "SELECT count(*) FROM public.t",
+	                    "17000");
+	assert_table_identical("f8_src", "f8_tgt", "public.t");
+	cutover_ok(src, tgt);
+	itest_assert_sync_exits_0(&sync);
+	proc_release(&sync);
+	itest_assert_scalar(&target, "f8_tgt", "SELECT count(*) FROM public.t",
+	                    "17000");
+	assert_table_identical("f8_src", "f8_tgt", "public.t");
+	free(confirmed);
+	free(window);
+	fpctl_cleanup(&fp);
+}
+END_TEST
+
 Suite *
 stream_faults_suite(void)
 {
@@ -875,6 +995,7 @@ stream_faults_suite(void)
 	ADD(spool_releases_segments_after_a_streamed_transaction_is_cut_off);
 	ADD(many_concurrently_streamed_transactions_are_applied);
 	ADD(a_silent_source_is_detected_and_sync_reconnects);
+	ADD(kill_after_an_apply_commit_applies_each_transaction_once);
 #undef ADD
 	suite_add_tcase(s, tc);
 	return s;
