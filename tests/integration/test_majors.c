@@ -111,8 +111,8 @@ START_TEST(logical_cluster_of_each_major)
 	up = proc_now_ms();
 
 	/* The server itself, not just the data directory, is that major. */
-	ck_assert(cluster_query(&c, "postgres", "SHOW server_version_num",
-	                        &version));
+	ck_assert(
+	    cluster_query(&c, "postgres", "SHOW server_version_num", &version));
 	ck_assert_ptr_nonnull(version);
 	ck_assert_msg(strtol(version, NULL, 10) / 10000 == major,
 	              "asked for PostgreSQL %d, server_version_num is %s", major,
@@ -145,28 +145,30 @@ START_TEST(logical_cluster_of_each_major)
 	             "'s', NULL, NULL, 'proto_version', '1', "
 	             "'publication_names', 'p')",
 	             "4");
-	assert_query(&c, "SELECT count(*) FROM pg_logical_slot_peek_binary_changes("
-	                 "'s', NULL, NULL, 'proto_version', '1', "
-	                 "'publication_names', 'p') WHERE substr(data, 1, 1) = 'I'",
+	assert_query(&c,
+	             "SELECT count(*) FROM pg_logical_slot_peek_binary_changes("
+	             "'s', NULL, NULL, 'proto_version', '1', "
+	             "'publication_names', 'p') WHERE substr(data, 1, 1) = 'I'",
 	             "1");
 
 	/* The walsender answers a replication connection. */
 	repl = cluster_connect(&c, "postgres", "replication=database");
 	ck_assert_ptr_nonnull(repl);
 	res = PQexec(repl, "IDENTIFY_SYSTEM");
-	ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK &&
-	                  PQntuples(res) == 1,
+	ck_assert_msg(PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1,
 	              "PostgreSQL %d: IDENTIFY_SYSTEM: %s", major,
 	              PQerrorMessage(repl));
 	PQclear(res);
 	PQfinish(repl);
 
-	assert_query(&c, "SELECT count(*) FROM (SELECT "
-	                 "pg_drop_replication_slot('s')) d",
+	assert_query(&c,
+	             "SELECT count(*) FROM (SELECT "
+	             "pg_drop_replication_slot('s')) d",
 	             "1");
 	assert_query(&c, "SELECT count(*) FROM pg_replication_slots", "0");
-	fprintf(stderr, "majors: PostgreSQL %d from %s: initdb+start %lld ms, "
-	                "all %lld ms\n",
+	fprintf(stderr,
+	        "majors: PostgreSQL %d from %s: initdb+start %lld ms, "
+	        "all %lld ms\n",
 	        major, bindir, up - started, proc_now_ms() - started);
 	cluster_destroy(&c);
 }
@@ -235,8 +237,7 @@ START_TEST(cache_without_marker_is_not_used)
 	ck_assert(!cluster_major_bindir(FAKE_MAJOR, bindir, sizeof(bindir)));
 
 	/* With the marker it is the major's bin directory. */
-	snprintf(path, sizeof(path), "%s/%d/.pgstream-complete", cache,
-	         FAKE_MAJOR);
+	snprintf(path, sizeof(path), "%s/%d/.pgstream-complete", cache, FAKE_MAJOR);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
 	ck_assert_int_ge(fd, 0);
 	close(fd);

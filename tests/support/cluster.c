@@ -742,8 +742,7 @@ read_data_major(Cluster *c, int wanted)
 	free(text);
 	if (major <= 0)
 	{
-		fprintf(stderr, "cluster \"%s\": unexpected \"%s\"\n", c->name,
-		        path);
+		fprintf(stderr, "cluster \"%s\": unexpected \"%s\"\n", c->name, path);
 		return false;
 	}
 	if (wanted != 0 && major != wanted)
@@ -775,7 +774,7 @@ cluster_init_major(Cluster *c, const char *name, unsigned flags, int major)
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	if (!register_cluster(c))
 		return false;
-	/* Before the guardian forks: it stops the server with c->bindir's pg_ctl. */
+	/* Before the guardian forks: it stops the server with this pg_ctl. */
 	if (major < 0 || !resolve_bindir(c))
 		return false;
 	if (!make_base_dir(c) || !start_guardian(c) || !hand_over_base_dir(c))

@@ -71,8 +71,8 @@ typedef struct Cluster
 {
 	char name[32];
 	unsigned flags;
-	int major;                  /* from PG_VERSION once initdb has run */
-	char bindir[PATH_MAX];      /* initdb, pg_ctl, postgres; "" for $PATH */
+	int major;              /* from PG_VERSION once initdb has run */
+	char bindir[PATH_MAX];  /* initdb, pg_ctl, postgres; "" for $PATH */
 	char basedir[PATH_MAX]; /* mkdtemp dir; also the socket dir */
 	char datadir[PATH_MAX]; /* basedir/data */
 	char logfile[PATH_MAX]; /* basedir/log */
