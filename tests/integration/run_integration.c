@@ -29,6 +29,7 @@ static Suite *(*const suites[])(void) = {
     stream_faults_suite,
     cutover_suite,
     values_suite,
+    majors_suite,
 };
 
 int

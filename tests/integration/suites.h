@@ -25,5 +25,6 @@ Suite *apply_inherit_suite(void);
 Suite *stream_faults_suite(void);
 Suite *cutover_suite(void);
 Suite *values_suite(void);
+Suite *majors_suite(void);
 
 #endif /* PGSTREAM_TESTS_INTEGRATION_SUITES_H */

@@ -213,6 +213,83 @@ pg_bindir(void)
 	return bindir;
 }
 
+void
+cluster_major_cache_dir(char *buf, size_t len)
+{
+	const char *env = getenv("PGSTREAM_PG_CACHE");
+	const char *home = getenv("HOME");
+
+	/* Keep in step with tests/support/install-pg-majors.sh. */
+	if (env != NULL && *env != '\0')
+		snprintf(buf, len, "%s", env);
+	else if (running_as_root())
+		snprintf(buf, len, "/var/cache/pgstream/pg");
+	else
+	{
+		if (home == NULL || *home == '\0')
+		{
+			struct passwd *pw = getpwuid(geteuid());
+
+			home = pw != NULL ? pw->pw_dir : "/nonexistent";
+		}
+		snprintf(buf, len, "%s/.cache/pgstream/pg", home);
+	}
+}
+
+bool
+cluster_major_bindir(int major, char *bindir, size_t len)
+{
+	char number[16];
+	char cache[PATH_MAX];
+	char path[PATH_MAX + 64];
+
+	if (major <= 0)
+		return false;
+	/* Debian's, when that major is installed. */
+	snprintf(number, sizeof(number), "%d", major);
+	if (bindir_candidate(number, bindir, len))
+		return true;
+
+	/*
+	 * The cache, only when install-pg-majors.sh finished it: it writes the
+	 * marker after checking the unpacked binaries, and moves the directory
+	 * into place only then.
+	 */
+	cluster_major_cache_dir(cache, sizeof(cache));
+	snprintf(path, sizeof(path), "%s/%d/.pgstream-complete", cache, major);
+	if (access(path, R_OK) != 0)
+		return false;
+	snprintf(path, sizeof(path), "%s/%d/bin/initdb", cache, major);
+	if (access(path, X_OK) != 0)
+		return false;
+	snprintf(bindir, len, "%s/%d/bin", cache, major);
+	return strlen(bindir) + 1 < len;
+}
+
+/* Fill c->bindir for c->major (0: the default binaries). */
+static bool
+resolve_bindir(Cluster *c)
+{
+	char cache[PATH_MAX];
+
+	if (c->major == 0)
+	{
+		snprintf(c->bindir, sizeof(c->bindir), "%s", pg_bindir());
+		return true;
+	}
+	if (cluster_major_bindir(c->major, c->bindir, sizeof(c->bindir)))
+		return true;
+	cluster_major_cache_dir(cache, sizeof(cache));
+	fprintf(stderr,
+	        "cluster \"%s\": no PostgreSQL %d server binaries: neither "
+	        "/usr/lib/postgresql/%d/bin nor a complete %s/%d; fetch them "
+	        "with `make deps` (PGSTREAM_PG_MAJORS=\"%d\" "
+	        "tests/support/install-pg-majors.sh for this one)\n",
+	        c->name, c->major, c->major, cache, c->major, c->major);
+	c->bindir[0] = '\0';
+	return false;
+}
+
 static const char *
 runuser_path(void)
 {
@@ -236,7 +313,7 @@ run_pg_tool(const Cluster *c, char **out, const char *tool, ...)
 {
 	const char *argv[32];
 	char path[PATH_MAX];
-	const char *bindir = pg_bindir();
+	const char *bindir = c->bindir;
 	size_t n = 0;
 	va_list ap;
 	char *err = NULL;
@@ -601,6 +678,11 @@ quote_guc_value(char *buf, size_t len, const char *value)
 	buf[k] = '\0';
 }
 
+/*
+ * Every setting written here exists on every major 11-18 (test_majors starts
+ * each with CLUSTER_LOGICAL): an unknown one would stop an old server from
+ * starting.  A setting a newer major introduced must be gated on c->major.
+ */
 static bool
 write_base_config(Cluster *c)
 {
@@ -633,20 +715,72 @@ write_base_config(Cluster *c)
 	return ok;
 }
 
+/*
+ * Set c->major from the data directory's PG_VERSION, the major initdb really
+ * made; a cluster asked for one major must never quietly be another.
+ */
+static bool
+read_data_major(Cluster *c, int wanted)
+{
+	char path[PATH_MAX];
+	char *text;
+	char *end;
+	long major;
+
+	if (!format_path(path, sizeof(path), "%s/PG_VERSION", c->datadir))
+		return false;
+	text = proc_read_file(path);
+	if (text == NULL)
+	{
+		fprintf(stderr, "cluster \"%s\": could not read \"%s\"\n", c->name,
+		        path);
+		return false;
+	}
+	major = strtol(text, &end, 10);
+	if (end == text || (*end != '\n' && *end != '\0'))
+		major = 0;
+	free(text);
+	if (major <= 0)
+	{
+		fprintf(stderr, "cluster \"%s\": unexpected \"%s\"\n", c->name, path);
+		return false;
+	}
+	if (wanted != 0 && major != wanted)
+	{
+		fprintf(stderr,
+		        "cluster \"%s\": asked for PostgreSQL %d, but initdb in "
+		        "\"%s\" made a %ld data directory\n",
+		        c->name, wanted, c->bindir, major);
+		return false;
+	}
+	c->major = (int) major;
+	return true;
+}
+
 bool
 cluster_init(Cluster *c, const char *name, unsigned flags)
+{
+	return cluster_init_major(c, name, flags, 0);
+}
+
+bool
+cluster_init_major(Cluster *c, const char *name, unsigned flags, int major)
 {
 	memset(c, 0, sizeof(*c));
 	c->guardian_fd = -1;
 	c->creator_pid = getpid();
 	c->flags = flags;
+	c->major = major;
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	if (!register_cluster(c))
+		return false;
+	/* Before the guardian forks: it stops the server with this pg_ctl. */
+	if (major < 0 || !resolve_bindir(c))
 		return false;
 	if (!make_base_dir(c) || !start_guardian(c) || !hand_over_base_dir(c))
 		return false;
 	c->port = pick_free_port();
-	if (c->port < 0 || !run_initdb(c))
+	if (c->port < 0 || !run_initdb(c) || !read_data_major(c, major))
 		return false;
 	return write_base_config(c);
 }
@@ -673,6 +807,14 @@ cluster_set(Cluster *c, const char *guc_line)
 		fprintf(stderr, "cluster \"%s\": could not write \"%s\"\n", c->name,
 		        path);
 	return ok;
+}
+
+bool
+cluster_set_since(Cluster *c, int min_major, const char *guc_line)
+{
+	if (c->major < min_major)
+		return true;
+	return cluster_set(c, guc_line);
 }
 
 /* ---- start, stop ---- */

@@ -35,11 +35,21 @@
  *
  * Set PGSTREAM_TEST_KEEP=1 to keep the directories (and logs) for
  * inspection; their paths are printed when the cluster is destroyed.
- * Set PGSTREAM_PG_BINDIR to choose the PostgreSQL binaries; by default the
- * newest /usr/lib/postgresql/<major>/bin is used, else $PATH.
+ * Set PGSTREAM_PG_BINDIR to choose the PostgreSQL binaries of cluster_init();
+ * by default the newest /usr/lib/postgresql/<major>/bin is used, else $PATH.
  *
- * Error style: functions return false/NULL and print what went wrong
- * (including the server's message) on stderr.
+ * Other majors.  cluster_init_major(&c, "source", CLUSTER_LOGICAL, 11) runs
+ * initdb, pg_ctl and postgres of that major: Debian's
+ * /usr/lib/postgresql/<major>/bin when installed (15 here), else the cache
+ * that tests/support/install-pg-majors.sh fills (make deps / make test):
+ * $PGSTREAM_PG_CACHE/<major>/bin, default /var/cache/pgstream/pg as root and
+ * $HOME/.cache/pgstream/pg otherwise.  Those binaries find their libraries
+ * through their RUNPATH ($ORIGIN/../lib); no LD_LIBRARY_PATH is involved.
+ * PGSTREAM_PG_BINDIR does not apply to them.  Client tools (pg_dump, psql)
+ * are not in the cache: they stay Debian's.  The base configuration the
+ * harness writes is valid on every major 11-18; a caller's setting that
+ * exists only on newer majors (logical_decoding_work_mem is 13+,
+ * wal_keep_size 13+) goes through cluster_set_since().
  */
 #ifndef PGSTREAM_TESTS_SUPPORT_CLUSTER_H
 #define PGSTREAM_TESTS_SUPPORT_CLUSTER_H
@@ -61,6 +71,8 @@ typedef struct Cluster
 {
 	char name[32];
 	unsigned flags;
+	int major;              /* from PG_VERSION once initdb has run */
+	char bindir[PATH_MAX];  /* initdb, pg_ctl, postgres; "" for $PATH */
 	char basedir[PATH_MAX]; /* mkdtemp dir; also the socket dir */
 	char datadir[PATH_MAX]; /* basedir/data */
 	char logfile[PATH_MAX]; /* basedir/log */
@@ -78,10 +90,36 @@ typedef struct Cluster
 bool cluster_init(Cluster *c, const char *name, unsigned flags);
 
 /*
+ * cluster_init() with the server programs of PostgreSQL major (11, 12, ...;
+ * 0 means cluster_init()'s default).  Fails with a message saying how to
+ * fetch the major when it is neither installed nor cached, or when initdb
+ * made a data directory of another major.
+ */
+bool cluster_init_major(Cluster *c, const char *name, unsigned flags,
+                        int major);
+
+/*
+ * Where the server programs of major are (see "Other majors" above): true
+ * and the directory in bindir, or false when the major is neither installed
+ * nor completely cached.  Prints nothing.
+ */
+bool cluster_major_bindir(int major, char *bindir, size_t len);
+
+/* The cache directory install-pg-majors.sh fills (see above), in buf. */
+void cluster_major_cache_dir(char *buf, size_t len);
+
+/*
  * Append one line ("name = value") to postgresql.conf.  Before start, or
  * after it followed by cluster_reload() or cluster_restart().
  */
 bool cluster_set(Cluster *c, const char *guc_line);
+
+/*
+ * cluster_set() only when the cluster's major is min_major or newer (the
+ * setting does not exist before, and an unknown setting stops the server
+ * from starting); true without writing anything otherwise.
+ */
+bool cluster_set_since(Cluster *c, int min_major, const char *guc_line);
 
 /* pg_ctl -w start; retries on another port if the port was taken. */
 bool cluster_start(Cluster *c);

@@ -1,6 +1,11 @@
 #!/bin/sh
 # tests/support/install-deps.sh -- install the Debian packages that
-# `make test` needs, if any are missing.
+# `make test` needs, if any are missing, then the PostgreSQL majors the
+# cross-version tests start (install-pg-majors.sh, cached outside the repo).
+#
+#   install-deps.sh                  packages and majors (make deps, make test)
+#   install-deps.sh --packages-only  packages only (make demo: the build and
+#                                    Debian's PostgreSQL are all it needs)
 #
 # Silent when everything is installed.  As root, installs what is missing
 # with apt-get (running apt-get update only if the first attempt fails).
@@ -10,35 +15,53 @@
 # provided by postgresql-15, which ships contrib itself.
 set -eu
 
+WITH_MAJORS=yes
+case "${1:-}" in
+--packages-only) WITH_MAJORS=no ;;
+"") ;;
+*)
+	echo "usage: install-deps.sh [--packages-only]" >&2
+	exit 2
+	;;
+esac
+
 PACKAGES="libpq-dev liblz4-dev libssl-dev check pkg-config postgresql-15 clang libclang-rt-14-dev make gcc openssl"
 
+missing=""
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	echo "install-deps.sh: not a Debian system; make sure these (or their" \
-		"equivalents) are installed: $PACKAGES" >&2
-	exit 0
+		"equivalents) are installed: $PACKAGES npm" >&2
+else
+	for pkg in $PACKAGES; do
+		status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+		case "$status" in
+		*" installed") ;;
+		*) missing="$missing $pkg" ;;
+		esac
+	done
+	# install-pg-majors.sh downloads with npm; any npm will do (it may come
+	# with a nodejs that is not Debian's), so only its absence counts.
+	if [ "$WITH_MAJORS" = yes ] && ! command -v npm >/dev/null 2>&1; then
+		missing="$missing npm"
+	fi
 fi
 
-missing=""
-for pkg in $PACKAGES; do
-	status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
-	case "$status" in
-	*" installed") ;;
-	*) missing="$missing $pkg" ;;
-	esac
-done
+if [ -n "$missing" ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "install-deps.sh: missing Debian packages:$missing" >&2
+		echo "install-deps.sh: run as root, or: sudo apt-get install$missing" >&2
+		exit 1
+	fi
 
-[ -z "$missing" ] && exit 0
-
-if [ "$(id -u)" -ne 0 ]; then
-	echo "install-deps.sh: missing Debian packages:$missing" >&2
-	echo "install-deps.sh: run as root, or: sudo apt-get install$missing" >&2
-	exit 1
+	echo "install-deps.sh: installing$missing"
+	export DEBIAN_FRONTEND=noninteractive
+	# shellcheck disable=SC2086 # word splitting of the package list is wanted
+	if ! apt-get install -y --no-install-recommends $missing; then
+		apt-get update
+		apt-get install -y --no-install-recommends $missing
+	fi
 fi
 
-echo "install-deps.sh: installing$missing"
-export DEBIAN_FRONTEND=noninteractive
-# shellcheck disable=SC2086 # word splitting of the package list is wanted
-if ! apt-get install -y --no-install-recommends $missing; then
-	apt-get update
-	apt-get install -y --no-install-recommends $missing
+if [ "$WITH_MAJORS" = yes ]; then
+	exec "$(dirname "$0")/install-pg-majors.sh"
 fi
