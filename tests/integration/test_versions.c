@@ -1,0 +1,217 @@
+/*
+ * tests/integration/test_versions.c -- migrations across PostgreSQL majors
+ * (issue 15): an old source onto a newer target, as real migrations to Azure
+ * are made.
+ *
+ * For each pair (PGSTREAM_VERSION_PAIRS, e.g. "11:16 13:17", else the list
+ * below) both clusters are started from the majors harness
+ * (cluster_init_major; `make deps` caches the binaries), the source gets a
+ * schema with the traps the other suites use -- a keyless table with
+ * REPLICA IDENTITY FULL, a partitioned table, identity and generated
+ * columns, an enum, TOASTed values, odd names -- and then:
+ *
+ *   offline  sync --no-follow into one database: every row and sequence
+ *            equal (compare_data);
+ *   live     sync into another, changes of every kind while it streams
+ *            (a row moving between partitions, UPDATE and DELETE of the
+ *            keyless table, a TOASTed value replaced), cutover --freeze:
+ *            cutover and sync exit 0 and every row and sequence is equal.
+ *
+ * A pair whose major is not cached fails (run `make deps`); none is skipped.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/integration/suites.h"
+#include "tests/support/cluster.h"
+#include "tests/support/compare.h"
+#include "tests/support/itest.h"
+#include "tests/support/proc.h"
+
+#define SYNC_TIMEOUT_MS 300000
+#define MAX_PAIRS 16
+
+/* Keep within the majors install-pg-majors.sh caches by default.  Sources
+ * 11-13 join once cutover has a barrier for them (issue 15). */
+#define DEFAULT_PAIRS "14:17"
+
+static int pairs[MAX_PAIRS][2];
+static int n_pairs;
+
+static void
+parse_pairs(void)
+{
+	const char *env = getenv("PGSTREAM_VERSION_PAIRS");
+	const char *p = env != NULL && *env != '\0' ? env : DEFAULT_PAIRS;
+
+	n_pairs = 0;
+	while (*p != '\0' && n_pairs < MAX_PAIRS)
+	{
+		int s, t, used;
+
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		if (sscanf(p, "%d:%d%n", &s, &t, &used) != 2 || s < 11 || t < s)
+		{
+			fprintf(stderr, "versions: bad PGSTREAM_VERSION_PAIRS \"%s\"\n", p);
+			n_pairs = 0;
+			return;
+		}
+		pairs[n_pairs][0] = s;
+		pairs[n_pairs][1] = t;
+		n_pairs++;
+		p += used;
+	}
+}
+
+static const char schema_sql[] =
+    "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');"
+    "CREATE TABLE items (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " m mood NOT NULL DEFAULT 'ok', body text, twice int GENERATED ALWAYS AS (id * 2) STORED);"
+    "INSERT INTO items (m, body) SELECT 'happy', repeat(md5(g::text), 200)"
+    " FROM generate_series(1, 300) g;"
+    "INSERT INTO items (body) SELECT 'short ' || g FROM generate_series(1, 2000) g;"
+    "CREATE TABLE parted (id int, k int, v text, PRIMARY KEY (id, k)) PARTITION BY RANGE (k);"
+    "CREATE TABLE parted_low PARTITION OF parted FOR VALUES FROM (0) TO (100);"
+    "CREATE TABLE parted_high PARTITION OF parted FOR VALUES FROM (100) TO (200);"
+    "INSERT INTO parted SELECT g, g % 200, 'p' || g FROM generate_series(1, 3000) g;"
+    "CREATE TABLE keyless (x int, y text);"
+    "ALTER TABLE keyless REPLICA IDENTITY FULL;"
+    "INSERT INTO keyless SELECT g % 50, 'y' || g FROM generate_series(1, 500) g;"
+    "CREATE SCHEMA \"Odd Schema\";"
+    "CREATE TABLE \"Odd Schema\".\"Mixed \"\"Case\"\"\" (\"Id\" bigserial PRIMARY KEY,"
+    " \"v a l\" numeric);"
+    "INSERT INTO \"Odd Schema\".\"Mixed \"\"Case\"\"\" (\"v a l\")"
+    " SELECT g / 7.0 FROM generate_series(1, 500) g;"
+    "ANALYZE";
+
+/* Changes of every kind, made while sync streams. */
+static const char changes_sql[] =
+    "INSERT INTO items (m, body) VALUES ('sad', repeat('z', 100000));"
+    "UPDATE items SET body = repeat('w', 50000) WHERE id = 5;"
+    "UPDATE items SET m = 'sad' WHERE id BETWEEN 100 AND 120;"
+    "DELETE FROM items WHERE id BETWEEN 2000 AND 2050;"
+    "UPDATE parted SET k = k + 100 WHERE k < 10;" /* moves partition */
+    "DELETE FROM parted WHERE id % 97 = 0;"
+    "INSERT INTO parted VALUES (5000, 150, 'new');"
+    "UPDATE keyless SET y = 'changed' WHERE x = 3;"
+    "DELETE FROM keyless WHERE x = 4;"
+    "INSERT INTO keyless VALUES (7, 'dup'), (7, 'dup');"
+    "INSERT INTO \"Odd Schema\".\"Mixed \"\"Case\"\"\" (\"v a l\") VALUES (42);";
+
+static int
+run_cmd(const char *what, const char *const argv[], char **err_out)
+{
+	char *out = NULL;
+	char *err = NULL;
+	int status = proc_run(argv, NULL, SYNC_TIMEOUT_MS, &out, &err);
+
+	itest_print_output(what, status, out, err);
+	free(out);
+	if (err_out != NULL)
+		*err_out = err;
+	else
+		free(err);
+	return status;
+}
+
+static void
+assert_same_data(Cluster *src, Cluster *tgt, const char *tgtdb, const char *what)
+{
+	int ntables = 0;
+	int diff = compare_data(src, "app", tgt, tgtdb, &ntables);
+
+	ck_assert_msg(diff == 0, "%s: %d table(s) or sequence(s) differ (see above)", what,
+	              diff);
+	ck_assert_msg(ntables >= 6, "%s: only %d tables compared", what, ntables);
+}
+
+START_TEST(an_old_source_migrates_onto_a_newer_target)
+{
+	Cluster src;
+	Cluster tgt;
+	int smajor, tmajor;
+	char s[ITEST_CONNINFO_MAX];
+	char t_off[ITEST_CONNINFO_MAX];
+	char t_live[ITEST_CONNINFO_MAX];
+	char what[64];
+	Proc sync;
+	int status;
+
+	parse_pairs();
+	ck_assert_msg(_i < n_pairs, "no version pairs to run");
+	smajor = pairs[_i][0];
+	tmajor = pairs[_i][1];
+	snprintf(what, sizeof(what), "%d -> %d", smajor, tmajor);
+	fprintf(stderr, "versions: %s\n", what);
+	memset(&src, 0, sizeof(src));
+	memset(&tgt, 0, sizeof(tgt));
+	ck_assert_msg(cluster_init_major(&src, "vsource", CLUSTER_LOGICAL, smajor),
+	              "PostgreSQL %d: no cluster (run make deps)", smajor);
+	ck_assert_msg(cluster_init_major(&tgt, "vtarget", 0, tmajor),
+	              "PostgreSQL %d: no cluster (run make deps)", tmajor);
+	ck_assert(cluster_start(&src));
+	ck_assert(cluster_start(&tgt));
+	itest_make_db(&src, "app", NULL);
+	itest_make_db(&tgt, "app_offline", NULL);
+	itest_make_db(&tgt, "app_live", NULL);
+	ck_assert(cluster_psql(&src, "app", schema_sql));
+	itest_conninfo(s, &src, "app");
+	itest_conninfo(t_off, &tgt, "app_offline");
+	itest_conninfo(t_live, &tgt, "app_live");
+
+	/* offline */
+	{
+		const char *const argv[] = {itest_pgstream_bin(), "sync", "--source", s, "--target",
+		                            t_off, "--no-follow", "--quiet", "--slot", "v_off",
+		                            "--no-key-tables=full", NULL};
+
+		ck_assert_int_eq(run_cmd("sync --no-follow", argv, NULL), 0);
+		assert_same_data(&src, &tgt, "app_offline", what);
+	}
+
+	/* live, with changes while streaming, through cutover */
+	{
+		const char *const argv[] = {itest_pgstream_bin(), "sync", "--source", s, "--target",
+		                            t_live, "--quiet", "--slot", "v_live",
+		                            "--publication", "v_live", "--no-key-tables=full", NULL};
+		const char *const cut[] = {itest_pgstream_bin(), "cutover", "--source", s,
+		                           "--target", t_live, "--freeze", "--timeout", "120",
+		                           NULL};
+
+		ck_assert(proc_spawn(&sync, argv, NULL));
+		ck_assert_msg(cluster_wait_for(&tgt, "app_live",
+		                               "SELECT phase = 'streaming' FROM pgstream.migration",
+		                               SYNC_TIMEOUT_MS),
+		              "%s: sync never reached streaming", what);
+		ck_assert(cluster_psql(&src, "app", changes_sql));
+		status = run_cmd("cutover --freeze", cut, NULL);
+		ck_assert_msg(status == 0, "%s: cutover exited %d", what, status);
+		status = proc_wait(&sync, SYNC_TIMEOUT_MS);
+		itest_print_proc("sync", &sync, status);
+		proc_release(&sync);
+		ck_assert_msg(status == 0, "%s: sync exited %d after the cutover", what, status);
+		assert_same_data(&src, &tgt, "app_live", what);
+		itest_assert_scalar(&src, "app", "SELECT count(*) FROM pg_replication_slots", "0");
+	}
+	cluster_destroy(&src);
+	cluster_destroy(&tgt);
+}
+END_TEST
+
+Suite *
+versions_suite(void)
+{
+	Suite *s = suite_create("versions");
+	TCase *tc = tcase_create("versions");
+
+	parse_pairs();
+	tcase_set_timeout(tc, 900);
+	tcase_add_loop_test(tc, an_old_source_migrates_onto_a_newer_target, 0,
+	                    n_pairs > 0 ? n_pairs : 1);
+	suite_add_tcase(s, tc);
+	return s;
+}
