@@ -49,7 +49,7 @@ PROTOCOL_OBJ := $(call obj,$(PROTOCOL_SRC))
 APPLY_OBJ    := $(call obj,$(APPLY_SRC))
 ENGINE_OBJ   := $(call obj,$(ENGINE_SRC))
 
-.PHONY: all test check-unit check-integration fuzz-replay fuzz bench demo lint clean deps \
+.PHONY: all test check-unit check-integration fuzz-replay fuzz bench demo lint clean deps matrix \
         deps-packages \
         drill lint-layers mutate
 
@@ -131,6 +131,11 @@ demo: deps-packages
 # tests/drill/README.md.  Needs root for the network-namespace drill.
 drill:
 	tests/drill/run.sh
+
+# every source major 11-15 onto every newer target 15-17, offline and live
+# through cutover, and a table of the results (tests/matrix.sh)
+matrix:
+	tests/matrix.sh
 
 # each named mutant of tests/mutate/run.py must make a suite fail
 mutate: deps

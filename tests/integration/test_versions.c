@@ -102,6 +102,23 @@ static const char changes_sql[] =
     "INSERT INTO keyless VALUES (7, 'dup'), (7, 'dup');"
     "INSERT INTO \"Odd Schema\".\"Mixed \"\"Case\"\"\" (\"v a l\") VALUES (42);";
 
+/*
+ * For `make matrix`: one line "<source>:<target> <field> <value>" per stage
+ * reached, appended to $PGSTREAM_MATRIX_OUT when it is set
+ * (tests/matrix.sh turns them into the table).
+ */
+static void
+matrix_note(int smajor, int tmajor, const char *field, const char *value)
+{
+	const char *path = getenv("PGSTREAM_MATRIX_OUT");
+	FILE *f;
+
+	if (path == NULL || *path == '\0' || (f = fopen(path, "a")) == NULL)
+		return;
+	fprintf(f, "%d:%d %s %s\n", smajor, tmajor, field, value);
+	fclose(f);
+}
+
 static int
 run_cmd(const char *what, const char *const argv[], char **err_out)
 {
@@ -141,10 +158,16 @@ START_TEST(an_old_source_migrates_onto_a_newer_target)
 	Proc sync;
 	int status;
 
+	long long t0 = proc_now_ms();
+	char secs[32];
+
 	parse_pairs();
 	ck_assert_msg(_i < n_pairs, "no version pairs to run");
 	smajor = pairs[_i][0];
 	tmajor = pairs[_i][1];
+	matrix_note(smajor, tmajor, "offline", "FAIL");
+	matrix_note(smajor, tmajor, "live", "FAIL");
+	matrix_note(smajor, tmajor, "compare", "FAIL");
 	snprintf(what, sizeof(what), "%d -> %d", smajor, tmajor);
 	fprintf(stderr, "versions: %s\n", what);
 	memset(&src, 0, sizeof(src));
@@ -155,9 +178,10 @@ START_TEST(an_old_source_migrates_onto_a_newer_target)
 	              "PostgreSQL %d: no cluster (run make deps)", tmajor);
 	ck_assert(cluster_start(&src));
 	ck_assert(cluster_start(&tgt));
-	itest_make_db(&src, "app", NULL);
-	itest_make_db(&tgt, "app_offline", NULL);
-	itest_make_db(&tgt, "app_live", NULL);
+	/* fresh clusters: nothing to drop (DROP DATABASE ... WITH (FORCE) is 13+) */
+	ck_assert(cluster_psql(&src, "postgres", "CREATE DATABASE app"));
+	ck_assert(cluster_psql(&tgt, "postgres", "CREATE DATABASE app_offline"));
+	ck_assert(cluster_psql(&tgt, "postgres", "CREATE DATABASE app_live"));
 	ck_assert(cluster_psql(&src, "app", schema_sql));
 	itest_conninfo(s, &src, "app");
 	itest_conninfo(t_off, &tgt, "app_offline");
@@ -170,6 +194,7 @@ START_TEST(an_old_source_migrates_onto_a_newer_target)
 		                            "--no-key-tables=full", NULL};
 
 		ck_assert_int_eq(run_cmd("sync --no-follow", argv, NULL), 0);
+		matrix_note(smajor, tmajor, "offline", "ok");
 		assert_same_data(&src, &tgt, "app_offline", what);
 	}
 
@@ -194,11 +219,15 @@ START_TEST(an_old_source_migrates_onto_a_newer_target)
 		itest_print_proc("sync", &sync, status);
 		proc_release(&sync);
 		ck_assert_msg(status == 0, "%s: sync exited %d after the cutover", what, status);
+		matrix_note(smajor, tmajor, "live", "ok");
 		assert_same_data(&src, &tgt, "app_live", what);
+		matrix_note(smajor, tmajor, "compare", "equal");
 		itest_assert_scalar(&src, "app", "SELECT count(*) FROM pg_replication_slots", "0");
 	}
 	cluster_destroy(&src);
 	cluster_destroy(&tgt);
+	snprintf(secs, sizeof(secs), "%.0f", (double) (proc_now_ms() - t0) / 1000.0);
+	matrix_note(smajor, tmajor, "seconds", secs);
 }
 END_TEST
 
