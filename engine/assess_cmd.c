@@ -28,6 +28,7 @@ static const char assess_help[] =
 	"  --target CONNINFO    target database\n"
 	"  --slot NAME          slot name sync will use (default \"pgstream\")\n"
 	"  --publication NAME   publication name sync will use (default \"pgstream\")\n"
+	"  --pg-bin DIR         check the pg_dump in DIR, as sync --pg-bin would use\n"
 	"  --state-schema NAME  state schema name sync will use (default \"pgstream\"):\n"
 	"                       the source must not have a schema of that name\n"
 	"  --no-follow          assess an offline migration (sync --no-follow): no\n"
@@ -72,11 +73,13 @@ cmd_assess(int argc, char **argv)
 		{"no-follow", no_argument, NULL, 'n'},
 		{"no-key-tables", required_argument, NULL, 'k'},
 		{"state-schema", required_argument, NULL, 'x'},
+		{"pg-bin", required_argument, NULL, 'B'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
 	AssessOptions ao = {"pgstream", "pgstream", false};
 	const char *state_schema = STATE_SCHEMA_DEFAULT;
+	const char *pg_bin = NULL;
 	const char *source = NULL,
 			   *target = NULL;
 	bool		json = false;
@@ -112,6 +115,9 @@ cmd_assess(int argc, char **argv)
 			case 'x':
 				state_schema = optarg;
 				break;
+			case 'B':
+				pg_bin = optarg;
+				break;
 			case 'n':
 				ao.publication_name = NULL;
 				break;
@@ -142,7 +148,7 @@ cmd_assess(int argc, char **argv)
 		fprintf(stderr, "pgstream assess: %s\n", err.message);
 		return EXIT_USAGE;
 	}
-	if (!cli_use_state_schema("assess", state_schema))
+	if (!cli_use_state_schema("assess", state_schema) || !cli_use_pg_bin("assess", pg_bin))
 		return EXIT_USAGE;
 	cli_install_quit_handler("assess");
 	findings_init(&f);

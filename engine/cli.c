@@ -4,6 +4,7 @@
 #include "engine/cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -53,6 +54,24 @@ cli_use_state_schema(const char *command, const char *name)
 	}
 	state_schema_set(name);
 	return true;
+}
+
+bool
+cli_use_pg_bin(const char *command, const char *dir)
+{
+	char		path[PATH_MAX];
+
+	if (dir == NULL)
+		return true;
+	if (snprintf(path, sizeof(path), "%s/pg_dump", dir) >= (int) sizeof(path) ||
+		access(path, X_OK) != 0)
+	{
+		fprintf(stderr, "pgstream %s: invalid --pg-bin \"%s\": it holds no pg_dump "
+				"that can be run\n", command, dir);
+		return false;
+	}
+	/* the one place subproc_find_pg_program() looks first */
+	return setenv("PGSTREAM_PG_BINDIR", dir, 1) == 0;
 }
 
 volatile sig_atomic_t cli_stop_requested = 0;

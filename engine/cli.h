@@ -58,6 +58,13 @@ void		cli_install_undo_handler(const char *command);
  */
 void		cli_install_quit_handler(const char *command);
 
+/*
+ * --pg-bin DIR: pg_dump and pg_restore are taken from DIR (which must hold
+ * a pg_dump that can be run; false with a message on stderr otherwise).
+ * NULL: the usual search (engine/subproc.h).
+ */
+bool		cli_use_pg_bin(const char *command, const char *dir);
+
 /* "SIGINT", "SIGTERM", "SIGHUP", else "a signal". */
 const char *cli_signal_name(int sig);
 

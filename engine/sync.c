@@ -143,6 +143,9 @@ static const char sync_help[] =
 	"                         REPLICA IDENTITY FULL on them on the source;\n"
 	"                         \"insert-only\" publishes only their INSERTs and\n"
 	"                         TRUNCATEs, and cutover fails if they then differ\n"
+	"  --pg-bin DIR           take pg_dump and pg_restore from DIR; they must be\n"
+	"                         of the source's major or newer (default: the\n"
+	"                         newest found, see docs/versions.md)\n"
 	"  --retry-timeout SECS   while streaming, reconnect after a lost source or\n"
 	"                         target connection with growing pauses, and give\n"
 	"                         up after SECS without progress (default 300)\n"
@@ -170,6 +173,7 @@ parse_sync_options(int argc, char **argv, SyncOptions *o)
 		{"retry-timeout", required_argument, NULL, 'r'},
 		{"no-key-tables", required_argument, NULL, 'k'},
 		{"state-schema", required_argument, NULL, 'x'},
+		{"pg-bin", required_argument, NULL, 'B'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
@@ -177,6 +181,7 @@ parse_sync_options(int argc, char **argv, SyncOptions *o)
 	int			c;
 	SyncError	err;
 	const char *state_schema = STATE_SCHEMA_DEFAULT;
+	const char *pg_bin = NULL;
 
 	memset(o, 0, sizeof(*o));
 	o->slot = DEFAULT_SLOT;
@@ -234,6 +239,9 @@ parse_sync_options(int argc, char **argv, SyncOptions *o)
 			case 'x':
 				state_schema = optarg;
 				break;
+			case 'B':
+				pg_bin = optarg;
+				break;
 			case 'q':
 				o->quiet = true;
 				break;
@@ -257,7 +265,7 @@ parse_sync_options(int argc, char **argv, SyncOptions *o)
 		fprintf(stderr, "pgstream sync: %s\n", err.message);
 		return EXIT_USAGE;
 	}
-	if (!cli_use_state_schema("sync", state_schema))
+	if (!cli_use_state_schema("sync", state_schema) || !cli_use_pg_bin("sync", pg_bin))
 		return EXIT_USAGE;
 	return EXIT_OK;
 }

@@ -26,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "tests/integration/suites.h"
 #include "tests/support/cluster.h"
@@ -204,6 +206,47 @@ START_TEST(a_healthy_pair_has_no_problem)
 		ck_assert_msg(strstr(o.out, key) != NULL, "no %s in %s", key, o.out);
 	}
 	ck_assert_ptr_null(strstr(o.out, "\"blocking\""));
+	outcome_free(&o);
+}
+END_TEST
+
+/*
+ * --pg-bin DIR is the pg_dump assess (and sync) use: one of an older major
+ * than the source (here a stand-in that only answers --version) is a
+ * blocking finding naming both versions.
+ */
+START_TEST(pg_bin_chooses_the_pg_dump_and_an_older_one_blocks)
+{
+	char src[CONNINFO_MAX];
+	char tgt[CONNINFO_MAX];
+	char dir[] = "/tmp/pgstream-pgbin-XXXXXX";
+	char path[64];
+	const char *extra[3] = {"--pg-bin", dir, NULL};
+	FILE *f;
+	Outcome o;
+
+	make_db(&source, "pgbin_src", NULL);
+	make_db(&target, "pgbin_tgt", NULL);
+	ck_assert(cluster_psql(&source, "pgbin_src", "CREATE TABLE a (id int PRIMARY KEY)"));
+	conninfo(src, &source, "pgbin_src", NULL);
+	conninfo(tgt, &target, "pgbin_tgt", NULL);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/pg_dump", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("#!/bin/sh\necho 'pg_dump (PostgreSQL) 11.22'\n", f);
+	fclose(f);
+	ck_assert_int_eq(chmod(path, 0755), 0);
+	o = assess(src, tgt, extra, NULL);
+	ck_assert_msg(o.status == 2, "exit %d:\n%s", o.status, o.err);
+	EXPECT_LINE(&o, "blocking: pg_dump", "pg_dump 11 cannot dump a PostgreSQL 15 source");
+	outcome_free(&o);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(rmdir(dir), 0);
+	/* the real one */
+	extra[1] = "/usr/lib/postgresql/15/bin";
+	o = assess(src, tgt, extra, NULL);
+	ck_assert_msg(o.status == 0, "exit %d:\n%s", o.status, o.err);
 	outcome_free(&o);
 }
 END_TEST
@@ -492,6 +535,7 @@ assess_suite(void)
 	tcase_add_unchecked_fixture(tc, clusters_setup, clusters_teardown);
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, a_healthy_pair_has_no_problem);
+	tcase_add_test(tc, pg_bin_chooses_the_pg_dump_and_an_older_one_blocks);
 	tcase_add_test(tc, tables_without_replica_identity_block_live_sync);
 	tcase_add_test(tc, names_and_objects_logical_replication_does_not_carry);
 	tcase_add_test(tc, extensions_collations_and_encoding_the_target_cannot_hold);
