@@ -669,17 +669,33 @@ build_copy_out(const CopyPart *p, bool binary, char *sql, size_t size)
  * database (enums, domains, composites, extension types, arrays of them)
  * may carry OIDs that differ between servers, so a table with any such
  * column is copied as text.  FirstNormalObjectId is 16384.
+ *
+ * So: every copied column's type (and, for an array, its element type) is built
+ * in, has binary send and receive functions, and is not one whose binary
+ * form is an OID of the source: regclass and its kin travel as text, where
+ * they are names.  (A type without binary I/O, such as aclitem, would stop
+ * the copy.)  %s: the generated-column filter where the column exists (12+).
  */
+static const char binary_safe_sql[] =
+	"SELECT coalesce(bool_and(t.oid < 16384 AND t.typsend::oid <> 0"
+	"  AND t.typreceive::oid <> 0 AND t.typname NOT IN ('regclass', 'regproc',"
+	"  'regprocedure', 'regoper', 'regoperator', 'regtype', 'regrole',"
+	"  'regnamespace', 'regconfig', 'regdictionary', 'regcollation')), true)"
+	" FROM pg_catalog.pg_attribute a"
+	" JOIN pg_catalog.pg_type at ON at.oid = a.atttypid"
+	" JOIN pg_catalog.pg_type t ON t.oid IN (at.oid, at.typelem)"
+	" WHERE a.attrelid = $1::oid AND a.attnum > 0 AND NOT a.attisdropped %s";
+
 static bool
 copy_is_binary_safe(PGconn *src, const CopyPart *p, bool *binary, SyncError *err)
 {
 	const char *params[1] = {p->relid};
 	char		v[8];
+	char		sql[sizeof(binary_safe_sql) + 64];
 
-	if (!pgconn_query_value(src, "SELECT coalesce(bool_and(a.atttypid < 16384), true)"
-							" FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1::oid"
-							" AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''",
-							1, params, v, sizeof(v), false, err))
+	snprintf(sql, sizeof(sql), binary_safe_sql,
+			 PQserverVersion(src) >= 120000 ? "AND a.attgenerated = ''" : "");
+	if (!pgconn_query_value(src, sql, 1, params, v, sizeof(v), false, err))
 		return sync_error_context(err, "could not read the column types of %s", p->src_rel);
 	*binary = v[0] == 't';
 	return true;
