@@ -173,6 +173,26 @@ sql_build_where(const SqlRel *r, const bool *keymask, bool full, int first_param
 			sqlstr_add(sql, "::text");
 			continue;
 		}
+		if (full && r->eq_op != NULL && r->eq_op[i] != NULL)
+		{
+			/* (col OP $n::type OR (col IS NULL AND $n::type IS NULL)) */
+			sqlstr_add(sql, "(");
+			sqlstr_add(sql, r->cols[i]);
+			sqlstr_add(sql, " ");
+			sqlstr_add(sql, r->eq_op[i]);
+			sqlstr_add(sql, " ");
+			sqlstr_param(sql, n);
+			sqlstr_add(sql, "::");
+			sqlstr_add(sql, r->cast_type[i]);
+			sqlstr_add(sql, " OR (");
+			sqlstr_add(sql, r->cols[i]);
+			sqlstr_add(sql, " IS NULL AND ");
+			sqlstr_param(sql, n++);
+			sqlstr_add(sql, "::");
+			sqlstr_add(sql, r->cast_type[i]);
+			sqlstr_add(sql, " IS NULL))");
+			continue;
+		}
 		sqlstr_add(sql, r->cols[i]);
 		sqlstr_add(sql, full ? " IS NOT DISTINCT FROM " : " = ");
 		sqlstr_param(sql, n++);

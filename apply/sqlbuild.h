@@ -57,6 +57,14 @@ typedef struct SqlRel
 	int			natts;
 	char	  **cols;			/* quoted name per remote column */
 	bool	   *text_compare;	/* FULL matching compares output text */
+	/*
+	 * FULL matching through a named operator, per column (NULL: plain IS
+	 * NOT DISTINCT FROM): "OPERATOR(schema.=)" and the column's type name to
+	 * cast the parameter to, for types whose equality is outside pg_catalog
+	 * or that are not built in.
+	 */
+	char	  **eq_op;
+	char	  **cast_type;
 } SqlRel;
 
 /*

@@ -408,8 +408,16 @@ target_rel_free(TargetRel *t)
 	if (t == NULL)
 		return;
 	for (int i = 0; i < t->s.natts; i++)
+	{
 		free(t->s.cols[i]);
+		if (t->s.eq_op != NULL)
+			free(t->s.eq_op[i]);
+		if (t->s.cast_type != NULL)
+			free(t->s.cast_type[i]);
+	}
 	free(t->s.cols);
+	free(t->s.eq_op);
+	free(t->s.cast_type);
 	free(t->generated);
 	free(t->identity_always);
 	free(t->s.text_compare);
@@ -441,7 +449,15 @@ fill_columns(TargetRel *t, const RemoteRelation *rel, PGresult *res,
 		t->s.cols[i] = sql_quote_ident(rel->columns[i].name);
 		t->generated[i] = PQgetvalue(res, r, 1)[0] == 't';
 		t->identity_always[i] = PQgetvalue(res, r, 2)[0] == 't';
-		t->s.text_compare[i] = PQgetvalue(res, r, 4)[0] == 't';
+		{
+			const char *how = PQgetvalue(res, r, 4);	/* FULL_MATCH_SQL */
+
+			t->s.text_compare[i] = strcmp(how, "text") == 0;
+			if (how[0] != '\0' && !t->s.text_compare[i] &&
+				((t->s.eq_op[i] = strdup(how)) == NULL ||
+				 (t->s.cast_type[i] = strdup(PQgetvalue(res, r, 6))) == NULL))
+				return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+		}
 		t->s.natts = i + 1;
 		if (t->s.cols[i] == NULL)
 			return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
@@ -450,12 +466,52 @@ fill_columns(TargetRel *t, const RemoteRelation *rel, PGresult *res,
 }
 
 /*
- * Built-in types with no equality operator (json, xml, geometric types) or
- * one that is not identity (box: equal area): a replica identity FULL match
- * compares their output text instead.
+ * How a replica identity FULL match compares a column, from the target's
+ * catalog (issue 16 item 3).  The type (a domain's base type) and, for an
+ * array, its element must have a default btree or hash operator class, whose
+ * equality then compares; the class may be on the type itself or, for
+ * enums, ranges, multiranges and arrays, on the polymorphic pseudo-type.
+ * Returns:
+ *   ''                      plain IS NOT DISTINCT FROM: a built-in type whose
+ *                           equality is pg_catalog's (found whatever the
+ *                           empty search_path);
+ *   'OPERATOR(schema.=)'    that operator, with the parameter cast to the
+ *                           type (column 7): an extension's type (hstore,
+ *                           citext), an enum, a composite (record equality,
+ *                           pg_catalog's), a type created in the database;
+ *   'text'                  the output text: no equality at all (json, xml,
+ *                           point, box's "=" compares areas) or an element
+ *                           type without one.
  */
-#define NO_EQUALITY_TYPES \
-	"('json', 'xml', 'point', 'lseg', 'line', 'box', 'path', 'polygon', 'circle')"
+#define EQ_OPCLASS_OF(typ) \
+	"(SELECT format('OPERATOR(%I.%s)', n.nspname, o.oprname)" \
+	"  FROM pg_catalog.pg_opclass oc" \
+	"  JOIN pg_catalog.pg_am am ON am.oid = oc.opcmethod AND am.amname IN ('btree', 'hash')" \
+	"  JOIN pg_catalog.pg_amop ao ON ao.amopfamily = oc.opcfamily" \
+	"   AND ao.amoplefttype = oc.opcintype AND ao.amoprighttype = oc.opcintype" \
+	"   AND ao.amopstrategy = CASE am.amname WHEN 'btree' THEN 3 ELSE 1 END" \
+	"  JOIN pg_catalog.pg_operator o ON o.oid = ao.amopopr" \
+	"  JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace" \
+	"  WHERE oc.opcdefault AND oc.opcintype IN (" typ ".oid," \
+	"   CASE " typ ".typtype WHEN 'e' THEN 'pg_catalog.anyenum'::pg_catalog.regtype" \
+	"    WHEN 'r' THEN 'pg_catalog.anyrange'::pg_catalog.regtype" \
+	"    WHEN 'm' THEN 'pg_catalog.anymultirange'::pg_catalog.regtype END," \
+	"   CASE WHEN " typ ".typcategory = 'A' THEN 'pg_catalog.anyarray'::pg_catalog.regtype END)" \
+	"   AND " typ ".typname NOT IN ('box')" \
+	"  ORDER BY am.amname LIMIT 1)"
+
+#define FULL_MATCH_SQL \
+	"(SELECT CASE" \
+	"   WHEN bt.typtype = 'c' THEN 'OPERATOR(pg_catalog.=)'" \
+	"   WHEN " EQ_OPCLASS_OF("bt") " IS NULL THEN 'text'" \
+	"   WHEN et.oid IS NOT NULL AND " EQ_OPCLASS_OF("et") " IS NULL THEN 'text'" \
+	"   WHEN t0.oid < 16384 AND " EQ_OPCLASS_OF("bt") " = 'OPERATOR(pg_catalog.=)' THEN ''" \
+	"   ELSE " EQ_OPCLASS_OF("bt") " END" \
+	"  FROM pg_catalog.pg_type t0" \
+	"  JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t0.typtype = 'd'" \
+	"    THEN t0.typbasetype ELSE t0.oid END" \
+	"  LEFT JOIN pg_catalog.pg_type et ON et.oid = bt.typelem AND bt.typcategory = 'A'" \
+	"  WHERE t0.oid = a.atttypid)"
 
 static TargetRel *
 target_rel_build(Writer *w, const RemoteRelation *rel, SyncError *err)
@@ -470,7 +526,9 @@ target_rel_build(Writer *w, const RemoteRelation *rel, SyncError *err)
 		(t->s.cols = calloc((size_t) n, sizeof(char *))) == NULL ||
 		(t->generated = calloc((size_t) n, 1)) == NULL ||
 		(t->identity_always = calloc((size_t) n, 1)) == NULL ||
-		(t->s.text_compare = calloc((size_t) n, 1)) == NULL)
+		(t->s.text_compare = calloc((size_t) n, 1)) == NULL ||
+		(t->s.eq_op = calloc((size_t) n, sizeof(char *))) == NULL ||
+		(t->s.cast_type = calloc((size_t) n, sizeof(char *))) == NULL)
 	{
 		target_rel_free(t);
 		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory"), NULL;
@@ -481,17 +539,10 @@ target_rel_build(Writer *w, const RemoteRelation *rel, SyncError *err)
 	res = pgconn_query(w->meta,
 					   "SELECT a.attname, a.attgenerated <> '', a.attidentity = 'a',"
 					   " to_regclass($1) IS NOT NULL,"
-					   /* types without a usable equality: compared by output text */
-					   " (SELECT coalesce(bt.typname IN " NO_EQUALITY_TYPES
-					   "   OR et.typname IN " NO_EQUALITY_TYPES ", false)"
-					   "  FROM pg_catalog.pg_type t0"
-					   "  JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t0.typtype = 'd'"
-					   "    THEN t0.typbasetype ELSE t0.oid END"
-					   "  LEFT JOIN pg_catalog.pg_type et ON et.oid = bt.typelem"
-					   "    AND bt.typcategory = 'A'"
-					   "  WHERE t0.oid = a.atttypid),"
+					   " " FULL_MATCH_SQL ","
 					   /* 'p': statements route through it (no ONLY), see sqlbuild.h */
-					   " (SELECT r.relkind = 'p' FROM pg_catalog.pg_class r WHERE r.oid = c.oid)"
+					   " (SELECT r.relkind = 'p' FROM pg_catalog.pg_class r WHERE r.oid = c.oid),"
+					   " pg_catalog.format_type(a.atttypid, NULL)"
 					   " FROM (SELECT to_regclass($1) AS oid) c"
 					   " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid"
 					   " AND a.attnum > 0 AND NOT a.attisdropped", 1, params, err);

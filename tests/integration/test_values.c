@@ -300,6 +300,54 @@ START_TEST(tables_without_published_columns_stream_exactly)
 }
 END_TEST
 
+/*
+ * UPDATE and DELETE of a keyless table (REPLICA IDENTITY FULL) whose
+ * columns have types the row match cannot compare as plain built-ins
+ * (issue 16 item 3): extension types whose equality lives in schema public
+ * (hstore, citext; the sessions' search_path is empty), a composite
+ * (an untyped parameter cannot be an anonymous record), an enum, a range,
+ * an array, and types with no equality at all (json, point).
+ */
+static const char typed_schema_sql[] =
+    "CREATE EXTENSION hstore; CREATE EXTENSION citext;"
+    "CREATE SCHEMA \"App\"; CREATE TYPE \"App\".pair AS (a int, b text);"
+    "CREATE TYPE mood AS ENUM ('sad', 'ok');"
+    "CREATE TABLE kl (h hstore, c citext, p \"App\".pair, m mood, r tstzrange,"
+    " a int[], j json, pt point, n int);"
+    "ALTER TABLE kl REPLICA IDENTITY FULL;"
+    "INSERT INTO kl SELECT format('k=>%s', g)::hstore, 'Name' || g,"
+    " ROW(g, 'x' || g)::\"App\".pair,"
+    " 'ok', tstzrange('2020-01-01', '2020-01-02'), ARRAY[g, g + 1], '{\"a\": 1}',"
+    " point(g, g), g FROM generate_series(1, 20) g;"
+    "INSERT INTO kl (n) VALUES (100), (100);" /* NULLs, and a duplicate row */
+    "CREATE TABLE marker (id int PRIMARY KEY)";
+
+static const char typed_workload_sql[] =
+    "UPDATE kl SET n = n + 1000 WHERE n <= 5;"
+    "DELETE FROM kl WHERE n BETWEEN 6 AND 8;"
+    "UPDATE kl SET h = h || 'z=>1'::hstore, c = upper(c) WHERE n = 10;"
+    "DELETE FROM kl WHERE ctid = (SELECT ctid FROM kl WHERE n = 100 LIMIT 1);"
+    "INSERT INTO marker VALUES (1)";
+
+START_TEST(keyless_rows_with_extension_composite_and_unequal_types_stream_exactly)
+{
+	char srcdb[64], tgtdb[64], slot[64];
+	char src[ITEST_CONNINFO_MAX], tgt[ITEST_CONNINFO_MAX];
+	Proc sync;
+
+	make_dbs("typedfull", srcdb, tgtdb, slot, src, tgt);
+	ck_assert(cluster_psql(&source, srcdb, typed_schema_sql));
+	spawn_sync(&sync, src, tgt, slot, false);
+	wait_streaming(tgtdb, &sync);
+	ck_assert(cluster_psql(&source, srcdb, typed_workload_sql));
+	assert_applied(tgtdb, "SELECT count(*) = 1 FROM marker", &sync, "applying the workload");
+	assert_identical(srcdb, tgtdb);
+	itest_assert_scalar(&target, tgtdb, "SELECT count(*) || '/' || sum(n) FROM kl",
+	                    "18/5289");
+	stop_sync(&sync);
+}
+END_TEST
+
 /* ---- large values ---- */
 
 #define MB (1024L * 1024L)
@@ -574,6 +622,7 @@ values_suite(void)
 	tcase_set_timeout(tc, TEST_TIMEOUT_S);
 	tcase_add_test(tc, tables_without_published_columns_stream_exactly);
 	tcase_add_test(tc, oid_valued_and_text_only_types_are_copied_exactly);
+	tcase_add_test(tc, keyless_rows_with_extension_composite_and_unequal_types_stream_exactly);
 	tcase_add_test(tc, large_values_offline_bounded_memory);
 	tcase_add_test(tc, large_values_live_bounded_memory);
 	tcase_add_test(tc, large_values_streamed_transaction_bounded_memory);

@@ -22,6 +22,8 @@ typedef struct TestRel
 	SqlRel		r;
 	char	   *cols[MAX_COLS];
 	bool		text_compare[MAX_COLS];
+	char	   *eq_op[MAX_COLS];
+	char	   *cast_type[MAX_COLS];
 } TestRel;
 
 static void
@@ -42,6 +44,8 @@ rel_init(TestRel *t, const char *nsp, const char *name, bool partitioned, int na
 	}
 	t->r.cols = t->cols;
 	t->r.text_compare = t->text_compare;
+	t->r.eq_op = t->eq_op;
+	t->r.cast_type = t->cast_type;
 }
 
 static void
@@ -49,7 +53,11 @@ rel_free(TestRel *t)
 {
 	free(t->r.qualified);
 	for (int i = 0; i < t->r.natts; i++)
+	{
 		free(t->cols[i]);
+		free(t->eq_op[i]);
+		free(t->cast_type[i]);
+	}
 }
 
 static const char *const id_v[] = {"id", "v"};
@@ -282,6 +290,37 @@ START_TEST(full_identity_compares_types_without_equality_as_text)
 					 " \"public\".\"j\" WHERE \"id\" IS NOT DISTINCT FROM $1"
 					 " AND CASE WHEN \"doc\" IS NOT NULL THEN format('%s', \"doc\") END"
 					 " IS NOT DISTINCT FROM $2::text LIMIT 1)");
+	free(sql.p);
+	rel_free(&t);
+}
+END_TEST
+
+/*
+ * FULL matching of a type whose equality lives outside pg_catalog (hstore,
+ * citext: the sessions' search_path is empty) or that is not built in (an
+ * unknown-typed parameter cannot be an anonymous composite): the operator
+ * qualified by its schema, the parameter cast to the column's type by name.
+ */
+START_TEST(full_identity_names_the_operator_and_the_type_when_needed)
+{
+	static const char *const names[] = {"id", "h", "c"};
+	TestRel		t;
+	bool		keymask[] = {true, true, true};
+	SqlStr		sql = {0};
+
+	rel_init(&t, "public", "k", false, 3, names);
+	t.eq_op[1] = strdup("OPERATOR(public.=)");
+	t.cast_type[1] = strdup("public.hstore");
+	t.eq_op[2] = strdup("OPERATOR(pg_catalog.=)");
+	t.cast_type[2] = strdup("\"App\".pair");
+	sql_build_delete(&t.r, keymask, true, &sql);
+	ck_assert_str_eq(sql.p, "DELETE FROM ONLY \"public\".\"k\""
+					 " WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM ONLY"
+					 " \"public\".\"k\" WHERE \"id\" IS NOT DISTINCT FROM $1"
+					 " AND (\"h\" OPERATOR(public.=) $2::public.hstore"
+					 " OR (\"h\" IS NULL AND $2::public.hstore IS NULL))"
+					 " AND (\"c\" OPERATOR(pg_catalog.=) $3::\"App\".pair"
+					 " OR (\"c\" IS NULL AND $3::\"App\".pair IS NULL)) LIMIT 1)");
 	free(sql.p);
 	rel_free(&t);
 }
@@ -538,6 +577,7 @@ writer_sql_suite(void)
 	tcase_add_test(tc, update_with_full_identity_picks_one_row_of_the_same_table);
 	tcase_add_test(tc, update_with_full_identity_of_a_partitioned_table_searches_its_partitions);
 	tcase_add_test(tc, full_identity_compares_types_without_equality_as_text);
+	tcase_add_test(tc, full_identity_names_the_operator_and_the_type_when_needed);
 	tcase_add_test(tc, full_identity_without_columns_picks_any_one_row);
 	tcase_add_test(tc, update_with_nothing_to_set_still_checks_the_one_row);
 	suite_add_tcase(s, tc);
