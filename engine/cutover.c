@@ -701,6 +701,105 @@ wait_until(PGconn *conn, const char *sql, int nparams, const char *const *params
 	}
 }
 
+/* How long no sync may hold the migration before cutover gives up waiting
+ * (a sync that lost a connection lets go while it waits to reconnect). */
+#define NO_SYNC_GRACE_S 15.0
+
+/*
+ * Wait until sync has applied this run's barrier.  Two things end the wait
+ * early, in seconds rather than at --timeout (issue 16 item 5):
+ *  - no sync holds the migration (its run lock, engine/sync.c RUN_LOCK_KEY)
+ *    for NO_SYNC_GRACE_S: fail with sync's last error;
+ *  - sync stopped at another barrier, of a cutover killed just as this one
+ *    began (it was honoured while the dead one's session was still ending):
+ *    take that barrier over as resume_barrier() does; the check for writes
+ *    after it follows, as for every barrier.
+ */
+static bool
+wait_for_barrier(Cutover *c, double deadline, SyncError *err)
+{
+	double		no_sync_since = 0;
+
+	for (;;)
+	{
+		const char *params[1] = {c->r->token};
+		PGresult   *res = pgconn_query(c->tgt, state_sql(
+			"SELECT coalesce(barrier_token = $1, false),"
+			" phase = 'cutover' AND barrier_token IS NOT NULL AND barrier_token <> $1,"
+			" EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory'"
+			"  AND database = (SELECT oid FROM pg_catalog.pg_database"
+			"  WHERE datname = pg_catalog.current_database())"
+			"  AND classid = 1885827956 AND objid = 1 AND objsubid = 2 AND granted),"
+			" coalesce(error, ''), coalesce(barrier_token, ''),"
+			" coalesce(barrier_lsn::text, '')"
+			" FROM {state}.migration"), 1, params, err);
+		bool		applied,
+					other,
+					running;
+
+		if (res == NULL)
+			return false;
+		if (PQntuples(res) != 1)
+		{
+			PQclear(res);
+			return sync_error_set(err, SYNC_ERR_PRECONDITION,
+								  "the migration's state on the target is gone");
+		}
+		applied = PQgetvalue(res, 0, 0)[0] == 't';
+		other = PQgetvalue(res, 0, 1)[0] == 't';
+		running = PQgetvalue(res, 0, 2)[0] == 't';
+		if (applied)
+		{
+			PQclear(res);
+			return true;
+		}
+		if (other)
+		{
+			const char *p[1] = {PQgetvalue(res, 0, 4)};
+			PGresult   *armed;
+
+			log_info("sync stopped at barrier %s (at %s) of a cutover that did not finish, "
+					 "as this one wrote %s; using it only if nothing was written to the "
+					 "source after it", PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 5),
+					 c->r->token);
+			snprintf(c->r->token, sizeof(c->r->token), "%s", PQgetvalue(res, 0, 4));
+			snprintf(c->r->barrier_lsn, sizeof(c->r->barrier_lsn), "%s",
+					 PQgetvalue(res, 0, 5));
+			PQclear(res);
+			armed = pgconn_query(c->tgt, state_sql("UPDATE {state}.migration"
+								 " SET cutover_token = $1"), 1, p, err);
+			if (armed == NULL)
+				return sync_error_context(err, "could not arm the cutover barrier on the target");
+			PQclear(armed);
+			c->resumed = true;
+			return true;
+		}
+		if (running)
+			no_sync_since = 0;
+		else if (no_sync_since == 0)
+			no_sync_since = now_s();
+		else if (now_s() - no_sync_since >= NO_SYNC_GRACE_S)
+		{
+			const char *last = PQgetvalue(res, 0, 3);
+
+			sync_error_set(err, SYNC_ERR_PRECONDITION,
+						   "no pgstream sync has been running for this migration for %.0f s%s%s%s; "
+						   "start it again (the same command) and run cutover again",
+						   NO_SYNC_GRACE_S, last[0] ? " (its last error: " : "", last,
+						   last[0] ? ")" : "");
+			PQclear(res);
+			return false;
+		}
+		PQclear(res);
+		FAILPOINT("cutover.waiting");
+		if (!not_stopped(err))
+			return false;
+		if (now_s() > deadline)
+			return sync_error_set(err, SYNC_ERR_PRECONDITION, "timed out");
+		usleep(100 * 1000);
+	}
+}
+
 static bool
 compare_counts(PGconn *src, PGconn *tgt, CutoverReport *r, SyncError *err)
 {
@@ -858,11 +957,8 @@ cutover_execute(Cutover *c, double t0, SyncError *err)
 		(c->o->freeze && !freeze_source(c, err)) ||
 		!(c->resumed ? resume_barrier(c, err) : write_barrier(c, err)))
 		return false;
-	params[0] = c->r->token;
-	if (!c->resumed &&
-		!wait_until(c->tgt, state_sql("SELECT coalesce(barrier_token = $1, false) FROM {state}.migration"),
-					1, params, deadline, err))
-		return cli_stop_requested ? false :
+	if (!c->resumed && !wait_for_barrier(c, deadline, err))
+		return cli_stop_requested || strcmp(err->message, "timed out") != 0 ? false :
 			sync_error_context(err, "the barrier was not applied within %ld s (is pgstream sync "
 							   "running?); the migration is still streaming", c->o->timeout_s);
 	params[0] = c->st.slot_name;
