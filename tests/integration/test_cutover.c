@@ -510,6 +510,45 @@ START_TEST(a_row_missing_on_the_target_is_refused)
 END_TEST
 
 /*
+ * An unlogged table: assess warns that it is copied once, at the snapshot,
+ * and its later changes are not streamed (they are not in the WAL).  The
+ * cutover then agrees with what the operator was told: it says the counts
+ * of that table differ and why, and completes (issue 16 item 4: it refused,
+ * "row counts differ").
+ */
+START_TEST(an_unlogged_table_changed_after_the_snapshot_does_not_refuse_the_cutover)
+{
+	static const char *const args[] = {"--freeze", "--timeout", "60", NULL};
+	Mig m;
+	Proc sync;
+	CmdResult r;
+
+	mig_init(&m, "ul");
+	ck_assert(cluster_psql(&source, m.srcdb,
+	                       "CREATE UNLOGGED TABLE scratch (id int PRIMARY KEY);"
+	                       "INSERT INTO scratch SELECT generate_series(1, 10)"));
+	start_streaming(&sync, &m);
+	ck_assert(cluster_psql(&source, m.srcdb,
+	                       "INSERT INTO scratch SELECT generate_series(11, 15);"
+	                       "INSERT INTO t VALUES (1000, 'streamed')"));
+	assert_applied(&m, "SELECT count(*) = 1 FROM t WHERE id = 1000", &sync,
+	               "applying the insert");
+	run_cutover(&r, m.src, m.tgt, args, NULL);
+	if (r.status != 0)
+		itest_print_output("pgstream cutover", r.status, r.out, r.err);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert_msg(strstr(r.err, "public.scratch is unlogged: copied once, at the snapshot "
+	                            "(its later changes are not in the WAL): 15 rows on the "
+	                            "source, 10 on the target; not compared") != NULL,
+	              "%s", r.err);
+	cmd_free(&r);
+	itest_assert_sync_exits_0(&sync);
+	proc_release(&sync);
+	itest_assert_scalar(&target, m.tgtdb, "SELECT count(*) FROM t", "101");
+}
+END_TEST
+
+/*
  * The operator froze the source before cutover --freeze, which then fails
  * (here on a row count): the freeze it found is not its to undo.
  */
@@ -1093,6 +1132,7 @@ cutover_suite(void)
 	tcase_add_test(tc, a_wrong_target_is_refused_before_the_source_is_touched);
 	tcase_add_test(tc, cutover_again_after_success_leaves_the_source_frozen);
 	tcase_add_test(tc, a_row_missing_on_the_target_is_refused);
+	tcase_add_test(tc, an_unlogged_table_changed_after_the_snapshot_does_not_refuse_the_cutover);
 	tcase_add_test(tc, a_freeze_made_before_the_cutover_is_left_alone);
 	tcase_add_test(tc, sigterm_after_the_barrier_undoes_the_cutover);
 	tcase_add_test(tc, sighup_after_the_freeze_unfreezes_and_ends_nobody);
