@@ -47,6 +47,17 @@ wait_watched(PGconn *conn, SlotWatchFn watch, void *arg, SyncError *err)
 	return res;
 }
 
+void
+snapshot_slot_command(int server_version, const char *slot, char *buf, size_t size)
+{
+	/* slot names are [a-z0-9_]: checked by the caller (protocol/names.h) */
+	if (server_version >= 150000)
+		snprintf(buf, size, "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput (SNAPSHOT 'export')",
+				 slot);
+	else
+		snprintf(buf, size, "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput EXPORT_SNAPSHOT", slot);
+}
+
 bool
 snapshot_create_slot(ReplClient *rc, const char *slot, Lsn *consistent_lsn,
 					 char *snapshot_name, SyncError *err)
@@ -63,13 +74,7 @@ snapshot_create_slot_watched(ReplClient *rc, const char *slot, Lsn *consistent_l
 	char		cmd[256];
 	PGresult   *res;
 
-	/* slot names are [a-z0-9_]: checked by the caller via replclient rules */
-	if (rc->server_version >= 150000)
-		snprintf(cmd, sizeof(cmd),
-				 "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput (SNAPSHOT 'export')", slot);
-	else
-		snprintf(cmd, sizeof(cmd),
-				 "CREATE_REPLICATION_SLOT %s LOGICAL pgoutput EXPORT_SNAPSHOT", slot);
+	snapshot_slot_command(rc->server_version, slot, cmd, sizeof(cmd));
 	if (!PQsendQuery(rc->conn, cmd))
 		res = NULL, sync_error_set(err, SYNC_ERR_CONNECT, "%s", PQerrorMessage(rc->conn));
 	else

@@ -24,6 +24,14 @@
 #define SNAPSHOT_NAME_MAX 64
 
 /*
+ * The CREATE_REPLICATION_SLOT command for a source of server_version: the
+ * option syntax "(SNAPSHOT 'export')" on 15+, the keyword EXPORT_SNAPSHOT on
+ * 10-14 (15 still takes it, 11-14 know only it).  Pure, for unit tests.
+ */
+void		snapshot_slot_command(int server_version, const char *slot, char *buf,
+								  size_t size);
+
+/*
  * CREATE_REPLICATION_SLOT slot LOGICAL pgoutput with an exported snapshot
  * (option syntax on 15+, keyword syntax on 10-14).  Persistent, never
  * TWO_PHASE.

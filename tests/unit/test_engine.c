@@ -14,6 +14,7 @@
 #include "engine/json.h"
 #include "engine/progress.h"
 #include "engine/replclient.h"
+#include "engine/snapshot.h"
 #include "engine/state.h"
 #include "protocol/checksum.h"
 #include "tests/unit/suites.h"
@@ -100,6 +101,63 @@ client_of_version(int version)
 	rc.server_version = version;
 	return rc;
 }
+
+START_TEST(slot_creation_syntax_is_gated_on_version)
+{
+	static const struct
+	{
+		int			version;
+		const char *want;
+	}			cases[] = {
+		{110022, "CREATE_REPLICATION_SLOT s LOGICAL pgoutput EXPORT_SNAPSHOT"},
+		{130023, "CREATE_REPLICATION_SLOT s LOGICAL pgoutput EXPORT_SNAPSHOT"},
+		{140023, "CREATE_REPLICATION_SLOT s LOGICAL pgoutput EXPORT_SNAPSHOT"},
+		{150000, "CREATE_REPLICATION_SLOT s LOGICAL pgoutput (SNAPSHOT 'export')"},
+		{170010, "CREATE_REPLICATION_SLOT s LOGICAL pgoutput (SNAPSHOT 'export')"},
+	};
+	char		buf[128];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		snapshot_slot_command(cases[i].version, "s", buf, sizeof(buf));
+		ck_assert_str_eq(buf, cases[i].want);
+	}
+}
+END_TEST
+
+/* Every source major 11-17: protocol, messages and streaming of large
+ * transactions (14+), as sent in START_REPLICATION. */
+START_TEST(start_replication_for_every_supported_major)
+{
+	static const struct
+	{
+		int			version;
+		const char *want;
+	}			cases[] = {
+		{110022, "(proto_version '1', publication_names '\"p\"')"},
+		{120022, "(proto_version '1', publication_names '\"p\"')"},
+		{130023, "(proto_version '1', publication_names '\"p\"')"},
+		{140023, "(proto_version '2', publication_names '\"p\"', messages 'true', streaming 'on')"},
+		{150018, "(proto_version '3', publication_names '\"p\"', messages 'true', streaming 'on')"},
+		{160014, "(proto_version '4', publication_names '\"p\"', messages 'true', streaming 'on')"},
+		{170010, "(proto_version '4', publication_names '\"p\"', messages 'true', streaming 'on')"},
+	};
+	char		buf[512];
+	SyncError	err;
+	ReplStartOptions o = {"s", "p", 0, true, true, NULL};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		ReplClient	rc = client_of_version(cases[i].version);
+		const char *opts;
+
+		ck_assert(replclient_build_start(&rc, &o, buf, sizeof(buf), &err));
+		opts = strchr(buf, '(');
+		ck_assert_ptr_nonnull(opts);
+		ck_assert_str_eq(opts, cases[i].want);
+	}
+}
+END_TEST
 
 START_TEST(start_replication_options_are_gated_on_version)
 {
@@ -244,6 +302,8 @@ engine_suite(void)
 	tcase_add_test(tc, progress_formats_bytes_and_durations);
 	tcase_add_test(tc, copy_split_follows_size_and_bounds);
 	tcase_add_test(tc, start_replication_options_are_gated_on_version);
+	tcase_add_test(tc, start_replication_for_every_supported_major);
+	tcase_add_test(tc, slot_creation_syntax_is_gated_on_version);
 	tcase_add_test(tc, start_replication_quotes_publication_and_checks_slot);
 	tcase_add_test(tc, relmap_replaces_entries_and_copies_names);
 	tcase_add_test(tc, phase_names_round_trip);
