@@ -231,6 +231,41 @@ START_TEST(an_old_source_migrates_onto_a_newer_target)
 }
 END_TEST
 
+/* A target older than the source: assess (and so sync) refuses, exit 2. */
+START_TEST(a_target_older_than_the_source_is_refused)
+{
+	Cluster src;
+	Cluster tgt;
+	char s[ITEST_CONNINFO_MAX];
+	char t[ITEST_CONNINFO_MAX];
+	char *err = NULL;
+
+	memset(&src, 0, sizeof(src));
+	memset(&tgt, 0, sizeof(tgt));
+	ck_assert_msg(cluster_init_major(&src, "vnew", CLUSTER_LOGICAL, 16),
+	              "PostgreSQL 16: no cluster (run make deps)");
+	ck_assert(cluster_init(&tgt, "vold", 0));
+	ck_assert(cluster_start(&src));
+	ck_assert(cluster_start(&tgt));
+	ck_assert(cluster_psql(&src, "postgres", "CREATE DATABASE app"));
+	ck_assert(cluster_psql(&tgt, "postgres", "CREATE DATABASE app"));
+	itest_conninfo(s, &src, "app");
+	itest_conninfo(t, &tgt, "app");
+	{
+		const char *const argv[] = {itest_pgstream_bin(), "sync", "--source", s, "--target",
+		                            t, "--no-follow", "--quiet", NULL};
+
+		ck_assert_int_eq(run_cmd("sync", argv, &err), 2);
+	}
+	ck_assert_msg(strstr(err, "target major version 15 is older than source major "
+	                          "version 16") != NULL, "%s", err);
+	free(err);
+	itest_assert_scalar(&src, "postgres", "SELECT count(*) FROM pg_replication_slots", "0");
+	cluster_destroy(&src);
+	cluster_destroy(&tgt);
+}
+END_TEST
+
 Suite *
 versions_suite(void)
 {
@@ -241,6 +276,7 @@ versions_suite(void)
 	tcase_set_timeout(tc, 900);
 	tcase_add_loop_test(tc, an_old_source_migrates_onto_a_newer_target, 0,
 	                    n_pairs > 0 ? n_pairs : 1);
+	tcase_add_test(tc, a_target_older_than_the_source_is_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }
