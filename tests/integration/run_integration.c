@@ -30,6 +30,7 @@ static Suite *(*const suites[])(void) = {
     cutover_suite,
     values_suite,
     majors_suite,
+    oldsource_suite,
 };
 
 int

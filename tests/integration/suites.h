@@ -26,5 +26,6 @@ Suite *stream_faults_suite(void);
 Suite *cutover_suite(void);
 Suite *values_suite(void);
 Suite *majors_suite(void);
+Suite *oldsource_suite(void);
 
 #endif /* PGSTREAM_TESTS_INTEGRATION_SUITES_H */

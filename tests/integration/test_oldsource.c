@@ -1,0 +1,218 @@
+/*
+ * tests/integration/test_oldsource.c -- a live migration from a source
+ * older than PostgreSQL 14 ends with `pgstream cutover`.
+ *
+ * pgoutput before protocol 2 carries no logical decoding messages, so on
+ * sources 11-13 the cutover barrier is a WAL position (engine/cutover.c,
+ * engine/stream.c; docs/architecture.md "Cutover barrier").  One source
+ * cluster of an old major (CLUSTER_LOGICAL, from the majors cache: `make
+ * deps`) and the default (Debian 15) target.
+ *
+ *   live_sync_from_13_cuts_over_with_a_position_barrier
+ *   live_sync_from_11_cuts_over_with_a_position_barrier
+ *       sync streams; inserts, updates and deletes (one with a TOASTed value
+ *       of 300 kB, one in a partitioned table: on 11/12 published through its
+ *       leaves) are applied live; `cutover --freeze` exits 0 within seconds
+ *       (not at its --timeout); sync exits 0; every table has the same
+ *       fingerprint on both sides; before the state is dropped the barrier
+ *       recorded by sync is the token and the position cutover armed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/integration/suites.h"
+#include "tests/support/cluster.h"
+#include "tests/support/failpoint_ctl.h"
+#include "tests/support/itest.h"
+#include "tests/support/proc.h"
+
+#define TEST_TIMEOUT_S 240
+#define CUTOVER_TIMEOUT "60"
+#define WAIT_MS 60000
+
+static Cluster source;
+static Cluster target;
+
+static void
+run_migration(int major)
+{
+	char name[32];
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	FailpointDir fd;
+	char fpenv[PATH_MAX + 64];
+	char *out;
+	Proc sync;
+	Proc cut;
+	int st;
+	long long started;
+	double seconds;
+	static const char *const tables[] = {"public.t", "public.big", "public.m",
+	                                     "public.m_1", "public.m_2"};
+
+	snprintf(name, sizeof(name), "old%d-source", major);
+	ck_assert(cluster_init_major(&source, name, CLUSTER_LOGICAL, major));
+	ck_assert(cluster_init(&target, "old-target", 0));
+	ck_assert(cluster_start(&source));
+	ck_assert(cluster_start(&target));
+	ck_assert(cluster_psql(&target, "postgres", "CREATE ROLE migrator LOGIN"));
+	/* a fresh cluster: no DROP DATABASE ... WITH (FORCE), which 11 lacks */
+	ck_assert(cluster_psql(&source, "postgres", "CREATE DATABASE app"));
+	itest_make_db(&target, "app", "migrator");
+	ck_assert(cluster_psql(&source, "app",
+	                       "CREATE TABLE t (id int PRIMARY KEY, v text);"
+	                       "INSERT INTO t SELECT i, 'v' || i"
+	                       " FROM generate_series(1, 200) i;"
+	                       "CREATE TABLE big (id int PRIMARY KEY, doc text);"
+	                       "ALTER TABLE big ALTER doc SET STORAGE EXTERNAL;"
+	                       "INSERT INTO big VALUES (1, 'small');"
+	                       "CREATE TABLE m (id int NOT NULL, k int NOT NULL,"
+	                       " v text, PRIMARY KEY (id, k))"
+	                       " PARTITION BY RANGE (k);"
+	                       "CREATE TABLE m_1 PARTITION OF m"
+	                       " FOR VALUES FROM (0) TO (100);"
+	                       "CREATE TABLE m_2 PARTITION OF m"
+	                       " FOR VALUES FROM (100) TO (200);"
+	                       "INSERT INTO m SELECT i, i % 200, 'm' || i"
+	                       " FROM generate_series(1, 100) i"));
+	itest_conninfo(src, &source, "app");
+	itest_migrator_conninfo(tgt, &target, "app");
+
+	ck_assert(fpctl_init(&fd));
+	fpctl_env(&fd, fpenv, sizeof(fpenv));
+	{
+		const char *argv[] = {itest_pgstream_bin(), "sync", "--source", src,
+		                      "--target", tgt, "--slot", "old_slot",
+		                      "--quiet", NULL};
+
+		ck_assert(proc_spawn(&sync, argv, NULL));
+	}
+	ck_assert_msg(cluster_wait_for(&target, "app",
+	                               "SELECT to_regclass('pgstream.migration')"
+	                               " IS NOT NULL AND (SELECT phase = 'streaming'"
+	                               " FROM pgstream.migration)",
+	                               WAIT_MS),
+	              "sync from PostgreSQL %d did not reach phase streaming",
+	              major);
+
+	/* live changes, each kind, while sync streams */
+	ck_assert(cluster_psql(&source, "app",
+	                       "INSERT INTO t SELECT i, 'new' || i"
+	                       " FROM generate_series(201, 300) i;"
+	                       "UPDATE t SET v = v || '-u' WHERE id % 7 = 0;"
+	                       "DELETE FROM t WHERE id % 11 = 0;"
+	                       "INSERT INTO big SELECT 2, string_agg(md5(i::text), '')"
+	                       " FROM generate_series(1, 10000) i;"
+	                       "UPDATE big SET doc = doc || 'x' WHERE id = 2;"
+	                       "UPDATE big SET doc = 'small2' WHERE id = 1;"
+	                       "INSERT INTO m SELECT i, i % 200, 'm' || i"
+	                       " FROM generate_series(101, 300) i;"
+	                       "UPDATE m SET v = v || '-u' WHERE id % 5 = 0;"
+	                       "DELETE FROM m WHERE id % 13 = 0"));
+	ck_assert_msg(cluster_wait_for(&target, "app",
+	                               "SELECT (SELECT count(*) FROM t) = 273"
+	                               " AND (SELECT count(*) FROM m) = 277"
+	                               " AND (SELECT length(doc) FROM big"
+	                               " WHERE id = 2) = 320001",
+	                               WAIT_MS),
+	              "live changes from PostgreSQL %d were not applied", major);
+
+	/*
+	 * cutover pauses after sync applied the barrier, so the state (dropped
+	 * at the end) can be read.
+	 */
+	{
+		char fpspec[] = "PGSTREAM_FAILPOINTS=cutover.after_barrier_applied=pause";
+		const char *cenv[] = {fpspec, fpenv, NULL};
+		const char *argv[] = {itest_pgstream_bin(), "cutover", "--source",
+		                      src, "--target", tgt, "--freeze", "--timeout",
+		                      CUTOVER_TIMEOUT, NULL};
+
+		started = proc_now_ms();
+		ck_assert(proc_spawn(&cut, argv, cenv));
+		if (!fpctl_wait(&fd, "cutover.after_barrier_applied", WAIT_MS))
+		{
+			st = proc_wait(&cut, 0);
+			itest_print_proc("pgstream cutover", &cut, st);
+			itest_print_proc("pgstream sync", &sync, proc_wait(&sync, 0));
+			ck_abort_msg("cutover from PostgreSQL %d never saw its barrier "
+			             "applied", major);
+		}
+	}
+	/* sync stopped at the barrier, and recorded the armed token and position */
+	st = proc_wait(&sync, WAIT_MS);
+	if (st != 0)
+		itest_print_proc("pgstream sync", &sync, st);
+	ck_assert_int_eq(st, 0);
+	itest_assert_scalar(&target, "app",
+	                    "SELECT barrier_token = cutover_token"
+	                    " AND barrier_lsn = cutover_lsn AND phase = 'cutover'"
+	                    " FROM pgstream.migration",
+	                    "t");
+	fpctl_release(&fd, "cutover.after_barrier_applied");
+	st = proc_wait(&cut, WAIT_MS);
+	seconds = (double) (proc_now_ms() - started) / 1000.0;
+	if (st != 0)
+		itest_print_proc("pgstream cutover", &cut, st);
+	ck_assert_int_eq(st, 0);
+	out = proc_stdout(&cut);
+	ck_assert_msg(out != NULL && strstr(out, "row counts: equal") != NULL,
+	              "cutover report: %s", out ? out : "(none)");
+	free(out);
+	ck_assert_msg(seconds < 30, "cutover took %.1f s", seconds);
+
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
+	{
+		char *a = itest_table_fingerprint(&source, "app", tables[i]);
+		char *b = itest_table_fingerprint(&target, "app", tables[i]);
+
+		ck_assert_msg(strcmp(a, b) == 0, "%s differs: source %s, target %s",
+		              tables[i], a, b);
+		free(a);
+		free(b);
+	}
+	itest_assert_scalar(&source, "postgres",
+	                    "SELECT count(*) FROM pg_replication_slots", "0");
+	itest_assert_scalar(&target, "app",
+	                    "SELECT count(*) FROM pg_namespace"
+	                    " WHERE nspname = 'pgstream'",
+	                    "0");
+	proc_release(&cut);
+	proc_release(&sync);
+	fpctl_cleanup(&fd);
+}
+
+/* also after a failed assertion, which ends the test early */
+static void
+clusters_teardown(void)
+{
+	cluster_destroy(&source);
+	cluster_destroy(&target);
+}
+
+START_TEST(live_sync_from_13_cuts_over_with_a_position_barrier)
+{
+	run_migration(13);
+}
+END_TEST
+
+START_TEST(live_sync_from_11_cuts_over_with_a_position_barrier)
+{
+	run_migration(11);
+}
+END_TEST
+
+Suite *
+oldsource_suite(void)
+{
+	Suite *s = suite_create("oldsource");
+	TCase *tc = tcase_create("oldsource");
+
+	tcase_set_timeout(tc, TEST_TIMEOUT_S);
+	tcase_add_checked_fixture(tc, NULL, clusters_teardown);
+	tcase_add_test(tc, live_sync_from_13_cuts_over_with_a_position_barrier);
+	tcase_add_test(tc, live_sync_from_11_cuts_over_with_a_position_barrier);
+	suite_add_tcase(s, tc);
+	return s;
+}
