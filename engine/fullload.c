@@ -674,12 +674,15 @@ static bool
 copy_is_binary_safe(PGconn *src, const CopyPart *p, bool *binary, SyncError *err)
 {
 	const char *params[1] = {p->relid};
-	char		v[8];
+	char		v[8],
+				sql[300];
 
-	if (!pgconn_query_value(src, "SELECT coalesce(bool_and(a.atttypid < 16384), true)"
-							" FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1::oid"
-							" AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''",
-							1, params, v, sizeof(v), false, err))
+	/* attgenerated is 12+ */
+	snprintf(sql, sizeof(sql), "SELECT coalesce(bool_and(a.atttypid < 16384), true)"
+			 " FROM pg_catalog.pg_attribute a WHERE a.attrelid = $1::oid"
+			 " AND a.attnum > 0 AND NOT a.attisdropped%s",
+			 PQserverVersion(src) >= 120000 ? " AND a.attgenerated = ''" : "");
+	if (!pgconn_query_value(src, sql, 1, params, v, sizeof(v), false, err))
 		return sync_error_context(err, "could not read the column types of %s", p->src_rel);
 	*binary = v[0] == 't';
 	return true;

@@ -51,6 +51,8 @@ typedef struct MigrationState
 	Lsn			consistent_lsn;
 	Lsn			applied_lsn;	/* end of the last applied source commit, or 0 */
 	char		barrier_token[64];	/* the last barrier sync applied */
+	Lsn			barrier_lsn;	/* where: its commit end (message barrier) or
+								 * its position (position barrier), or 0 */
 	char		cutover_token[64];	/* the barrier cutover asked for, or "" */
 	char		insert_only_publication[128];	/* "" if none */
 	char		error[512];
@@ -103,6 +105,19 @@ bool		state_set_insert_only(PGconn *target, const char *publication,
 #define STATE_ARMED_BARRIER_SQL \
 	"SELECT CASE WHEN " STATE_CUTOVER_RUNNING_SQL \
 	" THEN coalesce(cutover_token, '') ELSE '' END FROM {state}.migration"
+
+/*
+ * Sources before PostgreSQL 14 (pgoutput protocol 1 carries no logical
+ * decoding message): the barrier is a position in the source WAL,
+ * cutover_lsn, armed with its token (docs/architecture.md, "Cutover
+ * barrier").  Two text columns: the armed token as above, and the position
+ * ("" if none).  Send it through state_sql().
+ */
+#define STATE_POSITION_BARRIER_SOURCE_MAX 140000
+#define STATE_ARMED_POSITION_BARRIER_SQL \
+	"SELECT CASE WHEN " STATE_CUTOVER_RUNNING_SQL \
+	" THEN coalesce(cutover_token, '') ELSE '' END," \
+	" coalesce(cutover_lsn::text, '') FROM {state}.migration"
 
 /* Take the cutover lock for this session; *got is false if another has it. */
 bool		state_cutover_lock(PGconn *target, bool *got, SyncError *err);

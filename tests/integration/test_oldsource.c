@@ -88,13 +88,16 @@ run_migration(int major)
 
 		ck_assert(proc_spawn(&sync, argv, NULL));
 	}
-	ck_assert_msg(cluster_wait_for(&target, "app",
-	                               "SELECT to_regclass('pgstream.migration')"
-	                               " IS NOT NULL AND (SELECT phase = 'streaming'"
-	                               " FROM pgstream.migration)",
-	                               WAIT_MS),
-	              "sync from PostgreSQL %d did not reach phase streaming",
-	              major);
+	if (!cluster_wait_for(&target, "app",
+	                      "SELECT to_regclass('pgstream.migration')"
+	                      " IS NOT NULL AND (SELECT phase = 'streaming'"
+	                      " FROM pgstream.migration)",
+	                      WAIT_MS))
+	{
+		itest_print_proc("pgstream sync", &sync, proc_wait(&sync, 0));
+		ck_abort_msg("sync from PostgreSQL %d did not reach phase streaming",
+		             major);
+	}
 
 	/* live changes, each kind, while sync streams */
 	ck_assert(cluster_psql(&source, "app",
@@ -207,12 +210,16 @@ Suite *
 oldsource_suite(void)
 {
 	Suite *s = suite_create("oldsource");
-	TCase *tc = tcase_create("oldsource");
+	TCase *from13 = tcase_create("from13");
+	TCase *from11 = tcase_create("from11");
 
-	tcase_set_timeout(tc, TEST_TIMEOUT_S);
-	tcase_add_checked_fixture(tc, NULL, clusters_teardown);
-	tcase_add_test(tc, live_sync_from_13_cuts_over_with_a_position_barrier);
-	tcase_add_test(tc, live_sync_from_11_cuts_over_with_a_position_barrier);
-	suite_add_tcase(s, tc);
+	tcase_set_timeout(from13, TEST_TIMEOUT_S);
+	tcase_add_checked_fixture(from13, NULL, clusters_teardown);
+	tcase_add_test(from13, live_sync_from_13_cuts_over_with_a_position_barrier);
+	suite_add_tcase(s, from13);
+	tcase_set_timeout(from11, TEST_TIMEOUT_S);
+	tcase_add_checked_fixture(from11, NULL, clusters_teardown);
+	tcase_add_test(from11, live_sync_from_11_cuts_over_with_a_position_barrier);
+	suite_add_tcase(s, from11);
 	return s;
 }
