@@ -1690,6 +1690,14 @@ stream_run(const StreamOptions *opts, ReplClient *rc, PGconn *src, PGconn *tgt,
 	a.start_lsn = a.applied_lsn = opts->start_lsn;
 	a.catchup_lsn = rc->server_flush_lsn;
 	a.position_barriers = rc->server_version < STATE_POSITION_BARRIER_SOURCE_MAX;
+	/*
+	 * The last commit applied (before a reconnect, say cutover's own barrier
+	 * transaction) is not sent again: it started before start_lsn, where it
+	 * ended.  No WAL record spans B (WAL is reserved a record at a time), so
+	 * if it ended after B it started at or after B, and start_lsn - 1 says
+	 * so; if it ended at or before B, start_lsn - 1 is before B.
+	 */
+	a.last_commit_lsn = opts->start_lsn > 0 ? opts->start_lsn - 1 : 0;
 	relmap_init(&a.rels);
 	arena_init(&a.arena, NULL, 0);
 	mkdir(opts->spool_dir, 0700);

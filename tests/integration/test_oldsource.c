@@ -9,17 +9,20 @@
  * deps`) and the default (Debian 15) target.
  *
  *   live_sync_from_13_cuts_over_with_a_position_barrier
+ *   live_sync_from_13_with_spool_cuts_over_with_a_position_barrier
  *   live_sync_from_11_cuts_over_with_a_position_barrier
  *       sync streams; inserts, updates and deletes (one with a TOASTed value
  *       of 300 kB, one in a partitioned table: on 11/12 published through its
  *       leaves) are applied live; `cutover --freeze` exits 0 within seconds
  *       (not at its --timeout); sync exits 0; every table has the same
  *       fingerprint on both sides; before the state is dropped the barrier
- *       recorded by sync is the token and the position cutover armed.
+ *       recorded by sync is the token and the position cutover armed.  The
+ *       --spool run also checks that sync removed its spool.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/integration/suites.h"
 #include "tests/support/cluster.h"
@@ -34,14 +37,16 @@
 static Cluster source;
 static Cluster target;
 
+/* spool: run sync with --spool (every message through the disk spool) */
 static void
-run_migration(int major)
+run_migration(int major, bool spool)
 {
 	char name[32];
 	char src[ITEST_CONNINFO_MAX];
 	char tgt[ITEST_CONNINFO_MAX];
 	FailpointDir fd;
 	char fpenv[PATH_MAX + 64];
+	char spooldir[PATH_MAX + 16];
 	char *out;
 	Proc sync;
 	Proc cut;
@@ -84,7 +89,10 @@ run_migration(int major)
 	{
 		const char *argv[] = {itest_pgstream_bin(), "sync", "--source", src,
 		                      "--target", tgt, "--slot", "old_slot",
-		                      "--quiet", NULL};
+		                      "--quiet", spool ? "--spool" : NULL, spooldir,
+		                      NULL};
+
+		snprintf(spooldir, sizeof(spooldir), "%s/spool", fd.path);
 
 		ck_assert(proc_spawn(&sync, argv, NULL));
 	}
@@ -177,6 +185,8 @@ run_migration(int major)
 	}
 	itest_assert_scalar(&source, "postgres",
 	                    "SELECT count(*) FROM pg_replication_slots", "0");
+	/* with --spool, sync removed its spool after the barrier */
+	ck_assert_int_eq(access(spooldir, F_OK), -1);
 	itest_assert_scalar(&target, "app",
 	                    "SELECT count(*) FROM pg_namespace"
 	                    " WHERE nspname = 'pgstream'",
@@ -196,13 +206,19 @@ clusters_teardown(void)
 
 START_TEST(live_sync_from_13_cuts_over_with_a_position_barrier)
 {
-	run_migration(13);
+	run_migration(13, false);
+}
+END_TEST
+
+START_TEST(live_sync_from_13_with_spool_cuts_over_with_a_position_barrier)
+{
+	run_migration(13, true);
 }
 END_TEST
 
 START_TEST(live_sync_from_11_cuts_over_with_a_position_barrier)
 {
-	run_migration(11);
+	run_migration(11, false);
 }
 END_TEST
 
@@ -216,6 +232,7 @@ oldsource_suite(void)
 	tcase_set_timeout(from13, TEST_TIMEOUT_S);
 	tcase_add_checked_fixture(from13, NULL, clusters_teardown);
 	tcase_add_test(from13, live_sync_from_13_cuts_over_with_a_position_barrier);
+	tcase_add_test(from13, live_sync_from_13_with_spool_cuts_over_with_a_position_barrier);
 	suite_add_tcase(s, from13);
 	tcase_set_timeout(from11, TEST_TIMEOUT_S);
 	tcase_add_checked_fixture(from11, NULL, clusters_teardown);
