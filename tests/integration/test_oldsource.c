@@ -9,15 +9,22 @@
  * deps`) and the default (Debian 15) target.
  *
  *   live_sync_from_13_cuts_over_with_a_position_barrier
- *   live_sync_from_13_with_spool_cuts_over_with_a_position_barrier
- *   live_sync_from_11_cuts_over_with_a_position_barrier
  *       sync streams; inserts, updates and deletes (one with a TOASTed value
- *       of 300 kB, one in a partitioned table: on 11/12 published through its
+ *       of 320 kB, one in a partitioned table: on 11/12 published through its
  *       leaves) are applied live; `cutover --freeze` exits 0 within seconds
  *       (not at its --timeout); sync exits 0; every table has the same
  *       fingerprint on both sides; before the state is dropped the barrier
- *       recorded by sync is the token and the position cutover armed.  The
- *       --spool run also checks that sync removed its spool.
+ *       recorded by sync is the token and the position cutover armed.
+ *   live_sync_from_13_with_spool_cuts_over_with_a_position_barrier
+ *   live_sync_from_11_cuts_over_with_a_position_barrier
+ *       the same, from 13 with sync --spool (which must remove its spool),
+ *       and from 11.
+ *   a_write_after_the_barrier_position_fails_the_cutover
+ *       sync stopped at the position barrier of a paused cutover; an UPDATE
+ *       committed then by a session that overrides the freeze makes cutover
+ *       exit 1 naming one change after the barrier (row counts would miss
+ *       it); the source is writable again; sync run again carries it, and a
+ *       second cutover completes with identical tables.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,6 +203,123 @@ run_migration(int major, bool spool)
 	fpctl_cleanup(&fd);
 }
 
+/* Start sync from src to tgt and wait until it streams. */
+static void
+start_sync(Proc *sync, const char *src, const char *tgt)
+{
+	const char *argv[] = {itest_pgstream_bin(), "sync", "--source", src,
+	                      "--target", tgt, "--slot", "old_slot", "--quiet",
+	                      NULL};
+
+	ck_assert(proc_spawn(sync, argv, NULL));
+	if (!cluster_wait_for(&target, "app",
+	                      "SELECT to_regclass('pgstream.migration') IS NOT NULL"
+	                      " AND (SELECT phase = 'streaming'"
+	                      " FROM pgstream.migration)",
+	                      WAIT_MS))
+	{
+		itest_print_proc("pgstream sync", sync, proc_wait(sync, 0));
+		ck_abort_msg("sync did not reach phase streaming");
+	}
+}
+
+/*
+ * sync has stopped at the position barrier of a paused cutover; then a
+ * session that turns default_transaction_read_only off commits an UPDATE
+ * (no row count changes).  cutover's look at the slot must find it after
+ * the position: exit 1 naming it, the source writable again; sync run
+ * again carries the UPDATE, and a second cutover completes.
+ */
+START_TEST(a_write_after_the_barrier_position_fails_the_cutover)
+{
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	FailpointDir fd;
+	char fpenv[PATH_MAX + 64];
+	char fpspec[] = "PGSTREAM_FAILPOINTS=cutover.after_barrier_applied=pause";
+	const char *cenv[] = {fpspec, fpenv, NULL};
+	const char *argv[] = {itest_pgstream_bin(), "cutover", "--source", src,
+	                      "--target", tgt, "--freeze", "--timeout",
+	                      CUTOVER_TIMEOUT, NULL};
+	Proc sync;
+	Proc cut;
+	char *err;
+	char *out = NULL;
+	int st;
+
+	ck_assert(cluster_init_major(&source, "old13-source", CLUSTER_LOGICAL, 13));
+	ck_assert(cluster_init(&target, "old-target", 0));
+	ck_assert(cluster_start(&source));
+	ck_assert(cluster_start(&target));
+	ck_assert(cluster_psql(&target, "postgres", "CREATE ROLE migrator LOGIN"));
+	ck_assert(cluster_psql(&source, "postgres", "CREATE DATABASE app"));
+	itest_make_db(&target, "app", "migrator");
+	ck_assert(cluster_psql(&source, "app",
+	                       "CREATE TABLE t (id int PRIMARY KEY, v text);"
+	                       "INSERT INTO t SELECT i, 'v' || i"
+	                       " FROM generate_series(1, 100) i"));
+	itest_conninfo(src, &source, "app");
+	itest_migrator_conninfo(tgt, &target, "app");
+	ck_assert(fpctl_init(&fd));
+	fpctl_env(&fd, fpenv, sizeof(fpenv));
+	start_sync(&sync, src, tgt);
+
+	ck_assert(proc_spawn(&cut, argv, cenv));
+	ck_assert_msg(fpctl_wait(&fd, "cutover.after_barrier_applied", WAIT_MS),
+	              "cutover never saw its barrier applied");
+	ck_assert_int_eq(proc_wait(&sync, WAIT_MS), 0);
+	proc_release(&sync);
+	ck_assert(cluster_psql(&source, "app",
+	                       "BEGIN READ WRITE;"
+	                       "UPDATE t SET v = 'late' WHERE id = 1; COMMIT"));
+	fpctl_release(&fd, "cutover.after_barrier_applied");
+	st = proc_wait(&cut, WAIT_MS);
+	err = proc_stderr(&cut);
+	if (st != 1)
+		itest_print_proc("pgstream cutover", &cut, st);
+	ck_assert_int_eq(st, 1);
+	ck_assert_msg(err != NULL &&
+	                  strstr(err, "the source was written after the barrier (1 "
+	                              "change(s) committed after it") != NULL,
+	              "cutover stderr: %s", err ? err : "(none)");
+	free(err);
+	proc_release(&cut);
+	/* this run's freeze was undone */
+	itest_assert_scalar(&source, "app", "SHOW default_transaction_read_only",
+	                    "off");
+
+	/* sync streams again and carries the UPDATE; cutover completes */
+	start_sync(&sync, src, tgt);
+	ck_assert(cluster_wait_for(&target, "app",
+	                           "SELECT v = 'late' FROM t WHERE id = 1",
+	                           WAIT_MS));
+	{
+		const char *plain[] = {itest_pgstream_bin(), "cutover", "--source",
+		                       src, "--target", tgt, "--freeze", "--timeout",
+		                       CUTOVER_TIMEOUT, NULL};
+
+		st = proc_run(plain, NULL, WAIT_MS * 2, &out, &err);
+		if (st != 0)
+			itest_print_output("pgstream cutover", st, out, err);
+		ck_assert_int_eq(st, 0);
+		free(out);
+		free(err);
+	}
+	ck_assert_int_eq(proc_wait(&sync, WAIT_MS), 0);
+	proc_release(&sync);
+	{
+		char *a = itest_table_fingerprint(&source, "app", "public.t");
+		char *b = itest_table_fingerprint(&target, "app", "public.t");
+
+		ck_assert_msg(strcmp(a, b) == 0, "t differs: source %s, target %s",
+		              a, b);
+		free(a);
+		free(b);
+	}
+	fpctl_cleanup(&fd);
+}
+END_TEST
+
 /* also after a failed assertion, which ends the test early */
 static void
 clusters_teardown(void)
@@ -233,6 +357,7 @@ oldsource_suite(void)
 	tcase_add_checked_fixture(from13, NULL, clusters_teardown);
 	tcase_add_test(from13, live_sync_from_13_cuts_over_with_a_position_barrier);
 	tcase_add_test(from13, live_sync_from_13_with_spool_cuts_over_with_a_position_barrier);
+	tcase_add_test(from13, a_write_after_the_barrier_position_fails_the_cutover);
 	suite_add_tcase(s, from13);
 	tcase_set_timeout(from11, TEST_TIMEOUT_S);
 	tcase_add_checked_fixture(from11, NULL, clusters_teardown);
