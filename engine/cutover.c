@@ -580,7 +580,7 @@ write_barrier(Cutover *c, SyncError *err)
 		params[1] = lsn_format(c->position, pos);
 	}
 	res = pgconn_query(c->tgt, state_sql("UPDATE {state}.migration SET cutover_token = $1,"
-										 " cutover_lsn = $2::pg_lsn"), 2, params, err);
+										 " cutover_lsn = $2::pg_lsn, cutover_pid = pg_catalog.pg_backend_pid()"), 2, params, err);
 	if (res == NULL)
 		return sync_error_context(err, "could not arm the cutover barrier on the target");
 	PQclear(res);
@@ -622,7 +622,8 @@ resume_barrier(Cutover *c, SyncError *err)
 	if (c->position != 0)
 		params[1] = "true";
 	res = pgconn_query(c->tgt, state_sql("UPDATE {state}.migration SET cutover_token = $1,"
-					   " cutover_lsn = CASE WHEN $2::boolean THEN barrier_lsn END"
+					   " cutover_lsn = CASE WHEN $2::boolean THEN barrier_lsn END,"
+					   " cutover_pid = pg_catalog.pg_backend_pid()"
 					   " RETURNING coalesce(barrier_lsn::text, '')"), 2, params, err);
 	if (res == NULL)
 		return sync_error_context(err, "could not arm the cutover barrier on the target");
@@ -641,7 +642,7 @@ disarm_barrier(Cutover *c)
 	const char *params[1] = {c->r->token};
 	SyncError	e;
 	PGresult   *res = pgconn_query(c->tgt, state_sql("UPDATE {state}.migration SET cutover_token = NULL,"
-								   " cutover_lsn = NULL WHERE cutover_token = $1"), 1, params, &e);
+								   " cutover_lsn = NULL, cutover_pid = NULL WHERE cutover_token = $1"), 1, params, &e);
 
 	if (res != NULL)
 		log_info("barrier %s disarmed: sync streams on past it", c->r->token);

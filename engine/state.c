@@ -60,6 +60,7 @@ static const char create_sql[] =
 	" insert_only_publication text,"
 	" barrier_lsn pg_lsn,"
 	" cutover_lsn pg_lsn,"
+	" cutover_pid int,"
 	" error text,"
 	" started_at timestamptz NOT NULL DEFAULT now(),"
 	" updated_at timestamptz NOT NULL DEFAULT now());"

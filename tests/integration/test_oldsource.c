@@ -25,7 +25,14 @@
  *       exit 1 naming one change after the barrier (row counts would miss
  *       it); the source is writable again; sync run again carries it, and a
  *       second cutover completes with identical tables.
+ *   a_position_barrier_whose_cutover_died_does_not_stop_sync
+ *       cutover killed right after arming its position (sync stopped
+ *       meanwhile); a second cutover holds the lock but has not armed yet:
+ *       the resumed sync does not honour the dead barrier (it was armed by
+ *       another session), streams on and applies a later UPDATE; the second
+ *       cutover then completes.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -224,6 +231,28 @@ start_sync(Proc *sync, const char *src, const char *tgt)
 }
 
 /*
+ * A 13 source with table t (100 rows) in database app, the target with
+ * database app owned by migrator; src and tgt (ITEST_CONNINFO_MAX) filled.
+ */
+static void
+small_setup(char *src, char *tgt)
+{
+	ck_assert(cluster_init_major(&source, "old13-source", CLUSTER_LOGICAL, 13));
+	ck_assert(cluster_init(&target, "old-target", 0));
+	ck_assert(cluster_start(&source));
+	ck_assert(cluster_start(&target));
+	ck_assert(cluster_psql(&target, "postgres", "CREATE ROLE migrator LOGIN"));
+	ck_assert(cluster_psql(&source, "postgres", "CREATE DATABASE app"));
+	itest_make_db(&target, "app", "migrator");
+	ck_assert(cluster_psql(&source, "app",
+	                       "CREATE TABLE t (id int PRIMARY KEY, v text);"
+	                       "INSERT INTO t SELECT i, 'v' || i"
+	                       " FROM generate_series(1, 100) i"));
+	itest_conninfo(src, &source, "app");
+	itest_migrator_conninfo(tgt, &target, "app");
+}
+
+/*
  * sync has stopped at the position barrier of a paused cutover; then a
  * session that turns default_transaction_read_only off commits an UPDATE
  * (no row count changes).  cutover's look at the slot must find it after
@@ -247,19 +276,7 @@ START_TEST(a_write_after_the_barrier_position_fails_the_cutover)
 	char *out = NULL;
 	int st;
 
-	ck_assert(cluster_init_major(&source, "old13-source", CLUSTER_LOGICAL, 13));
-	ck_assert(cluster_init(&target, "old-target", 0));
-	ck_assert(cluster_start(&source));
-	ck_assert(cluster_start(&target));
-	ck_assert(cluster_psql(&target, "postgres", "CREATE ROLE migrator LOGIN"));
-	ck_assert(cluster_psql(&source, "postgres", "CREATE DATABASE app"));
-	itest_make_db(&target, "app", "migrator");
-	ck_assert(cluster_psql(&source, "app",
-	                       "CREATE TABLE t (id int PRIMARY KEY, v text);"
-	                       "INSERT INTO t SELECT i, 'v' || i"
-	                       " FROM generate_series(1, 100) i"));
-	itest_conninfo(src, &source, "app");
-	itest_migrator_conninfo(tgt, &target, "app");
+	small_setup(src, tgt);
 	ck_assert(fpctl_init(&fd));
 	fpctl_env(&fd, fpenv, sizeof(fpenv));
 	start_sync(&sync, src, tgt);
@@ -300,11 +317,116 @@ START_TEST(a_write_after_the_barrier_position_fails_the_cutover)
 
 		st = proc_run(plain, NULL, WAIT_MS * 2, &out, &err);
 		if (st != 0)
+		{
 			itest_print_output("pgstream cutover", st, out, err);
+			itest_print_proc("pgstream sync", &sync, proc_wait(&sync, 0));
+		}
 		ck_assert_int_eq(st, 0);
 		free(out);
 		free(err);
 	}
+	ck_assert_int_eq(proc_wait(&sync, WAIT_MS), 0);
+	proc_release(&sync);
+	{
+		char *a = itest_table_fingerprint(&source, "app", "public.t");
+		char *b = itest_table_fingerprint(&target, "app", "public.t");
+
+		ck_assert_msg(strcmp(a, b) == 0, "t differs: source %s, target %s",
+		              a, b);
+		free(a);
+		free(b);
+	}
+	fpctl_cleanup(&fd);
+}
+END_TEST
+
+/*
+ * cutover killed (kill -9) right after it armed its position barrier and
+ * wrote its message, sync stopped meanwhile (SIGSTOP); the application
+ * writes.  A second cutover takes the lock and pauses before it arms its
+ * own barrier: the dead one's token and position are still armed, and a
+ * commit past that position is in the stream, but its cutover is gone, so
+ * the resumed sync must stream on (apply the UPDATE, keep running for at
+ * least two of its one-second stats writes).  Released, the second cutover
+ * completes with identical tables.
+ */
+START_TEST(a_position_barrier_whose_cutover_died_does_not_stop_sync)
+{
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	FailpointDir fd;
+	char fpenv[PATH_MAX + 64];
+	char fpspec[] = "PGSTREAM_FAILPOINTS=cutover.before_barrier=pause";
+	const char *crash[] = {"PGSTREAM_FAILPOINTS=cutover.after_barrier=crash", NULL};
+	const char *pause[] = {fpspec, fpenv, NULL};
+	const char *argv[] = {itest_pgstream_bin(), "cutover", "--source", src,
+	                      "--target", tgt, "--freeze", "--timeout",
+	                      CUTOVER_TIMEOUT, NULL};
+	Proc sync;
+	Proc cut;
+	char *out = NULL;
+	char *err = NULL;
+	char *t0;
+	char sql[256];
+	int st;
+
+	small_setup(src, tgt);
+	ck_assert(fpctl_init(&fd));
+	fpctl_env(&fd, fpenv, sizeof(fpenv));
+	start_sync(&sync, src, tgt);
+	ck_assert(proc_kill(&sync, SIGSTOP));
+	st = proc_run(argv, crash, WAIT_MS, &out, &err);
+	if (st != 128 + SIGKILL)
+		itest_print_output("pgstream cutover", st, out, err);
+	ck_assert_int_eq(st, 128 + SIGKILL);
+	free(out);
+	free(err);
+	/* the position was armed: this is the case under test */
+	itest_assert_scalar(&target, "app",
+	                    "SELECT cutover_lsn IS NOT NULL FROM pgstream.migration",
+	                    "t");
+	/* kill -9 cannot be undone: the operator unfreezes, the application writes */
+	ck_assert(cluster_psql(&source, "postgres",
+	                       "ALTER DATABASE app RESET default_transaction_read_only"));
+	ck_assert(cluster_psql(&source, "app",
+	                       "UPDATE t SET v = 'after the dead cutover' WHERE id = 8"));
+
+	/* a second cutover holds the lock, the dead barrier is still armed */
+	ck_assert(proc_spawn(&cut, argv, pause));
+	ck_assert_msg(fpctl_wait(&fd, "cutover.before_barrier", WAIT_MS),
+	              "the second cutover did not reach its barrier");
+	ck_assert(proc_kill(&sync, SIGCONT));
+	if (!cluster_wait_for(&target, "app",
+	                      "SELECT v = 'after the dead cutover' FROM t WHERE id = 8",
+	                      WAIT_MS))
+	{
+		itest_print_proc("pgstream sync", &sync, proc_wait(&sync, 0));
+		ck_abort_msg("the UPDATE after the dead cutover's barrier was not applied");
+	}
+	t0 = cluster_query_scalar(&target, "app", "SELECT now()");
+	ck_assert_ptr_nonnull(t0);
+	snprintf(sql, sizeof(sql),
+	         "SELECT updated_at > '%s'::timestamptz + interval '1 s'"
+	         " FROM pgstream.migration", t0);
+	free(t0);
+	ck_assert_msg(cluster_wait_for(&target, "app", sql, WAIT_MS),
+	              "sync wrote no stats for a second");
+	st = proc_wait(&sync, 0);
+	if (st != PROC_TIMEOUT)
+		itest_print_proc("pgstream sync", &sync, st);
+	ck_assert_msg(st == PROC_TIMEOUT, "sync stopped at the dead cutover's barrier");
+	itest_assert_scalar(&target, "app",
+	                    "SELECT barrier_token IS NULL FROM pgstream.migration", "t");
+
+	fpctl_release(&fd, "cutover.before_barrier");
+	st = proc_wait(&cut, WAIT_MS);
+	if (st != 0)
+	{
+		itest_print_proc("pgstream cutover", &cut, st);
+		itest_print_proc("pgstream sync", &sync, proc_wait(&sync, 0));
+	}
+	ck_assert_int_eq(st, 0);
+	proc_release(&cut);
 	ck_assert_int_eq(proc_wait(&sync, WAIT_MS), 0);
 	proc_release(&sync);
 	{
@@ -358,6 +480,7 @@ oldsource_suite(void)
 	tcase_add_test(from13, live_sync_from_13_cuts_over_with_a_position_barrier);
 	tcase_add_test(from13, live_sync_from_13_with_spool_cuts_over_with_a_position_barrier);
 	tcase_add_test(from13, a_write_after_the_barrier_position_fails_the_cutover);
+	tcase_add_test(from13, a_position_barrier_whose_cutover_died_does_not_stop_sync);
 	suite_add_tcase(s, from13);
 	tcase_set_timeout(from11, TEST_TIMEOUT_S);
 	tcase_add_checked_fixture(from11, NULL, clusters_teardown);
