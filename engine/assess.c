@@ -298,12 +298,13 @@ check_pg_dump(AssessContext *cx)
 	SubprocOptions so = {.capture_stdout = true, .max_stdout_bytes = 4096};
 	int			major,
 				smajor = cx->src_version / 10000,
-				tmajor = cx->tgt_version / 10000;
+				tmajor = cx->tgt_version / 10000,
+				need = tmajor >= smajor ? tmajor : smajor;	/* >= source, <= target */
 
 	snprintf(fix, sizeof(fix), "install the PostgreSQL %d client (e.g. the "
 			 "postgresql-client-%d package) and set PGSTREAM_PG_BINDIR to its "
 			 "bin directory (e.g. /usr/lib/postgresql/%d/bin)",
-			 tmajor, tmajor, tmajor);
+			 need, need, need);
 	argv[0] = path;
 	argv[1] = "--version";
 	argv[2] = NULL;

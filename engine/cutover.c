@@ -11,7 +11,12 @@
  *  2. a barrier is written into the source WAL as a transactional logical
  *     decoding message; the running sync applies everything committed before
  *     it (commit order), records the barrier in the same target transaction
- *     as the data, and exits;
+ *     as the data, and exits.  Sources before PostgreSQL 14 (pgoutput
+ *     protocol 1 carries no message): the barrier is the source's WAL insert
+ *     position read after the freeze, armed on the target with the token;
+ *     the message's (empty) transaction, committed after it, is what shows
+ *     sync in the stream that everything before the position has arrived
+ *     (docs/architecture.md, "Cutover barrier");
  *  3. the slot is peeked at: a change committed after the barrier fails the
  *     cutover (row counts miss UPDATEs); row counts are compared per table;
  *     then (the point of no return) sequences are set from the source,
@@ -88,6 +93,7 @@ typedef struct Cutover
 	bool		armed;			/* this run armed r->token on the target */
 	bool		resumed;		/* sync had stopped at the barrier of a dead cutover */
 	bool		final;			/* past the point of no return: finish */
+	Lsn			position;		/* source < 14: the position barrier, else 0 */
 } Cutover;
 
 static bool check_untracked_tables(PGconn *src, PGconn *tgt, SyncError *err);
@@ -497,6 +503,59 @@ unfreeze_source(Cutover *c)
 				  c->r->dbname, e.message, c->r->dbname);
 }
 
+/* Does this source take a position barrier (no messages in pgoutput)? */
+static bool
+position_barrier_source(PGconn *src)
+{
+	return PQserverVersion(src) < STATE_POSITION_BARRIER_SOURCE_MAX;
+}
+
+/*
+ * Source < 14: the barrier position B is where the source's WAL insertion
+ * is now, after the freeze: every transaction that committed before has
+ * its commit record before B.  Read before anything is armed.
+ */
+static bool
+read_position(Cutover *c, SyncError *err)
+{
+	char		v[LSN_FORMAT_MAX + 8];
+
+	if (!pgconn_query_value(c->src, "SELECT pg_catalog.pg_current_wal_insert_lsn()::text", 0,
+							NULL, v, sizeof(v), false, err) || !lsn_parse(v, &c->position))
+		return sync_error_context(err, "could not read the WAL position of the source");
+	snprintf(c->r->barrier_lsn, sizeof(c->r->barrier_lsn), "%s", v);
+	return true;
+}
+
+/*
+ * Write the barrier message in its own transaction, committed synchronously
+ * (the WAL writer would flush an asynchronous commit only within
+ * wal_writer_delay, and decoding stops at the flushed WAL).  On a source
+ * < 14 its commit is the first after B: pgoutput protocol 1 sends every
+ * decoded transaction, even one whose only content is a message it does
+ * not carry, so sync sees a transaction that committed after B.
+ */
+static bool
+emit_message(Cutover *c, SyncError *err)
+{
+	const char *params[2] = {CUTOVER_MESSAGE_PREFIX, c->r->token};
+	PGresult   *res;
+
+	if (!pgconn_exec(c->src, "BEGIN; SET LOCAL synchronous_commit = on", err))
+		return false;
+	res = pgconn_query(c->src, "SELECT pg_catalog.pg_logical_emit_message(true, $1, $2)::text",
+					   2, params, err);
+	if (res == NULL)
+	{
+		PQclear(PQexec(c->src, "ROLLBACK"));
+		return false;
+	}
+	if (c->position == 0)
+		snprintf(c->r->barrier_lsn, sizeof(c->r->barrier_lsn), "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return pgconn_exec(c->src, "COMMIT", err);
+}
+
 /*
  * Arm the barrier on the target (sync honours only the barrier whose token
  * is armed, and only while this cutover holds its lock), then write it into
@@ -506,26 +565,35 @@ static bool
 write_barrier(Cutover *c, SyncError *err)
 {
 	CutoverReport *r = c->r;
-	const char *params[2] = {CUTOVER_MESSAGE_PREFIX, r->token};
+	char		pos[LSN_FORMAT_MAX];
+	const char *params[2] = {r->token, NULL};
 	PGresult   *res;
 
 	FAILPOINT("cutover.before_barrier");
 	if (!not_stopped(err))
 		return false;
 	make_token(r->token, sizeof(r->token));
-	res = pgconn_query(c->tgt, state_sql("UPDATE {state}.migration SET cutover_token = $1"), 1,
-					   params + 1, err);
+	if (position_barrier_source(c->src))
+	{
+		if (!read_position(c, err))
+			return false;
+		params[1] = lsn_format(c->position, pos);
+	}
+	res = pgconn_query(c->tgt, state_sql("UPDATE {state}.migration SET cutover_token = $1,"
+										 " cutover_lsn = $2::pg_lsn, cutover_pid = pg_catalog.pg_backend_pid()"), 2, params, err);
 	if (res == NULL)
 		return sync_error_context(err, "could not arm the cutover barrier on the target");
 	PQclear(res);
 	c->armed = true;
-	res = pgconn_query(c->src, "SELECT pg_catalog.pg_logical_emit_message(true, $1, $2)::text",
-					   2, params, err);
-	if (res == NULL)
+	if (!emit_message(c, err))
 		return sync_error_context(err, "could not write the cutover barrier on the source");
-	snprintf(r->barrier_lsn, sizeof(r->barrier_lsn), "%s", PQgetvalue(res, 0, 0));
-	PQclear(res);
-	log_info("barrier %s written at %s; waiting for sync to apply it", r->token, r->barrier_lsn);
+	if (c->position != 0)
+		log_info("barrier %s at position %s (the source is PostgreSQL %d, whose pgoutput "
+				 "carries no message); waiting for sync to apply everything before it",
+				 r->token, r->barrier_lsn, PQserverVersion(c->src) / 10000);
+	else
+		log_info("barrier %s written at %s; waiting for sync to apply it", r->token,
+				 r->barrier_lsn);
 	FAILPOINT("cutover.after_barrier");
 	return not_stopped(err);
 }
@@ -539,15 +607,24 @@ static bool
 resume_barrier(Cutover *c, SyncError *err)
 {
 	CutoverReport *r = c->r;
-	const char *params[1] = {c->st.barrier_token};
+	const char *params[2] = {c->st.barrier_token, "false"};
 	PGresult   *res;
 
 	FAILPOINT("cutover.before_barrier");
 	if (!not_stopped(err))
 		return false;
 	snprintf(r->token, sizeof(r->token), "%s", c->st.barrier_token);
-	res = pgconn_query(c->tgt, state_sql("UPDATE {state}.migration SET cutover_token = $1"
-					   " RETURNING coalesce(barrier_lsn::text, '')"), 1, params, err);
+	/* a position barrier was recorded by sync as its position */
+	if (position_barrier_source(c->src) && (c->position = c->st.barrier_lsn) == 0)
+		return sync_error_set(err, SYNC_ERR_PRECONDITION,
+							  "sync stopped at barrier %s, but its position is not recorded; "
+							  "run pgstream sync again, then cutover", r->token);
+	if (c->position != 0)
+		params[1] = "true";
+	res = pgconn_query(c->tgt, state_sql("UPDATE {state}.migration SET cutover_token = $1,"
+					   " cutover_lsn = CASE WHEN $2::boolean THEN barrier_lsn END,"
+					   " cutover_pid = pg_catalog.pg_backend_pid()"
+					   " RETURNING coalesce(barrier_lsn::text, '')"), 2, params, err);
 	if (res == NULL)
 		return sync_error_context(err, "could not arm the cutover barrier on the target");
 	snprintf(r->barrier_lsn, sizeof(r->barrier_lsn), "%s", PQgetvalue(res, 0, 0));
@@ -564,8 +641,8 @@ disarm_barrier(Cutover *c)
 {
 	const char *params[1] = {c->r->token};
 	SyncError	e;
-	PGresult   *res = pgconn_query(c->tgt, state_sql("UPDATE {state}.migration SET cutover_token = NULL"
-								   " WHERE cutover_token = $1"), 1, params, &e);
+	PGresult   *res = pgconn_query(c->tgt, state_sql("UPDATE {state}.migration SET cutover_token = NULL,"
+								   " cutover_lsn = NULL, cutover_pid = NULL WHERE cutover_token = $1"), 1, params, &e);
 
 	if (res != NULL)
 		log_info("barrier %s disarmed: sync streams on past it", c->r->token);
@@ -585,8 +662,9 @@ disarm_barrier(Cutover *c)
 static bool
 check_no_writes_after_barrier(Cutover *c, SyncError *err)
 {
+	char		pos[LSN_FORMAT_MAX];
 	const char *params[4] = {c->st.slot_name, c->st.publication_name,
-	c->st.insert_only_publication, c->r->token};
+	c->st.insert_only_publication, c->position ? lsn_format(c->position, pos) : c->r->token};
 	char		sql[1200],
 				n[32],
 				lsn[LSN_FORMAT_MAX + 8];
@@ -602,18 +680,24 @@ check_no_writes_after_barrier(Cutover *c, SyncError *err)
 		!wait_until(c->src, "SELECT pg_catalog.pg_current_wal_flush_lsn() >= $1::pg_lsn", 1, at,
 					now_s() + 30, err))
 		return sync_error_context(err, "could not wait for the source to flush its WAL");
-	/* output is in commit order; the barrier's own 'M' row splits it */
+	/*
+	 * Output is in commit order; the barrier's own 'M' row splits it, or,
+	 * for a position barrier, the last Commit ('C', whose lsn is the end of
+	 * its commit record) at or before the position.
+	 */
 	snprintf(sql, sizeof(sql),
-			 "WITH c AS (SELECT x.data, x.n FROM pg_catalog.pg_logical_slot_peek_binary_changes("
+			 "WITH c AS (SELECT x.lsn, x.data, x.n FROM"
+			 " pg_catalog.pg_logical_slot_peek_binary_changes("
 			 "$1, NULL, NULL, 'proto_version', '1', 'publication_names',"
 			 " pg_catalog.quote_ident($2) || coalesce(',' || pg_catalog.quote_ident("
 			 "NULLIF($3, '')), '')%s) WITH ORDINALITY AS x(lsn, xid, data, n)),"
-			 " b AS (SELECT coalesce(max(n), 0) AS n FROM c"
-			 " WHERE pg_catalog.get_byte(data, 0) = 77"
-			 " AND position(pg_catalog.convert_to($4, 'UTF8') IN data) > 0)"
+			 " b AS (SELECT coalesce(max(n), 0) AS n FROM c WHERE %s)"
 			 " SELECT count(*) FROM c, b WHERE c.n > b.n"
 			 " AND pg_catalog.get_byte(c.data, 0) IN (68, 73, 84, 85)",
-			 PQserverVersion(c->src) >= 140000 ? ", 'messages', 'true'" : "");
+			 PQserverVersion(c->src) >= 140000 ? ", 'messages', 'true'" : "",
+			 c->position ? "pg_catalog.get_byte(data, 0) = 67 AND lsn <= $4::pg_lsn" :
+			 "pg_catalog.get_byte(data, 0) = 77"
+			 " AND position(pg_catalog.convert_to($4, 'UTF8') IN data) > 0");
 	if (!pgconn_query_value(c->src, sql, 4, params, n, sizeof(n), false, err))
 		return sync_error_context(err, "could not look for writes after the barrier");
 	if (strcmp(n, "0") != 0 && c->resumed)
@@ -755,24 +839,16 @@ wait_for_barrier(Cutover *c, double deadline, SyncError *err)
 		}
 		if (other)
 		{
-			const char *p[1] = {PQgetvalue(res, 0, 4)};
-			PGresult   *armed;
-
-			log_info("sync stopped at barrier %s (at %s) of a cutover that did not finish, "
-					 "as this one wrote %s; using it only if nothing was written to the "
-					 "source after it", PQgetvalue(res, 0, 4), PQgetvalue(res, 0, 5),
-					 c->r->token);
-			snprintf(c->r->token, sizeof(c->r->token), "%s", PQgetvalue(res, 0, 4));
-			snprintf(c->r->barrier_lsn, sizeof(c->r->barrier_lsn), "%s",
-					 PQgetvalue(res, 0, 5));
+			log_info("sync stopped at barrier %s of a cutover that did not finish, as this "
+					 "one wrote %s", PQgetvalue(res, 0, 4), c->r->token);
+			snprintf(c->st.barrier_token, sizeof(c->st.barrier_token), "%s",
+					 PQgetvalue(res, 0, 4));
+			if (!lsn_parse(PQgetvalue(res, 0, 5), &c->st.barrier_lsn))
+				c->st.barrier_lsn = 0;
 			PQclear(res);
-			armed = pgconn_query(c->tgt, state_sql("UPDATE {state}.migration"
-								 " SET cutover_token = $1"), 1, p, err);
-			if (armed == NULL)
-				return sync_error_context(err, "could not arm the cutover barrier on the target");
-			PQclear(armed);
 			c->resumed = true;
-			return true;
+			/* arm it for this run as a re-run would (resume_barrier) */
+			return resume_barrier(c, err);
 		}
 		if (running)
 			no_sync_since = 0;

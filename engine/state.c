@@ -59,6 +59,8 @@ static const char create_sql[] =
 	" cutover_token text,"
 	" insert_only_publication text,"
 	" barrier_lsn pg_lsn,"
+	" cutover_lsn pg_lsn,"
+	" cutover_pid int,"
 	" error text,"
 	" started_at timestamptz NOT NULL DEFAULT now(),"
 	" updated_at timestamptz NOT NULL DEFAULT now());"
@@ -129,7 +131,8 @@ state_load(PGconn *target, MigrationState *st, SyncError *err)
 											 " publication_name, follow, phase,"
 											 " coalesce(consistent_lsn::text, '0/0'), coalesce(error, ''),"
 											 " coalesce(applied_lsn::text, '0/0'), coalesce(barrier_token, ''),"
-											 " coalesce(insert_only_publication, ''), coalesce(cutover_token, '')"
+											 " coalesce(insert_only_publication, ''), coalesce(cutover_token, ''),"
+											 " coalesce(barrier_lsn::text, '0/0')"
 											 " FROM {state}.migration WHERE id = 1"), 0, NULL, err);
 
 	if (res == NULL)
@@ -156,6 +159,7 @@ state_load(PGconn *target, MigrationState *st, SyncError *err)
 	snprintf(st->insert_only_publication, sizeof(st->insert_only_publication), "%s",
 			 PQgetvalue(res, 0, 10));
 	snprintf(st->cutover_token, sizeof(st->cutover_token), "%s", PQgetvalue(res, 0, 11));
+	lsn_parse(PQgetvalue(res, 0, 12), &st->barrier_lsn);
 	PQclear(res);
 	return true;
 }

@@ -51,6 +51,8 @@ typedef struct MigrationState
 	Lsn			consistent_lsn;
 	Lsn			applied_lsn;	/* end of the last applied source commit, or 0 */
 	char		barrier_token[64];	/* the last barrier sync applied */
+	Lsn			barrier_lsn;	/* where: its commit end (message barrier) or
+								 * its position (position barrier), or 0 */
 	char		cutover_token[64];	/* the barrier cutover asked for, or "" */
 	char		insert_only_publication[128];	/* "" if none */
 	char		error[512];
@@ -97,12 +99,39 @@ bool		state_set_insert_only(PGconn *target, const char *publication,
 	" AND classid = 1885827956 AND objid = 1668641910 AND objsubid = 2 AND granted)"
 
 /*
+ * The cutover that armed the barrier (its target session, cutover_pid)
+ * still holds the lock.  Not just any cutover: a new one holds the lock
+ * before it replaces a token left armed by one that was killed, and must
+ * not have that dead barrier honoured meanwhile.  Inside a query on
+ * {state}.migration.
+ */
+#define STATE_ARMING_CUTOVER_RUNNING_SQL \
+	"EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE l.locktype = 'advisory'" \
+	" AND l.database = (SELECT oid FROM pg_catalog.pg_database" \
+	" WHERE datname = pg_catalog.current_database())" \
+	" AND l.classid = 1885827956 AND l.objid = 1668641910 AND l.objsubid = 2" \
+	" AND l.pid = cutover_pid AND l.granted)"
+
+/*
  * The barrier token sync may honour: the one armed by a cutover that is
  * still running, else "".  One text column.  Send it through state_sql().
  */
 #define STATE_ARMED_BARRIER_SQL \
-	"SELECT CASE WHEN " STATE_CUTOVER_RUNNING_SQL \
+	"SELECT CASE WHEN " STATE_ARMING_CUTOVER_RUNNING_SQL \
 	" THEN coalesce(cutover_token, '') ELSE '' END FROM {state}.migration"
+
+/*
+ * Sources before PostgreSQL 14 (pgoutput protocol 1 carries no logical
+ * decoding message): the barrier is a position in the source WAL,
+ * cutover_lsn, armed with its token (docs/architecture.md, "Cutover
+ * barrier").  Two text columns: the armed token as above, and the position
+ * ("" if none).  Send it through state_sql().
+ */
+#define STATE_POSITION_BARRIER_SOURCE_MAX 140000
+#define STATE_ARMED_POSITION_BARRIER_SQL \
+	"SELECT CASE WHEN " STATE_ARMING_CUTOVER_RUNNING_SQL \
+	" THEN coalesce(cutover_token, '') ELSE '' END," \
+	" coalesce(cutover_lsn::text, '') FROM {state}.migration"
 
 /* Take the cutover lock for this session; *got is false if another has it. */
 bool		state_cutover_lock(PGconn *target, bool *got, SyncError *err);

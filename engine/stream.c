@@ -24,6 +24,18 @@
  * replays the spool through the same handlers as a normal transaction;
  * Stream Abort drops the spool or a subtransaction's tail.
  *
+ * Position barrier.  pgoutput before protocol 2 (sources 11-13) carries no
+ * logical decoding message, so there cutover arms a position B (its token
+ * and cutover_lsn on the target) instead.  Transactions arrive in commit
+ * order, so the first commit at or after B seen in the stream means every
+ * transaction that committed before B has arrived; cutover's own barrier
+ * message transaction, committed after B, is sent (protocol 1 sends every
+ * decoded transaction, empty or not) and is that commit on a quiet source.
+ * The applier learns B by polling the target (POSITION_POLL_US), and again
+ * before it acts: a Begin whose commit is at or after B stops it before
+ * that transaction; between transactions, a commit at or after B already
+ * seen stops it where it is.  See docs/architecture.md "Cutover barrier".
+ *
  * --spool.  The receiver confirms only the commit end recorded by the last
  * boundary frame on disk (recovery cuts back to it), writes a frame "clean"
  * when no streamed transaction is open either (only then may a segment
@@ -64,6 +76,7 @@
 #define STATS_INTERVAL_US 1000000
 #define SPOOL_FLUSH_US 100000	/* --spool: flush at least this often */
 #define SPOOL_FLUSH_BYTES (4 * 1024 * 1024) /* ... or after this much */
+#define POSITION_POLL_US 200000	/* source < 14: look for an armed barrier */
 
 /* ------------------------------------------------------------------------
  * The queue between receiver and applier
@@ -677,6 +690,11 @@ typedef struct Applier
 	bool		barrier_pending;	/* barrier seen in the current transaction */
 	bool		barrier_done;
 	char		barrier_token[64];
+	bool		position_barriers;	/* source < 14: see NOTES */
+	Lsn			barrier_position;	/* armed by a running cutover, or 0 */
+	char		position_token[64];
+	int64_t		position_polled_us;
+	Lsn			last_commit_lsn;	/* highest commit LSN seen in the stream */
 	uint64_t	changes_applied;
 	int64_t		last_stats_us;
 	uint64_t	changes_at_last_stats;
@@ -923,6 +941,99 @@ apply_truncate(Applier *a, const PgoutputTruncate *t, SyncError *err)
 	return ok;
 }
 
+PositionBarrier
+stream_position_barrier(Lsn barrier, Lsn last_commit, bool in_txn, Lsn begin_commit)
+{
+	if (barrier == 0)
+		return POSITION_BARRIER_NOT_YET;
+	if (begin_commit != 0)
+		return begin_commit >= barrier ? POSITION_BARRIER_BEFORE_THIS : POSITION_BARRIER_NOT_YET;
+	if (in_txn || last_commit < barrier)
+		return POSITION_BARRIER_NOT_YET;
+	return POSITION_BARRIER_REACHED;
+}
+
+/*
+ * Source < 14: read the position barrier armed by a running cutover (0 if
+ * none), at most every POSITION_POLL_US unless now.  A failed read keeps
+ * what was known (the barrier is only ever honoured after a read that
+ * succeeded just before: see position_barrier_check).
+ */
+static bool
+position_barrier_poll(Applier *a, bool now)
+{
+	int64_t		t = replclient_now_us();
+	SyncError	err;
+	PGresult   *res;
+	Lsn			pos = 0;
+
+	if (!now && t - a->position_polled_us < POSITION_POLL_US)
+		return true;
+	a->position_polled_us = t;
+	res = pgconn_query(a->tgt, state_sql(STATE_ARMED_POSITION_BARRIER_SQL), 0, NULL, &err);
+	if (res == NULL || PQntuples(res) != 1)
+	{
+		PQclear(res);
+		return false;
+	}
+	if (PQgetvalue(res, 0, 0)[0] != '\0' && !lsn_parse(PQgetvalue(res, 0, 1), &pos))
+		pos = 0;
+	if (pos != 0 && (a->barrier_position != pos ||
+					 strcmp(a->position_token, PQgetvalue(res, 0, 0)) != 0))
+		log_info("cutover barrier %s armed at position %X/%X", PQgetvalue(res, 0, 0),
+				 LSN_ARGS(pos));
+	a->barrier_position = pos;
+	snprintf(a->position_token, sizeof(a->position_token), "%s",
+			 pos ? PQgetvalue(res, 0, 0) : "");
+	PQclear(res);
+	return true;
+}
+
+/*
+ * Source < 14: has the stream reached the armed position barrier?  Called
+ * between messages (begin_commit 0) and at each Begin (its commit LSN);
+ * *stop: stop before that transaction.  What the last poll knew decides
+ * whether to look; a fresh read of the target decides whether to act, so a
+ * barrier is honoured only while its cutover holds the lock.  Reaching it
+ * commits what is applied with the barrier recorded (barrier_lsn = the
+ * position), like an applied message barrier.
+ */
+static bool
+position_barrier_check(Applier *a, Lsn begin_commit, bool *stop, SyncError *err)
+{
+	PositionBarrier v;
+
+	*stop = false;
+	if (!a->position_barriers || a->barrier_done)
+		return true;
+	(void) position_barrier_poll(a, false);
+	if (stream_position_barrier(a->barrier_position, a->last_commit_lsn, a->in_txn,
+								begin_commit) == POSITION_BARRIER_NOT_YET ||
+		!position_barrier_poll(a, true))
+		return true;
+	v = stream_position_barrier(a->barrier_position, a->last_commit_lsn, a->in_txn,
+								begin_commit);
+	if (v == POSITION_BARRIER_NOT_YET)
+		return true;
+	*stop = true;
+	snprintf(a->barrier_token, sizeof(a->barrier_token), "%s", a->position_token);
+	writer_note_barrier(a->writer, a->barrier_token, a->barrier_position);
+	a->barrier_pending = true;
+	if (!a->batch_open)
+	{
+		/* everything is committed already: record the barrier alone */
+		a->batch_open = true;
+		a->batch_started_us = replclient_now_us();
+		a->batch_end_lsn = a->applied_lsn;
+		a->batch_commit_time = a->applied_time;
+	}
+	log_info("every transaction that committed before cutover barrier position %X/%X has "
+			 "arrived (%s commit at %X/%X)", LSN_ARGS(a->barrier_position),
+			 v == POSITION_BARRIER_BEFORE_THIS ? "next" : "seen a",
+			 LSN_ARGS(v == POSITION_BARRIER_BEFORE_THIS ? begin_commit : a->last_commit_lsn));
+	return commit_batch(a, err);
+}
+
 /*
  * A transactional "pgstream.cutover" message is a barrier, but only the one
  * a cutover is waiting for right now (its token armed in
@@ -1081,12 +1192,22 @@ apply_top(Applier *a, const PgoutputMessage *m, SyncError *err)
 	switch (m->type)
 	{
 		case PGOUTPUT_MSG_BEGIN:
+			{
+				bool		stop;
+
+				if (!position_barrier_check(a, m->u.begin.final_lsn, &stop, err))
+					return false;
+				if (stop)
+					return true;	/* not applied: it committed after the barrier */
+			}
 			a->in_txn = true;
 			a->skip_txn = stream_already_applied(m->u.begin.final_lsn, a->start_lsn);
 			writer_set_source_transaction(a->writer, m->u.begin.xid, m->u.begin.final_lsn);
 			return true;
 		case PGOUTPUT_MSG_COMMIT:
 			a->in_txn = false;
+			if (m->u.commit.commit_lsn > a->last_commit_lsn)
+				a->last_commit_lsn = m->u.commit.commit_lsn;
 			if (a->skip_txn)
 				return true;
 			return source_commit(a, m->u.commit.commit_lsn, m->u.commit.end_lsn,
@@ -1352,6 +1473,10 @@ applier_loop(Applier *a, SyncError *err)
 			return sync_error_set(err, SYNC_ERR_INTERNAL, "stopped by a signal");
 		if (!applier_step(a, err))
 			return false;
+		if (!a->barrier_done && !position_barrier_check(a, 0, &done, err))
+			return false;
+		if (a->barrier_done)
+			break;
 		write_stats(a);
 		/* the receiver has stopped: once everything it queued is applied */
 		if (a->sh->wal ? !a->drained : applier_has_local(a))
@@ -1564,6 +1689,15 @@ stream_run(const StreamOptions *opts, ReplClient *rc, PGconn *src, PGconn *tgt,
 	a.tgt = tgt;
 	a.start_lsn = a.applied_lsn = opts->start_lsn;
 	a.catchup_lsn = rc->server_flush_lsn;
+	a.position_barriers = rc->server_version < STATE_POSITION_BARRIER_SOURCE_MAX;
+	/*
+	 * The last commit applied (before a reconnect, say cutover's own barrier
+	 * transaction) is not sent again: it started before start_lsn, where it
+	 * ended.  No WAL record spans B (WAL is reserved a record at a time), so
+	 * if it ended after B it started at or after B, and start_lsn - 1 says
+	 * so; if it ended at or before B, start_lsn - 1 is before B.
+	 */
+	a.last_commit_lsn = opts->start_lsn > 0 ? opts->start_lsn - 1 : 0;
 	relmap_init(&a.rels);
 	arena_init(&a.arena, NULL, 0);
 	mkdir(opts->spool_dir, 0700);

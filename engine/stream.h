@@ -56,4 +56,27 @@ bool		stream_run(const StreamOptions *opts, ReplClient *rc, PGconn *src,
  */
 bool		stream_already_applied(Lsn commit_lsn, Lsn applied_lsn);
 
+/*
+ * Position barrier (sources before PostgreSQL 14): where does the stream
+ * stand against barrier (0: none armed)?  last_commit is the highest commit
+ * LSN (start of the commit record) seen in the stream, in_txn whether a
+ * transaction is open, begin_commit the commit LSN of a transaction whose
+ * Begin arrived now (0 when asked between messages).  Pure.
+ *
+ *   NOT_YET      a transaction that committed before barrier may still come
+ *   BEFORE_THIS  this transaction committed at or after barrier: everything
+ *                before it (commit order) is the barrier; do not apply it
+ *   REACHED      between transactions, and a commit at or after barrier has
+ *                been seen: everything applied so far is the barrier
+ */
+typedef enum PositionBarrier
+{
+	POSITION_BARRIER_NOT_YET,
+	POSITION_BARRIER_BEFORE_THIS,
+	POSITION_BARRIER_REACHED
+} PositionBarrier;
+
+PositionBarrier stream_position_barrier(Lsn barrier, Lsn last_commit, bool in_txn,
+										Lsn begin_commit);
+
 #endif

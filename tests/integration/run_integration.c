@@ -31,6 +31,7 @@ static Suite *(*const suites[])(void) = {
     values_suite,
     majors_suite,
     versions_suite,
+    oldsource_suite,
 };
 
 int

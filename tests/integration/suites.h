@@ -27,5 +27,6 @@ Suite *cutover_suite(void);
 Suite *values_suite(void);
 Suite *majors_suite(void);
 Suite *versions_suite(void);
+Suite *oldsource_suite(void);
 
 #endif /* PGSTREAM_TESTS_INTEGRATION_SUITES_H */

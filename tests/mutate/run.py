@@ -135,9 +135,16 @@ MUTANTS = [
         "name": "dead-cutover-barrier-ends-sync",
         "why": "issue 14 item 3: a barrier whose cutover died ends the migration, later writes lost",
         "file": "engine/state.h",
-        "from": "\"SELECT CASE WHEN \" STATE_CUTOVER_RUNNING_SQL \\\n\t\" THEN coalesce(cutover_token, '') ELSE '' END FROM {state}.migration\"",
+        "from": "\"SELECT CASE WHEN \" STATE_ARMING_CUTOVER_RUNNING_SQL \\\n\t\" THEN coalesce(cutover_token, '') ELSE '' END FROM {state}.migration\"",
         "to": "\"SELECT coalesce(cutover_token, '') FROM {state}.migration\"",
         "checks": ["integration:cutover"],
+    },    {
+        "name": "dead-cutover-position-barrier-ends-sync",
+        "why": "issue 15 item 2: on a source < 14, a position barrier honoured under a new cutover's lock though a killed one armed it",
+        "file": "engine/state.h",
+        "from": "\" AND l.pid = cutover_pid AND l.granted)\"",
+        "to": "\" AND l.granted)\"",
+        "checks": ["integration:oldsource"],
     },
 ]
 

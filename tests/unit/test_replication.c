@@ -371,6 +371,42 @@ START_TEST(restart_skip_boundary_is_exact)
 END_TEST
 
 /*
+ * The position barrier (sources < 14, engine/stream.c): B = 0x5000.  A
+ * commit record that starts at B or later committed after the freeze; only
+ * a commit at or after B proves every earlier commit has arrived, and only
+ * between transactions may the barrier be recorded where the applier is.
+ */
+START_TEST(position_barrier_is_decided_from_commit_positions)
+{
+	/* nothing armed: never */
+	ck_assert_int_eq(stream_position_barrier(0, 0x9000, false, 0), POSITION_BARRIER_NOT_YET);
+	ck_assert_int_eq(stream_position_barrier(0, 0, false, 0x9000), POSITION_BARRIER_NOT_YET);
+	/* between transactions: the highest commit seen decides */
+	ck_assert_int_eq(stream_position_barrier(0x5000, 0, false, 0), POSITION_BARRIER_NOT_YET);
+	ck_assert_int_eq(stream_position_barrier(0x5000, 0x4FFF, false, 0),
+	                 POSITION_BARRIER_NOT_YET);
+	ck_assert_int_eq(stream_position_barrier(0x5000, 0x5000, false, 0),
+	                 POSITION_BARRIER_REACHED);
+	ck_assert_int_eq(stream_position_barrier(0x5000, 0x7000, false, 0),
+	                 POSITION_BARRIER_REACHED);
+	/* inside a transaction: not where the barrier can be recorded */
+	ck_assert_int_eq(stream_position_barrier(0x5000, 0x7000, true, 0),
+	                 POSITION_BARRIER_NOT_YET);
+	/* at a Begin: that transaction's commit decides, before it is applied */
+	ck_assert_int_eq(stream_position_barrier(0x5000, 0, false, 0x4FFF),
+	                 POSITION_BARRIER_NOT_YET);
+	ck_assert_int_eq(stream_position_barrier(0x5000, 0, false, 0x5000),
+	                 POSITION_BARRIER_BEFORE_THIS);
+	ck_assert_int_eq(stream_position_barrier(0x5000, 0x1000, false, 0x6000),
+	                 POSITION_BARRIER_BEFORE_THIS);
+	/* a Begin before B after a commit past B cannot happen (commit order);
+	 * the Begin still decides only for itself */
+	ck_assert_int_eq(stream_position_barrier(0x5000, 0x6000, false, 0x4000),
+	                 POSITION_BARRIER_NOT_YET);
+}
+END_TEST
+
+/*
  * Random walks: reported write and flush never decrease, flush <= write,
  * and while busy flush is never above max(durable, last reported flush).
  */
@@ -439,6 +475,7 @@ replication_suite(void)
 	tcase_add_test(fb, data_after_idle_is_not_confirmed_before_it_is_durable);
 	tcase_add_test(fb, keepalive_keeps_idle);
 	tcase_add_test(fb, restart_skip_boundary_is_exact);
+	tcase_add_test(fb, position_barrier_is_decided_from_commit_positions);
 	tcase_add_loop_test(fb, random_walks_keep_every_rule, 0, 8);
 	suite_add_tcase(s, env);
 	suite_add_tcase(s, fb);
