@@ -316,6 +316,33 @@ check_pg_dump(AssessContext *cx)
 		return;
 	}
 	major = parse_tool_major(out);
+	if (major < smajor && getenv("PGSTREAM_PG_BINDIR") == NULL)
+	{
+		char		dir[4096];
+
+		/*
+		 * Another installed client may be new enough (pg_config named an
+		 * older one): use it for this whole run (sync's pg_dump and
+		 * pg_restore look there first), and say so.
+		 */
+		if (subproc_find_pg_bindir_for(smajor, tmajor, dir, sizeof(dir)) &&
+			setenv("PGSTREAM_PG_BINDIR", dir, 1) == 0)
+		{
+			findings_add(cx->out, FINDING_INFO, "pg_dump", dir, "",
+						 "pg_dump %d (%s) is older than the source (PostgreSQL %d): "
+						 "using the client in %s instead", major, path, smajor, dir);
+			free(out);
+			out = NULL;
+			if (!subproc_find_pg_program("pg_dump", path, sizeof(path), &err) ||
+				!subproc_run(argv, &so, &out, NULL, &err))
+			{
+				findings_add(cx->out, FINDING_BLOCKING, "pg_dump", dir, fix,
+							 "pg_dump could not be run: %s", err.message);
+				return;
+			}
+			major = parse_tool_major(out);
+		}
+	}
 	if (major < smajor)
 		findings_add(cx->out, FINDING_BLOCKING, "pg_dump", path, fix,
 					 "pg_dump %d cannot dump a PostgreSQL %d source (pg_dump "

@@ -554,11 +554,20 @@ pg_config_bindir(char *dir, size_t dir_size)
 	return len > 0 && len < dir_size;
 }
 
+/* The Debian-layout root: /usr/lib/postgresql, or $PGSTREAM_PG_ROOT (tests). */
+static const char *
+pg_root(void)
+{
+	const char *env = getenv("PGSTREAM_PG_ROOT");
+
+	return env != NULL && *env != '\0' ? env : "/usr/lib/postgresql";
+}
+
 /* The highest numbered /usr/lib/postgresql/<N>; false if there is none. */
 static bool
 debian_bindir(const char *name, char *path, size_t path_size)
 {
-	DIR *d = opendir("/usr/lib/postgresql");
+	DIR *d = opendir(pg_root());
 	struct dirent *e;
 	long best = -1;
 	char dir[PATH_MAX];
@@ -572,15 +581,48 @@ debian_bindir(const char *name, char *path, size_t path_size)
 
 		if (end == e->d_name || *end != '\0' || v <= best)
 			continue;
-		snprintf(dir, sizeof(dir), "/usr/lib/postgresql/%ld/bin", v);
+		snprintf(dir, sizeof(dir), "%s/%ld/bin", pg_root(), v);
 		if (program_in(dir, name, path, path_size))
 			best = v;
 	}
 	closedir(d);
 	if (best < 0)
 		return false;
-	snprintf(dir, sizeof(dir), "/usr/lib/postgresql/%ld/bin", best);
+	snprintf(dir, sizeof(dir), "%s/%ld/bin", pg_root(), best);
 	return program_in(dir, name, path, path_size);
+}
+
+bool
+subproc_find_pg_bindir_for(int min_major, int max_major, char *dir, size_t dir_size)
+{
+	DIR		   *d = opendir(pg_root());
+	struct dirent *e;
+	long		best = -1;
+	char		path[PATH_MAX];
+	char		bindir[PATH_MAX];
+
+	if (d == NULL)
+		return false;
+	while ((e = readdir(d)) != NULL)
+	{
+		char	   *end;
+		long		v = strtol(e->d_name, &end, 10);
+
+		if (end == e->d_name || *end != '\0' || v < min_major)
+			continue;
+		snprintf(bindir, sizeof(bindir), "%s/%ld/bin", pg_root(), v);
+		if (!program_in(bindir, "pg_dump", path, sizeof(path)))
+			continue;
+		/* the newest not newer than max_major, else the oldest above it */
+		if (best < 0 || (v <= max_major && (best > max_major || v > best)) ||
+			(v > max_major && best > max_major && v < best))
+			best = v;
+	}
+	closedir(d);
+	if (best < 0)
+		return false;
+	snprintf(dir, dir_size, "%s/%ld/bin", pg_root(), best);
+	return true;
 }
 
 bool

@@ -74,10 +74,20 @@ char *subproc_scrub_secrets(const char *text, char *buf, size_t bufsize);
  * into path.  Looked up, in order:
  *   1. $PGSTREAM_PG_BINDIR, if set (an error if the program is not there);
  *   2. the directory printed by `pg_config --bindir`;
- *   3. /usr/lib/postgresql/<highest version>/bin (Debian and Ubuntu layout);
+ *   3. /usr/lib/postgresql/<highest version>/bin (Debian and Ubuntu layout;
+ *      $PGSTREAM_PG_ROOT replaces /usr/lib/postgresql, for tests);
  *   4. the bare name, to be found in PATH when it is run.
  */
 bool subproc_find_pg_program(const char *name, char *path, size_t path_size,
                              SyncError *err);
+
+/*
+ * A /usr/lib/postgresql/<N>/bin (or under $PGSTREAM_PG_ROOT) holding a
+ * pg_dump of a major >= min_major: the newest not newer than max_major,
+ * else the oldest newer one.  For when the one found above is older than
+ * the source.  False if there is none.
+ */
+bool subproc_find_pg_bindir_for(int min_major, int max_major, char *dir,
+                                size_t dir_size);
 
 #endif /* PGSTREAM_ENGINE_SUBPROC_H */

@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "tests/integration/suites.h"
 #include "tests/support/cluster.h"
@@ -272,6 +274,76 @@ START_TEST(a_target_older_than_the_source_is_refused)
 }
 END_TEST
 
+/*
+ * The pg_dump first found (pg_config's, Debian's 15 here) is older than a
+ * 16 source, but a newer client is installed: assess (and so sync) takes
+ * that one instead of refusing.  The installed 16 is a stand-in under
+ * $PGSTREAM_PG_ROOT that only answers --version, so only assess runs.
+ */
+START_TEST(a_newer_installed_pg_dump_is_found_for_a_newer_source)
+{
+	Cluster src;
+	Cluster tgt;
+	char s[ITEST_CONNINFO_MAX];
+	char t[ITEST_CONNINFO_MAX];
+	char root[] = "/tmp/pgstream-pgroot-XXXXXX";
+	char dir[128];
+	char path[160];
+	char env_root[192];
+	char *out = NULL;
+	char *err = NULL;
+	FILE *f;
+	int status;
+
+	memset(&src, 0, sizeof(src));
+	memset(&tgt, 0, sizeof(tgt));
+	ck_assert_ptr_nonnull(mkdtemp(root));
+	snprintf(dir, sizeof(dir), "%s/16", root);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	snprintf(dir, sizeof(dir), "%s/16/bin", root);
+	ck_assert_int_eq(mkdir(dir, 0755), 0);
+	snprintf(path, sizeof(path), "%s/pg_dump", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fputs("#!/bin/sh\necho 'pg_dump (PostgreSQL) 16.4'\n", f);
+	fclose(f);
+	ck_assert_int_eq(chmod(path, 0755), 0);
+	ck_assert_msg(cluster_init_major(&src, "vsrc16", CLUSTER_LOGICAL, 16),
+	              "PostgreSQL 16: no cluster (run make deps)");
+	ck_assert_msg(cluster_init_major(&tgt, "vtgt17", 0, 17),
+	              "PostgreSQL 17: no cluster (run make deps)");
+	ck_assert(cluster_start(&src));
+	ck_assert(cluster_start(&tgt));
+	ck_assert(cluster_psql(&src, "postgres", "CREATE DATABASE app"));
+	ck_assert(cluster_psql(&tgt, "postgres", "CREATE DATABASE app"));
+	ck_assert(cluster_psql(&src, "app", "CREATE TABLE a (id int PRIMARY KEY)"));
+	itest_conninfo(s, &src, "app");
+	itest_conninfo(t, &tgt, "app");
+	snprintf(env_root, sizeof(env_root), "PGSTREAM_PG_ROOT=%s", root);
+	{
+		const char *const argv[] = {itest_pgstream_bin(), "assess", "--source", s,
+		                            "--target", t, NULL};
+		const char *const env[] = {env_root, NULL};
+
+		status = proc_run(argv, env, SYNC_TIMEOUT_MS, &out, &err);
+	}
+	itest_print_output("assess", status, out, err);
+	ck_assert_int_eq(status, 0);
+	ck_assert_msg(strstr(err, "is older than the source (PostgreSQL 16): using the "
+	                          "client in ") != NULL, "%s", err);
+	ck_assert_msg(strstr(err, "/16/bin instead") != NULL, "%s", err);
+	free(out);
+	free(err);
+	unlink(path);
+	rmdir(dir);
+	snprintf(dir, sizeof(dir), "%s/16", root);
+	rmdir(dir);
+	rmdir(root);
+	cluster_destroy(&src);
+	cluster_destroy(&tgt);
+}
+END_TEST
+
 Suite *
 versions_suite(void)
 {
@@ -283,6 +355,7 @@ versions_suite(void)
 	tcase_add_loop_test(tc, an_old_source_migrates_onto_a_newer_target, 0,
 	                    n_pairs > 0 ? n_pairs : 1);
 	tcase_add_test(tc, a_target_older_than_the_source_is_refused);
+	tcase_add_test(tc, a_newer_installed_pg_dump_is_found_for_a_newer_source);
 	suite_add_tcase(s, tc);
 	return s;
 }
