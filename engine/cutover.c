@@ -271,7 +271,7 @@ preflight(Cutover *c, SyncError *err)
 		return sync_error_set(err, SYNC_ERR_PRECONDITION,
 							  "another pgstream cutover is running for this migration; nothing "
 							  "was changed on the source");
-	if (!state_load(c->tgt, &c->st, err))
+	if (!state_upgrade(c->tgt, err) || !state_load(c->tgt, &c->st, err))
 		return false;
 	if (!c->st.follow)
 		return sync_error_set(err, SYNC_ERR_USAGE, "this migration is an offline copy "

@@ -124,6 +124,33 @@ state_create(PGconn *target, const MigrationState *st, SyncError *err)
 }
 
 bool
+state_upgrade(PGconn *target, SyncError *err)
+{
+	char		have[8];
+
+	/*
+	 * Columns added after the first release of the state schema.  Looked
+	 * for first: ALTER TABLE would take an exclusive lock on the table a
+	 * running sync writes to, even when there is nothing to add.
+	 */
+	if (!pgconn_query_value(target, state_sql("SELECT count(*) FROM pg_catalog.pg_attribute"
+											  " WHERE attrelid = (SELECT c.oid FROM pg_catalog.pg_class c"
+											  "  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+											  "  WHERE n.nspname = {state_literal} AND c.relname = 'migration')"
+											  " AND attname IN ('cutover_lsn', 'cutover_pid')"
+											  " AND NOT attisdropped"),
+							0, NULL, have, sizeof(have), false, err))
+		return sync_error_context(err, "could not read the pgstream state on the target");
+	if (strcmp(have, "2") != 0 &&
+		!pgconn_exec(target, state_sql("ALTER TABLE {state}.migration"
+									   " ADD COLUMN IF NOT EXISTS cutover_lsn pg_lsn,"
+									   " ADD COLUMN IF NOT EXISTS cutover_pid int"), err))
+		return sync_error_context(err, "could not bring the pgstream state on the target "
+								  "up to this version");
+	return true;
+}
+
+bool
 state_load(PGconn *target, MigrationState *st, SyncError *err)
 {
 	PGresult   *res = pgconn_query(target,

@@ -67,6 +67,13 @@ bool		state_create(PGconn *target, const MigrationState *st, SyncError *err);
 /* Read the migration row. */
 bool		state_load(PGconn *target, MigrationState *st, SyncError *err);
 
+/*
+ * Add what a state schema made by an older pgstream lacks (columns added
+ * since), so that a migration started by an older binary can be resumed
+ * and cut over by this one.  Idempotent; for sync and cutover, not status.
+ */
+bool		state_upgrade(PGconn *target, SyncError *err);
+
 /* Set the phase (and the consistent LSN when lsn != 0). */
 bool		state_set_phase(PGconn *target, MigrationPhase phase, Lsn lsn,
 							SyncError *err);

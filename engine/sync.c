@@ -532,7 +532,8 @@ prepare_fresh(SyncRun *run, SyncError *err)
 static bool
 prepare_resume(SyncRun *run, SyncError *err)
 {
-	if (!sync_connect_replication(run, err) || !state_load(run->tgt, &run->st, err))
+	if (!sync_connect_replication(run, err) || !state_upgrade(run->tgt, err) ||
+		!state_load(run->tgt, &run->st, err))
 		return false;
 	if (strcmp(run->st.source_system_id, run->rc.systemid) != 0 ||
 		strcmp(run->st.source_dbname, run->rc.dbname) != 0 ||

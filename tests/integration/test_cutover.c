@@ -549,6 +549,41 @@ START_TEST(an_unlogged_table_changed_after_the_snapshot_does_not_refuse_the_cuto
 END_TEST
 
 /*
+ * A migration whose state was made by an older pgstream (no cutover_lsn,
+ * cutover_pid columns: dropped here to make one) is resumed by sync and cut
+ * over by this one: both bring the state up to date first.
+ */
+START_TEST(a_state_made_by_an_older_pgstream_is_brought_up_to_date)
+{
+	static const char *const args[] = {"--freeze", "--timeout", "60", NULL};
+	Mig m;
+	Proc sync;
+	CmdResult r;
+	int status;
+
+	mig_init(&m, "up");
+	start_streaming(&sync, &m);
+	ck_assert(proc_kill(&sync, SIGTERM));
+	status = proc_wait(&sync, 60000);
+	ck_assert_int_eq(status, 1);
+	proc_release(&sync);
+	ck_assert(cluster_psql(&target, m.tgtdb, "ALTER TABLE pgstream.migration"
+	                                         " DROP COLUMN cutover_lsn, DROP COLUMN cutover_pid"));
+	start_streaming(&sync, &m);
+	ck_assert(cluster_psql(&source, m.srcdb, "INSERT INTO t VALUES (1000, 'after')"));
+	assert_applied(&m, "SELECT count(*) = 1 FROM t WHERE id = 1000", &sync, "the insert");
+	run_cutover(&r, m.src, m.tgt, args, NULL);
+	if (r.status != 0)
+		itest_print_output("pgstream cutover", r.status, r.out, r.err);
+	ck_assert_int_eq(r.status, 0);
+	cmd_free(&r);
+	itest_assert_sync_exits_0(&sync);
+	proc_release(&sync);
+	itest_assert_scalar(&target, m.tgtdb, "SELECT count(*) FROM t", "101");
+}
+END_TEST
+
+/*
  * The operator froze the source before cutover --freeze, which then fails
  * (here on a row count): the freeze it found is not its to undo.
  */
@@ -1132,6 +1167,7 @@ cutover_suite(void)
 	tcase_add_test(tc, a_wrong_target_is_refused_before_the_source_is_touched);
 	tcase_add_test(tc, cutover_again_after_success_leaves_the_source_frozen);
 	tcase_add_test(tc, a_row_missing_on_the_target_is_refused);
+	tcase_add_test(tc, a_state_made_by_an_older_pgstream_is_brought_up_to_date);
 	tcase_add_test(tc, an_unlogged_table_changed_after_the_snapshot_does_not_refuse_the_cutover);
 	tcase_add_test(tc, a_freeze_made_before_the_cutover_is_left_alone);
 	tcase_add_test(tc, sigterm_after_the_barrier_undoes_the_cutover);
