@@ -810,10 +810,7 @@ wait_for_barrier(Cutover *c, double deadline, SyncError *err)
 		PGresult   *res = pgconn_query(c->tgt, state_sql(
 			"SELECT coalesce(barrier_token = $1, false),"
 			" phase = 'cutover' AND barrier_token IS NOT NULL AND barrier_token <> $1,"
-			" EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory'"
-			"  AND database = (SELECT oid FROM pg_catalog.pg_database"
-			"  WHERE datname = pg_catalog.current_database())"
-			"  AND classid = 1885827956 AND objid = 1 AND objsubid = 2 AND granted),"
+			" " STATE_SYNC_RUNNING_SQL ","
 			" coalesce(error, ''), coalesce(barrier_token, ''),"
 			" coalesce(barrier_lsn::text, '')"
 			" FROM {state}.migration"), 1, params, err);

@@ -99,6 +99,17 @@ bool		state_set_insert_only(PGconn *target, const char *publication,
  * that was killed can never end a migration (sync streams on past it).
  */
 #define STATE_CUTOVER_LOCK_KEYS "1885827956, 1668641910"
+
+/*
+ * sync's one-run lock ("pgst", 1; engine/sync.c), held for the whole run,
+ * and whether a session holds it now (one boolean, for cutover's wait).
+ */
+#define STATE_SYNC_LOCK_KEYS "1885827956, 1"
+#define STATE_SYNC_RUNNING_SQL \
+	"EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory'" \
+	" AND database = (SELECT oid FROM pg_catalog.pg_database" \
+	" WHERE datname = pg_catalog.current_database())" \
+	" AND classid = 1885827956 AND objid = 1 AND objsubid = 2 AND granted)"
 #define STATE_CUTOVER_RUNNING_SQL \
 	"EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype = 'advisory'" \
 	" AND database = (SELECT oid FROM pg_catalog.pg_database" \

@@ -334,7 +334,7 @@ print_warnings(const Findings *f)
  * machine died or lost the network (a half-open connection the server
  * cannot see) releases the lock within about 25 s instead of hours.
  */
-#define RUN_LOCK_KEY "1885827956, 1"
+#define RUN_LOCK_KEY STATE_SYNC_LOCK_KEYS
 #define RUN_LOCK_WAIT "5s"
 
 static bool
