@@ -100,7 +100,9 @@ spawn_sync(Proc *p, const char *src, const char *tgt, const char *slot,
 	argv[n++] = "--slot";
 	argv[n++] = slot;
 	argv[n++] = "--jobs";
-	argv[n++] = "2";
+	/* offline: one copy worker, so that one large value is in flight at a
+	 * time, which is what the memory bounds below measure */
+	argv[n++] = offline ? "1" : "2";
 	argv[n++] = "--no-key-tables=full";
 	argv[n++] = "--quiet";
 	if (offline)
