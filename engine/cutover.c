@@ -874,6 +874,34 @@ wait_for_barrier(Cutover *c, double deadline, SyncError *err)
 }
 
 /*
+ * sync has released the slot: is the barrier still recorded?  With --spool,
+ * sync may have confirmed writes made after the barrier to the source before
+ * it applied the barrier: the slot no longer holds them, so the look at the
+ * slot would miss them.  sync then keeps its spool and takes the barrier
+ * back before it lets the slot go, saying why in the state's error.
+ */
+static bool
+check_barrier_kept(Cutover *c, SyncError *err)
+{
+	const char *params[1] = {c->r->token};
+	PGresult   *res = pgconn_query(c->tgt, state_sql(
+		"SELECT coalesce(barrier_token = $1, false), coalesce(error, '')"
+		" FROM {state}.migration"), 1, params, err);
+	bool		kept;
+
+	if (res == NULL)
+		return sync_error_context(err, "could not read the migration's state on the target");
+	kept = PQntuples(res) == 1 && PQgetvalue(res, 0, 0)[0] == 't';
+	if (!kept)
+		sync_error_set(err, SYNC_ERR_PRECONDITION, "sync took barrier %s back: %s; nothing "
+					   "was dropped", c->r->token, PQntuples(res) == 1 &&
+					   PQgetvalue(res, 0, 1)[0] ? PQgetvalue(res, 0, 1) :
+					   "(no reason recorded)");
+	PQclear(res);
+	return kept;
+}
+
+/*
  * Unlogged on the source: its changes after the snapshot are not in the WAL
  * and never streamed, as assess warned (unlogged_tables).
  */
@@ -1059,6 +1087,8 @@ cutover_execute(Cutover *c, double t0, SyncError *err)
 					" WHERE slot_name = $1 AND active)", 1, params, deadline, err))
 		return cli_stop_requested ? false :
 			sync_error_context(err, "sync did not release slot \"%s\"", c->st.slot_name);
+	if (!check_barrier_kept(c, err))
+		return false;
 	log_info("barrier applied; sync has stopped");
 	FAILPOINT("cutover.after_barrier_applied");
 	/* compare before the deferred schema: its row security policies may hide rows */

@@ -1062,6 +1062,8 @@ note_message(Applier *a, const PgoutputLogicalMessage *m)
 		return;
 	}
 	a->barrier_pending = true;
+	/* stream.barrier_seen: the barrier is seen, not applied; --spool receives on */
+	FAILPOINT("stream.barrier_seen");
 }
 
 /* Messages that can appear inside a transaction, live or replayed. */
@@ -1638,6 +1640,83 @@ remove_wal_spool(const char *dir)
 	rmdir(dir);
 }
 
+bool
+stream_is_write_after_barrier(bool *in_stream, const uint8_t *data, size_t len)
+{
+	if (len == 0)
+		return false;
+	switch (data[0])
+	{
+		case 'S':
+			*in_stream = true;
+			return false;
+		case 'E':
+			*in_stream = false;
+			return false;
+		case 'I':
+		case 'U':
+		case 'D':
+		case 'T':
+			return !*in_stream;
+		case 'c':
+			return true;
+		default:
+			return false;
+	}
+}
+
+/*
+ * --spool: the barrier is applied and the receiver has stopped.  The
+ * receiver confirmed to the source everything it made durable in the spool,
+ * and that may include transactions committed after the barrier (the
+ * application was not quiet): the slot no longer holds them, so cutover's
+ * look at the slot cannot see them and removing the spool would lose them.
+ * If the spool holds such a write: keep the spool, take the barrier back on
+ * the target (cutover reads it again once sync has released the slot) and
+ * stop; the next sync with the same --spool applies them.
+ */
+static bool
+check_spool_after_barrier(Applier *a, SyncError *err)
+{
+	bool		in_stream = false;
+	uint64_t	writes = 0;
+	Lsn			first = 0,
+				lsn;
+	const uint8_t *data;
+	size_t		len;
+	int			got;
+	char		msg[1024];
+	const char *params[1] = {msg};
+	SyncError	ignored;
+	PGresult   *res;
+
+	while ((got = walspool_cursor_next(a->cursor, &lsn, &data, &len, err)) > 0)
+		if (stream_is_write_after_barrier(&in_stream, data, len) && writes++ == 0)
+			first = lsn;
+	if (got < 0)
+		return sync_error_context(err, "could not read the spool after the barrier");
+	if (writes == 0)
+		return true;
+	snprintf(msg, sizeof(msg),
+			 "the source was written after the barrier %s (%llu change(s) from %X/%X on, "
+			 "already confirmed to the source, so only the spool holds them): the spool is "
+			 "kept in %s; stop the application, run pgstream sync again with the same --spool "
+			 "(it applies them), then cutover",
+			 a->barrier_token, (unsigned long long) writes, LSN_ARGS(first),
+			 a->opts->wal_spool_dir);
+	/* after the barrier's own commit (which recorded it), never before */
+	if (!writer_settle(a->writer, err))
+		return sync_error_context(err, "%s; and the barrier's commit on the target failed", msg);
+	res = pgconn_query(a->tgt, state_sql(
+		"UPDATE {state}.migration SET barrier_token = NULL, barrier_lsn = NULL,"
+		" error = $1, updated_at = now() WHERE id = 1"), 1, params, &ignored);
+	if (res == NULL)
+		log_warn("could not take the barrier back on the target (%s); cutover will "
+				 "still find it, as the spool is kept", ignored.message);
+	PQclear(res);
+	return sync_error_set(err, SYNC_ERR_PRECONDITION, "%s", msg);
+}
+
 /* --spool: open (and recover) the spool and a cursor at its oldest record. */
 static bool
 open_wal_spool(const StreamOptions *opts, Shared *sh, Applier *a, Lsn *spooled,
@@ -1734,6 +1813,7 @@ stream_run(const StreamOptions *opts, ReplClient *rc, PGconn *src, PGconn *tgt,
 			sh.stop = true;
 			pthread_mutex_unlock(&sh.lock);
 			pthread_join(thread, NULL);
+			ok = ok && (sh.wal == NULL || check_spool_after_barrier(&a, err));
 		}
 	}
 	if (!ok && a.writer != NULL && PQstatus(writer_connection(a.writer)) == CONNECTION_OK)

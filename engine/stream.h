@@ -79,4 +79,15 @@ typedef enum PositionBarrier
 PositionBarrier stream_position_barrier(Lsn barrier, Lsn last_commit, bool in_txn,
 										Lsn begin_commit);
 
+/*
+ * --spool, after the barrier: is this spooled pgoutput message (first byte
+ * decides; len 0 marks a session start) part of a write committed after the
+ * barrier?  A change outside a streamed block is; a Stream Commit is (its
+ * changes were spooled earlier, it committed now); changes inside a streamed
+ * block are not yet (the transaction may abort).  *in_stream tracks Stream
+ * Start/Stop and starts false (the barrier is applied between
+ * transactions).  Pure.
+ */
+bool		stream_is_write_after_barrier(bool *in_stream, const uint8_t *data, size_t len);
+
 #endif

@@ -21,6 +21,13 @@
  *       sync --spool is killed -9 under pgbench and restarted with the same
  *       command: nothing is lost and nothing is applied twice
  *       (pgbench_history has no key and is published insert-only).
+ *   spool_writes_after_the_barrier_fail_the_cutover_and_are_kept
+ *       cutover without --freeze; sync pauses when it sees the barrier
+ *       (failpoint stream.barrier_seen) while its receiver spools, and
+ *       confirms to the source, an UPDATE committed after the barrier (row
+ *       counts cannot see it): the slot no longer holds it, only the spool.  Cutover must fail
+ *       naming the writes, sync must exit 1 keeping the spool, and a second
+ *       sync with the same --spool plus a cutover bring the change over.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -34,6 +41,7 @@
 
 #include "tests/integration/suites.h"
 #include "tests/support/cluster.h"
+#include "tests/support/failpoint_ctl.h"
 #include "tests/support/itest.h"
 #include "tests/support/proc.h"
 
@@ -174,7 +182,8 @@ remove_spool_base(const char *base, const char *spool)
 /* pgstream sync --source S --target T --quiet --no-key-tables=insert-only
  * --spool DIR */
 static void
-spawn_sync(Proc *p, const char *src, const char *tgt, const char *spool)
+spawn_sync_env(Proc *p, const char *src, const char *tgt, const char *spool,
+               const char *const env[])
 {
 	const char *const argv[] = {itest_pgstream_bin(),
 	                            "sync",
@@ -188,7 +197,13 @@ spawn_sync(Proc *p, const char *src, const char *tgt, const char *spool)
 	                            spool,
 	                            NULL};
 
-	ck_assert(proc_spawn(p, argv, NULL));
+	ck_assert(proc_spawn(p, argv, env));
+}
+
+static void
+spawn_sync(Proc *p, const char *src, const char *tgt, const char *spool)
+{
+	spawn_sync_env(p, src, tgt, spool, NULL);
 }
 
 /* pgstream status --target T --json: the phase, or "" if status failed. */
@@ -508,6 +523,113 @@ START_TEST(spool_survives_kill_9)
 }
 END_TEST
 
+/* pgstream cutover --source S --target T --timeout 120 in the background. */
+static void
+spawn_cutover(Proc *p, const char *src, const char *tgt)
+{
+	const char *const argv[] = {
+	    itest_pgstream_bin(), "cutover", "--source", src, "--target", tgt,
+	    "--timeout",          "120",     NULL};
+
+	ck_assert(proc_spawn(p, argv, NULL));
+}
+
+START_TEST(spool_writes_after_the_barrier_fail_the_cutover_and_are_kept)
+{
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	char base[PATH_MAX];
+	char spool[PATH_MAX];
+	char env_dir[PATH_MAX + 32];
+	char sql[256];
+	char *lsn;
+	char *err;
+	FailpointDir fd;
+	Proc sync;
+	Proc cut;
+	int status;
+	const char *const env[] = {"PGSTREAM_FAILPOINTS=stream.barrier_seen=pause",
+	                           env_dir, NULL};
+
+	itest_make_db(&source, "spb_src", NULL);
+	itest_make_db(&target, "spb_tgt", "migrator");
+	ck_assert(cluster_psql(&source, "spb_src",
+	                       "CREATE TABLE t (id int PRIMARY KEY, v text);"
+	                       "INSERT INTO t VALUES (1, 'before')"));
+	itest_conninfo(src, &source, "spb_src");
+	itest_migrator_conninfo(tgt, &target, "spb_tgt");
+	make_spool_base(base, sizeof(base), spool, sizeof(spool));
+	ck_assert(fpctl_init(&fd));
+	fpctl_env(&fd, env_dir, sizeof(env_dir));
+
+	spawn_sync_env(&sync, src, tgt, spool, env);
+	wait_for_streaming(tgt, &sync, NULL, NULL);
+	spawn_cutover(&cut, src, tgt);
+	ck_assert_msg(fpctl_wait(&fd, "stream.barrier_seen", 60000),
+	              "sync did not reach the cutover barrier");
+
+	/* The application was not stopped: a write after the barrier. */
+	ck_assert(cluster_psql(&source, "spb_src",
+	                       "UPDATE t SET v = 'after the barrier' WHERE id = 1"));
+	lsn = cluster_query_scalar(&source, "spb_src",
+	                           "SELECT pg_current_wal_lsn()");
+	ck_assert_ptr_nonnull(lsn);
+	snprintf(sql, sizeof(sql),
+	         "SELECT coalesce(confirmed_flush_lsn >= '%s', false)"
+	         " FROM pg_replication_slots WHERE slot_name = 'pgstream'",
+	         lsn);
+	/* the receiver spools it and confirms it: the slot lets it go */
+	ck_assert_msg(cluster_wait_for(&source, "postgres", sql,
+	                               SLOT_ADVANCE_TIMEOUT_MS),
+	              "the slot was not confirmed past %s with --spool", lsn);
+	free(lsn);
+	fpctl_release(&fd, "stream.barrier_seen");
+
+	status = proc_wait(&cut, CMD_TIMEOUT_MS);
+	err = proc_stderr(&cut);
+	if (status != 1 || strstr(err, "written after the barrier") == NULL)
+		itest_print_proc("pgstream cutover", &cut, status);
+	ck_assert_int_eq(status, 1);
+	ck_assert_msg(strstr(err, "written after the barrier") != NULL,
+	              "cutover did not say the source was written after the "
+	              "barrier");
+	free(err);
+	proc_release(&cut);
+
+	status = proc_wait(&sync, CMD_TIMEOUT_MS);
+	err = proc_stderr(&sync);
+	if (status != 1 || strstr(err, "kept") == NULL)
+		itest_print_proc("pgstream sync", &sync, status);
+	ck_assert_int_eq(status, 1);
+	ck_assert_msg(strstr(err, "the spool is kept") != NULL,
+	              "sync did not say it kept the spool");
+	free(err);
+	proc_release(&sync);
+	ck_assert_msg(count_segments(spool) >= 1,
+	              "the spool holding the write after the barrier is gone");
+	itest_assert_scalar(&target, "spb_tgt", "SELECT v FROM t", "before");
+
+	/* Again with the same spool: the row comes from it, then cutover. */
+	spawn_sync(&sync, src, tgt, spool);
+	wait_for_streaming(tgt, &sync, NULL, NULL);
+	ck_assert(cluster_wait_for(&target, "spb_tgt",
+	                           "SELECT v = 'after the barrier' FROM t",
+	                           60000));
+	cutover_ok(src, tgt);
+	itest_assert_sync_exits_0(&sync);
+	proc_release(&sync);
+	itest_assert_scalar(&target, "spb_tgt",
+	                    "SELECT string_agg(id || ':' || v, ',' ORDER BY id)"
+	                    " FROM t",
+	                    "1:after the barrier");
+	ck_assert_msg(!path_exists(spool),
+	              "the spool directory %s still exists after the cutover",
+	              spool);
+	fpctl_cleanup(&fd);
+	remove_spool_base(base, spool);
+}
+END_TEST
+
 Suite *
 spool_mode_suite(void)
 {
@@ -519,6 +641,7 @@ spool_mode_suite(void)
 	tcase_set_timeout(tc, TEST_TIMEOUT_S);
 	tcase_add_test(tc, spool_keeps_receiving_while_the_target_is_down);
 	tcase_add_test(tc, spool_survives_kill_9);
+	tcase_add_test(tc, spool_writes_after_the_barrier_fail_the_cutover_and_are_kept);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -376,6 +376,40 @@ END_TEST
  * a commit at or after B proves every earlier commit has arrived, and only
  * between transactions may the barrier be recorded where the applier is.
  */
+/*
+ * --spool, after the barrier (engine/stream.c): which spooled messages are a
+ * write committed after it.  Inside a streamed block a change may still be
+ * aborted; its Stream Commit is the write.
+ */
+START_TEST(spooled_writes_after_the_barrier_are_recognised)
+{
+	bool in_stream = false;
+	const uint8_t B[] = {'B'}, C[] = {'C'}, I[] = {'I'}, U[] = {'U'}, D[] = {'D'},
+	              T[] = {'T'}, S[] = {'S'}, E[] = {'E'}, c[] = {'c'}, A[] = {'A'},
+	              R[] = {'R'}, M[] = {'M'};
+
+	ck_assert(!stream_is_write_after_barrier(&in_stream, NULL, 0));
+	ck_assert(!stream_is_write_after_barrier(&in_stream, B, 1));
+	ck_assert(!stream_is_write_after_barrier(&in_stream, R, 1));
+	ck_assert(!stream_is_write_after_barrier(&in_stream, M, 1));
+	ck_assert(stream_is_write_after_barrier(&in_stream, I, 1));
+	ck_assert(stream_is_write_after_barrier(&in_stream, U, 1));
+	ck_assert(stream_is_write_after_barrier(&in_stream, D, 1));
+	ck_assert(stream_is_write_after_barrier(&in_stream, T, 1));
+	ck_assert(!stream_is_write_after_barrier(&in_stream, C, 1));
+	/* a streamed block: its changes are not writes yet */
+	ck_assert(!stream_is_write_after_barrier(&in_stream, S, 1));
+	ck_assert(in_stream);
+	ck_assert(!stream_is_write_after_barrier(&in_stream, I, 1));
+	ck_assert(!stream_is_write_after_barrier(&in_stream, T, 1));
+	ck_assert(!stream_is_write_after_barrier(&in_stream, E, 1));
+	ck_assert(!in_stream);
+	ck_assert(!stream_is_write_after_barrier(&in_stream, A, 1));
+	ck_assert(stream_is_write_after_barrier(&in_stream, c, 1));
+	ck_assert(!in_stream);
+}
+END_TEST
+
 START_TEST(position_barrier_is_decided_from_commit_positions)
 {
 	/* nothing armed: never */
@@ -476,6 +510,7 @@ replication_suite(void)
 	tcase_add_test(fb, keepalive_keeps_idle);
 	tcase_add_test(fb, restart_skip_boundary_is_exact);
 	tcase_add_test(fb, position_barrier_is_decided_from_commit_positions);
+	tcase_add_test(fb, spooled_writes_after_the_barrier_are_recognised);
 	tcase_add_loop_test(fb, random_walks_keep_every_rule, 0, 8);
 	suite_add_tcase(s, env);
 	suite_add_tcase(s, fb);
