@@ -22,7 +22,8 @@
  * until the copy ends, and takes a new snapshot if it had to let go and a
  * table was rewritten meanwhile.  Each window is reached at a failpoint
  * (fullload.after_first_lock, fullload.before_relock,
- * sync.after_table_locks).
+ * sync.after_table_locks).  A lock table too small for every session's
+ * locks says which setting to raise.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -416,6 +417,51 @@ START_TEST(a_truncate_queued_while_the_copy_sessions_lock_starts_it_over)
 }
 END_TEST
 
+/*
+ * Every copy session locks every table, so a source whose shared lock table
+ * is small for (tables x --jobs) fails there with "out of shared memory".
+ * That must say what to change (max_locks_per_transaction, or fewer --jobs),
+ * exit 1 and leave no slot behind.  The source runs with the smallest
+ * max_locks_per_transaction (10, so 1000 lock slots at 100 connections):
+ * about 2,800 locks fit; pg_dump's one session locks the 1,200 tables, four
+ * copy sessions cannot.
+ */
+START_TEST(a_lock_table_too_small_for_the_copy_says_to_raise_max_locks)
+{
+	const char *db = "few_locks";
+	char src[ITEST_CONNINFO_MAX];
+	char tgt[ITEST_CONNINFO_MAX];
+	const char *argv[16];
+	char *out = NULL;
+	char *err = NULL;
+	int status;
+
+	itest_make_db(&source, db, NULL);
+	itest_make_db(&target, db, NULL);
+	ck_assert(cluster_psql(&source, db,
+	                       "DO $$BEGIN FOR i IN 1..1200 LOOP"
+	                       " EXECUTE format('CREATE TABLE t%s (id int PRIMARY KEY)', i);"
+	                       " END LOOP; END$$"));
+	ck_assert(cluster_set(&source, "max_locks_per_transaction = 10"));
+	ck_assert(cluster_restart(&source));
+	sync_argv(argv, src, tgt, db, "few_locks", "4");
+	status = proc_run(argv, NULL, SYNC_TIMEOUT_MS, &out, &err);
+	/* the source goes back to the default before any assertion can fail */
+	ck_assert(cluster_set(&source, "max_locks_per_transaction = 64"));
+	ck_assert(cluster_restart(&source));
+	if (status != 1 || strstr(err, "raise max_locks_per_transaction") == NULL)
+		itest_print_output("pgstream sync", status, out, err);
+	ck_assert_int_eq(status, 1);
+	ck_assert_msg(strstr(err, "raise max_locks_per_transaction there") != NULL &&
+	                  strstr(err, "fewer --jobs") != NULL,
+	              "sync did not say to raise max_locks_per_transaction");
+	itest_assert_scalar(&source, "postgres",
+	                    "SELECT count(*) FROM pg_replication_slots", "0");
+	free(out);
+	free(err);
+}
+END_TEST
+
 Suite *
 resume_suite(void)
 {
@@ -429,6 +475,7 @@ resume_suite(void)
 	tcase_add_test(tc, a_writer_waiting_on_the_copy_locks_does_not_hold_up_the_slot);
 	tcase_add_test(tc, a_truncate_during_the_copy_waits_until_the_copy_is_done);
 	tcase_add_test(tc, a_truncate_queued_while_the_copy_sessions_lock_starts_it_over);
+	tcase_add_test(tc, a_lock_table_too_small_for_the_copy_says_to_raise_max_locks);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -146,6 +146,14 @@ MUTANTS = [
         "to": "\" AND l.granted)\"",
         "checks": ["integration:oldsource"],
     },
+    {
+        "name": "spool-removed-with-writes-after-the-barrier",
+        "why": "--spool: writes after the cutover barrier, confirmed from the spool, are deleted with it",
+        "file": "engine/stream.c",
+        "from": "\tif (writes == 0)\n\t\treturn true;",
+        "to": "\tif (writes == 0 || first != 1)\n\t\treturn true;",
+        "checks": ["integration:spool_mode"],
+    },
 ]
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
