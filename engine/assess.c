@@ -810,6 +810,7 @@ assess_run_mode(PGconn *source, PGconn *target, const AssessOptions *opts,
 	assess_check_extensions(&cx);
 	assess_check_collations(&cx);
 	assess_check_target(&cx);
+	assess_check_roles(&cx);
 	check_tls(&cx, source, "source");
 	check_tls(&cx, target, "target");
 	return true;

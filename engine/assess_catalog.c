@@ -14,6 +14,7 @@
 #include "apply/pgconn.h"
 #include "apply/statesql.h"
 #include "engine/assess_internal.h"
+#include "engine/roles.h"
 
 /*
  * Schemas pgstream migrates: not the system's, not its own state schema.
@@ -1094,4 +1095,62 @@ assess_check_target(AssessContext *cx)
 	}
 	PQclear(res);
 	check_target_schemas(cx);
+}
+
+/*
+ * The roles the source database uses (engine/roles.h): which sync creates on
+ * the target, which it cannot, and what does not move with them.
+ */
+void
+assess_check_roles(AssessContext *cx)
+{
+	RoleSet		set;
+	RolePlan	plan;
+	SyncError	err;
+	char		fix[512];
+
+	sync_error_clear(&err);
+	if (!roles_read_source(cx->src, &set, &err) || !roles_read_target(cx->tgt, &set, &err))
+	{
+		findings_add(cx->out, FINDING_WARNING, "roles", "source", "",
+					 "could not read the roles the source database uses: %s", err.message);
+		roles_set_term(&set);
+		return;
+	}
+	roles_plan(&set, &plan);
+	if (plan.ncreated > 0)
+		findings_add(cx->out, FINDING_INFO, "roles", "target", "",
+					 "sync creates %d role(s) the source database uses that are missing on "
+					 "the target, with their memberships", plan.ncreated);
+	for (int i = 0; i < plan.ncannot_create; i++)
+	{
+		if (assess_capped(cx, i, plan.ncannot_create, FINDING_WARNING, "roles",
+						  "give the target login CREATEROLE, or create the roles first"))
+			break;
+		snprintf(fix, sizeof(fix), "ALTER ROLE %s CREATEROLE; (on Azure the admin login has "
+				 "it) or create the role on the target first", cx->tgt_login);
+		findings_add(cx->out, FINDING_WARNING, "roles", plan.cannot_create[i], fix,
+					 "the source database uses this role, it is missing on the target, and "
+					 "the target login may not create roles");
+	}
+	for (int i = 0; i < plan.ndropped; i++)
+	{
+		if (assess_capped(cx, i, plan.ndropped, FINDING_WARNING, "roles",
+						  "have a superuser of the target give the attributes"))
+			break;
+		findings_add(cx->out, FINDING_WARNING, "roles", "target",
+					 "have a superuser of the target give the attributes, if the role needs "
+					 "them there", "%s (the target login may not give them)", plan.dropped[i]);
+	}
+	for (int i = 0; i < plan.nneed_password; i++)
+	{
+		if (assess_capped(cx, i, plan.nneed_password, FINDING_WARNING, "roles",
+						  "set the passwords on the target after sync"))
+			break;
+		findings_add(cx->out, FINDING_WARNING, "roles", "target", plan.need_password[i],
+					 "a login role will be created without its password: the source login "
+					 "cannot read pg_authid (only a superuser can)");
+	}
+	roles_plan_term(&plan);
+	roles_set_term(&set);
 }

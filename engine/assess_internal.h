@@ -56,5 +56,6 @@ void		assess_check_objects(AssessContext *cx);
 void		assess_check_extensions(AssessContext *cx);
 void		assess_check_collations(AssessContext *cx);
 void		assess_check_target(AssessContext *cx);
+void		assess_check_roles(AssessContext *cx);
 
 #endif

@@ -37,6 +37,7 @@
 #include "engine/fullload.h"
 #include "engine/log.h"
 #include "engine/replclient.h"
+#include "engine/roles.h"
 #include "engine/schema.h"
 #include "engine/sequences.h"
 #include "engine/snapshot.h"
@@ -798,7 +799,8 @@ load_data(SyncRun *run, SyncError *err)
 	if (pre_done == 0)
 	{
 		log_info("dumping the schema and creating tables on the target");
-		if (!schema_capture(run->opt.source, NULL, run->tgt, err) ||
+		if (!roles_sync(run->src, run->tgt, err) ||
+			!schema_capture(run->opt.source, NULL, run->tgt, err) ||
 			!schema_apply_pre_data(run->tgt, err))
 			return false;
 		note_skipped_steps(run);

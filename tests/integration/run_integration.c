@@ -20,6 +20,7 @@ static Suite *(*const suites[])(void) = {
     tls_suite,
     assess_suite,
     schema_suite,
+    roles_suite,
     stream_suite,
     drill_short_suite,
     spool_mode_suite,

@@ -16,6 +16,7 @@ Suite *badinput_suite(void);
 Suite *tls_suite(void);
 Suite *assess_suite(void);
 Suite *schema_suite(void);
+Suite *roles_suite(void);
 Suite *stream_suite(void);
 Suite *drill_short_suite(void);
 Suite *spool_mode_suite(void);
