@@ -25,5 +25,6 @@ Suite *durable_suite(void); /* apply/durable.c */
 Suite *failpoint_suite(void); /* engine/failpoint.c */
 Suite *names_suite(void); /* protocol/names.c */
 Suite *writer_sql_suite(void); /* apply/sqlbuild.c */
+Suite *verify_suite(void); /* engine/verify.c */
 
 #endif
