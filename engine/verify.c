@@ -399,7 +399,7 @@ static const char objects_sql[] =
 	" UNION ALL SELECT 'pg_class'::regclass, c.oid, 0, c.relnamespace,"
 	"  CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid)"
 	"  WHEN c.relkind IN ('i', 'I') THEN pg_get_indexdef(c.oid)"
-	"  ELSE c.relkind || ' ' || c.relpersistence"
+	"  ELSE c.relkind::text || ' ' || c.relpersistence::text"
 	"  || coalesce(' partition by ' || pg_get_partkeydef(c.oid), '')"
 	"  || coalesce(' ' || pg_get_expr(c.relpartbound, c.oid), '') END,"
 	"  CASE WHEN c.relkind IN ('i', 'I') THEN '' ELSE"
@@ -429,8 +429,8 @@ static const char objects_sql[] =
 	"  WHERE (t.typrelid = 0 OR (SELECT relkind FROM pg_catalog.pg_class WHERE oid = t.typrelid) = 'c')"
 	"  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_type el WHERE el.oid = t.typelem AND el.typarray = t.oid)"
 	" UNION ALL SELECT 'pg_proc'::regclass, p.oid, 0, p.pronamespace,"
-	"  p.prokind || ' returns ' || coalesce(pg_get_function_result(p.oid), '') || ' '"
-	"  || p.provolatile || ' ' || md5(coalesce(p.prosrc, '')),"
+	"  p.prokind::text || ' returns ' || coalesce(pg_get_function_result(p.oid), '') || ' '"
+	"  || p.provolatile::text || ' ' || md5(coalesce(p.prosrc, '')),"
 	"  pg_get_userbyid(p.proowner) || ' ' || coalesce(p.proacl::text, '')"
 	"  FROM pg_catalog.pg_proc p"
 	" UNION ALL SELECT 'pg_constraint'::regclass, co.oid, 0, co.connamespace,"
@@ -444,7 +444,9 @@ static const char objects_sql[] =
 	"  pg_get_ruledef(r.oid), ''"
 	"  FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class"
 	" UNION ALL SELECT 'pg_policy'::regclass, po.oid, 0, c.relnamespace,"
-	"  po.polcmd || ' ' || po.polpermissive || ' ' || po.polroles::text"
+	"  po.polcmd::text || ' ' || po.polpermissive::text || ' to ' || (SELECT string_agg(rn, ', '"
+	"  ORDER BY rn COLLATE \"C\") FROM (SELECT CASE WHEN r = 0 THEN 'public'"
+	"  ELSE pg_get_userbyid(r)::text END AS rn FROM unnest(po.polroles) r) rr)"
 	"  || coalesce(' using ' || pg_get_expr(po.polqual, po.polrelid), '')"
 	"  || coalesce(' check ' || pg_get_expr(po.polwithcheck, po.polrelid), ''), ''"
 	"  FROM pg_catalog.pg_policy po JOIN pg_catalog.pg_class c ON c.oid = po.polrelid"
@@ -505,7 +507,7 @@ static const char objects_sql[] =
 	" WHERE CASE WHEN o.nspoid IS NULL THEN o.objid >= 16384"
 	"  ELSE o.nspoid IN (SELECT oid FROM nsp) END"
 	" AND NOT EXISTS (SELECT 1 FROM ext e WHERE e.classid = o.classid AND e.objid = o.objid)"
-	" ORDER BY 1 COLLATE \"C\", 2 COLLATE \"C\"";
+	" ORDER BY i.type COLLATE \"C\", i.identity COLLATE \"C\"";
 
 static char *
 objects_query(int major)
@@ -586,6 +588,7 @@ typedef struct DataTable
 {
 	char	   *name;			/* owned: format('%I.%I') */
 	int64_t		est_rows;
+	int64_t		est_bytes;		/* its size on the source, for progress */
 	char	  **columns;		/* owned, raw names */
 	int			ncolumns;
 	char	  **keys;			/* owned, primary key columns in key order */
@@ -654,7 +657,7 @@ data_tables_free(DataTable *t, int n)
  */
 static const char tables_sql[] =
 	"WITH t AS (SELECT c.oid, format('%I.%I', n.nspname, c.relname) AS name,"
-	" greatest(c.reltuples, 0)::bigint AS est"
+	" greatest(c.reltuples, 0)::bigint AS est, pg_catalog.pg_relation_size(c.oid) AS bytes"
 	" FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 	" WHERE (c.relkind = 'r' OR (c.relkind = 'm' AND c.relispopulated))"
 	" AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname <> $1"
@@ -663,7 +666,7 @@ static const char tables_sql[] =
 	"  WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = c.oid"
 	"  AND d.deptype = 'e'))"
 	" SELECT t.name, t.est, a.attname, coalesce(k.ord, 0),"
-	" format_type(a.atttypid, a.atttypmod)"
+	" format_type(a.atttypid, a.atttypmod), t.bytes"
 	" FROM t LEFT JOIN pg_catalog.pg_attribute a"
 	"  ON a.attrelid = t.oid AND a.attnum > 0 AND NOT a.attisdropped"
 	" LEFT JOIN LATERAL (SELECT u.ord FROM pg_catalog.pg_index i,"
@@ -715,6 +718,7 @@ load_tables(PGconn *src, DataRun *run, SyncError *err)
 			t = &run->tables[run->ntables++];
 			t->name = strdup(PQgetvalue(res, row, 0));
 			t->est_rows = result_int(res, row, 1);
+			t->est_bytes = result_int(res, row, 5);
 			/* at most n columns each */
 			t->columns = calloc((size_t) n, sizeof(char *));
 			t->keys = calloc((size_t) n, sizeof(char *));
@@ -797,7 +801,8 @@ plan_tasks(PGconn *src, DataRun *run, SyncError *err)
 		ntasks += run->tables[i].nchunks;
 		run->tables[i].progress =
 			progress_add_table(&run->progress, run->tables[i].name,
-							   run->tables[i].est_rows, 0, run->tables[i].nchunks);
+							   run->tables[i].est_rows, run->tables[i].est_bytes,
+							   run->tables[i].nchunks);
 	}
 	run->tasks = calloc((size_t) ntasks + 1, sizeof(DataTask));
 	if (run->tasks == NULL)
@@ -948,8 +953,12 @@ worker_main(void *arg)
 		FAILPOINT("verify.digest");
 		if (!run_task(src, tgt, run, &run->tasks[i], &err))
 			goto fail;
-		progress_part_done(&run->progress, run->tables[run->tasks[i].table].progress,
-						   run->tasks[i].source.rows, 0);
+		/* bytes: the chunk's share of the table's size on the source */
+		progress_add(&run->progress, run->tables[run->tasks[i].table].progress,
+					 run->tasks[i].source.rows,
+					 run->tables[run->tasks[i].table].est_bytes /
+					 run->tables[run->tasks[i].table].nchunks);
+		progress_part_done(&run->progress, run->tables[run->tasks[i].table].progress, 0, 0);
 	}
 	goto done;
 fail:
@@ -1057,6 +1066,7 @@ verify_data(PGconn *src, PGconn *tgt, const VerifyOptions *o, VerifyReport *r,
 	run.o = o;
 	pthread_mutex_init(&run.lock, NULL);
 	progress_init(&run.progress, "verify", o->quiet);
+	run.progress.done_verb = "read";
 	ok = open_snapshot(src, run.src_snapshot, sizeof(run.src_snapshot), err) &&
 		open_snapshot(tgt, run.tgt_snapshot, sizeof(run.tgt_snapshot), err) &&
 		load_tables(src, &run, err) && plan_tasks(src, &run, err) &&
