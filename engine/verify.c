@@ -1162,3 +1162,71 @@ verify_report_term(VerifyReport *r)
 	free(r->tables);
 	memset(r, 0, sizeof(*r));
 }
+
+char *
+verify_table_describe(const VerifyTable *t, char *buf, size_t size)
+{
+	switch (t->status)
+	{
+		case VERIFY_TABLE_MATCH:
+			snprintf(buf, size, "identical: %lld rows", (long long) t->source.rows);
+			break;
+		case VERIFY_TABLE_MISSING:
+			snprintf(buf, size, "missing on the target (%lld rows on the source)",
+					 (long long) t->source.rows);
+			break;
+		case VERIFY_TABLE_ERROR:
+			snprintf(buf, size, "could not be read on the target: %s", t->error);
+			break;
+		case VERIFY_TABLE_DIFFERENT:
+			if (t->source.rows != t->target.rows)
+				snprintf(buf, size, "row counts differ: %lld on the source, %lld on the target",
+						 (long long) t->source.rows, (long long) t->target.rows);
+			else
+				snprintf(buf, size, "contents differ: %lld rows on both sides, other values "
+						 "(%d of %d key range(s) differ)", (long long) t->source.rows,
+						 t->chunks_differing, t->nchunks);
+			break;
+	}
+	return buf;
+}
+
+bool
+verify_cutover_data(const char *source, const char *target, int *ntables, SyncError *err)
+{
+	VerifyOptions o = {source, target, false, true, 2, 1000000, false, "pgstream cutover"};
+	VerifyReport r;
+	char		names[400] = "";
+	char		line[600];
+
+	*ntables = 0;
+	if (!verify_run(&o, &r, err))
+	{
+		verify_report_term(&r);
+		return sync_error_context(err, "could not compare table contents (--verify)");
+	}
+	for (int i = 0; i < r.ntables; i++)
+	{
+		const VerifyTable *t = &r.tables[i];
+		size_t		len = strlen(names);
+
+		if (t->status == VERIFY_TABLE_MATCH)
+		{
+			(*ntables)++;
+			continue;
+		}
+		log_error("table contents differ for %s: %s", t->name,
+				  verify_table_describe(t, line, sizeof(line)));
+		if (len + strlen(t->name) + 8 < sizeof(names))
+			snprintf(names + len, sizeof(names) - len, "%s%s", len ? ", " : "", t->name);
+		else if (len + 5 < sizeof(names) && strcmp(names + len - 3, "...") != 0)
+			snprintf(names + len, sizeof(names) - len, ", ...");
+	}
+	verify_report_term(&r);
+	if (names[0])
+		return sync_error_set(err, SYNC_ERR_PRECONDITION,
+							  "table contents differ between source and target (--verify): "
+							  "%s; the migration state is kept for inspection", names);
+	log_info("table contents identical for %d tables (--verify)", *ntables);
+	return true;
+}

@@ -203,4 +203,19 @@ const char *verify_table_status_name(VerifyTableStatus status);
 
 void		verify_report_term(VerifyReport *r);
 
+/*
+ * One line on a table that does not match ("row counts differ: 100 on the
+ * source, 99 on the target"), without its name; into buf, returned.
+ */
+char	   *verify_table_describe(const VerifyTable *t, char *buf, size_t size);
+
+/*
+ * cutover --verify: digest every table on both sides (the data half of
+ * verify_run, --jobs 2).  Each table that differs is logged; false with err
+ * naming them, or saying why the digests could not be made.  *ntables
+ * receives the number of tables found identical.
+ */
+bool		verify_cutover_data(const char *source, const char *target, int *ntables,
+								SyncError *err);
+
 #endif

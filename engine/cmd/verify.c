@@ -196,34 +196,14 @@ print_schema_text(const VerifyReport *r)
 static void
 print_data_text(const VerifyReport *r)
 {
+	char		line[600];
+
 	printf("data: %d tables, %d differ (%.1f s)\n", r->ntables, verify_table_failures(r),
 		   r->data_seconds);
 	for (int i = 0; i < r->ntables; i++)
-	{
-		const VerifyTable *t = &r->tables[i];
-
-		switch (t->status)
-		{
-			case VERIFY_TABLE_MATCH:
-				break;
-			case VERIFY_TABLE_MISSING:
-				printf("  %s: missing on the target (%" PRId64 " rows on the source)\n",
-					   t->name, t->source.rows);
-				break;
-			case VERIFY_TABLE_ERROR:
-				printf("  %s: could not be read on the target: %s\n", t->name, t->error);
-				break;
-			case VERIFY_TABLE_DIFFERENT:
-				if (t->source.rows != t->target.rows)
-					printf("  %s: row counts differ: %" PRId64 " on the source, %" PRId64
-						   " on the target\n", t->name, t->source.rows, t->target.rows);
-				else
-					printf("  %s: contents differ: %" PRId64 " rows on both sides, other "
-						   "values (%d of %d key range(s) differ)\n", t->name, t->source.rows,
-						   t->chunks_differing, t->nchunks);
-				break;
-		}
-	}
+		if (r->tables[i].status != VERIFY_TABLE_MATCH)
+			printf("  %s: %s\n", r->tables[i].name,
+				   verify_table_describe(&r->tables[i], line, sizeof(line)));
 }
 
 static void
