@@ -482,8 +482,9 @@ static const char objects_sql[] =
 	"  FROM pg_catalog.pg_foreign_data_wrapper"
 	" UNION ALL SELECT 'pg_foreign_server'::regclass, oid, 0, NULL, '', ''"
 	"  FROM pg_catalog.pg_foreign_server"
-	" UNION ALL SELECT 'pg_user_mapping'::regclass, oid, 0, NULL, '', ''"
-	"  FROM pg_catalog.pg_user_mapping"
+	/* pg_user_mapping itself is for superusers only */
+	" UNION ALL SELECT 'pg_user_mapping'::regclass, umid, 0, NULL, '', ''"
+	"  FROM pg_catalog.pg_user_mappings"
 	" UNION ALL SELECT 'pg_statistic_ext'::regclass, oid, 0, stxnamespace, '', ''"
 	"  FROM pg_catalog.pg_statistic_ext"
 	" UNION ALL SELECT 'pg_event_trigger'::regclass, oid, 0, NULL, '', ''"
@@ -775,7 +776,9 @@ plan_chunks(PGconn *src, DataRun *run, DataTable *t, SyncError *err)
 		fputs(k ? ", x." : "x.", f);
 		put_ident(f, t->keys[k]);
 	}
-	fprintf(f, ") AS rn FROM ONLY %s x) s WHERE s.rn %% $1::bigint = 0 ORDER BY s.rn", t->name);
+	/* no bound at the last row: the last range would be empty */
+	fprintf(f, ") AS rn, count(*) OVER () AS total FROM ONLY %s x) s"
+			" WHERE s.rn %% $1::bigint = 0 AND s.rn < s.total ORDER BY s.rn", t->name);
 	buf = memstream_done(f, &buf);
 	if (buf == NULL)
 		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
