@@ -595,6 +595,7 @@ typedef struct DataTable
 	char	  **keys;			/* owned, primary key columns in key order */
 	char	  **key_types;		/* owned, format_type text */
 	int			nkeys;
+	int			cap;			/* slots in columns, keys and key_types */
 	PGresult   *bounds;			/* chunk upper bounds (nkeys text columns), or NULL */
 	int			nchunks;
 	int			progress;		/* index in the Progress */
@@ -685,7 +686,7 @@ add_column(DataTable *t, PGresult *res, int row)
 	t->columns[t->ncolumns] = strdup(PQgetvalue(res, row, 2));
 	if (t->columns[t->ncolumns++] == NULL)
 		return false;
-	if (ord > 0 && ord <= t->ncolumns)
+	if (ord > 0 && ord <= t->cap)
 	{
 		t->keys[ord - 1] = strdup(PQgetvalue(res, row, 2));
 		t->key_types[ord - 1] = strdup(PQgetvalue(res, row, 4));
@@ -716,14 +717,20 @@ load_tables(PGconn *src, DataRun *run, SyncError *err)
 
 		if (t == NULL || strcmp(t->name, PQgetvalue(res, row, 0)) != 0)
 		{
+			int			ncols = 1;
+
+			/* the table's rows are together: one per column */
+			while (row + ncols < n &&
+				   strcmp(PQgetvalue(res, row + ncols, 0), PQgetvalue(res, row, 0)) == 0)
+				ncols++;
 			t = &run->tables[run->ntables++];
 			t->name = strdup(PQgetvalue(res, row, 0));
 			t->est_rows = result_int(res, row, 1);
 			t->est_bytes = result_int(res, row, 5);
-			/* at most n columns each */
-			t->columns = calloc((size_t) n, sizeof(char *));
-			t->keys = calloc((size_t) n, sizeof(char *));
-			t->key_types = calloc((size_t) n, sizeof(char *));
+			t->cap = ncols;
+			t->columns = calloc((size_t) ncols, sizeof(char *));
+			t->keys = calloc((size_t) ncols, sizeof(char *));
+			t->key_types = calloc((size_t) ncols, sizeof(char *));
 			if (t->name == NULL || !t->columns || !t->keys || !t->key_types)
 				goto oom;
 		}
@@ -752,6 +759,9 @@ plan_chunks(PGconn *src, DataRun *run, DataTable *t, SyncError *err)
 	const char *params[1] = {step};
 
 	t->nchunks = 1;
+	for (int k = 0; k < t->nkeys; k++)
+		if (t->keys[k] == NULL)
+			return true;		/* a key column we did not see: read it whole */
 	if (t->nkeys == 0 || run->o->chunk_rows <= 0 || t->est_rows <= run->o->chunk_rows)
 		return true;
 	f = open_memstream(&buf, &len);
