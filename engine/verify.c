@@ -241,12 +241,6 @@ put_ident(FILE *f, const char *name)
 	fputc('"', f);
 }
 
-static int
-str_cmp(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *) a, *(const char *const *) b);
-}
-
 /* close the memstream; the text, or NULL if anything failed */
 static char *
 memstream_done(FILE *f, char **buf)
@@ -262,11 +256,27 @@ memstream_done(FILE *f, char **buf)
 	return *buf;
 }
 
-char *
-verify_digest_sql(const char *relation, const char *const *columns, int ncolumns,
-				  const char *where)
+/*
+ * Floating point text differs between majors (12 prints the shortest exact
+ * form, 11 prints extra_float_digits more); the binary form does not.
+ */
+static const char *
+column_text_function(const char *type)
 {
-	const char **sorted = calloc((size_t) ncolumns + 1, sizeof(*sorted));
+	if (type == NULL)
+		return NULL;
+	if (strcmp(type, "double precision") == 0)
+		return "float8send";
+	if (strcmp(type, "real") == 0)
+		return "float4send";
+	return NULL;
+}
+
+char *
+verify_digest_sql(const char *relation, const char *const *columns,
+				  const char *const *types, int ncolumns, const char *where)
+{
+	int		   *sorted = calloc((size_t) ncolumns + 1, sizeof(*sorted));
 	char	   *buf = NULL;
 	size_t		len = 0;
 	FILE	   *f;
@@ -277,9 +287,16 @@ verify_digest_sql(const char *relation, const char *const *columns, int ncolumns
 	if (f == NULL)
 		return free(sorted), NULL;
 	for (int i = 0; i < ncolumns; i++)
-		sorted[i] = columns[i];
-	if (ncolumns > 1)
-		qsort(sorted, (size_t) ncolumns, sizeof(*sorted), str_cmp);
+		sorted[i] = i;
+	/* insertion sort of indexes by name: tables have at most 1600 columns */
+	for (int i = 1; i < ncolumns; i++)
+		for (int j = i; j > 0 && strcmp(columns[sorted[j - 1]], columns[sorted[j]]) > 0; j--)
+		{
+			int			tmp = sorted[j];
+
+			sorted[j] = sorted[j - 1];
+			sorted[j - 1] = tmp;
+		}
 	fputs("SELECT count(*)::text", f);
 	for (int half = 0; half < 2; half++)
 		fprintf(f, ", coalesce(mod(mod(sum(('x' || substr(m, %d, 16))::bit(64)::bigint::numeric), "
@@ -287,9 +304,14 @@ verify_digest_sql(const char *relation, const char *const *columns, int ncolumns
 	fputs(" FROM (SELECT md5(ROW(", f);
 	for (int i = 0; i < ncolumns; i++)
 	{
-		fputs(i ? ", x." : "x.", f);
-		put_ident(f, sorted[i]);
-		fputs("::text", f);
+		const char *fn = column_text_function(types ? types[sorted[i]] : NULL);
+
+		fputs(i ? ", " : "", f);
+		if (fn)
+			fprintf(f, "%s(", fn);
+		fputs("x.", f);
+		put_ident(f, columns[sorted[i]]);
+		fputs(fn ? ")::text" : "::text", f);
 	}
 	fprintf(f, ")::text) AS m FROM ONLY %s x", relation);
 	if (where != NULL)
@@ -591,6 +613,7 @@ typedef struct DataTable
 	int64_t		est_rows;
 	int64_t		est_bytes;		/* its size on the source, for progress */
 	char	  **columns;		/* owned, raw names */
+	char	  **column_types;	/* owned, format_type text */
 	int			ncolumns;
 	char	  **keys;			/* owned, primary key columns in key order */
 	char	  **key_types;		/* owned, format_type text */
@@ -636,13 +659,17 @@ data_tables_free(DataTable *t, int n)
 	{
 		free(t[i].name);
 		for (int c = 0; c < t[i].ncolumns; c++)
+		{
 			free(t[i].columns[c]);
+			free(t[i].column_types[c]);
+		}
 		for (int k = 0; k < t[i].nkeys; k++)
 		{
 			free(t[i].keys[k]);
 			free(t[i].key_types[k]);
 		}
 		free(t[i].columns);
+		free(t[i].column_types);
 		free(t[i].keys);
 		free(t[i].key_types);
 		PQclear(t[i].bounds);
@@ -684,7 +711,8 @@ add_column(DataTable *t, PGresult *res, int row)
 	if (PQgetisnull(res, row, 2))
 		return true;			/* a table without columns */
 	t->columns[t->ncolumns] = strdup(PQgetvalue(res, row, 2));
-	if (t->columns[t->ncolumns++] == NULL)
+	t->column_types[t->ncolumns] = strdup(PQgetvalue(res, row, 4));
+	if (t->columns[t->ncolumns] == NULL || t->column_types[t->ncolumns++] == NULL)
 		return false;
 	if (ord > 0 && ord <= t->cap)
 	{
@@ -729,9 +757,11 @@ load_tables(PGconn *src, DataRun *run, SyncError *err)
 			t->est_bytes = result_int(res, row, 5);
 			t->cap = ncols;
 			t->columns = calloc((size_t) ncols, sizeof(char *));
+			t->column_types = calloc((size_t) ncols, sizeof(char *));
 			t->keys = calloc((size_t) ncols, sizeof(char *));
 			t->key_types = calloc((size_t) ncols, sizeof(char *));
-			if (t->name == NULL || !t->columns || !t->keys || !t->key_types)
+			if (t->name == NULL || !t->columns || !t->column_types || !t->keys ||
+				!t->key_types)
 				goto oom;
 		}
 		if (!add_column(t, res, row))
@@ -904,6 +934,7 @@ run_task(PGconn *src, PGconn *tgt, DataRun *run, DataTask *task, SyncError *err)
 										   (const char *const *) t->key_types, t->nkeys,
 										   task->chunk, t->nchunks, &nparams);
 	char	   *sql = verify_digest_sql(t->name, (const char *const *) t->columns,
+										(const char *const *) t->column_types,
 										t->ncolumns, where);
 	char		exists[8];
 	bool		ok = true;

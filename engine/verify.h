@@ -103,11 +103,14 @@ bool		verify_compare_objects(const VerifyObject *src, size_t nsrc,
  * The digest statement of one table or chunk (malloc'd, NULL when out of
  * memory): one row of count, sum1, sum2 (sums as decimal text, 0 to
  * 2^64-1).  relation is the quoted qualified name; columns are the raw
- * column names in any order (sorted and quoted here); where is NULL or a
- * condition (the key range of a chunk, with $n parameters).
+ * column names in any order (sorted and quoted here), types their
+ * format_type text (NULL: all read as text; "double precision" and "real"
+ * are read in binary, whose form does not change between majors); where is
+ * NULL or a condition (the key range of a chunk, with $n parameters).
  */
 char	   *verify_digest_sql(const char *relation, const char *const *columns,
-							  int ncolumns, const char *where);
+							  const char *const *types, int ncolumns,
+							  const char *where);
 
 /*
  * The key-range condition of chunk `chunk` of `nchunks` over key columns

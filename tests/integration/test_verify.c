@@ -29,6 +29,11 @@
  *       equal): cutover --verify exits 1 naming the table, before its point
  *       of no return (the migration state is kept); the row repaired and
  *       sync started again, cutover --verify completes.
+ *   floats_compare_across_majors
+ *       float8 and real values on a PostgreSQL 11 server and on the
+ *       current one: 11 prints them with extra digits, 12+ in the shortest
+ *       exact form, so they are compared in binary; verify --data exits 0,
+ *       and a value changed in its last bit is found.
  *   usage_and_connection_errors
  *       missing options exit 3; an unreachable target exits 4 and the
  *       password never appears.
@@ -504,6 +509,42 @@ START_TEST(cutover_verify_refuses_a_corrupted_target_and_passes_a_clean_one)
 }
 END_TEST
 
+START_TEST(floats_compare_across_majors)
+{
+	static const char *const data[] = {"--data", "--quiet", NULL};
+	static const char *const sql =
+	    "CREATE TABLE fl (id int PRIMARY KEY, d float8, r real, a float8[]);"
+	    "INSERT INTO fl SELECT i, i / 3.0, i / 7.0, NULL"
+	    " FROM generate_series(1, 100) i;"
+	    "INSERT INTO fl VALUES (101, 'NaN', '-Infinity', NULL),"
+	    " (102, -0.0, 1e-38, NULL), (103, NULL, NULL, NULL)";
+	Cluster old;
+	Mig m;
+	CmdResult r;
+
+	ck_assert(cluster_init_major(&old, "verify-11", 0, 11));
+	ck_assert(cluster_start(&old));
+	snprintf(m.srcdb, sizeof(m.srcdb), "vfl_src");
+	snprintf(m.tgtdb, sizeof(m.tgtdb), "vfl_tgt");
+	itest_make_db(&source, m.srcdb, NULL);
+	ck_assert(cluster_psql(&old, "postgres", "CREATE DATABASE vfl_tgt"));
+	ck_assert(cluster_psql(&source, m.srcdb, sql));
+	ck_assert(cluster_psql(&old, m.tgtdb, sql));
+	itest_conninfo(m.src, &source, m.srcdb);
+	itest_conninfo(m.tgt, &old, m.tgtdb);
+	run_verify(&r, &m, data);
+	assert_out(&r, 0, "data: 1 tables, 0 differ");
+	cmd_free(&r);
+	/* the next double after 50/3 */
+	ck_assert(cluster_psql(&old, m.tgtdb,
+	                       "UPDATE fl SET d = 16.666666666666671 WHERE id = 50"));
+	run_verify(&r, &m, data);
+	assert_out(&r, 1, "  public.fl: contents differ: 103 rows on both sides");
+	cmd_free(&r);
+	cluster_destroy(&old);
+}
+END_TEST
+
 START_TEST(usage_and_connection_errors)
 {
 	static const char *const none[] = {NULL};
@@ -549,6 +590,7 @@ verify_integration_suite(void)
 	tcase_add_test(tc, a_dropped_index_and_function_are_named);
 	tcase_add_test(tc, a_chunked_table_finds_one_changed_row);
 	tcase_add_test(tc, cutover_verify_refuses_a_corrupted_target_and_passes_a_clean_one);
+	tcase_add_test(tc, floats_compare_across_majors);
 	tcase_add_test(tc, usage_and_connection_errors);
 	suite_add_tcase(s, tc);
 	return s;

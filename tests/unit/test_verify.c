@@ -15,8 +15,8 @@ START_TEST(digest_sql_sorts_columns_by_name)
 {
 	const char *const a[] = {"b", "a", "C"};
 	const char *const b[] = {"a", "C", "b"};
-	char	   *x = verify_digest_sql("\"public\".\"t\"", a, 3, NULL);
-	char	   *y = verify_digest_sql("\"public\".\"t\"", b, 3, NULL);
+	char	   *x = verify_digest_sql("\"public\".\"t\"", a, NULL, 3, NULL);
+	char	   *y = verify_digest_sql("\"public\".\"t\"", b, NULL, 3, NULL);
 
 	ck_assert_ptr_nonnull(x);
 	ck_assert_ptr_nonnull(y);
@@ -33,7 +33,7 @@ END_TEST
 START_TEST(digest_sql_quotes_names_and_keeps_where)
 {
 	const char *const cols[] = {"we\"ird", "id"};
-	char	   *x = verify_digest_sql("\"s\".\"t\"", cols, 2, "(x.\"id\") > ($1::integer)");
+	char	   *x = verify_digest_sql("\"s\".\"t\"", cols, NULL, 2, "(x.\"id\") > ($1::integer)");
 
 	ck_assert_ptr_nonnull(x);
 	ck_assert_ptr_nonnull(strstr(x, "ROW(x.\"id\"::text, x.\"we\"\"ird\"::text)"));
@@ -42,9 +42,22 @@ START_TEST(digest_sql_quotes_names_and_keeps_where)
 }
 END_TEST
 
+START_TEST(floats_are_digested_in_binary)
+{
+	const char *const cols[] = {"r", "d", "n"};
+	const char *const types[] = {"real", "double precision", "numeric(10,2)"};
+	char	   *x = verify_digest_sql("\"s\".\"t\"", cols, types, 3, NULL);
+
+	ck_assert_ptr_nonnull(x);
+	ck_assert_ptr_nonnull(strstr(x, "ROW(float8send(x.\"d\")::text, x.\"n\"::text, "
+								 "float4send(x.\"r\")::text)"));
+	free(x);
+}
+END_TEST
+
 START_TEST(digest_sql_of_a_table_without_columns)
 {
-	char	   *x = verify_digest_sql("\"s\".\"t\"", NULL, 0, NULL);
+	char	   *x = verify_digest_sql("\"s\".\"t\"", NULL, NULL, 0, NULL);
 
 	ck_assert_ptr_nonnull(x);
 	ck_assert_ptr_nonnull(strstr(x, "ROW()::text"));
@@ -192,6 +205,7 @@ verify_suite(void)
 
 	tcase_add_test(tc, digest_sql_sorts_columns_by_name);
 	tcase_add_test(tc, digest_sql_quotes_names_and_keeps_where);
+	tcase_add_test(tc, floats_are_digested_in_binary);
 	tcase_add_test(tc, digest_sql_of_a_table_without_columns);
 	tcase_add_test(tc, chunk_ranges_cover_the_key_space_once);
 	tcase_add_test(tc, compare_names_missing_extra_and_changed);
