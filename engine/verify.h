@@ -19,7 +19,8 @@
  * Data.  Each table (ordinary tables, partitions, materialized views; rows
  * of an inheritance parent read with ONLY) is digested with the same
  * statement on both sides (verify_digest_sql): for each row, md5 of the
- * record of its columns as text, the columns sorted by name so that the
+ * record of its columns as text (float8 and real in binary, whose form
+ * does not change between majors), the columns sorted by name so that the
  * physical column order does not matter; the 128 bits are added up as two
  * sums modulo 2^64, which depend neither on row order nor on how the rows
  * are cut into chunks, and count duplicate rows.  Tables larger than the
