@@ -83,5 +83,6 @@ int			cmd_sync(int argc, char **argv);
 int			cmd_status(int argc, char **argv);
 int			cmd_assess(int argc, char **argv);
 int			cmd_cutover(int argc, char **argv);
+int			cmd_verify(int argc, char **argv);
 
 #endif

@@ -18,7 +18,8 @@
  *     sync in the stream that everything before the position has arrived
  *     (docs/architecture.md, "Cutover barrier");
  *  3. the slot is peeked at: a change committed after the barrier fails the
- *     cutover (row counts miss UPDATEs); row counts are compared per table;
+ *     cutover (row counts miss UPDATEs); row counts are compared per table
+ *     (with --verify, every table's digest too: engine/verify.h);
  *     then (the point of no return) sequences are set from the source,
  *     deferred foreign keys and triggers are created;
  *  4. slot, publication and the target's pgstream schema are dropped.
@@ -56,6 +57,7 @@
 #include "engine/snapshot.h"
 #include "engine/state.h"
 #include "engine/stream.h"
+#include "engine/verify.h"
 
 typedef struct CutoverOptions
 {
@@ -64,6 +66,7 @@ typedef struct CutoverOptions
 	bool		freeze;
 	long		timeout_s;
 	bool		json;
+	bool		verify;			/* --verify: digests of every table too */
 } CutoverOptions;
 
 typedef struct CutoverReport
@@ -80,6 +83,7 @@ typedef struct CutoverReport
 	int			insert_only_checked;	/* tables compared in full */
 	double		write_gap_s;
 	bool		was_frozen;		/* read-only before this run: not ours to undo */
+	int			verified_tables;	/* --verify: tables found identical; -1 without */
 } CutoverReport;
 
 /* One run.  What it did is recorded here so that a failure can undo it. */
@@ -122,6 +126,9 @@ static const char cutover_help[] =
 	"  --timeout SECONDS   how long to wait for the barrier (default 300); on\n"
 	"                      timeout the migration keeps streaming\n"
 	"  --json              print the report as JSON on stdout\n"
+	"  --verify            also compare every table's contents (row count and\n"
+	"                      digest, as pgstream verify --data) before the point\n"
+	"                      of no return; a difference fails the cutover\n"
 	"  --state-schema NAME\n"
 	"                      the schema on the target that holds the migration's\n"
 	"                      state, as given to sync (default \"pgstream\")\n"
@@ -151,6 +158,7 @@ parse_options(int argc, char **argv, CutoverOptions *o)
 		{"freeze", no_argument, NULL, 'f'},
 		{"timeout", required_argument, NULL, 'T'},
 		{"json", no_argument, NULL, 'j'},
+		{"verify", no_argument, NULL, 'v'},
 		{"state-schema", required_argument, NULL, 'x'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
@@ -171,6 +179,8 @@ parse_options(int argc, char **argv, CutoverOptions *o)
 			o->freeze = true;
 		else if (c == 'j')
 			o->json = true;
+		else if (c == 'v')
+			o->verify = true;
 		else if (c == 'x')
 			state_schema = optarg;
 		else if (c == 'T')
@@ -1017,6 +1027,8 @@ print_report(const CutoverReport *r, bool json)
 			   r->sequences, r->final_steps, r->counts_match ? "equal" : "DIFFERENT", n);
 		for (int i = 0; i < n; i++)
 			printf("    %-50s %lld rows\n", PQgetvalue(r->counts, i, 0), r->rows[i]);
+		if (r->verified_tables >= 0)
+			printf("  table contents (--verify): identical for %d tables\n", r->verified_tables);
 		return;
 	}
 	json_init(&w);
@@ -1041,6 +1053,11 @@ print_report(const CutoverReport *r, bool json)
 	json_bool(&w, r->counts_match);
 	json_key(&w, "insert_only_tables_identical");
 	json_int(&w, r->insert_only_checked);
+	json_key(&w, "contents_identical");
+	if (r->verified_tables >= 0)
+		json_int(&w, r->verified_tables);
+	else
+		json_null(&w);
 	json_end_object(&w);
 	json_key(&w, "tables");
 	json_begin_array(&w);
@@ -1095,6 +1112,8 @@ cutover_execute(Cutover *c, double t0, SyncError *err)
 	if (!not_stopped(err) || !check_no_writes_after_barrier(c, err) ||
 		!check_untracked_tables(c->src, c->tgt, err) || !compare_counts(c->src, c->tgt, c->r, err) ||
 		!compare_insert_only(c->src, c->tgt, &c->r->insert_only_checked, err) ||
+		(c->o->verify && !verify_cutover_data(c->o->source, c->o->target,
+											  &c->r->verified_tables, err)) ||
 		!not_stopped(err))
 		return false;
 	c->final = past_no_return = true;
@@ -1157,6 +1176,7 @@ cmd_cutover(int argc, char **argv)
 	/* a signal must never leave the source frozen: undo, then exit */
 	cli_install_undo_handler("cutover");
 	memset(&r, 0, sizeof(r));
+	r.verified_tables = -1;
 	memset(&c, 0, sizeof(c));
 	c.o = &o;
 	c.r = &r;

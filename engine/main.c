@@ -21,6 +21,7 @@ static const Subcommand subcommands[] = {
 	{"assess", cmd_assess, "check source and target before a migration, with fixes"},
 	{"sync", cmd_sync, "migrate a database: full load, then live sync until cutover"},
 	{"cutover", cmd_cutover, "finish a live migration: barrier, sequences, FKs, checks"},
+	{"verify", cmd_verify, "compare source and target: every object and every row"},
 	{"status", cmd_status, "show the phase and progress recorded on the target"},
 	{"peek", cmd_peek, "print the decoded change stream of a slot, without consuming it"},
 };

@@ -29,6 +29,7 @@ progress_init(Progress *p, const char *label, bool quiet)
 {
 	memset(p, 0, sizeof(*p));
 	p->label = label;
+	p->done_verb = "copied";
 	p->quiet = quiet;
 	p->tty = isatty(STDERR_FILENO);
 	p->start_us = p->last_draw_us = now_us();
@@ -161,8 +162,8 @@ overall_line(const Progress *p, char *line, size_t size)
 	}
 	pct = total > 0 ? 100.0 * weighted / total : 100.0;
 	rate = elapsed > 0 ? (double) (copied - p->bytes_at_start) * 1e6 / (double) elapsed : 0;
-	snprintf(line, size, "%s %5.1f%%  %s copied  %s/s  ETA %s  tables %lld/%d", p->label, pct,
-			 progress_format_bytes(copied, a, sizeof(a)),
+	snprintf(line, size, "%s %5.1f%%  %s %s  %s/s  ETA %s  tables %lld/%d", p->label, pct,
+			 progress_format_bytes(copied, a, sizeof(a)), p->done_verb,
 			 progress_format_bytes((int64_t) rate, r, sizeof(r)),
 			 progress_format_duration(pct >= 100.0 ? 0 : pct > 0.5 ?
 									  (int64_t) ((double) elapsed / 1e6 * (100.0 - pct) / pct) : -1,

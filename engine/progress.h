@@ -28,6 +28,7 @@ typedef struct ProgressTable
 typedef struct Progress
 {
 	const char *label;
+	const char *done_verb;		/* "copied" unless the caller says "read" etc. */
 	bool		quiet;
 	bool		tty;
 	ProgressTable *tables;		/* owned */

@@ -33,6 +33,7 @@ static Suite *(*const suites[])(void) = {
     majors_suite,
     versions_suite,
     oldsource_suite,
+    verify_integration_suite,
 };
 
 int

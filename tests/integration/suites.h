@@ -29,5 +29,6 @@ Suite *values_suite(void);
 Suite *majors_suite(void);
 Suite *versions_suite(void);
 Suite *oldsource_suite(void);
+Suite *verify_integration_suite(void); /* test_verify.c; verify_suite is the unit one */
 
 #endif /* PGSTREAM_TESTS_INTEGRATION_SUITES_H */

@@ -26,5 +26,6 @@ Suite *failpoint_suite(void); /* engine/failpoint.c */
 Suite *names_suite(void); /* protocol/names.c */
 Suite *writer_sql_suite(void); /* apply/sqlbuild.c */
 Suite *roles_suite(void); /* engine/roles.c */
+Suite *verify_suite(void); /* engine/verify.c */
 
 #endif
