@@ -1026,7 +1026,7 @@ print_report(const CutoverReport *r, bool json)
 	json_key(&w, "barrier_lsn");
 	json_string(&w, r->barrier_lsn);
 	json_key(&w, "write_gap_seconds");
-	json_double(&w, r->write_gap_s);
+	json_double(&w, json_round(r->write_gap_s, 3));
 	json_key(&w, "froze_source");
 	json_bool(&w, r->froze);
 	json_key(&w, "checks");
