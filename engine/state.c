@@ -169,8 +169,8 @@ state_load(PGconn *target, MigrationState *st, SyncError *err)
 		PQclear(res);
 		return sync_error_set(err, SYNC_ERR_PRECONDITION,
 							  "schema %s on target has no migration row; "
-							  "drop it (DROP SCHEMA %s CASCADE) to start over",
-							  state_schema_quoted(), state_schema_quoted());
+							  "remove it with pgstream abort (or DROP SCHEMA %s CASCADE) "
+							  "to start over", state_schema_quoted(), state_schema_quoted());
 	}
 	memset(st, 0, sizeof(*st));
 	snprintf(st->source_system_id, sizeof(st->source_system_id), "%s", PQgetvalue(res, 0, 0));
