@@ -38,7 +38,7 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubu
 
 PROTOCOL_SRC := $(wildcard protocol/*.c)
 APPLY_SRC    := $(wildcard apply/*.c)
-ENGINE_SRC   := $(filter-out engine/main.c,$(wildcard engine/*.c))
+ENGINE_SRC   := $(filter-out engine/main.c,$(wildcard engine/*.c)) $(wildcard engine/cmd/*.c)
 UNIT_SRC     := $(wildcard tests/unit/*.c) tests/support/wire_build.c tests/support/failpoint_ctl.c tests/support/proc.c
 INTEG_SRC    := $(wildcard tests/integration/*.c) $(filter-out tests/support/wire_build.c,$(wildcard tests/support/*.c))
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(filter-out tests/fuzz/replay_main.c,$(wildcard tests/fuzz/fuzz_*.c)))

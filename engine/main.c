@@ -22,6 +22,7 @@ static const Subcommand subcommands[] = {
 	{"sync", cmd_sync, "migrate a database: full load, then live sync until cutover"},
 	{"cutover", cmd_cutover, "finish a live migration: barrier, sequences, FKs, checks"},
 	{"status", cmd_status, "show the phase and progress recorded on the target"},
+	{"abort", cmd_abort, "abandon a migration: remove its slot, publications and state"},
 	{"peek", cmd_peek, "print the decoded change stream of a slot, without consuming it"},
 };
 

@@ -615,14 +615,26 @@ note_skipped_steps(SyncRun *run)
 	PQclear(res);
 }
 
-/* --no-key-tables=full: give each such table REPLICA IDENTITY FULL. */
+/*
+ * --no-key-tables=full: give each such table REPLICA IDENTITY FULL, its
+ * identity before noted on the target first so that pgstream abort can
+ * put it back.
+ */
 static bool
 set_identity_full(SyncRun *run, const NoKeyTables *t, SyncError *err)
 {
 	for (int i = 0; i < t->count; i++)
 	{
 		char		sql[400];
+		char		original[8];
+		const char *params[1] = {t->items[i].qualified};
 
+		if (!pgconn_query_value(run->src, "SELECT relreplident FROM pg_catalog.pg_class"
+								" WHERE oid = $1::regclass", 1, params, original,
+								sizeof(original), false, err) ||
+			!state_note_source_change(run->tgt, STATE_CHANGE_IDENTITY, t->items[i].nspname,
+									  t->items[i].relname, original, err))
+			return false;
 		snprintf(sql, sizeof(sql), "ALTER TABLE %s REPLICA IDENTITY FULL", t->items[i].qualified);
 		if (!pgconn_exec(run->src, sql, err))
 			return sync_error_context(err, "could not set REPLICA IDENTITY FULL on %s",
