@@ -317,9 +317,25 @@ report_source_left(Abort *a)
 }
 
 /*
- * --drop-target-objects: the tables the state lists, with what depends on
- * them.  Tables restored before the copy was planned are not listed yet:
- * say how many user tables remain.
+ * The tables this migration made on the target: those it copies into
+ * ({state}.tables, once the copy is planned) and those the schema restore
+ * made (its TABLE steps done, named "schema.tag" by pg_dump), which are
+ * there before the copy is planned.  One list, for one DROP TABLE.
+ */
+#define MIGRATED_TABLES_SQL \
+	"SELECT string_agg(format('%I.%I', n.nspname, c.relname), ', '), count(*)" \
+	" FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace" \
+	" WHERE c.relkind IN ('r', 'p', 'f', 'm') AND n.nspname <> {state_literal}" \
+	" AND (EXISTS (SELECT 1 FROM {state}.tables t" \
+	"  WHERE t.nspname = n.nspname AND t.relname = c.relname)" \
+	" OR EXISTS (SELECT 1 FROM {state}.schema_steps s" \
+	"  WHERE s.kind IN ('TABLE', 'MATERIALIZED VIEW', 'FOREIGN TABLE') AND s.done" \
+	"  AND s.name = n.nspname || '.' || c.relname))"
+
+/*
+ * --drop-target-objects: the tables this migration made, with what depends
+ * on them (views, foreign keys).  Other objects of the schema dump (types,
+ * functions, schemas) stay: say how many user tables remain.
  */
 static bool
 drop_target_tables(Abort *a, SyncError *err)
@@ -333,10 +349,7 @@ drop_target_tables(Abort *a, SyncError *err)
 		return true;
 	if (a->has_state)
 	{
-		res = pgconn_query(a->tgt, state_sql("SELECT string_agg(format('%I.%I', t.nspname, t.relname), ', '),"
-											 " count(*) FROM {state}.tables t"
-											 " WHERE to_regclass(format('%I.%I', t.nspname, t.relname)) IS NOT NULL"),
-						   0, NULL, err);
+		res = pgconn_query(a->tgt, state_sql(MIGRATED_TABLES_SQL), 0, NULL, err);
 		if (res == NULL)
 			return false;
 		if (!PQgetisnull(res, 0, 0))
@@ -347,7 +360,7 @@ drop_target_tables(Abort *a, SyncError *err)
 			if (sql == NULL)
 				return PQclear(res), sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
 			snprintf(sql, len, "DROP TABLE %s CASCADE", PQgetvalue(res, 0, 0));
-			snprintf(msg, sizeof(msg), "target: dropped the %s table(s) the migration copied",
+			snprintf(msg, sizeof(msg), "target: dropped the %s table(s) the migration made",
 					 PQgetvalue(res, 0, 1));
 			if (!pgconn_exec(a->tgt, sql, err))
 				return free(sql), PQclear(res),
