@@ -52,6 +52,7 @@ lock_out_runs(Abort *a, SyncError *err)
 	if (!pgconn_query_value(a->tgt, "SELECT pg_catalog.pg_try_advisory_lock("
 							STATE_SYNC_LOCK_KEYS ")", 0, NULL, got, sizeof(got), false, err))
 		return sync_error_context(err, "could not take the migration's lock on the target");
+	a->r->refused = got[0] != 't';
 	if (got[0] != 't')
 		return sync_error_set(err, SYNC_ERR_PRECONDITION,
 							  "a pgstream sync is running for this target database; stop it "
@@ -60,6 +61,7 @@ lock_out_runs(Abort *a, SyncError *err)
 	if (!pgconn_query_value(a->tgt, "SELECT pg_catalog.pg_try_advisory_lock("
 							STATE_CUTOVER_LOCK_KEYS ")", 0, NULL, got, sizeof(got), false, err))
 		return sync_error_context(err, "could not take the cutover lock on the target");
+	a->r->refused = got[0] != 't';
 	if (got[0] != 't')
 		return sync_error_set(err, SYNC_ERR_PRECONDITION,
 							  "a pgstream cutover is running for this target database; let it "
@@ -105,7 +107,8 @@ check_same_source(Abort *a, SyncError *err)
 	if (!pgconn_query_value(a->src, "SELECT pg_catalog.current_database()", 0, NULL, db,
 							sizeof(db), false, err))
 		return false;
-	if (strcmp(db, a->st.source_dbname) != 0)
+	a->r->refused = strcmp(db, a->st.source_dbname) != 0;
+	if (a->r->refused)
 		return sync_error_set(err, SYNC_ERR_PRECONDITION,
 							  "the target holds the migration of source database \"%s\", but "
 							  "--source is database \"%s\"; give the --source of that "

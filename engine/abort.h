@@ -31,6 +31,8 @@ typedef struct AbortOptions
 typedef struct AbortReport
 {
 	int			removed;		/* things removed or put back (each logged) */
+	bool		refused;		/* nothing was changed: a run is going on, or
+								 * --source is not the migration's */
 	bool		source_unreachable; /* the source was left as it was */
 	int			source_left;	/* known leftovers on the unreachable source */
 } AbortReport;

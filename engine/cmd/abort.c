@@ -127,7 +127,7 @@ cmd_abort(int argc, char **argv)
 	if (!abort_run(&o, &r, &err))
 	{
 		log_sync_error(&err);
-		return err.code == SYNC_ERR_PRECONDITION ? EXIT_BLOCKED : cli_exit_code(&err);
+		return r.refused ? EXIT_BLOCKED : cli_exit_code(&err);
 	}
 	if (r.removed == 0)
 		log_info("nothing was left to remove: no slot, publication or state of this "

@@ -17,8 +17,9 @@
  *   abort_after_a_kill_while_streaming        kill -9 of a streaming sync
  *   abort_after_a_cutover_killed_when_frozen  cutover --freeze killed at
  *       cutover.after_freeze; abort is refused while sync still runs
- *   abort_with_the_source_unreachable         the target is cleaned, the
- *       slot left on the source is named, exit 4
+ *   abort_with_the_source_unreachable         the wrong --source is refused
+ *       (exit 2); an unreachable one: the target is cleaned, the slot
+ *       left on the source is named, exit 4
  *   a_migration_started_with_the_old_default_names_resumes  its state
  *       says "pgstream": a run without --slot resumes with that
  *   two_databases_of_one_server_migrate_side_by_side  two live syncs at
@@ -381,6 +382,14 @@ START_TEST(abort_with_the_source_unreachable)
 
 	mig_init(&m, "ab_nosrc");
 	ck_assert_int_eq(run_sync(&m, false, env), 128 + SIGKILL);
+	assert_leftovers(&m, false);
+	/* another database of the source than the migration's: refused */
+	itest_conninfo(bad, &source, "postgres");
+	ck_assert_int_eq(run_abort_on(bad, m.tgt, true, &err), 2);
+	ck_assert_msg(strstr(err, "the target holds the migration of source database "
+	                          "\"ab_nosrc\", but --source is database \"postgres\"") != NULL,
+	              "%s", err);
+	free(err);
 	assert_leftovers(&m, false);
 	/* the same server, a database that is not there: cannot connect */
 	itest_conninfo(bad, &source, "ab_nosrc_gone");
