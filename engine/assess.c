@@ -508,7 +508,9 @@ check_publication_taken(AssessContext *cx, const char *name)
 					   " WHERE pubname = $1", 1, params);
 	if (res != NULL && PQntuples(res) > 0)
 	{
-		snprintf(fix, sizeof(fix), "choose another name with --publication, or "
+		snprintf(fix, sizeof(fix), "if an earlier migration left it, remove what that "
+				 "migration left with pgstream abort (same --source, --target and names); "
+				 "otherwise choose another name with --publication, or "
 				 "DROP PUBLICATION %s;", PQgetvalue(res, 0, 0));
 		findings_add(cx->out, FINDING_BLOCKING, "publication_name", name, fix,
 					 "a publication named \"%s\" already exists on the source", name);
@@ -571,7 +573,9 @@ check_name_taken(AssessContext *cx)
 								   "SELECT '' FROM pg_catalog.pg_replication_slots"
 								   " WHERE slot_name = $1", 1, params);
 
-	snprintf(fix, sizeof(fix), "choose another name with --slot, or drop the old "
+	snprintf(fix, sizeof(fix), "if an earlier migration left it, remove what that "
+			 "migration left with pgstream abort (same --source, --target and names); "
+			 "otherwise choose another name with --slot, or drop the old "
 			 "slot: SELECT pg_drop_replication_slot('%s');", o->slot_name);
 	if (res != NULL && PQntuples(res) > 0 && !o->resuming)
 		findings_add(cx->out, FINDING_BLOCKING, "slot_name", o->slot_name, fix,
@@ -580,8 +584,9 @@ check_name_taken(AssessContext *cx)
 	else if (res != NULL && PQntuples(res) > 0 &&
 			 strcmp(PQgetvalue(res, 0, 0), "lost") == 0)
 	{
-		snprintf(fix, sizeof(fix), "start the migration again: drop schema %s on the "
-				 "target and the slot on the source, then run sync", state_schema_quoted());
+		snprintf(fix, sizeof(fix), "start the migration again: pgstream abort "
+				 "--drop-target-objects (it drops the slot and state schema %s), then "
+				 "run sync", state_schema_quoted());
 		findings_add(cx->out, FINDING_BLOCKING, "slot_lost", o->slot_name, fix,
 					 "replication slot \"%s\" was invalidated (max_slot_wal_keep_size): "
 					 "changes since it stopped are lost", o->slot_name);

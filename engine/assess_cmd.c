@@ -12,6 +12,7 @@
 #include "engine/cli.h"
 #include "engine/failpoint.h"
 #include "engine/log.h"
+#include "engine/state.h"
 #include "protocol/names.h"
 
 static const char assess_help[] =
@@ -26,8 +27,10 @@ static const char assess_help[] =
 	"Options:\n"
 	"  --source CONNINFO    source database (libpq string or URI)\n"
 	"  --target CONNINFO    target database\n"
-	"  --slot NAME          slot name sync will use (default \"pgstream\")\n"
-	"  --publication NAME   publication name sync will use (default \"pgstream\")\n"
+	"  --slot NAME          slot name sync will use (default: sync's, one per\n"
+	"                       source database, or the one an interrupted sync\n"
+	"                       recorded on the target)\n"
+	"  --publication NAME   publication name sync will use (default: likewise)\n"
 	"  --pg-bin DIR         check the pg_dump in DIR, as sync --pg-bin would use\n"
 	"  --state-schema NAME  state schema name sync will use (default \"pgstream\"):\n"
 	"                       the source must not have a schema of that name\n"
@@ -77,7 +80,10 @@ cmd_assess(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0}
 	};
-	AssessOptions ao = {"pgstream", "pgstream", false};
+	AssessOptions ao = {NULL, NULL, false};
+	bool		no_follow = false;
+	char		default_name[NAMES_DEFAULT_SIZE];
+	MigrationState st;
 	const char *state_schema = STATE_SCHEMA_DEFAULT;
 	const char *pg_bin = NULL;
 	const char *source = NULL,
@@ -119,7 +125,7 @@ cmd_assess(int argc, char **argv)
 				pg_bin = optarg;
 				break;
 			case 'n':
-				ao.publication_name = NULL;
+				no_follow = true;
 				break;
 			case 'k':
 				if (!no_key_mode_parse(optarg, &no_key))
@@ -162,6 +168,23 @@ cmd_assess(int argc, char **argv)
 	tgt = src ? pgconn_connect(target, &co, "target", &err) : NULL;
 	if (tgt != NULL)
 		ao.resuming = target_has_state(tgt);
+	/* the names sync would use: recorded by an interrupted run, else the default */
+	if (tgt != NULL && ao.resuming && state_load(tgt, &st, &(SyncError) {0}))
+	{
+		ao.slot_name = ao.slot_name ? ao.slot_name : st.slot_name;
+		ao.publication_name = ao.publication_name ? ao.publication_name : st.publication_name;
+	}
+	if (tgt != NULL && (ao.slot_name == NULL || ao.publication_name == NULL) &&
+		!cli_default_name(src, default_name, sizeof(default_name), &err))
+	{
+		log_sync_error(&err);
+		pgconn_close(src);
+		pgconn_close(tgt);
+		return cli_exit_code(&err);
+	}
+	ao.slot_name = ao.slot_name ? ao.slot_name : default_name;
+	ao.publication_name = no_follow ? NULL :
+		ao.publication_name ? ao.publication_name : default_name;
 	/* assess.after_connect: both connected, nothing checked yet */
 	FAILPOINT("assess.after_connect");
 	if (tgt == NULL || !assess_run_mode(src, tgt, &ao, no_key, &f, &err))

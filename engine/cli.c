@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <stdlib.h>
 
+#include "apply/pgconn.h"
 #include "apply/statesql.h"
 #include "protocol/names.h"
 
@@ -194,4 +195,16 @@ cli_install_undo_handler(const char *command)
 	}
 	for (int i = 0; i < 3; i++)
 		sigaction(sigs[i], &sa, NULL);
+}
+
+bool
+cli_default_name(PGconn *source, char *out, size_t outsize, SyncError *err)
+{
+	char		db[256];
+
+	if (!pgconn_query_value(source, "SELECT pg_catalog.current_database()", 0, NULL, db,
+							sizeof(db), false, err))
+		return sync_error_context(err, "could not read the source database's name");
+	names_default(db, out, outsize);
+	return true;
 }

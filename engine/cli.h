@@ -14,6 +14,9 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
+
+#include <libpq-fe.h>
 
 #include "protocol/error.h"
 
@@ -77,6 +80,13 @@ const char *cli_signal_name(int sig);
  */
 bool		cli_use_state_schema(const char *command, const char *name);
 
+/*
+ * The default slot and publication name for the source database that
+ * source is connected to (protocol/names.h, names_default): out holds
+ * NAMES_DEFAULT_SIZE bytes.
+ */
+bool		cli_default_name(PGconn *source, char *out, size_t outsize, SyncError *err);
+
 /* Subcommands: argv[0] is the subcommand name. */
 int			cmd_peek(int argc, char **argv);
 int			cmd_sync(int argc, char **argv);
@@ -84,5 +94,6 @@ int			cmd_status(int argc, char **argv);
 int			cmd_assess(int argc, char **argv);
 int			cmd_cutover(int argc, char **argv);
 int			cmd_verify(int argc, char **argv);
+int			cmd_abort(int argc, char **argv);
 
 #endif

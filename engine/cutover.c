@@ -478,6 +478,9 @@ freeze_source(Cutover *c, SyncError *err)
 	}
 	else
 	{
+		/* noted first: pgstream abort undoes a freeze a killed cutover left */
+		if (!state_note_source_change(c->tgt, STATE_CHANGE_FREEZE, "", r->dbname, "", err))
+			return false;
 		q = pgconn_quote_ident(c->src, r->dbname);
 		if (q == NULL)
 			return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
@@ -506,7 +509,10 @@ unfreeze_source(Cutover *c)
 	snprintf(sql, sizeof(sql), "ALTER DATABASE %s RESET default_transaction_read_only", q);
 	free(q);
 	if (pgconn_exec(c->src, sql, &e))
+	{
 		log_info("the source database \"%s\" is writable again", c->r->dbname);
+		(void) state_forget_source_change(c->tgt, STATE_CHANGE_FREEZE, "", c->r->dbname, &e);
+	}
 	else
 		log_error("could not make the source database \"%s\" writable again (%s); run: "
 				  "ALTER DATABASE \"%s\" RESET default_transaction_read_only",
@@ -1038,7 +1044,7 @@ print_report(const CutoverReport *r, bool json)
 	json_key(&w, "barrier_lsn");
 	json_string(&w, r->barrier_lsn);
 	json_key(&w, "write_gap_seconds");
-	json_double(&w, r->write_gap_s);
+	json_double(&w, json_round(r->write_gap_s, 3));
 	json_key(&w, "froze_source");
 	json_bool(&w, r->froze);
 	json_key(&w, "checks");

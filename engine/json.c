@@ -225,7 +225,16 @@ json_double(JsonWriter *w, double v)
 		json_null(w);
 		return;
 	}
-	n = snprintf(buf, sizeof(buf), "%.17g", v);
+	/*
+	 * %.17g always reads back the same but prints 1.374 as
+	 * 1.3740000000000001: take the fewest digits that still do.
+	 */
+	for (int digits = 15; digits <= 17; digits++)
+	{
+		n = snprintf(buf, sizeof(buf), "%.*g", digits, v);
+		if (strtod(buf, NULL) == v)
+			break;
+	}
 	begin_value(w);
 	put(w, buf, (size_t) n);
 }
@@ -290,4 +299,16 @@ json_utf8_valid(const uint8_t *p, size_t len)
 		i += n;
 	}
 	return true;
+}
+
+double
+json_round(double v, int decimals)
+{
+	double		scale = pow(10.0, decimals);
+	double		r;
+
+	if (!isfinite(v))
+		return v;
+	r = round(v * scale) / scale;
+	return r == 0.0 ? 0.0 : r;	/* no "-0" */
 }

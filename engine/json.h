@@ -41,7 +41,14 @@ void		json_stringn(JsonWriter *w, const char *s, size_t len);
 void		json_hex(JsonWriter *w, const uint8_t *p, size_t len);	/* as a string */
 void		json_int(JsonWriter *w, int64_t v);
 void		json_uint(JsonWriter *w, uint64_t v);
-void		json_double(JsonWriter *w, double v);	/* null if not finite */
+/* The shortest form that reads back as the same double; null if not finite */
+void		json_double(JsonWriter *w, double v);
+
+/*
+ * v rounded to decimals places (0: a whole number), for values whose last
+ * digits are noise: seconds to the millisecond (3), rates to whole units.
+ */
+double		json_round(double v, int decimals);
 void		json_bool(JsonWriter *w, bool v);
 void		json_null(JsonWriter *w);
 

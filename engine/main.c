@@ -23,6 +23,7 @@ static const Subcommand subcommands[] = {
 	{"cutover", cmd_cutover, "finish a live migration: barrier, sequences, FKs, checks"},
 	{"verify", cmd_verify, "compare source and target: every object and every row"},
 	{"status", cmd_status, "show the phase and progress recorded on the target"},
+	{"abort", cmd_abort, "abandon a migration: remove its slot, publications and state"},
 	{"peek", cmd_peek, "print the decoded change stream of a slot, without consuming it"},
 };
 

@@ -34,6 +34,20 @@ phase_from_name(const char *name)
 	return PHASE_FAILED;
 }
 
+/*
+ * What pgstream changed on the source besides its slot and publications,
+ * so that pgstream abort can put it back (engine/abort.c): each table's
+ * replica identity before --no-key-tables=full ('d' or 'n'), and the
+ * cutover's freeze of the database.  Recorded before the change is made.
+ */
+#define SOURCE_CHANGES_SQL \
+	"CREATE TABLE IF NOT EXISTS {state}.source_changes (" \
+	" kind text NOT NULL," \
+	" nspname text NOT NULL," \
+	" relname text NOT NULL," \
+	" original text NOT NULL," \
+	" PRIMARY KEY (kind, nspname, relname))"
+
 static const char create_sql[] =
 	"CREATE SCHEMA {state};"
 	"COMMENT ON SCHEMA {state} IS 'pgstream migration state; dropped when the migration completes';"
@@ -85,7 +99,8 @@ static const char create_sql[] =
 	"CREATE TABLE {state}.insert_only_tables ("
 	" nspname text NOT NULL,"
 	" relname text NOT NULL,"
-	" PRIMARY KEY (nspname, relname));";
+	" PRIMARY KEY (nspname, relname));"
+	SOURCE_CHANGES_SQL;
 
 bool
 state_exists(PGconn *target, bool *exists, SyncError *err)
@@ -147,6 +162,40 @@ state_upgrade(PGconn *target, SyncError *err)
 									   " ADD COLUMN IF NOT EXISTS cutover_pid int"), err))
 		return sync_error_context(err, "could not bring the pgstream state on the target "
 								  "up to this version");
+	if (!pgconn_exec(target, state_sql(SOURCE_CHANGES_SQL), err))
+		return sync_error_context(err, "could not bring the pgstream state on the target "
+								  "up to this version");
+	return true;
+}
+
+bool
+state_note_source_change(PGconn *target, const char *kind, const char *nspname,
+						 const char *relname, const char *original, SyncError *err)
+{
+	const char *params[4] = {kind, nspname, relname, original};
+	PGresult   *res = pgconn_query(target,
+								   state_sql("INSERT INTO {state}.source_changes VALUES ($1, $2, $3, $4)"
+											 " ON CONFLICT DO NOTHING"), 4, params, err);
+
+	if (res == NULL)
+		return sync_error_context(err, "could not record a change to the source on the target");
+	PQclear(res);
+	return true;
+}
+
+bool
+state_forget_source_change(PGconn *target, const char *kind, const char *nspname,
+						   const char *relname, SyncError *err)
+{
+	const char *params[3] = {kind, nspname, relname};
+	PGresult   *res = pgconn_query(target,
+								   state_sql("DELETE FROM {state}.source_changes"
+											 " WHERE kind = $1 AND nspname = $2 AND relname = $3"),
+								   3, params, err);
+
+	if (res == NULL)
+		return sync_error_context(err, "could not record a change to the source on the target");
+	PQclear(res);
 	return true;
 }
 
@@ -169,8 +218,8 @@ state_load(PGconn *target, MigrationState *st, SyncError *err)
 		PQclear(res);
 		return sync_error_set(err, SYNC_ERR_PRECONDITION,
 							  "schema %s on target has no migration row; "
-							  "drop it (DROP SCHEMA %s CASCADE) to start over",
-							  state_schema_quoted(), state_schema_quoted());
+							  "remove it with pgstream abort (or DROP SCHEMA %s CASCADE) "
+							  "to start over", state_schema_quoted(), state_schema_quoted());
 	}
 	memset(st, 0, sizeof(*st));
 	snprintf(st->source_system_id, sizeof(st->source_system_id), "%s", PQgetvalue(res, 0, 0));

@@ -157,6 +157,23 @@ bool		state_cutover_lock(PGconn *target, bool *got, SyncError *err);
 /* Does some session hold the cutover lock?  False on error too. */
 bool		state_cutover_running(PGconn *target);
 
+/*
+ * {state}.source_changes: what pgstream changed on the source besides its
+ * slot and publications, recorded before the change so that pgstream abort
+ * can undo it (engine/abort.c).  Kinds: STATE_CHANGE_IDENTITY (nspname,
+ * relname, original relreplident, set by sync --no-key-tables=full) and
+ * STATE_CHANGE_FREEZE ("", database name, "", by cutover --freeze).  A
+ * second note of the same object keeps the first original.
+ */
+#define STATE_CHANGE_IDENTITY "replica_identity"
+#define STATE_CHANGE_FREEZE "freeze"
+bool		state_note_source_change(PGconn *target, const char *kind, const char *nspname,
+									 const char *relname, const char *original,
+									 SyncError *err);
+bool		state_forget_source_change(PGconn *target, const char *kind,
+									   const char *nspname, const char *relname,
+									   SyncError *err);
+
 /* Drop the state schema and everything in it. */
 bool		state_drop(PGconn *target, SyncError *err);
 

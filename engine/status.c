@@ -119,8 +119,9 @@ print_json(const StatusReport *r)
 					json_null(&w);
 				else if (c < 3)
 					json_string(&w, v);
-				else
-					json_double(&w, result_double(r->lag, 0, c));
+				else	/* bytes and rates whole, seconds to the millisecond */
+					json_double(&w, json_round(result_double(r->lag, 0, c),
+											   c == 4 || c == 6 ? 3 : 0));
 			}
 			json_key(&w, "seconds_since_update");
 			json_int(&w, result_int(r->lag, 0, 8));

@@ -45,8 +45,6 @@
 #include "engine/stream.h"
 #include "protocol/names.h"
 
-#define DEFAULT_SLOT "pgstream"
-#define DEFAULT_PUBLICATION "pgstream"
 #define DEFAULT_SPLIT_MB 64
 #define DEFAULT_INDEX_MEM_MB 256
 
@@ -66,8 +64,10 @@ typedef struct SyncOptions
 {
 	const char *source;
 	const char *target;
-	const char *slot;
-	const char *publication;
+	const char *slot;			/* --slot, else the state's or the default */
+	const char *publication;	/* --publication, likewise */
+	bool		slot_given;
+	bool		publication_given;
 	long		jobs;
 	long		split_mb;
 	long		index_mem_mb;
@@ -91,6 +91,9 @@ typedef struct SyncRun
 	char		snapshot[SNAPSHOT_NAME_MAX];
 	Lsn			consistent_lsn;
 	struct timespec started;
+	char		default_name[NAMES_DEFAULT_SIZE];	/* names_default() */
+	char		recorded_slot[sizeof(((MigrationState *) 0)->slot_name)];
+	char		recorded_publication[sizeof(((MigrationState *) 0)->publication_name)];
 } SyncRun;
 
 static const char sync_help[] =
@@ -127,8 +130,10 @@ static const char sync_help[] =
 	"  --index-memory MB      maintenance_work_mem of each index-building\n"
 	"                         session on the target, raised only, never lowered\n"
 	"                         (default 256; 0 keeps the server's setting)\n"
-	"  --slot NAME            replication slot name (default \"pgstream\")\n"
-	"  --publication NAME     publication name (default \"pgstream\")\n"
+	"  --slot NAME            replication slot name (default: one per source\n"
+	"                         database, pgstream_<dbname>_<hash>; a resumed run\n"
+	"                         uses the one recorded on the target)\n"
+	"  --publication NAME     publication name (default: as the slot)\n"
 	"  --state-schema NAME    schema on the target that holds the migration's\n"
 	"                         state, dropped at the end (default \"pgstream\");\n"
 	"                         give cutover and status the same name\n"
@@ -185,8 +190,6 @@ parse_sync_options(int argc, char **argv, SyncOptions *o)
 	const char *pg_bin = NULL;
 
 	memset(o, 0, sizeof(*o));
-	o->slot = DEFAULT_SLOT;
-	o->publication = DEFAULT_PUBLICATION;
 	o->jobs = sysconf(_SC_NPROCESSORS_ONLN) > 0 ? sysconf(_SC_NPROCESSORS_ONLN) : 2;
 	o->split_mb = DEFAULT_SPLIT_MB;
 	o->index_mem_mb = DEFAULT_INDEX_MEM_MB;
@@ -204,9 +207,11 @@ parse_sync_options(int argc, char **argv, SyncOptions *o)
 				break;
 			case 'S':
 				o->slot = optarg;
+				o->slot_given = true;
 				break;
 			case 'p':
 				o->publication = optarg;
+				o->publication_given = true;
 				break;
 			case 'j':
 				if (!cli_parse_int(optarg, 1, 256, &o->jobs))
@@ -536,15 +541,27 @@ prepare_resume(SyncRun *run, SyncError *err)
 	if (!sync_connect_replication(run, err) || !state_upgrade(run->tgt, err) ||
 		!state_load(run->tgt, &run->st, err))
 		return false;
+	/*
+	 * The names the migration was started with, recorded on the target: the
+	 * default has changed since ("pgstream" before it was one per database)
+	 * and must not orphan a migration started by an older pgstream.
+	 */
+	snprintf(run->recorded_slot, sizeof(run->recorded_slot), "%s", run->st.slot_name);
+	snprintf(run->recorded_publication, sizeof(run->recorded_publication), "%s",
+			 run->st.publication_name);
+	if (!run->opt.slot_given)
+		run->opt.slot = run->recorded_slot;
+	if (!run->opt.publication_given)
+		run->opt.publication = run->recorded_publication;
 	if (strcmp(run->st.source_system_id, run->rc.systemid) != 0 ||
 		strcmp(run->st.source_dbname, run->rc.dbname) != 0 ||
 		strcmp(run->st.slot_name, run->opt.slot) != 0)
 		return sync_error_set(err, SYNC_ERR_PRECONDITION,
 							  "target holds the state of another migration (source system %s, "
 							  "database \"%s\", slot \"%s\"); use an empty target database, or "
-							  "drop schema %s on the target to discard that migration",
-							  run->st.source_system_id, run->st.source_dbname, run->st.slot_name,
-							  state_schema_quoted());
+							  "discard that migration with pgstream abort (same --source as it "
+							  "had, this --target)",
+							  run->st.source_system_id, run->st.source_dbname, run->st.slot_name);
 	if (run->st.follow != !run->opt.no_follow)
 		return sync_error_set(err, SYNC_ERR_USAGE,
 							  "the interrupted run was started %s --no-follow; "
@@ -599,14 +616,26 @@ note_skipped_steps(SyncRun *run)
 	PQclear(res);
 }
 
-/* --no-key-tables=full: give each such table REPLICA IDENTITY FULL. */
+/*
+ * --no-key-tables=full: give each such table REPLICA IDENTITY FULL, its
+ * identity before noted on the target first so that pgstream abort can
+ * put it back.
+ */
 static bool
 set_identity_full(SyncRun *run, const NoKeyTables *t, SyncError *err)
 {
 	for (int i = 0; i < t->count; i++)
 	{
 		char		sql[400];
+		char		original[8];
+		const char *params[1] = {t->items[i].qualified};
 
+		if (!pgconn_query_value(run->src, "SELECT relreplident FROM pg_catalog.pg_class"
+								" WHERE oid = $1::regclass", 1, params, original,
+								sizeof(original), false, err) ||
+			!state_note_source_change(run->tgt, STATE_CHANGE_IDENTITY, t->items[i].nspname,
+									  t->items[i].relname, original, err))
+			return false;
 		snprintf(sql, sizeof(sql), "ALTER TABLE %s REPLICA IDENTITY FULL", t->items[i].qualified);
 		if (!pgconn_exec(run->src, sql, err))
 			return sync_error_context(err, "could not set REPLICA IDENTITY FULL on %s",
@@ -929,10 +958,9 @@ check_slot(SyncRun *run, SyncError *err)
 		sync_error_set(err, SYNC_ERR_PRECONDITION,
 					   "replication slot \"%s\" %s on the source, so the changes since the "
 					   "last applied position can no longer be read; the migration cannot "
-					   "continue: drop schema %s on the target, empty the target "
+					   "continue: discard it with pgstream abort --drop-target-objects "
 					   "and run sync again", run->opt.slot,
-					   PQntuples(res) == 0 ? "no longer exists" : "has lost required WAL",
-					   state_schema_quoted());
+					   PQntuples(res) == 0 ? "no longer exists" : "has lost required WAL");
 	PQclear(res);
 	return ok;
 }
@@ -1052,6 +1080,14 @@ sync_execute(SyncRun *run, SyncError *err)
 		!take_run_lock(run, err) || !fit_jobs_to_connections(run, err) ||
 		!state_exists(run->tgt, &exists, err))
 		return false;
+	/* a fresh run's default names; a resumed run takes the recorded ones */
+	if ((!run->opt.slot_given || !run->opt.publication_given) &&
+		!cli_default_name(run->src, run->default_name, sizeof(run->default_name), err))
+		return false;
+	if (!run->opt.slot_given)
+		run->opt.slot = run->default_name;
+	if (!run->opt.publication_given)
+		run->opt.publication = run->default_name;
 	if (!(exists ? prepare_resume(run, err) : prepare_fresh(run, err)))
 		return false;
 	if ((run->st.phase == PHASE_SCHEMA || run->st.phase == PHASE_COPY) &&

@@ -3,6 +3,8 @@
  */
 #include "protocol/names.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 bool
@@ -56,4 +58,28 @@ names_state_schema_check(const char *name, SyncError *err)
 		return sync_error_set(err, SYNC_ERR_USAGE, "invalid --state-schema \"%s\": names "
 							  "starting with \"pg_\" are reserved by PostgreSQL", name);
 	return true;
+}
+
+/*
+ * At most this many bytes of the database name: "pgstream_" (9) + 32 + "_"
+ * + 8 hex digits = 50, and 50 + "_insert_only" (12) = 62 <= 63.
+ */
+#define DEFAULT_PREFIX_MAX 32
+
+void
+names_default(const char *dbname, char *out, size_t outsize)
+{
+	char		prefix[DEFAULT_PREFIX_MAX + 1];
+	size_t		n = 0;
+	uint32_t	hash = 2166136261u;	/* FNV-1a: small, stable, no library */
+
+	for (const unsigned char *p = (const unsigned char *) dbname; *p; p++)
+	{
+		hash = (hash ^ *p) * 16777619u;
+		if (n < DEFAULT_PREFIX_MAX)
+			prefix[n++] = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ? (char) *p :
+				(*p >= 'A' && *p <= 'Z') ? (char) (*p - 'A' + 'a') : '_';
+	}
+	prefix[n] = '\0';
+	snprintf(out, outsize, "pgstream_%s%s%08x", prefix, n ? "_" : "", (unsigned) hash);
 }

@@ -20,12 +20,26 @@
 #define PGSTREAM_PROTOCOL_NAMES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "protocol/error.h"
 
 #define NAME_MAX_BYTES 63		/* NAMEDATALEN - 1 */
 
 bool		names_slot_valid(const char *name);
+
+/*
+ * The default slot and publication name for a source database:
+ * "pgstream_<dbname, sanitized and cut>_<8 hex digits hashing the exact
+ * dbname>".  Replication slots are one namespace per server, so one name
+ * per database lets two migrations of one server run side by side; the
+ * hash tells apart names that sanitize alike ("Shop" and "shop").  Always
+ * a valid slot name, short enough that "<name>_insert_only" (sync
+ * --no-key-tables=insert-only) is a valid publication name too.  outsize
+ * should be NAMES_DEFAULT_SIZE.
+ */
+#define NAMES_DEFAULT_SIZE 64
+void		names_default(const char *dbname, char *out, size_t outsize);
 bool		names_publication_valid(const char *name);
 bool		names_state_schema_valid(const char *name);
 

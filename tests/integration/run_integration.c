@@ -34,6 +34,7 @@ static Suite *(*const suites[])(void) = {
     versions_suite,
     oldsource_suite,
     verify_integration_suite,
+    abort_suite,
 };
 
 int

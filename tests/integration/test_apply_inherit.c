@@ -107,6 +107,8 @@ spawn_sync_env(Proc *p, const char *src, const char *tgt, const char *slot,
 	argv[n++] = tgt;
 	argv[n++] = "--slot";
 	argv[n++] = slot;
+	argv[n++] = "--publication";	/* viaroot_switch_sql alters it */
+	argv[n++] = "pgstream";
 	argv[n++] = "--jobs";
 	argv[n++] = "2";
 	argv[n++] = "--quiet";

@@ -35,6 +35,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "protocol/names.h"
 #include "tests/integration/suites.h"
 #include "tests/support/cluster.h"
 #include "tests/support/itest.h"
@@ -455,7 +456,7 @@ START_TEST(taken_slot_name_is_blocking)
 	char tgt[CONNINFO_MAX];
 	static const char *const needles[] = {"slot_name", "already exists",
 	                                      "pg_drop_replication_slot('taken')",
-	                                      NULL};
+	                                      "pgstream abort", NULL};
 	Outcome o;
 
 	make_pair("bad_src", "bad_tgt");
@@ -480,13 +481,19 @@ START_TEST(taken_publication_name_is_blocking)
 {
 	char src[CONNINFO_MAX];
 	char tgt[CONNINFO_MAX];
-	static const char *const needles[] = {"publication_name", "already exists",
-	                                      "DROP PUBLICATION pgstream", NULL};
+	char pub[NAMES_DEFAULT_SIZE];
+	char sql[256];
+	char drop[128];
+	const char *needles[] = {"publication_name", "already exists", drop,
+	                         "pgstream abort", NULL};
 	Outcome o;
 
+	/* the default publication name of database bad_src is taken */
+	names_default("bad_src", pub, sizeof(pub));
+	snprintf(drop, sizeof(drop), "DROP PUBLICATION %s", pub);
 	make_pair("bad_src", "bad_tgt");
-	ck_assert(cluster_psql(&source, "bad_src",
-	                       "CREATE PUBLICATION pgstream FOR TABLE t"));
+	snprintf(sql, sizeof(sql), "CREATE PUBLICATION %s FOR TABLE t", pub);
+	ck_assert(cluster_psql(&source, "bad_src", sql));
 	socket_conninfo(src, &source, "bad_src");
 	socket_conninfo(tgt, &target, "bad_tgt");
 	/* live sync (the publication matters only there): refused up front */
@@ -496,7 +503,7 @@ START_TEST(taken_publication_name_is_blocking)
 	o = run_assess(src, tgt, "bad_slot");
 	assert_one_clear_line("assess", &o, 2, needles);
 	outcome_free(&o);
-	assert_nothing_left("bad_src", "bad_tgt", NULL, "pgstream");
+	assert_nothing_left("bad_src", "bad_tgt", NULL, pub);
 }
 END_TEST
 

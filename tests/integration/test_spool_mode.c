@@ -7,8 +7,8 @@
  * One source cluster (wal_level=logical) and one target cluster with a
  * non-superuser login "migrator" that owns every target database, made once
  * in an unchecked fixture (the same setup as test_stream.c).  Each test
- * makes its own databases and spool directory and uses the default slot
- * name "pgstream".
+ * makes its own databases and spool directory and names its slot
+ * "pgstream" (--slot).
  *
  *   spool_keeps_receiving_while_the_target_is_down
  *       with the target cluster stopped, pgbench runs on the source; the
@@ -179,8 +179,8 @@ remove_spool_base(const char *base, const char *spool)
 
 /* ---- running pgstream ---- */
 
-/* pgstream sync --source S --target T --quiet --no-key-tables=insert-only
- * --spool DIR */
+/* pgstream sync --source S --target T --slot pgstream --quiet
+ * --no-key-tables=insert-only --spool DIR */
 static void
 spawn_sync_env(Proc *p, const char *src, const char *tgt, const char *spool,
                const char *const env[])
@@ -191,6 +191,8 @@ spawn_sync_env(Proc *p, const char *src, const char *tgt, const char *spool,
 	                            src,
 	                            "--target",
 	                            tgt,
+	                            "--slot",
+	                            "pgstream",
 	                            "--quiet",
 	                            "--no-key-tables=insert-only",
 	                            "--spool",

@@ -188,7 +188,7 @@ remove_spool_base(const char *base, const char *spool)
 /* ---- running pgstream ---- */
 
 /*
- * pgstream sync --source S --target T --quiet [--spool DIR], with env
+ * pgstream sync --source S --target T --slot pgstream --quiet [--spool DIR], with env
  * (NULL-ended, may be NULL) added to its environment.
  */
 static void
@@ -204,6 +204,8 @@ spawn_sync(Proc *p, const char *src, const char *tgt, const char *spool,
 	argv[n++] = src;
 	argv[n++] = "--target";
 	argv[n++] = tgt;
+	argv[n++] = "--slot";	/* the tests' queries name it */
+	argv[n++] = "pgstream";
 	argv[n++] = "--quiet";
 	if (spool != NULL)
 	{

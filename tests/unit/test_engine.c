@@ -51,6 +51,47 @@ START_TEST(json_escapes_and_separates_values)
 }
 END_TEST
 
+/* The shortest text that reads back the same double; callers round noise away. */
+START_TEST(json_doubles_print_the_shortest_exact_form)
+{
+	static const struct
+	{
+		double		v;
+		const char *text;
+	}			cases[] = {
+		{1.374, "1.374"},
+		{4281.8, "4281.8"},
+		{0.1, "0.1"},
+		{0.0, "0"},
+		{-2.5, "-2.5"},
+		{1e21, "1e+21"},
+		{0.30000000000000004, "0.30000000000000004"},	/* needs all 17 */
+		{1.0 / 3.0, "0.3333333333333333"},	/* needs 16 */
+	};
+	JsonWriter	w;
+
+	json_init(&w);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+	{
+		json_reset(&w);
+		json_double(&w, cases[i].v);
+		ck_assert_str_eq(w.data, cases[i].text);
+		ck_assert(strtod(w.data, NULL) == cases[i].v);
+	}
+	json_term(&w);
+	/* seconds to the millisecond, rates to whole changes per second */
+	ck_assert(json_round(1.3740000000000001, 3) == 1.374);
+	ck_assert(json_round(1.37449, 3) == 1.374);
+	ck_assert(json_round(1.3746, 3) == 1.375);
+	ck_assert(json_round(4281.8000000000002, 0) == 4282.0);
+	ck_assert(json_round(-0.0004, 3) == 0.0);
+	json_init(&w);
+	json_double(&w, json_round(0.1 + 0.2, 3));
+	ck_assert_str_eq(w.data, "0.3");
+	json_term(&w);
+}
+END_TEST
+
 START_TEST(json_utf8_validation_rejects_malformed_sequences)
 {
 	ck_assert(json_utf8_valid((const uint8_t *) "plain", 5));
@@ -298,6 +339,7 @@ engine_suite(void)
 	TCase	   *tc = tcase_create("pure");
 
 	tcase_add_test(tc, json_escapes_and_separates_values);
+	tcase_add_test(tc, json_doubles_print_the_shortest_exact_form);
 	tcase_add_test(tc, json_utf8_validation_rejects_malformed_sequences);
 	tcase_add_test(tc, progress_formats_bytes_and_durations);
 	tcase_add_test(tc, copy_split_follows_size_and_bounds);

@@ -32,6 +32,48 @@ START_TEST(slot_names_follow_the_server_rule)
 }
 END_TEST
 
+/*
+ * The default slot and publication name: one per source database, valid
+ * for any database name, and different for two names that sanitize alike.
+ */
+START_TEST(default_names_are_per_database_and_always_valid)
+{
+	char		a[NAMES_DEFAULT_SIZE];
+	char		b[NAMES_DEFAULT_SIZE];
+	char		huge[300];
+
+	names_default("shop", a, sizeof(a));
+	ck_assert_str_eq(a, "pgstream_shop_a847e0a9");
+	ck_assert(names_slot_valid(a));
+	/* same input, same name: a resume computes the same one */
+	names_default("shop", b, sizeof(b));
+	ck_assert_str_eq(a, b);
+	/* upper case, spaces, quotes, UTF-8: sanitized, and told apart by the hash */
+	names_default("Shop", b, sizeof(b));
+	ck_assert(names_slot_valid(b));
+	ck_assert_str_ne(a, b);
+	ck_assert(strncmp(b, "pgstream_shop_", 14) == 0);
+	names_default("my db\"x", a, sizeof(a));
+	ck_assert(names_slot_valid(a));
+	ck_assert(strncmp(a, "pgstream_my_db_x_", 17) == 0);
+	names_default("my_db_x", b, sizeof(b));
+	ck_assert_str_ne(a, b);
+	names_default("caf\xc3\xa9", a, sizeof(a));
+	ck_assert(names_slot_valid(a));
+	names_default("", a, sizeof(a));
+	ck_assert(names_slot_valid(a));
+	/* long names: cut so that "<name>_insert_only" still fits in 63 bytes */
+	memset(huge, 'x', sizeof(huge) - 1);
+	huge[sizeof(huge) - 1] = '\0';
+	names_default(huge, a, sizeof(a));
+	ck_assert(names_slot_valid(a));
+	ck_assert_uint_le(strlen(a) + strlen("_insert_only"), NAME_MAX_BYTES);
+	huge[200] = 'y';
+	names_default(huge, b, sizeof(b));
+	ck_assert_str_ne(a, b);
+}
+END_TEST
+
 START_TEST(publication_names_fit_in_a_name)
 {
 	char		longest[64];
@@ -141,6 +183,7 @@ names_suite(void)
 	TCase	   *tc = tcase_create("core");
 
 	tcase_add_test(tc, slot_names_follow_the_server_rule);
+	tcase_add_test(tc, default_names_are_per_database_and_always_valid);
 	tcase_add_test(tc, publication_names_fit_in_a_name);
 	tcase_add_test(tc, the_check_names_the_bad_name_and_the_rule);
 	tcase_add_test(tc, state_schema_names_fit_in_a_name_and_are_not_reserved);
