@@ -90,11 +90,15 @@ static const char plan_query_fmt[] =
  * out, as the copy leaves them out), keyed by its quoted qualified name.
  * The same query on both sides: the search_path is empty on every pgstream
  * session, so types outside pg_catalog come schema-qualified on both.
+ * Ordered by name, not position: the copy names its columns on both sides,
+ * and an inheritance child to which the parent's later columns were added
+ * comes out of pg_dump with its columns in another order (the regression
+ * database's b_star).
  */
 static const char columns_query_fmt[] =
 	"SELECT format('%%I.%%I', n.nspname, c.relname),"
 	" coalesce((SELECT string_agg(quote_ident(a.attname) || ' ' ||"
-	"   pg_catalog.format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)"
+	"   pg_catalog.format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attname)"
 	"   FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0"
 	"   AND NOT a.attisdropped %s), '')"
 	" FROM pg_catalog.pg_class c"
