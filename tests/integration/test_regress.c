@@ -129,6 +129,22 @@ sync_offline(const char *srcdb, const char *tgtdb, const char *slot)
 	return r;
 }
 
+/* pgstream assess --no-follow of srcdb and tgtdb (as migrator). */
+static Run
+assess_offline(const char *srcdb, const char *tgtdb)
+{
+	char src[ITEST_CONNINFO_MAX], tgt[ITEST_CONNINFO_MAX];
+	const char *argv[] = {itest_pgstream_bin(), "assess", "--source", src,
+	                      "--target", tgt, "--no-follow", NULL};
+	Run r = {0};
+
+	itest_conninfo(src, &source, srcdb);
+	itest_migrator_conninfo(tgt, &target, tgtdb);
+	r.status = proc_run(argv, NULL, SYNC_TIMEOUT_MS, &r.out, &r.err);
+	ck_assert_ptr_nonnull(r.err);
+	return r;
+}
+
 /* ---- focused reproductions ---- */
 
 START_TEST(inherited_child_with_another_column_order_is_copied)
@@ -168,6 +184,157 @@ START_TEST(inherited_child_with_another_column_order_is_copied)
 	itest_assert_scalar(&target, "inh_tgt",
 	                    "SELECT string_agg(a, ',' ORDER BY aa) FROM ONLY p",
 	                    "parent");
+}
+END_TEST
+
+/*
+ * The lines "not migrated: <type> <identity>: only a superuser can create"
+ * of pgstream's output, as "type identity" lines (compare.h's left_out);
+ * malloc'd, "" when there are none.
+ */
+static char *
+left_out_objects(const char *err)
+{
+	static const char head[] = "not migrated: ";
+	static const char tail[] = ": only a superuser can create";
+	size_t cap = strlen(err ? err : "") + 1;
+	char *out = calloc(cap, 1);
+	size_t len = 0;
+	const char *p = err;
+
+	ck_assert_ptr_nonnull(out);
+	while (p != NULL && (p = strstr(p, head)) != NULL)
+	{
+		const char *start = p + strlen(head);
+		const char *eol = strchr(start, '\n');
+		const char *end = strstr(start, tail);
+
+		if (end != NULL && (eol == NULL || end < eol))
+		{
+			memcpy(out + len, start, (size_t) (end - start));
+			len += (size_t) (end - start);
+			out[len++] = '\n';
+		}
+		p = start;
+	}
+	out[len] = '\0';
+	return out;
+}
+
+/*
+ * What a non-superuser cannot create, built from LANGUAGE internal
+ * functions (no library needed), as the regression database has them: a
+ * base type over int8 with a binary cast, a table and a view using it, a
+ * comment on it, a table access method with a table in it followed by a
+ * partitioned table (pg_restore sets default_table_access_method only when
+ * it changes, so the next table inherits it), and a partition of a table
+ * in that access method with row security.  Around them, ordinary objects
+ * that must arrive.
+ */
+static const char superuser_only_sql[] =
+    "CREATE TYPE public.int8alias;"
+    "CREATE FUNCTION public.int8alias_in(cstring) RETURNS public.int8alias"
+    "  LANGUAGE internal IMMUTABLE STRICT AS 'int8in';"
+    "CREATE FUNCTION public.int8alias_out(public.int8alias) RETURNS cstring"
+    "  LANGUAGE internal IMMUTABLE STRICT AS 'int8out';"
+    "CREATE TYPE public.int8alias (input = public.int8alias_in,"
+    "  output = public.int8alias_out, like = int8);"
+    "CREATE CAST (bigint AS public.int8alias) WITHOUT FUNCTION;"
+    "COMMENT ON FUNCTION public.int8alias_in(cstring) IS 'an input';"
+    "CREATE TABLE public.uses_alias (id int PRIMARY KEY, v public.int8alias);"
+    "INSERT INTO public.uses_alias VALUES (1, '42');"
+    "ALTER TABLE public.uses_alias ENABLE ROW LEVEL SECURITY;"
+    "COMMENT ON COLUMN public.uses_alias.v IS 'a column';"
+    "CREATE VIEW public.alias_view AS SELECT id, v FROM public.uses_alias;"
+    "CREATE FUNCTION public.my_int4in(cstring) RETURNS int"
+    "  LANGUAGE internal IMMUTABLE STRICT AS 'int4in';"
+    "CREATE ACCESS METHOD heap2 TYPE TABLE HANDLER heap_tableam_handler;"
+    "CREATE TABLE public.in_heap2 (a int) USING heap2;"
+    "INSERT INTO public.in_heap2 VALUES (1);"
+    "CREATE TABLE public.parted (a int, b text) PARTITION BY LIST (b);"
+    "CREATE TABLE public.parted_x PARTITION OF public.parted FOR VALUES"
+    "  IN ('x') USING heap2;"
+    "CREATE TABLE public.parted_y PARTITION OF public.parted FOR VALUES"
+    "  IN ('y');"
+    "INSERT INTO public.parted VALUES (1, 'x'), (2, 'y');"
+    "CREATE TABLE public.plain (id int PRIMARY KEY, t text);"
+    "INSERT INTO public.plain SELECT i, 't' || i FROM generate_series(1, 50) i;"
+    "CREATE FUNCTION public.plain_count() RETURNS bigint LANGUAGE sql"
+    "  AS 'SELECT count(*) FROM public.plain';";
+
+START_TEST(superuser_only_objects_are_left_out_and_named)
+{
+	static const char *const named[] = {
+	    "type public.int8alias",
+	    "function public.int8alias_in(pg_catalog.cstring)",
+	    "function public.int8alias_out(public.int8alias)",
+	    "cast (bigint AS public.int8alias)",
+	    "table public.uses_alias",
+	    "view public.alias_view",
+	    "function public.my_int4in(pg_catalog.cstring)",
+	    "access method heap2",
+	    "table public.in_heap2",
+	    "table public.parted_x",
+	};
+	Run r;
+	char *left_out;
+	int schema_diffs, data_diffs, ntables = 0, e1 = 0, e2 = 0;
+
+	itest_make_db(&source, "su_src", NULL);
+	itest_make_db(&target, "su_tgt", "migrator");
+	ck_assert(cluster_psql(&source, "su_src", superuser_only_sql));
+	/* assess says so before the migration, with the reason */
+	r = assess_offline("su_src", "su_tgt");
+	if (r.status != 0 ||
+	    strstr(r.err, "warning: superuser_only (public.uses_alias): not"
+	                  " migrated: table public.uses_alias: only a superuser"
+	                  " can create it on the target (it depends on type"
+	                  " public.int8alias, a base type)") == NULL)
+		itest_print_output("pgstream assess", r.status, r.out, r.err);
+	ck_assert_int_eq(r.status, 0);
+	ck_assert(strstr(r.err, "warning: superuser_only (public.uses_alias): not"
+	                        " migrated: table public.uses_alias: only a"
+	                        " superuser can create it on the target (it depends"
+	                        " on type public.int8alias, a base type)") != NULL);
+	ck_assert(strstr(r.err, "warning: superuser_only (heap2): not migrated:"
+	                        " access method heap2: only"
+	                        " a superuser can create it on the target (an"
+	                        " access method)") != NULL);
+	run_free(&r);
+	r = sync_offline("su_src", "su_tgt", "su_slot");
+	if (r.status != 0)
+		itest_print_output("pgstream sync --no-follow", r.status, r.out, r.err);
+	ck_assert_int_eq(r.status, 0);
+	left_out = left_out_objects(r.err);
+	for (size_t i = 0; i < sizeof(named) / sizeof(named[0]); i++)
+	{
+		char line[256];
+
+		snprintf(line, sizeof(line), "%s\n", named[i]);
+		ck_assert_msg(strstr(left_out, line) != NULL,
+		              "pgstream did not name \"%s\" as left out; it named:\n%s",
+		              named[i], left_out);
+	}
+	ck_assert_msg(strstr(r.err, "not migrated: table public.uses_alias: only a"
+	                            " superuser can create table on the target (it"
+	                            " depends on type public.int8alias, a base"
+	                            " type)") != NULL,
+	              "%s", r.err);
+	run_free(&r);
+	/* the rest arrived, and nothing else differs */
+	itest_assert_scalar(&target, "su_tgt",
+	                    "SELECT public.plain_count() || ' ' ||"
+	                    " (SELECT string_agg(a || b, ',') FROM public.parted)",
+	                    "50 2y");
+	schema_diffs = compare_schemas_except(&source, "su_src", &target, "su_tgt",
+	                                      left_out, &e1);
+	data_diffs = compare_data_except(&source, "su_src", &target, "su_tgt",
+	                                 left_out, &ntables, &e2);
+	ck_assert_int_eq(schema_diffs, 0);
+	ck_assert_int_eq(data_diffs, 0);
+	ck_assert_int_gt(e1, 0);
+	ck_assert_int_eq(e2, 3); /* uses_alias, in_heap2, parted_x */
+	free(left_out);
 }
 END_TEST
 
@@ -411,6 +578,7 @@ regress_suite(void)
 	tcase_add_checked_fixture(tc, test_setup, NULL);
 	tcase_set_timeout(tc, FOCUSED_TIMEOUT_S);
 	tcase_add_test(tc, inherited_child_with_another_column_order_is_copied);
+	tcase_add_test(tc, superuser_only_objects_are_left_out_and_named);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("corpus");
