@@ -378,7 +378,7 @@ static const char contrib_sql[] =
     "CREATE EXTENSION \"uuid-ossp\" SCHEMA contrib_ext;"
     "CREATE EXTENSION seg SCHEMA contrib_ext;"
     "CREATE EXTENSION unaccent SCHEMA contrib_ext;"
-    "CREATE EXTENSION postgres_fdw SCHEMA contrib_ext;"
+    "CREATE EXTENSION postgres_fdw SCHEMA public;"
     "SET search_path = contrib, contrib_ext;"
     "CREATE TABLE contrib.kinds (id int PRIMARY KEY, h hstore, c citext,"
     "  l ltree, cu cube, isbn isbn13, s seg, ia int[], u uuid, dg bytea,"
@@ -424,9 +424,9 @@ static const char contrib_sql[] =
     "  'contrib.cfg', 'contrib.dict', 'contrib.===',"
     "  'contrib.===(int,int)', 'contrib.coll',"
     "  '{postgres=arwdDxt/postgres,=r/postgres}'),"
-    "  (2, 'public.tenk1', 'public.int4_casttesttype', 'contrib.eq3(int,int)',"
+    "  (2, 'public.tenk1', 'contrib.eq3', 'contrib.eq3(int,int)',"
     "  'contrib_ext.ltree[]', 'pg_monitor', 'contrib_ext', 'english',"
-    "  'contrib_ext.unaccent', '+', '+(int,int)', '\"C\"', NULL),"
+    "  'contrib_ext.unaccent', '||/', '+(int,int)', '\"C\"', NULL),"
     "  (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
     "  NULL, '{}');";
 
@@ -477,9 +477,25 @@ build_regression_db(const char *dir)
 	/* Some tests fail outside PostgreSQL's own build tree (locale, paths):
 	 * its exit status is not ours to judge, the database it leaves is. */
 	status = proc_run(argv, NULL, REGRESS_TIMEOUT_MS, &out, &err);
-	fprintf(stderr, "regress: pg_regress exited %d after %.1f s; %s\n",
-	        status, (proc_now_ms() - start) / 1000.0,
-	        out && strstr(out, " tests failed") ? strstr(out, "=====") : "");
+	{
+		/* the summary line (" 4 of 217 tests failed. ") and the failures */
+		const char *summary = out ? strstr(out, " tests failed") : NULL;
+		const char *line = summary;
+
+		while (line != NULL && line > out && line[-1] != '\n')
+			line--;
+		fprintf(stderr, "regress: pg_regress exited %d after %.1f s:%.*s\n",
+		        status, (proc_now_ms() - start) / 1000.0,
+		        line ? (int) (strcspn(line, "\n")) : 0, line ? line : "");
+		for (const char *p = out; p && (p = strstr(p, "FAILED")) != NULL; p++)
+		{
+			const char *b = p;
+
+			while (b > out && b[-1] != '\n')
+				b--;
+			fprintf(stderr, "regress:   %.*s\n", (int) (p - b), b);
+		}
+	}
 	ck_assert_msg(status != PROC_TIMEOUT && status != PROC_ERROR,
 	              "pg_regress did not finish: %d", status);
 	free(out);
@@ -518,11 +534,60 @@ report_corpus(void)
 	free(v);
 }
 
+/*
+ * The relations pgstream leaves out of the regression database, exactly:
+ * city (column of base type city_budget, from regress.so), ec1 and ec2
+ * (base types int8alias1/2 made of internal functions), the tables and the
+ * materialized view in access method heap2, and view iexit (it calls
+ * interpt_pp from regress.so).  Anything more is a regression of pgstream
+ * (or of the corpus) to look at, not to accept.
+ */
+static void
+assert_left_out_relations(const char *left_out)
+{
+	static const char expected[] =
+	    "materialized view public.tableam_tblmv_heap2\n"
+	    "table public.city\n"
+	    "table public.ec1\n"
+	    "table public.ec2\n"
+	    "table public.tableam_parted_b_heap2\n"
+	    "table public.tableam_parted_d_heap2\n"
+	    "table public.tableam_tbl_heap2\n"
+	    "table public.tableam_tblas_heap2\n"
+	    "view public.iexit\n";
+	char *sql;
+	char *lit;
+	char *got;
+	PGconn *conn = cluster_connect(&source, "postgres", NULL);
+	size_t len;
+
+	ck_assert_ptr_nonnull(conn);
+	lit = PQescapeLiteral(conn, left_out, strlen(left_out));
+	PQfinish(conn);
+	ck_assert_ptr_nonnull(lit);
+	len = strlen(lit) + 256;
+	sql = malloc(len);
+	ck_assert_ptr_nonnull(sql);
+	snprintf(sql, len,
+	         "SELECT coalesce(string_agg(DISTINCT x || E'\\n', ''), '')"
+	         " FROM unnest(string_to_array(%s, E'\\n')) x"
+	         " WHERE x ~ '^(table|view|materialized view|foreign table) [^ ]+$'",
+	         lit);
+	PQfreemem(lit);
+	got = cluster_query_scalar(&source, "postgres", sql);
+	free(sql);
+	ck_assert_ptr_nonnull(got);
+	fprintf(stderr, "regress: relations left out:\n%s", got);
+	ck_assert_str_eq(got, expected);
+	free(got);
+}
+
 START_TEST(regression_database_migrates_offline_identically)
 {
 	char dir[PATH_MAX];
 	long long start = proc_now_ms();
-	int schema_diffs, data_diffs, ntables = 0;
+	int schema_diffs, data_diffs, ntables = 0, e1 = 0, e2 = 0;
+	char *left_out;
 	Run r;
 
 	if (getenv("PGSTREAM_REGRESS_SKIP") != NULL &&
@@ -543,8 +608,7 @@ START_TEST(regression_database_migrates_offline_identically)
 	/* postgres_fdw is not a trusted extension: on a managed service the
 	 * administrator creates it (assess says so); here the superuser does */
 	ck_assert(cluster_psql(&target, "regression",
-	                       "CREATE SCHEMA contrib_ext AUTHORIZATION migrator;"
-	                       "CREATE EXTENSION postgres_fdw SCHEMA contrib_ext"));
+	                       "CREATE EXTENSION postgres_fdw SCHEMA public"));
 
 	r = sync_offline("regression", "regression", "regress_slot");
 	fprintf(stderr, "regress: sync --no-follow exited %d after %.1f s\n",
@@ -552,16 +616,20 @@ START_TEST(regression_database_migrates_offline_identically)
 	if (r.status != 0)
 		itest_print_output("pgstream sync --no-follow", r.status, r.out, r.err);
 	ck_assert_int_eq(r.status, 0);
+	left_out = left_out_objects(r.err);
 	run_free(&r);
+	assert_left_out_relations(left_out);
 
-	schema_diffs = compare_schemas(&source, "regression", &target,
-	                               "regression");
-	data_diffs = compare_data(&source, "regression", &target, "regression",
-	                          &ntables);
+	schema_diffs = compare_schemas_except(&source, "regression", &target,
+	                                      "regression", left_out, &e1);
+	data_diffs = compare_data_except(&source, "regression", &target,
+	                                 "regression", left_out, &ntables, &e2);
 	fprintf(stderr, "regress: compared %d tables: %d schema and %d data"
-	                " difference(s); %.1f s in all\n",
-	        ntables, schema_diffs, data_diffs,
+	                " difference(s), %d schema facts and %d tables of objects"
+	                " pgstream named as left out; %.1f s in all\n",
+	        ntables, schema_diffs, data_diffs, e1, e2,
 	        (proc_now_ms() - start) / 1000.0);
+	free(left_out);
 	ck_assert_int_eq(schema_diffs, 0);
 	ck_assert_int_eq(data_diffs, 0);
 	ck_assert_int_ge(ntables, 500);
