@@ -15,6 +15,7 @@
 #include "apply/statesql.h"
 #include "engine/assess_internal.h"
 #include "engine/roles.h"
+#include "engine/schema.h"
 
 /*
  * Schemas pgstream migrates: not the system's, not its own state schema.
@@ -466,6 +467,38 @@ check_unlogged(AssessContext *cx)
 	PQclear(res);
 }
 
+/*
+ * Objects only a superuser can create on the target, and what depends on
+ * them (SCHEMA_SUPERUSER_ONLY_SQL): sync leaves them out and names them; say
+ * so before the migration, one finding each, with the fix.
+ */
+static void
+check_superuser_only(AssessContext *cx)
+{
+	char		fix[1024];
+	/* tables and views first: the capped list must show what loses data */
+	PGresult   *res = assess_query(cx, cx->src, "superuser_only",
+								   "SELECT * FROM (" SCHEMA_SUPERUSER_ONLY_SQL ") s"
+								   " ORDER BY s.classid <> 'pg_catalog.pg_class'::"
+								   "pg_catalog.regclass, s.type, s.identity", 0, NULL);
+
+	for (int r = 0; res != NULL && r < PQntuples(res); r++)
+	{
+		if (assess_capped(cx, r, PQntuples(res), FINDING_WARNING, "superuser_only",
+						  "create them on the target as a superuser after the migration"))
+			break;
+		snprintf(fix, sizeof(fix), "if the application needs it: create %s %s on "
+				 "the target as a superuser after the migration (its definition: "
+				 "pg_dump --schema-only of the source)", PQgetvalue(res, r, 2),
+				 PQgetvalue(res, r, 3));
+		findings_add(cx->out, FINDING_WARNING, "superuser_only", PQgetvalue(res, r, 3),
+					 fix, "not migrated: %s %s: only a superuser can create it on the "
+					 "target (%s)", PQgetvalue(res, r, 2), PQgetvalue(res, r, 3),
+					 PQgetvalue(res, r, 4));
+	}
+	PQclear(res);
+}
+
 void
 assess_check_objects(AssessContext *cx)
 {
@@ -473,6 +506,7 @@ assess_check_objects(AssessContext *cx)
 	PGresult   *res;
 
 	check_unlogged(cx);
+	check_superuser_only(cx);
 	res = assess_query(cx, cx->src, "objects",
 					   "SELECT (SELECT count(*) FROM pg_catalog.pg_largeobject_metadata),"
 					   " (SELECT count(*) FROM pg_catalog.pg_class c"

@@ -16,6 +16,7 @@
 #include "apply/statesql.h"
 #include "engine/failpoint.h"
 #include "engine/log.h"
+#include "engine/schema.h"
 #include "engine/progress.h"
 
 #define MAX_PARTS_PER_TABLE 1024
@@ -71,7 +72,8 @@ fullload_import_snapshot(PGconn *conn, const char *snapshot_name, SyncError *err
 	" AND n.nspname !~ '^pg_(toast|temp)'" \
 	" AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d" \
 	"   WHERE d.classid = 'pg_catalog.pg_class'::regclass AND d.objid = c.oid" \
-	"   AND d.deptype = 'e')"
+	"   AND d.deptype = 'e')" \
+	SCHEMA_NOT_SUPERUSER_ONLY_REL("c.oid")
 
 /* Catalog query for the tables to copy. */
 static const char plan_query_fmt[] =
@@ -90,11 +92,15 @@ static const char plan_query_fmt[] =
  * out, as the copy leaves them out), keyed by its quoted qualified name.
  * The same query on both sides: the search_path is empty on every pgstream
  * session, so types outside pg_catalog come schema-qualified on both.
+ * Ordered by name, not position: the copy names its columns on both sides,
+ * and an inheritance child to which the parent's later columns were added
+ * comes out of pg_dump with its columns in another order (the regression
+ * database's b_star).
  */
 static const char columns_query_fmt[] =
 	"SELECT format('%%I.%%I', n.nspname, c.relname),"
 	" coalesce((SELECT string_agg(quote_ident(a.attname) || ' ' ||"
-	"   pg_catalog.format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)"
+	"   pg_catalog.format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attname)"
 	"   FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0"
 	"   AND NOT a.attisdropped %s), '')"
 	" FROM pg_catalog.pg_class c"
@@ -102,12 +108,13 @@ static const char columns_query_fmt[] =
 	" WHERE c.relkind = 'r'"
 	" AND n.nspname NOT IN ('pg_catalog', 'information_schema', {state_literal})"
 	" AND n.nspname !~ '^pg_(toast|temp)'"
+	SCHEMA_NOT_SUPERUSER_ONLY_REL("c.oid")
 	" ORDER BY format('%%I.%%I', n.nspname, c.relname) COLLATE \"C\"";	/* strcmp order, for find_sorted() */
 
 static PGresult *
 query_columns(PGconn *conn, SyncError *err)
 {
-	char		query[1024];
+	char		query[sizeof(columns_query_fmt) + 64];
 
 	snprintf(query, sizeof(query), columns_query_fmt,
 			 PQserverVersion(conn) >= 120000 ? "AND a.attgenerated = ''" : "");
@@ -259,7 +266,7 @@ fullload_plan(const FullLoadOptions *opts, PGconn *target, SyncError *err)
 	 */
 	PGconn	   *src = opts->sources->conns[0];
 	PGresult   *tables = NULL;
-	char		query[2048];
+	char		query[sizeof(plan_query_fmt) + 64];
 	bool		ok = false;
 
 	snprintf(query, sizeof(query), plan_query_fmt,

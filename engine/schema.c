@@ -55,6 +55,7 @@
 #include "apply/statesql.h"
 #include "engine/cli.h"
 #include "engine/failpoint.h"
+#include "engine/log.h"
 #include "engine/subproc.h"
 
 #define TRAILER "\n--\n-- PostgreSQL database dump complete\n--\n"
@@ -903,6 +904,8 @@ typedef struct Capture
 	SchemaScript script[NGROUPS];
 	RelInfo *rels; /* owned, sorted by (catalog_oid, oid) */
 	size_t nrels;
+	RelInfo *superuser_only; /* owned, sorted: SCHEMA_SUPERUSER_ONLY_SQL */
+	size_t nsuperuser_only;
 	Step *steps; /* owned */
 	size_t nsteps;
 } Capture;
@@ -1342,6 +1345,53 @@ read_rel_info(Capture *c, PGconn *src, SyncError *err)
 	return true;
 }
 
+/*
+ * The objects only a superuser can create (SCHEMA_SUPERUSER_ONLY_SQL), read
+ * under the dump's snapshot: their TOC entries become skipped steps, and
+ * each is named with the reason, so that nothing is left out silently.
+ */
+static bool
+read_superuser_only(Capture *c, PGconn *src, SyncError *err)
+{
+	PGresult *res = pgconn_query(src, SCHEMA_SUPERUSER_ONLY_SQL, 0, NULL, err);
+	int n;
+
+	if (res == NULL)
+		return false;
+	n = PQntuples(res);
+	c->superuser_only = calloc((size_t) n + 1, sizeof(RelInfo));
+	if (c->superuser_only == NULL)
+	{
+		PQclear(res);
+		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+	}
+	for (int r = 0; r < n; r++)
+	{
+		c->superuser_only[r].catalog_oid =
+		    (Oid) strtoul(PQgetvalue(res, r, 0), NULL, 10);
+		c->superuser_only[r].oid = (Oid) strtoul(PQgetvalue(res, r, 1), NULL, 10);
+		log_warn("not migrated: %s %s: only a superuser can create %s on the "
+		         "target (%s); create it there as a superuser after the "
+		         "migration if you need it",
+		         PQgetvalue(res, r, 2), PQgetvalue(res, r, 3),
+		         PQgetvalue(res, r, 2), PQgetvalue(res, r, 4));
+	}
+	c->nsuperuser_only = (size_t) n;
+	PQclear(res);
+	qsort(c->superuser_only, c->nsuperuser_only, sizeof(RelInfo), compare_rel);
+	return true;
+}
+
+static bool
+is_superuser_only(const Capture *c, Oid catalog_oid, Oid oid)
+{
+	RelInfo key = {.catalog_oid = catalog_oid, .oid = oid};
+
+	return c->nsuperuser_only > 0 &&
+	       bsearch(&key, c->superuser_only, c->nsuperuser_only,
+	               sizeof(RelInfo), compare_rel) != NULL;
+}
+
 static bool
 capture_rel_info(Capture *c, const char *source_conninfo, const char *snapshot,
                  SyncError *err)
@@ -1354,8 +1404,6 @@ capture_rel_info(Capture *c, const char *source_conninfo, const char *snapshot,
 	char sql[512];
 	bool ok;
 
-	if (c->group_n[GROUP_POST] == 0)
-		return true;
 	src = pgconn_connect(source_conninfo, &opts, "source", err);
 	if (src == NULL)
 		return false;
@@ -1373,12 +1421,13 @@ capture_rel_info(Capture *c, const char *source_conninfo, const char *snapshot,
 		else
 			ok = pgconn_exec(src, sql, err);
 	}
-	ok = ok && read_rel_info(c, src, err) && pgconn_exec(src, "COMMIT", err);
+	ok = ok && read_rel_info(c, src, err) && read_superuser_only(c, src, err) &&
+	     pgconn_exec(src, "COMMIT", err);
 	free(lit);
 	pgconn_close(src);
 	if (!ok)
-		return sync_error_context(err,
-		                          "could not read index sizes from the source");
+		return sync_error_context(err, "could not read index sizes and "
+		                          "superuser-only objects from the source");
 	return true;
 }
 
@@ -1408,7 +1457,9 @@ fill_step(const Capture *c, int g, size_t k, Step *s)
 	s->kind = chunk->desc;
 	s->sql = chunk->sql;
 	s->wave = 1;
-	if (g == GROUP_PRE)
+	if (is_superuser_only(c, e->catalog_oid, e->oid))
+		s->phase = SCHEMA_PHASE_SKIPPED;
+	else if (g == GROUP_PRE)
 		s->phase = SCHEMA_PHASE_PRE;
 	else if (g == GROUP_SKIP)
 		s->phase = SCHEMA_PHASE_SKIPPED;
@@ -1442,6 +1493,115 @@ group_holds(int g, const char *desc)
 	return !refresh && strcmp(desc, "EVENT TRIGGER") != 0;
 }
 
+/* The chunk of step i (steps are numbered through the groups in order). */
+static const SchemaChunk *
+step_chunk(const Capture *c, size_t i)
+{
+	for (int g = 0; g < NGROUPS; g++)
+	{
+		if (i < c->group_n[g])
+			return &c->script[g].chunks[i];
+		i -= c->group_n[g];
+	}
+	return NULL;
+}
+
+/*
+ * A COMMENT entry has no oid in the TOC; its tag is the commented object's
+ * type and name ("FUNCTION f(integer)", "COLUMN t.c").  A comment on an
+ * object left out (is_superuser_only) is left out with it, and so are the
+ * REFRESH of a materialized view, the SHELL TYPE of a base type, the
+ * ATTACH of a partition or index, the OWNED BY of a sequence and the ROW
+ * SECURITY of a table left out
+ * (their TOC entries have no catalog oid either, and the object's tag).
+ */
+static void
+skip_comments_on_skipped(Capture *c)
+{
+	for (size_t i = 0; i < c->nsteps; i++)
+	{
+		const SchemaChunk *cm = step_chunk(c, i);
+
+		/* entries without a catalog oid, named after their object's tag */
+		const char *owner_desc =
+		    strcmp(cm->desc, "MATERIALIZED VIEW DATA") == 0 ? "MATERIALIZED VIEW"
+		    : strcmp(cm->desc, "SHELL TYPE") == 0           ? "TYPE"
+		    : strcmp(cm->desc, "TABLE ATTACH") == 0         ? "TABLE"
+		    : strcmp(cm->desc, "INDEX ATTACH") == 0         ? "INDEX"
+		    : strcmp(cm->desc, "SEQUENCE OWNED BY") == 0    ? "SEQUENCE"
+		    : strcmp(cm->desc, "ROW SECURITY") == 0         ? "TABLE"
+		                                                    : NULL;
+
+		if (c->steps[i].phase == SCHEMA_PHASE_SKIPPED ||
+		    (strcmp(cm->desc, "COMMENT") != 0 && owner_desc == NULL))
+			continue;
+		for (size_t j = 0; j < c->nsteps; j++)
+		{
+			const SchemaChunk *o = step_chunk(c, j);
+			size_t dl = strlen(o->desc), tl = strlen(o->tag);
+			bool named;
+
+			if (c->steps[j].phase != SCHEMA_PHASE_SKIPPED ||
+			    strcmp(o->desc, "COMMENT") == 0 ||
+			    strcmp(cm->schema, o->schema) != 0)
+				continue;
+			/* "<DESC> <tag>", or "COLUMN <tag>.<column>" of a relation;
+			 * a REFRESH or a shell type has its object's tag */
+			named = owner_desc ? strcmp(o->desc, owner_desc) == 0 &&
+			                         strcmp(cm->tag, o->tag) == 0
+			                : (strncmp(cm->tag, o->desc, dl) == 0 && cm->tag[dl] == ' ' &&
+			         strcmp(cm->tag + dl + 1, o->tag) == 0) ||
+			        (strncmp(cm->tag, "COLUMN ", 7) == 0 &&
+			         strncmp(cm->tag + 7, o->tag, tl) == 0 &&
+			         cm->tag[7 + tl] == '.');
+			if (named)
+			{
+				c->steps[i].phase = SCHEMA_PHASE_SKIPPED;
+				break;
+			}
+		}
+	}
+}
+
+/*
+ * pg_restore sets default_table_access_method before a table only when it
+ * changes, and the split repeats it at the top of every later step (see
+ * "Session state").  After a table of an access method left out (which is
+ * left out with it), the steps that follow would set an access method the
+ * target does not have, and fail.  None of them uses it (a relation that
+ * does depends on it and is left out too): drop that SET from them.
+ */
+static void
+drop_skipped_access_methods(Capture *c)
+{
+	for (size_t j = 0; j < c->nsteps; j++)
+	{
+		const SchemaChunk *am = step_chunk(c, j);
+		char set[256];
+		size_t setlen;
+
+		if (c->steps[j].phase != SCHEMA_PHASE_SKIPPED ||
+		    strcmp(am->desc, "ACCESS METHOD") != 0)
+			continue;
+		setlen = (size_t) snprintf(set, sizeof(set),
+		                           "SET LOCAL default_table_access_method = %s;\n",
+		                           am->tag);
+		if (setlen >= sizeof(set))
+			continue;
+		for (size_t i = 0; i < c->nsteps; i++)
+		{
+			char *sql = (char *) step_chunk(c, i)->sql;
+			char *at;
+
+			if (c->steps[i].phase == SCHEMA_PHASE_SKIPPED)
+				continue;
+			while ((at = strstr(sql, set)) != NULL &&
+			       (at == sql || at[-1] == '\n'))
+				memmove(at, at + setlen, strlen(at + setlen) + 1);
+		}
+	}
+}
+
 static bool
 capture_build_steps(Capture *c, SyncError *err)
 {
@@ -1471,6 +1631,8 @@ capture_build_steps(Capture *c, SyncError *err)
 				                      s->dump_id, desc, group_names[g]);
 		}
 	}
+	skip_comments_on_skipped(c);
+	drop_skipped_access_methods(c);
 	return true;
 }
 
@@ -1610,6 +1772,7 @@ capture_term(Capture *c)
 		free(c->steps[i].name);
 	free(c->steps);
 	free(c->rels);
+	free(c->superuser_only);
 	schema_toc_term(&c->full);
 	schema_toc_term(&c->pre);
 	schema_toc_term(&c->post);

@@ -157,6 +157,122 @@ typedef struct SchemaToc
 bool schema_toc_parse(const char *text, SchemaToc *toc, SyncError *err);
 void schema_toc_term(SchemaToc *toc);
 
+/*
+ * Objects of the source that only a superuser can create, and everything
+ * that depends on them (pg_depend, followed from the referenced object to
+ * its dependents, and from an internal part to its owner: a view's rule to
+ * the view): rows (catalog oid, oid, type, identity, reason), where the
+ * oids are the source's and match pg_dump's TOC entries.  The target login
+ * is not a superuser, so pgstream leaves these out and names each one
+ * (assess before the migration, sync while it captures the schema).
+ *
+ * What needs a superuser (not counting extension members, which come with
+ * the extension): functions in a language that is not trusted (C,
+ * internal, plpython3u ...; aggregates are "internal" but need no
+ * superuser, and functions a type made for itself come with it),
+ * aggregates whose transition type is internal, base
+ * types and shell types (CREATE TYPE name), binary-coercible casts and casts between two built-in types (the
+ * login owns neither), transforms for a built-in type, foreign-data
+ * wrappers, access methods, operator classes and families, procedural
+ * languages, text search parsers and templates.  Dependencies on a
+ * transform are not followed: PostgreSQL records one for every function of
+ * its language taking that type, whether or not the function uses it.
+ * Event triggers are left out by TOC type (schema_toc_entry_is_skipped).
+ *
+ * No '%' in it: fullload.c pastes it into snprintf formats.
+ */
+#define SCHEMA_SUPERUSER_ONLY_SQL                                              \
+	"WITH RECURSIVE roots(classid, objid, reason) AS ("                        \
+	" SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass::pg_catalog.oid, p.oid," \
+	"  'a function in language ' || l.lanname || ', which is not trusted'"     \
+	"  FROM pg_catalog.pg_proc p"                                              \
+	"  JOIN pg_catalog.pg_language l ON l.oid = p.prolang"                     \
+	"  WHERE p.oid >= 16384 AND NOT l.lanpltrusted AND p.prokind <> 'a'"       \
+	"  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d"                   \
+	"   WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass"           \
+	"   AND d.objid = p.oid AND d.deptype = 'i')"                              \
+	" UNION ALL"                                                               \
+	" SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass, a.aggfnoid,"           \
+	"  'an aggregate whose transition type is internal'"                       \
+	"  FROM pg_catalog.pg_aggregate a WHERE a.aggfnoid >= 16384"               \
+	"  AND 'pg_catalog.internal'::pg_catalog.regtype IN (a.aggtranstype,"      \
+	"  a.aggmtranstype)"                                                       \
+	" UNION ALL"                                                               \
+	" SELECT 'pg_catalog.pg_type'::pg_catalog.regclass, t.oid, 'a base type'"  \
+	"  FROM pg_catalog.pg_type t WHERE t.oid >= 16384 AND t.typtype = 'b'"     \
+	"  AND t.typcategory <> 'A'"                                               \
+	" UNION ALL"                                                               \
+	" SELECT 'pg_catalog.pg_type'::pg_catalog.regclass, t.oid, 'a shell type'" \
+	"  FROM pg_catalog.pg_type t WHERE t.oid >= 16384 AND t.typtype = 'p'"     \
+	"  AND NOT t.typisdefined"                                                 \
+	" UNION ALL"                                                               \
+	" SELECT 'pg_catalog.pg_cast'::pg_catalog.regclass, c.oid,"                \
+	"  CASE WHEN c.castmethod = 'b' THEN 'a binary-coercible cast'"            \
+	"  ELSE 'a cast between two built-in types' END"                           \
+	"  FROM pg_catalog.pg_cast c WHERE c.oid >= 16384 AND (c.castmethod = 'b'" \
+	"  OR (c.castsource < 16384 AND c.casttarget < 16384))"                    \
+	" UNION ALL"                                                               \
+	" SELECT 'pg_catalog.pg_transform'::pg_catalog.regclass, oid,"             \
+	"  'a transform for a built-in type'"                                      \
+	"  FROM pg_catalog.pg_transform WHERE trftype < 16384"                     \
+	" UNION ALL"                                                               \
+	" SELECT 'pg_catalog.pg_foreign_data_wrapper'::pg_catalog.regclass, oid,"  \
+	"  'a foreign-data wrapper' FROM pg_catalog.pg_foreign_data_wrapper"       \
+	" UNION ALL"                                                               \
+	" SELECT 'pg_catalog.pg_am'::pg_catalog.regclass, oid, 'an access method'" \
+	"  FROM pg_catalog.pg_am WHERE oid >= 16384"                               \
+	" UNION ALL"                                                               \
+	" SELECT 'pg_catalog.pg_opclass'::pg_catalog.regclass, oid,"               \
+	"  'an operator class' FROM pg_catalog.pg_opclass WHERE oid >= 16384"      \
+	" UNION ALL"                                                               \
+	" SELECT 'pg_catalog.pg_opfamily'::pg_catalog.regclass, oid,"              \
+	"  'an operator family' FROM pg_catalog.pg_opfamily WHERE oid >= 16384"    \
+	" UNION ALL"                                                               \
+	" SELECT 'pg_catalog.pg_language'::pg_catalog.regclass, oid,"              \
+	"  'a procedural language' FROM pg_catalog.pg_language WHERE oid >= 16384" \
+	" UNION ALL"                                                               \
+	" SELECT 'pg_catalog.pg_ts_parser'::pg_catalog.regclass, oid,"             \
+	"  'a text search parser' FROM pg_catalog.pg_ts_parser WHERE oid >= 16384" \
+	" UNION ALL"                                                               \
+	" SELECT 'pg_catalog.pg_ts_template'::pg_catalog.regclass, oid,"           \
+	"  'a text search template' FROM pg_catalog.pg_ts_template"                \
+	"  WHERE oid >= 16384"                                                     \
+	"), closure(classid, objid, rootclass, rootobj) AS ("                      \
+	" SELECT r.classid, r.objid, r.classid, r.objid FROM roots r"              \
+	"  WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend e"                 \
+	"   WHERE e.classid = r.classid AND e.objid = r.objid"                     \
+	"   AND e.deptype = 'e')"                                                  \
+	" UNION"                                                                   \
+	" SELECT x.classid, x.objid, c.rootclass, c.rootobj FROM closure c,"       \
+	"  LATERAL (SELECT d.classid, d.objid FROM pg_catalog.pg_depend d"         \
+	"   WHERE d.refclassid = c.classid AND d.refobjid = c.objid"               \
+	"   AND d.deptype IN ('n', 'a', 'i')"                                      \
+	"   AND c.classid <> 'pg_catalog.pg_transform'::pg_catalog.regclass"       \
+	"   UNION ALL"                                                             \
+	"   SELECT d.refclassid, d.refobjid FROM pg_catalog.pg_depend d"           \
+	"   WHERE d.classid = c.classid AND d.objid = c.objid"                     \
+	"   AND d.deptype = 'i') x"                                                \
+	")"                                                                        \
+	" SELECT DISTINCT ON (c.classid, c.objid) c.classid, c.objid,"             \
+	"  (pg_catalog.pg_identify_object(c.classid, c.objid, 0)).type,"           \
+	"  (pg_catalog.pg_identify_object(c.classid, c.objid, 0)).identity,"       \
+	"  CASE WHEN c.classid = c.rootclass AND c.objid = c.rootobj"              \
+	"  THEN r.reason ELSE 'it depends on '"                                    \
+	"  || (pg_catalog.pg_identify_object(c.rootclass, c.rootobj, 0)).type"     \
+	"  || ' ' || (pg_catalog.pg_identify_object(c.rootclass, c.rootobj, 0))"   \
+	"  .identity || ', ' || r.reason END"                                      \
+	"  FROM closure c JOIN roots r"                                            \
+	"  ON r.classid = c.rootclass AND r.objid = c.rootobj"                     \
+	" ORDER BY c.classid, c.objid,"                                            \
+	"  c.classid = c.rootclass AND c.objid = c.rootobj DESC, c.rootobj"
+
+/* " AND <oid expr> NOT IN (...)": the relations of SCHEMA_SUPERUSER_ONLY_SQL,
+ * which the copy leaves out (they are not created on the target). */
+#define SCHEMA_NOT_SUPERUSER_ONLY_REL(oid_expr)                                \
+	" AND " oid_expr " NOT IN (SELECT s.objid FROM (" SCHEMA_SUPERUSER_ONLY_SQL \
+	") s(classid, objid, type, identity, reason)"                              \
+	" WHERE s.classid = 'pg_catalog.pg_class'::pg_catalog.regclass)"
+
 /* Is this entry one we never apply (EVENT TRIGGER and comments on one)? */
 bool schema_toc_entry_is_skipped(const SchemaTocEntry *entry);
 

@@ -601,7 +601,7 @@ truncate_copied(SyncRun *run, SyncError *err)
 	return ok;
 }
 
-/* Tell the user about schema steps pgstream will not run (event triggers). */
+/* Tell the user about schema steps pgstream will not run (superuser-only). */
 static void
 note_skipped_steps(SyncRun *run)
 {
@@ -610,9 +610,11 @@ note_skipped_steps(SyncRun *run)
 								   " WHERE phase = 4 ORDER BY id"), 0, NULL, &ignored);
 
 	for (int i = 0; res != NULL && i < PQntuples(res); i++)
-		log_warn("not migrated: %s (event triggers need a superuser on the target; extension "
-				 "comments come with the extension); its SQL is in %s.schema_steps "
-				 "until the migration ends", PQgetvalue(res, i, 0), state_schema_quoted());
+		log_warn("not migrated: %s (only a superuser can create it on the target: event "
+				 "triggers, and the objects named when the schema was captured, and "
+				 "comments on them; extension comments come with the extension); its SQL "
+				 "is in %s.schema_steps until the migration ends", PQgetvalue(res, i, 0),
+				 state_schema_quoted());
 	PQclear(res);
 }
 

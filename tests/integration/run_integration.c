@@ -35,6 +35,7 @@ static Suite *(*const suites[])(void) = {
     oldsource_suite,
     verify_integration_suite,
     abort_suite,
+    regress_suite,
 };
 
 int

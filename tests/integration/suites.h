@@ -31,5 +31,6 @@ Suite *versions_suite(void);
 Suite *oldsource_suite(void);
 Suite *verify_integration_suite(void); /* test_verify.c; verify_suite is the unit one */
 Suite *abort_suite(void);
+Suite *regress_suite(void);
 
 #endif /* PGSTREAM_TESTS_INTEGRATION_SUITES_H */

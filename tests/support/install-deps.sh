@@ -1,7 +1,8 @@
 #!/bin/sh
 # tests/support/install-deps.sh -- install the Debian packages that
 # `make test` needs, if any are missing, then the PostgreSQL majors the
-# cross-version tests start (install-pg-majors.sh, cached outside the repo).
+# cross-version tests start (install-pg-majors.sh) and PostgreSQL's regression
+# suite (install-regress.sh), both cached outside the repo.
 #
 #   install-deps.sh                  packages and majors (make deps, make test)
 #   install-deps.sh --packages-only  packages only (make demo: the build and
@@ -63,5 +64,8 @@ if [ -n "$missing" ]; then
 fi
 
 if [ "$WITH_MAJORS" = yes ]; then
+	# PostgreSQL's regression suite, the corpus of the regress integration
+	# suite (also cached outside the repo)
+	"$(dirname "$0")/install-regress.sh"
 	exec "$(dirname "$0")/install-pg-majors.sh"
 fi
