@@ -88,13 +88,15 @@ static const char plan_query_fmt[] =
 /*
  * Every user table's columns as "name type, ..." (generated columns left
  * out, as the copy leaves them out), keyed by its quoted qualified name.
+ * In name order: the copy names its columns, and pg_dump cannot keep the
+ * column order of an inheritance child (its parent's columns come first).
  * The same query on both sides: the search_path is empty on every pgstream
  * session, so types outside pg_catalog come schema-qualified on both.
  */
 static const char columns_query_fmt[] =
 	"SELECT format('%%I.%%I', n.nspname, c.relname),"
 	" coalesce((SELECT string_agg(quote_ident(a.attname) || ' ' ||"
-	"   pg_catalog.format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)"
+	"   pg_catalog.format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attname)"
 	"   FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0"
 	"   AND NOT a.attisdropped %s), '')"
 	" FROM pg_catalog.pg_class c"
@@ -674,13 +676,16 @@ build_copy_out(const CopyPart *p, bool binary, char *sql, size_t size)
  * in, has binary send and receive functions, and is not one whose binary
  * form is an OID of the source: regclass and its kin travel as text, where
  * they are names.  (A type without binary I/O, such as aclitem, would stop
- * the copy.)  %s: the generated-column filter where the column exists (12+).
+ * the copy.)  tsquery travels as text too: its receive function rejects the
+ * empty query ('') that its send function writes ("malformed tsquery").
+ * %s: the generated-column filter where the column exists (12+).
  */
 static const char binary_safe_sql[] =
 	"SELECT coalesce(bool_and(t.oid < 16384 AND t.typsend::oid <> 0"
 	"  AND t.typreceive::oid <> 0 AND t.typname NOT IN ('regclass', 'regproc',"
 	"  'regprocedure', 'regoper', 'regoperator', 'regtype', 'regrole',"
-	"  'regnamespace', 'regconfig', 'regdictionary', 'regcollation')), true)"
+	"  'regnamespace', 'regconfig', 'regdictionary', 'regcollation', 'tsquery')),"
+	" true)"
 	" FROM pg_catalog.pg_attribute a"
 	" JOIN pg_catalog.pg_type at ON at.oid = a.atttypid"
 	" JOIN pg_catalog.pg_type t ON t.oid IN (at.oid, at.typelem)"
