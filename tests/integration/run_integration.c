@@ -32,6 +32,7 @@ static Suite *(*const suites[])(void) = {
     majors_suite,
     versions_suite,
     oldsource_suite,
+    fidelity_suite,
 };
 
 int

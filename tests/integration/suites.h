@@ -28,5 +28,6 @@ Suite *values_suite(void);
 Suite *majors_suite(void);
 Suite *versions_suite(void);
 Suite *oldsource_suite(void);
+Suite *fidelity_suite(void);
 
 #endif /* PGSTREAM_TESTS_INTEGRATION_SUITES_H */
