@@ -218,6 +218,23 @@ sql_build_where(const SqlRel *r, const bool *keymask, bool full, int first_param
 			continue;
 		}
 		sqlstr_add(sql, r->cols[i]);
+		if (!full && r->cast_type != NULL && r->cast_type[i] != NULL)
+		{
+			/*
+			 * A key of a type not built in, or whose "=" lives outside
+			 * pg_catalog (an extension's ltree, hstore): its operator by
+			 * schema, the parameter typed by name.  The key's unique index
+			 * uses that "=", so it finds the one row.
+			 */
+			sqlstr_add(sql, " ");
+			sqlstr_add(sql, r->eq_op != NULL && r->eq_op[i] != NULL ? r->eq_op[i] :
+					   "OPERATOR(pg_catalog.=)");
+			sqlstr_add(sql, " ");
+			sqlstr_param(sql, n++);
+			sqlstr_add(sql, "::");
+			sqlstr_add(sql, r->cast_type[i]);
+			continue;
+		}
 		sqlstr_add(sql, full ? " IS NOT DISTINCT FROM " : " = ");
 		sqlstr_param(sql, n++);
 	}

@@ -88,7 +88,9 @@ void		sql_build_copy(const SqlRel *r, const char *cols, SqlStr *sql);
 
 /*
  * " WHERE ..." for the columns in keymask, parameters numbered from
- * first_param.  Key columns compare with "=".  With full (replica identity
+ * first_param.  Key columns compare with "=" ("col OP $n::type" for a
+ * column with cast_type: its operator by schema, or pg_catalog's for a
+ * composite).  With full (replica identity
  * FULL) every column compares NULL-safely and exactly (sql_add_full_match
  * for those with text_compare or eq_op) and one row is picked by
  * (tableoid, ctid), looked up in the

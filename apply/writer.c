@@ -692,7 +692,7 @@ stmt_find(Writer *w, const char *key, const char **name, size_t *slot_out,
 
 static const char *
 stmt_prepare(Writer *w, size_t slot, const char *key, const char *sql, int nparams,
-			 SyncError *err)
+			 char op, const TargetRel *t, SyncError *err)
 {
 	StmtEntry  *e = &w->stmts[slot];
 
@@ -706,7 +706,8 @@ stmt_prepare(Writer *w, size_t slot, const char *key, const char *sql, int npara
 	if (PQsendPrepare(w->conn, e->name, sql, nparams, NULL) != 1)
 		return sync_error_set(err, SYNC_ERR_CONNECT, "could not send to target: %s",
 							  PQerrorMessage(w->conn)), NULL;
-	push_pending(w, PENDING_ANY, 0, NULL);
+	/* a statement that does not parse names its table */
+	push_pending(w, PENDING_ANY, op, t->display);
 	return e->name;
 }
 
@@ -830,7 +831,7 @@ run_statement(Writer *w, const TargetRel *t, char op, const char *key, const cha
 
 	if (!stmt_find(w, key, &name, &slot, err))
 		return false;
-	if (name == NULL && (name = stmt_prepare(w, slot, key, sql, n, err)) == NULL)
+	if (name == NULL && (name = stmt_prepare(w, slot, key, sql, n, op, t, err)) == NULL)
 		return false;
 	return bind_params(w, spec, n, err) && send_prepared(w, name, n, kind, op, t, err);
 }
@@ -1296,7 +1297,7 @@ run_keyed(Writer *w, const TargetRel *t, char op, const bool *setmask, const boo
 		else
 			sql_build_delete(&t->s, keymask, full, &sql);
 		ok = !sql.oom ?
-			(name = stmt_prepare(w, slot, key.p, sql.p, n, err)) != NULL
+			(name = stmt_prepare(w, slot, key.p, sql.p, n, op, t, err)) != NULL
 			: sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
 	}
 	ok = ok && bind_params(w, spec, n, err) &&

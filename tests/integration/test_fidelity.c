@@ -295,6 +295,28 @@ static const char schema_sql[] =
     "  'public.->(public.hstore,text)', NULL, 'public', NULL, NULL, NULL,"
     "  NULL, NULL, NULL);"
 
+    /*
+     * keys of extension types, whose "=" is not in pg_catalog (the apply
+     * session's search_path is empty), a composite, an enum and a domain
+     * over citext; a replica identity index on an ltree
+     */
+    "CREATE TABLE app.k_lt (k ext.ltree PRIMARY KEY, v int);"
+    "CREATE TABLE app.k_h (k hstore PRIMARY KEY, v int);"
+    "CREATE TABLE app.k_cu (k ext.cube PRIMARY KEY, v int);"
+    "CREATE TABLE app.k_co (k app.pt3 PRIMARY KEY, v int);"
+    "CREATE TABLE app.k_en (k app.mood, n numeric, v int, PRIMARY KEY (k, n));"
+    "CREATE TABLE app.k_em (k app.email PRIMARY KEY, v int);"
+    "CREATE TABLE app.k_ri (id int, k ext.ltree NOT NULL, v int);"
+    "CREATE UNIQUE INDEX k_ri_k ON app.k_ri (k);"
+    "ALTER TABLE app.k_ri REPLICA IDENTITY USING INDEX k_ri_k;"
+    "INSERT INTO app.k_lt SELECT ('a.b' || g)::ext.ltree, g FROM generate_series(1, 5) g;"
+    "INSERT INTO app.k_h SELECT format('k=>%s', g)::hstore, g FROM generate_series(1, 5) g;"
+    "INSERT INTO app.k_cu SELECT ext.cube(g, -g), g FROM generate_series(1, 5) g;"
+    "INSERT INTO app.k_co SELECT ROW(g, '-0', 0.1)::app.pt3, g FROM generate_series(1, 5) g;"
+    "INSERT INTO app.k_en VALUES ('sad', 1.0, 1), ('ok', 1.50, 2), ('happy', 'NaN', 3);"
+    "INSERT INTO app.k_em SELECT 'Mail' || g || '@x.org', g FROM generate_series(1, 5) g;"
+    "INSERT INTO app.k_ri SELECT g, ('r.' || g)::ext.ltree, g FROM generate_series(1, 5) g;"
+
     /* keyless, REPLICA IDENTITY FULL, with every kind of type */
     "CREATE TABLE app.kl (h hstore, c citext, lt ext.ltree, cu ext.cube,"
     " pt point, jp jsonpath, ts txid_snapshot, ps pg_snapshot, x xml, j json,"
@@ -417,6 +439,28 @@ static const char *const workload[] = {
     " 'app.f', 'app.f(integer)', 'public.=(public.hstore,public.hstore)', NULL, 'ext',"
     " 'postgres', 'simple', 'english_stem', 'pg_catalog.\"POSIX\"',"
     " '{app.flog}', '{}')",
+    /* keys of extension and user types */
+    "UPDATE app.k_lt SET v = v + 10 WHERE v <= 2",
+    "UPDATE app.k_lt SET k = 'changed.key' WHERE v = 3",
+    "DELETE FROM app.k_lt WHERE v = 4",
+    "UPDATE app.k_h SET v = v + 10 WHERE v <= 2",
+    "UPDATE app.k_h SET k = k || 'x=>y'::hstore WHERE v = 3",
+    "DELETE FROM app.k_h WHERE v = 4",
+    "UPDATE app.k_cu SET v = v + 10 WHERE v <= 2",
+    "DELETE FROM app.k_cu WHERE v = 4",
+    "UPDATE app.k_co SET v = v + 10 WHERE v <= 2",
+    "UPDATE app.k_co SET k.z = 9 WHERE v = 3",
+    "DELETE FROM app.k_co WHERE v = 4",
+    "UPDATE app.k_en SET v = v + 10",
+    "DELETE FROM app.k_en WHERE k = 'ok'",
+    "UPDATE app.k_em SET v = v + 10 WHERE v <= 2",
+    "UPDATE app.k_em SET k = 'other@y.org' WHERE v = 3",
+    "DELETE FROM app.k_em WHERE v = 4",
+    "UPDATE app.k_ri SET v = v + 10 WHERE v <= 2",
+    "UPDATE app.k_ri SET k = 'r.changed' WHERE v = 3",
+    "DELETE FROM app.k_ri WHERE v = 4",
+    /* reg* of objects in public, whose names the source writes qualified */
+    "UPDATE app.regs SET id = 20 WHERE id = 2",
     /* keyless FULL rows */
     "UPDATE app.kl SET n = n + 1000 WHERE n <= 3",
     "DELETE FROM app.kl WHERE ctid = (SELECT ctid FROM app.kl WHERE n = 100"

@@ -362,6 +362,32 @@ START_TEST(full_identity_update_numbers_match_parameters_after_the_set)
 }
 END_TEST
 
+/*
+ * A key of an extension's type (ltree: "ltree = unknown" does not resolve
+ * under the empty search_path) or a composite: the operator by schema, the
+ * parameter typed by name; a built-in key stays a plain "=".
+ */
+START_TEST(keys_of_extension_and_composite_types_name_operator_and_type)
+{
+	static const char *const names[] = {"id", "path", "pt", "v"};
+	TestRel		t;
+	bool		keymask[] = {true, true, true, false};
+	SqlStr		sql = {0};
+
+	rel_init(&t, "app", "k", false, 4, names);
+	t.eq_op[1] = strdup("OPERATOR(ext.=)");
+	t.cast_type[1] = strdup("ext.ltree");
+	t.text_compare[2] = true;
+	t.cast_type[2] = strdup("app.pt3");
+	sql_build_delete(&t.r, keymask, false, &sql);
+	ck_assert_str_eq(sql.p, "DELETE FROM ONLY \"app\".\"k\" WHERE \"id\" = $1"
+					 " AND \"path\" OPERATOR(ext.=) $2::ext.ltree"
+					 " AND \"pt\" OPERATOR(pg_catalog.=) $3::app.pt3");
+	free(sql.p);
+	rel_free(&t);
+}
+END_TEST
+
 START_TEST(update_with_nothing_to_set_still_checks_the_one_row)
 {
 	TestRel		t;
@@ -615,6 +641,7 @@ writer_sql_suite(void)
 	tcase_add_test(tc, full_identity_compares_types_without_equality_as_text);
 	tcase_add_test(tc, full_identity_names_the_operator_and_the_type_when_needed);
 	tcase_add_test(tc, full_identity_update_numbers_match_parameters_after_the_set);
+	tcase_add_test(tc, keys_of_extension_and_composite_types_name_operator_and_type);
 	tcase_add_test(tc, full_identity_without_columns_picks_any_one_row);
 	tcase_add_test(tc, update_with_nothing_to_set_still_checks_the_one_row);
 	suite_add_tcase(s, tc);
