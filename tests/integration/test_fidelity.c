@@ -32,7 +32,9 @@
  *   dml_during_the_copy_cuts_over_exactly
  *       the same with the workload run while the copy is paused after its
  *       first part (failpoint fullload.after_part_commit); TRUNCATE is left
- *       out there (the copy's locks make it wait for the copy).
+ *       out there (the copy's locks make it wait for the copy).  The
+ *       source streams transactions over 64 kB while in progress
+ *       (logical_decoding_work_mem), so they go through the spool.
  *   full_identity_picks_the_identical_row_not_an_equal_one
  *       a DELETE and an UPDATE of the one of two rows that "=" cannot tell
  *       apart (0 / -0, 1.0 / 1.00, citext case) must change that row on
@@ -477,6 +479,9 @@ static const char *const workload[] = {
     "DELETE FROM app.kl WHERE n IS NULL AND h IS NOT NULL",
     "UPDATE app.kl SET f8 = f8 * 2 WHERE n = 25",
     "DELETE FROM app.kl WHERE n BETWEEN 26 AND 28",
+    "UPDATE app.kl SET x = '<?xml version=\"1.0\" encoding=\"UTF-8\"?><d>\u00e9</d>'"
+    " WHERE n = 13",
+    "UPDATE app.kl SET n = 1013 WHERE n = 13",
     "INSERT INTO app.kl (c, n) VALUES ('dup', 300), ('dup', 300)",
     "DELETE FROM app.kl WHERE ctid = (SELECT ctid FROM app.kl WHERE n = 300"
     " LIMIT 1)",
@@ -484,6 +489,8 @@ static const char *const workload[] = {
     " UPDATE app.docs SET note = 'in txn' WHERE id = 9;"
     " UPDATE app.flog SET v = 'in txn' WHERE id = 3; COMMIT",
     "TRUNCATE app.arr, app.ranges",
+    "TRUNCATE app.flog_2021",
+    "INSERT INTO app.flog VALUES (1, '2021-03-03', 'eu', 'after truncate', NULL)",
     "INSERT INTO app.arr VALUES (1, '{1}', '{a}', '{{1}}', '{1}', '{}')"
     " ON CONFLICT DO NOTHING",
     "INSERT INTO app.ranges VALUES (1, '[1,2)', NULL, '{}', NULL, NULL, NULL)"
@@ -826,6 +833,10 @@ START_TEST(dml_during_the_copy_cuts_over_exactly)
 
 	mig_init(&m, "fidcopy");
 	make_source(&m);
+	/* transactions over 64 kB are streamed while in progress (spooled) */
+	ck_assert(cluster_psql(&source, "postgres",
+	                       "ALTER DATABASE fidcopy_src SET"
+	                       " logical_decoding_work_mem = '64kB'"));
 	ck_assert(fpctl_init(&fd));
 	fpctl_env(&fd, env_dir, sizeof(env_dir));
 	spawn_sync(&sync, &m, env);
@@ -835,6 +846,12 @@ START_TEST(dml_during_the_copy_cuts_over_exactly)
 	assert_applied(&m, "SELECT to_regclass('app.marker') IS NOT NULL AND"
 	               " (SELECT count(*) = 1 FROM app.marker)", &sync,
 	               "applying the workload");
+	ck_assert_msg(cluster_wait_for(&source, "postgres",
+	                               "SELECT stream_txns > 0 FROM"
+	                               " pg_stat_replication_slots WHERE"
+	                               " slot_name = 'fidcopy_slot'",
+	                               30000),
+	              "the source did not stream a transaction in progress");
 	cutover_ok(&m, &sync);
 	fpctl_cleanup(&fd);
 	assert_same_schema(&m);
