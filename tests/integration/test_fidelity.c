@@ -35,6 +35,9 @@
  *       out there (the copy's locks make it wait for the copy).  The
  *       source streams transactions over 64 kB while in progress
  *       (logical_decoding_work_mem), so they go through the spool.
+ *   full_identity_rows_from_an_older_server_match_by_value
+ *       a PostgreSQL 11 source (17-digit floats) and REPLICA IDENTITY FULL
+ *       rows with floats in a point, an array, a composite and a range.
  *   full_identity_picks_the_identical_row_not_an_equal_one
  *       a DELETE and an UPDATE of the one of two rows that "=" cannot tell
  *       apart (0 / -0, 1.0 / 1.00, citext case) must change that row on
@@ -742,11 +745,11 @@ table_digest(const Cluster *c, const char *db, const char *table)
 	return v;
 }
 
-/* Every table of the source has the same rows on the target. */
+/* Every table of the source (cluster src) has the same rows on the target. */
 static void
-assert_same_data(const Mig *m, int min_tables)
+assert_same_data_from(const Cluster *src, const Mig *m, int min_tables)
 {
-	PGconn *conn = cluster_connect(&source, m->srcdb, NULL);
+	PGconn *conn = cluster_connect(src, m->srcdb, NULL);
 	PGresult *tables;
 	int diffs = 0;
 
@@ -765,7 +768,7 @@ assert_same_data(const Mig *m, int min_tables)
 	for (int i = 0; i < PQntuples(tables); i++)
 	{
 		const char *t = PQgetvalue(tables, i, 0);
-		char *a = table_digest(&source, m->srcdb, t);
+		char *a = table_digest(src, m->srcdb, t);
 		char *b = table_digest(&target, m->tgtdb, t);
 
 		if (strcmp(a, b) != 0)
@@ -778,6 +781,12 @@ assert_same_data(const Mig *m, int min_tables)
 	}
 	PQclear(tables);
 	ck_assert_msg(diffs == 0, "%d table(s) differ (above)", diffs);
+}
+
+static void
+assert_same_data(const Mig *m, int min_tables)
+{
+	assert_same_data_from(&source, m, min_tables);
 }
 
 /* The children's columns really are in another order on the target. */
@@ -905,6 +914,74 @@ START_TEST(full_identity_picks_the_identical_row_not_an_equal_one)
 }
 END_TEST
 
+/*
+ * A PostgreSQL 11 source writes float8 with 17 significant digits
+ * (extra_float_digits = 3 before 12), PostgreSQL 15 the shortest exact
+ * form: the FULL match must compare values, not the source's digits with
+ * the target's, also for types without "=" (point) and inside arrays and
+ * composites.
+ */
+START_TEST(full_identity_rows_from_an_older_server_match_by_value)
+{
+	static Cluster old;
+	static const char schema[] =
+	    "CREATE TYPE pair AS (a float8, b text);"
+	    "CREATE TABLE marker (id int PRIMARY KEY);"
+	    "CREATE TABLE fl (p point, f float8, fa float8[], c pair, j json,"
+	    " r numrange, n int);"
+	    "ALTER TABLE fl REPLICA IDENTITY FULL;"
+	    "INSERT INTO fl SELECT point(g / 3.0, 0.1), g / 3.0, ARRAY[g / 7.0, 0.1],"
+	    " ROW(g / 3.0, 'x')::pair, '{\"a\": 0.1}', numrange(0.1, g), g"
+	    " FROM generate_series(1, 10) g";
+	static const char dml[] =
+	    "UPDATE fl SET n = n + 100 WHERE n <= 3;"
+	    "DELETE FROM fl WHERE n IN (5, 6);"
+	    "UPDATE fl SET f = 0.2 WHERE n = 7;"
+	    "INSERT INTO marker VALUES (1)";
+	Mig m;
+	Proc sync;
+
+	memset(&old, 0, sizeof(old));
+	ck_assert_msg(cluster_init_major(&old, "fid-pg11", CLUSTER_LOGICAL, 11),
+	              "PostgreSQL 11: no cluster (run make deps)");
+	ck_assert(cluster_start(&old));
+	ck_assert(cluster_psql(&old, "postgres", "CREATE DATABASE fidold_src"));
+	snprintf(m.srcdb, sizeof(m.srcdb), "fidold_src");
+	snprintf(m.tgtdb, sizeof(m.tgtdb), "fidold_tgt");
+	snprintf(m.slot, sizeof(m.slot), "fidold_slot");
+	itest_make_db(&target, m.tgtdb, "migrator");
+	itest_conninfo(m.src, &old, m.srcdb);
+	itest_migrator_conninfo(m.tgt, &target, m.tgtdb);
+	ck_assert(cluster_psql(&old, m.srcdb, schema));
+	spawn_sync(&sync, &m, NULL);
+	wait_streaming(&m, &sync);
+	ck_assert(cluster_psql(&old, m.srcdb, dml));
+	assert_applied(&m, "SELECT count(*) = 1 FROM marker", &sync,
+	               "applying the changes");
+	stop_sync(&sync);
+	/* the servers print floats differently: compare them to 12 digits */
+	{
+		static const char rows_sql[] =
+		    "SELECT string_agg(concat_ws('|', round(p[0]::numeric, 12),"
+		    " round(p[1]::numeric, 12), round(f::numeric, 12),"
+		    " (SELECT string_agg(round(x::numeric, 12)::text, ',') FROM unnest(fa) x),"
+		    " round((c).a::numeric, 12), (c).b, j::text, r::text, n), ';'"
+		    " ORDER BY n) FROM fl";
+		char *a = cluster_query_scalar(&old, m.srcdb, rows_sql);
+		char *b = cluster_query_scalar(&target, m.tgtdb, rows_sql);
+
+		ck_assert_ptr_nonnull(a);
+		ck_assert_ptr_nonnull(b);
+		ck_assert_msg(strcmp(a, b) == 0, "source: %s\ntarget: %s", a, b);
+		free(a);
+		free(b);
+	}
+	itest_assert_scalar(&target, m.tgtdb, "SELECT count(*) || '/' || sum(n) FROM fl",
+	                    "8/344");
+	cluster_destroy(&old);
+}
+END_TEST
+
 Suite *
 fidelity_suite(void)
 {
@@ -917,6 +994,7 @@ fidelity_suite(void)
 	tcase_add_test(tc, full_identity_picks_the_identical_row_not_an_equal_one);
 	tcase_add_test(tc, live_dml_over_every_type_cuts_over_exactly);
 	tcase_add_test(tc, dml_during_the_copy_cuts_over_exactly);
+	tcase_add_test(tc, full_identity_rows_from_an_older_server_match_by_value);
 	suite_add_tcase(s, tc);
 	return s;
 }
