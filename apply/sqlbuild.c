@@ -138,6 +138,56 @@ sql_build_copy(const SqlRel *r, const char *cols, SqlStr *sql)
 	sqlstr_add(sql, ") FROM STDIN");
 }
 
+/*
+ * The text form of a column and of a parameter read as the column's type,
+ * both written by the target's output function (the parameter is parsed
+ * on the target first, so a value written by another server version, such
+ * as a float's digits, compares by what it is): equal exactly when the
+ * values are identical, as "=" is not for every type (0 and -0, 1.0 and
+ * 1.00, 'a' and 'A' in citext, '1 day' and '24 hours').  Compared
+ * bytewise ("C"), NULL-safe: a cast of NULL is NULL.
+ */
+static void
+add_text_form_match(SqlStr *sql, const char *col, const char *type, int param)
+{
+	sqlstr_add(sql, "CAST(");
+	sqlstr_add(sql, col);
+	sqlstr_add(sql, " AS pg_catalog.text) COLLATE pg_catalog.\"C\" IS NOT DISTINCT FROM CAST(");
+	sqlstr_param(sql, param);
+	sqlstr_add(sql, "::");
+	sqlstr_add(sql, type);
+	sqlstr_add(sql, " AS pg_catalog.text)");
+}
+
+void
+sql_add_full_match(SqlStr *sql, const char *col, const char *eq_op, const char *type,
+				   int param)
+{
+	if (eq_op == NULL)
+	{
+		add_text_form_match(sql, col, type, param);
+		return;
+	}
+	/* the operator first, which an index on the column can serve */
+	sqlstr_add(sql, "(");
+	sqlstr_add(sql, col);
+	sqlstr_add(sql, " ");
+	sqlstr_add(sql, eq_op);
+	sqlstr_add(sql, " ");
+	sqlstr_param(sql, param);
+	sqlstr_add(sql, "::");
+	sqlstr_add(sql, type);
+	sqlstr_add(sql, " AND ");
+	add_text_form_match(sql, col, type, param);
+	sqlstr_add(sql, " OR ");
+	sqlstr_add(sql, col);
+	sqlstr_add(sql, " IS NULL AND ");
+	sqlstr_param(sql, param);
+	sqlstr_add(sql, "::");
+	sqlstr_add(sql, type);
+	sqlstr_add(sql, " IS NULL)");
+}
+
 void
 sql_build_where(const SqlRel *r, const bool *keymask, bool full, int first_param,
 				SqlStr *sql)
@@ -161,39 +211,30 @@ sql_build_where(const SqlRel *r, const bool *keymask, bool full, int first_param
 		 * identical to every other: any one of them is the row.
 		 */
 		sqlstr_add(sql, nkeys++ ? " AND " : full ? " WHERE " : "");
-		if (full && r->text_compare[i])
+		if (full && (r->text_compare[i] || (r->eq_op != NULL && r->eq_op[i] != NULL)))
 		{
-			/* the type's output function (format %s); NULL stays NULL */
-			sqlstr_add(sql, "CASE WHEN ");
-			sqlstr_add(sql, r->cols[i]);
-			sqlstr_add(sql, " IS NOT NULL THEN format('%s', ");
-			sqlstr_add(sql, r->cols[i]);
-			sqlstr_add(sql, ") END IS NOT DISTINCT FROM ");
-			sqlstr_param(sql, n++);
-			sqlstr_add(sql, "::text");
-			continue;
-		}
-		if (full && r->eq_op != NULL && r->eq_op[i] != NULL)
-		{
-			/* (col OP $n::type OR (col IS NULL AND $n::type IS NULL)) */
-			sqlstr_add(sql, "(");
-			sqlstr_add(sql, r->cols[i]);
-			sqlstr_add(sql, " ");
-			sqlstr_add(sql, r->eq_op[i]);
-			sqlstr_add(sql, " ");
-			sqlstr_param(sql, n);
-			sqlstr_add(sql, "::");
-			sqlstr_add(sql, r->cast_type[i]);
-			sqlstr_add(sql, " OR (");
-			sqlstr_add(sql, r->cols[i]);
-			sqlstr_add(sql, " IS NULL AND ");
-			sqlstr_param(sql, n++);
-			sqlstr_add(sql, "::");
-			sqlstr_add(sql, r->cast_type[i]);
-			sqlstr_add(sql, " IS NULL))");
+			sql_add_full_match(sql, r->cols[i],
+							   r->text_compare[i] ? NULL : r->eq_op[i], r->cast_type[i], n++);
 			continue;
 		}
 		sqlstr_add(sql, r->cols[i]);
+		if (!full && r->cast_type != NULL && r->cast_type[i] != NULL)
+		{
+			/*
+			 * A key of a type not built in, or whose "=" lives outside
+			 * pg_catalog (an extension's ltree, hstore): its operator by
+			 * schema, the parameter typed by name.  The key's unique index
+			 * uses that "=", so it finds the one row.
+			 */
+			sqlstr_add(sql, " ");
+			sqlstr_add(sql, r->eq_op != NULL && r->eq_op[i] != NULL ? r->eq_op[i] :
+					   "OPERATOR(pg_catalog.=)");
+			sqlstr_add(sql, " ");
+			sqlstr_param(sql, n++);
+			sqlstr_add(sql, "::");
+			sqlstr_add(sql, r->cast_type[i]);
+			continue;
+		}
 		sqlstr_add(sql, full ? " IS NOT DISTINCT FROM " : " = ");
 		sqlstr_param(sql, n++);
 	}

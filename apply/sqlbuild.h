@@ -56,13 +56,15 @@ typedef struct SqlRel
 	bool		partitioned;	/* relkind 'p' on the target: route, no ONLY */
 	int			natts;
 	char	  **cols;			/* quoted name per remote column */
-	bool	   *text_compare;	/* FULL matching compares output text */
 	/*
-	 * FULL matching through a named operator, per column (NULL: plain IS
-	 * NOT DISTINCT FROM): "OPERATOR(schema.=)" and the column's type name to
-	 * cast the parameter to, for types whose equality is outside pg_catalog
-	 * or that are not built in.
+	 * How FULL matching compares each column (see sql_add_full_match):
+	 * eq_op and cast_type NULL: plain IS NOT DISTINCT FROM (a built-in type
+	 * whose "=" is identity); text_compare: by text form alone (no "=", or
+	 * one that cannot be trusted, as a composite's); otherwise eq_op
+	 * ("OPERATOR(schema.=)") and the text form.  cast_type: the column's
+	 * type, schema-qualified, without a type modifier.
 	 */
+	bool	   *text_compare;
 	char	  **eq_op;
 	char	  **cast_type;
 } SqlRel;
@@ -86,15 +88,31 @@ void		sql_build_copy(const SqlRel *r, const char *cols, SqlStr *sql);
 
 /*
  * " WHERE ..." for the columns in keymask, parameters numbered from
- * first_param.  Key columns compare with "=".  With full (replica identity
- * FULL) every column compares NULL-safely (types in text_compare by their
- * output text) and one row is picked by (tableoid, ctid), looked up in the
+ * first_param.  Key columns compare with "=" ("col OP $n::type" for a
+ * column with cast_type: its operator by schema, or pg_catalog's for a
+ * composite).  With full (replica identity
+ * FULL) every column compares NULL-safely and exactly (sql_add_full_match
+ * for those with text_compare or eq_op) and one row is picked by
+ * (tableoid, ctid), looked up in the
  * same relation the statement targets (ONLY for a table).  With full and
  * no column in keymask (a table without published columns: all its rows
  * are alike), that row is any one of the relation's.
  */
 void		sql_build_where(const SqlRel *r, const bool *keymask, bool full,
 							int first_param, SqlStr *sql);
+
+/*
+ * One column's condition in a FULL match, parameter $param: with eq_op,
+ * "(col OP $n::type AND <text forms equal> OR col IS NULL AND $n::type IS
+ * NULL)"; without, the text forms alone.  The text forms are the column's
+ * and the parameter's (parsed as type on the target) cast to text,
+ * compared bytewise and NULL-safely: identical values, where "=" may call
+ * different values equal (0 and -0, 1.0 and 1.00, citext's 'a' and 'A'),
+ * and the only exact match of a type without "=" (point, json, xml, a
+ * composite with such a field).
+ */
+void		sql_add_full_match(SqlStr *sql, const char *col, const char *eq_op,
+							   const char *type, int param);
 
 /*
  * UPDATE setting the columns in setmask ($1..) where keymask matches; when

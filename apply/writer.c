@@ -453,8 +453,8 @@ fill_columns(TargetRel *t, const RemoteRelation *rel, PGresult *res,
 			const char *how = PQgetvalue(res, r, 4);	/* FULL_MATCH_SQL */
 
 			t->s.text_compare[i] = strcmp(how, "text") == 0;
-			if (how[0] != '\0' && !t->s.text_compare[i] &&
-				((t->s.eq_op[i] = strdup(how)) == NULL ||
+			if (how[0] != '\0' &&
+				((!t->s.text_compare[i] && (t->s.eq_op[i] = strdup(how)) == NULL) ||
 				 (t->s.cast_type[i] = strdup(PQgetvalue(res, r, 6))) == NULL))
 				return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
 		}
@@ -467,21 +467,28 @@ fill_columns(TargetRel *t, const RemoteRelation *rel, PGresult *res,
 
 /*
  * How a replica identity FULL match compares a column, from the target's
- * catalog (issue 16 item 3).  The type (a domain's base type) and, for an
- * array, its element must have a default btree or hash operator class, whose
- * equality then compares; the class may be on the type itself or, for
- * enums, ranges, multiranges and arrays, on the polymorphic pseudo-type.
- * Returns:
+ * catalog (issue 16 item 3; see sql_add_full_match).  The type (a domain's
+ * base type) and, for an array, its element must have a default btree or
+ * hash operator class, whose equality then compares; the class may be on
+ * the type itself or, for enums, ranges, multiranges and arrays, on the
+ * polymorphic pseudo-type.  Returns:
  *   ''                      plain IS NOT DISTINCT FROM: a built-in type whose
- *                           equality is pg_catalog's (found whatever the
- *                           empty search_path);
- *   'OPERATOR(schema.=)'    that operator, with the parameter cast to the
- *                           type (column 7): an extension's type (hstore,
- *                           citext), an enum, a composite (record equality,
- *                           pg_catalog's), a type created in the database;
- *   'text'                  the output text: no equality at all (json, xml,
- *                           point, box's "=" compares areas) or an element
- *                           type without one.
+ *                           "=" is pg_catalog's (found whatever the empty
+ *                           search_path) and holds only for identical
+ *                           values (integers, timestamps, uuid, bytea ...;
+ *                           text and varchar under a deterministic
+ *                           collation);
+ *   'OPERATOR(schema.=)'    that operator and the text forms: "=" may hold
+ *                           for different values (float 0 and -0, numeric
+ *                           1.0 and 1.00, citext, interval, jsonb), and
+ *                           lives where the type's extension put it;
+ *   'text'                  the text forms alone: no equality at all (json,
+ *                           xml, point; box's "=" compares areas), an
+ *                           element type without one, or a composite (its
+ *                           record "=" fails on a field without one).
+ * Column 7 is the type by schema-qualified name, without a type modifier
+ * (format_type(oid, NULL) says "character" and "bit", which are char(1)
+ * and bit(1) in a cast).
  */
 #define EQ_OPCLASS_OF(typ) \
 	"(SELECT format('OPERATOR(%I.%s)', n.nspname, o.oprname)" \
@@ -500,12 +507,23 @@ fill_columns(TargetRel *t, const RemoteRelation *rel, PGresult *res,
 	"   AND " typ ".typname NOT IN ('box')" \
 	"  ORDER BY am.amname LIMIT 1)"
 
+/*
+ * Built-in types whose "=" holds only for identical values: bool, bytea,
+ * "char", int8, int2, int4, oid, money, date, time, timestamp, timestamptz,
+ * uuid, pg_lsn; text (25) and varchar (1043) when the column's collation is
+ * deterministic (read through to_jsonb: collisdeterministic is 12+).
+ */
+#define EXACT_EQ_TYPES "16, 17, 18, 20, 21, 23, 26, 790, 1082, 1083, 1114, 1184, 2950, 3220"
+
 #define FULL_MATCH_SQL \
 	"(SELECT CASE" \
-	"   WHEN bt.typtype = 'c' THEN 'OPERATOR(pg_catalog.=)'" \
+	"   WHEN bt.typtype = 'c' THEN 'text'" \
 	"   WHEN " EQ_OPCLASS_OF("bt") " IS NULL THEN 'text'" \
 	"   WHEN et.oid IS NOT NULL AND " EQ_OPCLASS_OF("et") " IS NULL THEN 'text'" \
-	"   WHEN t0.oid < 16384 AND " EQ_OPCLASS_OF("bt") " = 'OPERATOR(pg_catalog.=)' THEN ''" \
+	"   WHEN t0.oid IN (" EXACT_EQ_TYPES ") THEN ''" \
+	"   WHEN t0.oid IN (25, 1043) AND coalesce((SELECT pg_catalog.to_jsonb(co)" \
+	"    OPERATOR(pg_catalog.->>) 'collisdeterministic' FROM pg_catalog.pg_collation co" \
+	"    WHERE co.oid = a.attcollation), 'true') = 'true' THEN ''" \
 	"   ELSE " EQ_OPCLASS_OF("bt") " END" \
 	"  FROM pg_catalog.pg_type t0" \
 	"  JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t0.typtype = 'd'" \
@@ -542,7 +560,9 @@ target_rel_build(Writer *w, const RemoteRelation *rel, SyncError *err)
 					   " " FULL_MATCH_SQL ","
 					   /* 'p': statements route through it (no ONLY), see sqlbuild.h */
 					   " (SELECT r.relkind = 'p' FROM pg_catalog.pg_class r WHERE r.oid = c.oid),"
-					   " pg_catalog.format_type(a.atttypid, NULL)"
+					   " (SELECT format('%I.%I', tn.nspname, ty.typname) FROM pg_catalog.pg_type ty"
+					   "  JOIN pg_catalog.pg_namespace tn ON tn.oid = ty.typnamespace"
+					   "  WHERE ty.oid = a.atttypid)"
 					   " FROM (SELECT to_regclass($1) AS oid) c"
 					   " LEFT JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid"
 					   " AND a.attnum > 0 AND NOT a.attisdropped", 1, params, err);
@@ -672,7 +692,7 @@ stmt_find(Writer *w, const char *key, const char **name, size_t *slot_out,
 
 static const char *
 stmt_prepare(Writer *w, size_t slot, const char *key, const char *sql, int nparams,
-			 SyncError *err)
+			 char op, const TargetRel *t, SyncError *err)
 {
 	StmtEntry  *e = &w->stmts[slot];
 
@@ -686,7 +706,8 @@ stmt_prepare(Writer *w, size_t slot, const char *key, const char *sql, int npara
 	if (PQsendPrepare(w->conn, e->name, sql, nparams, NULL) != 1)
 		return sync_error_set(err, SYNC_ERR_CONNECT, "could not send to target: %s",
 							  PQerrorMessage(w->conn)), NULL;
-	push_pending(w, PENDING_ANY, 0, NULL);
+	/* a statement that does not parse names its table */
+	push_pending(w, PENDING_ANY, op, t->display);
 	return e->name;
 }
 
@@ -810,7 +831,7 @@ run_statement(Writer *w, const TargetRel *t, char op, const char *key, const cha
 
 	if (!stmt_find(w, key, &name, &slot, err))
 		return false;
-	if (name == NULL && (name = stmt_prepare(w, slot, key, sql, n, err)) == NULL)
+	if (name == NULL && (name = stmt_prepare(w, slot, key, sql, n, op, t, err)) == NULL)
 		return false;
 	return bind_params(w, spec, n, err) && send_prepared(w, name, n, kind, op, t, err);
 }
@@ -1276,7 +1297,7 @@ run_keyed(Writer *w, const TargetRel *t, char op, const bool *setmask, const boo
 		else
 			sql_build_delete(&t->s, keymask, full, &sql);
 		ok = !sql.oom ?
-			(name = stmt_prepare(w, slot, key.p, sql.p, n, err)) != NULL
+			(name = stmt_prepare(w, slot, key.p, sql.p, n, op, t, err)) != NULL
 			: sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
 	}
 	ok = ok && bind_params(w, spec, n, err) &&

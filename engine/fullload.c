@@ -681,13 +681,16 @@ build_copy_out(const CopyPart *p, bool binary, char *sql, size_t size)
  * in, has binary send and receive functions, and is not one whose binary
  * form is an OID of the source: regclass and its kin travel as text, where
  * they are names.  (A type without binary I/O, such as aclitem, would stop
- * the copy.)  %s: the generated-column filter where the column exists (12+).
+ * the copy.)  tsquery travels as text too: its receive function rejects the
+ * empty query ('') that its send function writes ("malformed tsquery").
+ * %s: the generated-column filter where the column exists (12+).
  */
 static const char binary_safe_sql[] =
 	"SELECT coalesce(bool_and(t.oid < 16384 AND t.typsend::oid <> 0"
 	"  AND t.typreceive::oid <> 0 AND t.typname NOT IN ('regclass', 'regproc',"
 	"  'regprocedure', 'regoper', 'regoperator', 'regtype', 'regrole',"
-	"  'regnamespace', 'regconfig', 'regdictionary', 'regcollation')), true)"
+	"  'regnamespace', 'regconfig', 'regdictionary', 'regcollation', 'tsquery')),"
+	" true)"
 	" FROM pg_catalog.pg_attribute a"
 	" JOIN pg_catalog.pg_type at ON at.oid = a.atttypid"
 	" JOIN pg_catalog.pg_type t ON t.oid IN (at.oid, at.typelem)"

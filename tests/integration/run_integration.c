@@ -36,6 +36,7 @@ static Suite *(*const suites[])(void) = {
     verify_integration_suite,
     abort_suite,
     regress_suite,
+    fidelity_suite,
 };
 
 int

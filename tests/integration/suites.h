@@ -32,5 +32,6 @@ Suite *oldsource_suite(void);
 Suite *verify_integration_suite(void); /* test_verify.c; verify_suite is the unit one */
 Suite *abort_suite(void);
 Suite *regress_suite(void);
+Suite *fidelity_suite(void);
 
 #endif /* PGSTREAM_TESTS_INTEGRATION_SUITES_H */

@@ -275,6 +275,11 @@ START_TEST(full_identity_without_columns_picks_any_one_row)
 }
 END_TEST
 
+/*
+ * FULL matching of a type without "=" (json, point, a composite): the text
+ * forms of the column and of the parameter read as the column's type on
+ * the target, bytewise and NULL-safe.
+ */
 START_TEST(full_identity_compares_types_without_equality_as_text)
 {
 	static const char *const names[] = {"id", "doc"};
@@ -284,12 +289,14 @@ START_TEST(full_identity_compares_types_without_equality_as_text)
 
 	rel_init(&t, "public", "j", false, 2, names);
 	t.text_compare[1] = true;
+	t.cast_type[1] = strdup("pg_catalog.json");
 	sql_build_delete(&t.r, keymask, true, &sql);
 	ck_assert_str_eq(sql.p, "DELETE FROM ONLY \"public\".\"j\""
 					 " WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM ONLY"
 					 " \"public\".\"j\" WHERE \"id\" IS NOT DISTINCT FROM $1"
-					 " AND CASE WHEN \"doc\" IS NOT NULL THEN format('%s', \"doc\") END"
-					 " IS NOT DISTINCT FROM $2::text LIMIT 1)");
+					 " AND CAST(\"doc\" AS pg_catalog.text) COLLATE pg_catalog.\"C\""
+					 " IS NOT DISTINCT FROM CAST($2::pg_catalog.json AS pg_catalog.text)"
+					 " LIMIT 1)");
 	free(sql.p);
 	rel_free(&t);
 }
@@ -297,13 +304,14 @@ END_TEST
 
 /*
  * FULL matching of a type whose equality lives outside pg_catalog (hstore,
- * citext: the sessions' search_path is empty) or that is not built in (an
- * unknown-typed parameter cannot be an anonymous composite): the operator
- * qualified by its schema, the parameter cast to the column's type by name.
+ * citext: the sessions' search_path is empty) or may hold for values that
+ * are not identical (float 0 and -0, numeric 1.0 and 1.00): the operator
+ * qualified by its schema, the parameter cast to the column's type by name,
+ * and the text forms compared as well.
  */
 START_TEST(full_identity_names_the_operator_and_the_type_when_needed)
 {
-	static const char *const names[] = {"id", "h", "c"};
+	static const char *const names[] = {"id", "h", "f"};
 	TestRel		t;
 	bool		keymask[] = {true, true, true};
 	SqlStr		sql = {0};
@@ -312,15 +320,69 @@ START_TEST(full_identity_names_the_operator_and_the_type_when_needed)
 	t.eq_op[1] = strdup("OPERATOR(public.=)");
 	t.cast_type[1] = strdup("public.hstore");
 	t.eq_op[2] = strdup("OPERATOR(pg_catalog.=)");
-	t.cast_type[2] = strdup("\"App\".pair");
+	t.cast_type[2] = strdup("pg_catalog.float8");
 	sql_build_delete(&t.r, keymask, true, &sql);
 	ck_assert_str_eq(sql.p, "DELETE FROM ONLY \"public\".\"k\""
 					 " WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM ONLY"
 					 " \"public\".\"k\" WHERE \"id\" IS NOT DISTINCT FROM $1"
 					 " AND (\"h\" OPERATOR(public.=) $2::public.hstore"
-					 " OR (\"h\" IS NULL AND $2::public.hstore IS NULL))"
-					 " AND (\"c\" OPERATOR(pg_catalog.=) $3::\"App\".pair"
-					 " OR (\"c\" IS NULL AND $3::\"App\".pair IS NULL)) LIMIT 1)");
+					 " AND CAST(\"h\" AS pg_catalog.text) COLLATE pg_catalog.\"C\""
+					 " IS NOT DISTINCT FROM CAST($2::public.hstore AS pg_catalog.text)"
+					 " OR \"h\" IS NULL AND $2::public.hstore IS NULL)"
+					 " AND (\"f\" OPERATOR(pg_catalog.=) $3::pg_catalog.float8"
+					 " AND CAST(\"f\" AS pg_catalog.text) COLLATE pg_catalog.\"C\""
+					 " IS NOT DISTINCT FROM CAST($3::pg_catalog.float8 AS pg_catalog.text)"
+					 " OR \"f\" IS NULL AND $3::pg_catalog.float8 IS NULL) LIMIT 1)");
+	free(sql.p);
+	rel_free(&t);
+}
+END_TEST
+
+/* The same conditions in an UPDATE, numbered after the SET parameters. */
+START_TEST(full_identity_update_numbers_match_parameters_after_the_set)
+{
+	static const char *const names[] = {"c", "n"};
+	TestRel		t;
+	bool		setmask[] = {false, true};
+	bool		keymask[] = {true, true};
+	SqlStr		sql = {0};
+
+	rel_init(&t, "app", "kl", false, 2, names);
+	t.text_compare[0] = true;
+	t.cast_type[0] = strdup("\"App\".\"shape\"");
+	sql_build_update(&t.r, setmask, keymask, true, &sql);
+	ck_assert_str_eq(sql.p, "UPDATE ONLY \"app\".\"kl\" SET \"n\" = $1"
+					 " WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM ONLY"
+					 " \"app\".\"kl\" WHERE CAST(\"c\" AS pg_catalog.text)"
+					 " COLLATE pg_catalog.\"C\" IS NOT DISTINCT FROM"
+					 " CAST($2::\"App\".\"shape\" AS pg_catalog.text)"
+					 " AND \"n\" IS NOT DISTINCT FROM $3 LIMIT 1)");
+	free(sql.p);
+	rel_free(&t);
+}
+END_TEST
+
+/*
+ * A key of an extension's type (ltree: "ltree = unknown" does not resolve
+ * under the empty search_path) or a composite: the operator by schema, the
+ * parameter typed by name; a built-in key stays a plain "=".
+ */
+START_TEST(keys_of_extension_and_composite_types_name_operator_and_type)
+{
+	static const char *const names[] = {"id", "path", "pt", "v"};
+	TestRel		t;
+	bool		keymask[] = {true, true, true, false};
+	SqlStr		sql = {0};
+
+	rel_init(&t, "app", "k", false, 4, names);
+	t.eq_op[1] = strdup("OPERATOR(ext.=)");
+	t.cast_type[1] = strdup("ext.ltree");
+	t.text_compare[2] = true;
+	t.cast_type[2] = strdup("app.pt3");
+	sql_build_delete(&t.r, keymask, false, &sql);
+	ck_assert_str_eq(sql.p, "DELETE FROM ONLY \"app\".\"k\" WHERE \"id\" = $1"
+					 " AND \"path\" OPERATOR(ext.=) $2::ext.ltree"
+					 " AND \"pt\" OPERATOR(pg_catalog.=) $3::app.pt3");
 	free(sql.p);
 	rel_free(&t);
 }
@@ -578,6 +640,8 @@ writer_sql_suite(void)
 	tcase_add_test(tc, update_with_full_identity_of_a_partitioned_table_searches_its_partitions);
 	tcase_add_test(tc, full_identity_compares_types_without_equality_as_text);
 	tcase_add_test(tc, full_identity_names_the_operator_and_the_type_when_needed);
+	tcase_add_test(tc, full_identity_update_numbers_match_parameters_after_the_set);
+	tcase_add_test(tc, keys_of_extension_and_composite_types_name_operator_and_type);
 	tcase_add_test(tc, full_identity_without_columns_picks_any_one_row);
 	tcase_add_test(tc, update_with_nothing_to_set_still_checks_the_one_row);
 	suite_add_tcase(s, tc);
