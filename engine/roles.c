@@ -97,7 +97,7 @@ roles_read_source(PGconn *src, RoleSet *set, SyncError *err)
 		r->login = is_t(res, i, 5);
 		r->replication = is_t(res, i, 6);
 		r->bypassrls = is_t(res, i, 7);
-		r->connlimit = atoi(PQgetvalue(res, i, 8));
+		r->connlimit = (int) strtol(PQgetvalue(res, i, 8), NULL, 10);
 		snprintf(r->valid_until, sizeof(r->valid_until), "%s", PQgetvalue(res, i, 9));
 	}
 	PQclear(res);
@@ -155,7 +155,7 @@ roles_read_target(PGconn *tgt, RoleSet *set, SyncError *err)
 		set->login.createdb = is_t(res, 0, 2);
 		set->login.replication = is_t(res, 0, 3);
 		set->login.bypassrls = is_t(res, 0, 4);
-		set->login.version = atoi(PQgetvalue(res, 0, 5));
+		set->login.version = (int) strtol(PQgetvalue(res, 0, 5), NULL, 10);
 	}
 	PQclear(res);
 	if ((res = pgconn_query(tgt, "SELECT rolname FROM pg_catalog.pg_roles", 0, NULL, err)) == NULL)

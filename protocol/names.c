@@ -4,7 +4,6 @@
 #include "protocol/names.h"
 
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 
 bool
@@ -81,5 +80,27 @@ names_default(const char *dbname, char *out, size_t outsize)
 				(*p >= 'A' && *p <= 'Z') ? (char) (*p - 'A' + 'a') : '_';
 	}
 	prefix[n] = '\0';
-	snprintf(out, outsize, "pgstream_%s%s%08x", prefix, n ? "_" : "", (unsigned) hash);
+	/* "pgstream_" prefix "_" hash, cut to outsize like snprintf would */
+	{
+		char		name[9 + DEFAULT_PREFIX_MAX + 1 + 8 + 1];
+		size_t		len = 0;
+		static const char hex[] = "0123456789abcdef";
+
+		memcpy(name, "pgstream_", 9);
+		len = 9;
+		memcpy(name + len, prefix, n);
+		len += n;
+		if (n > 0)
+			name[len++] = '_';
+		for (int shift = 28; shift >= 0; shift -= 4)
+			name[len++] = hex[(hash >> shift) & 0xF];
+		name[len] = '\0';
+		if (outsize > 0)
+		{
+			size_t		k = len < outsize - 1 ? len : outsize - 1;
+
+			memcpy(out, name, k);
+			out[k] = '\0';
+		}
+	}
 }
