@@ -29,6 +29,8 @@
  *   TLS           encryption and certificate verification of each connection
  *   activity      long-running and prepared transactions on the source
  *   target        empty, not the source itself
+ *   roles         roles the database uses that sync creates, cannot create
+ *                 (no CREATEROLE), or creates without attributes or password
  */
 #ifndef PGSTREAM_ENGINE_ASSESS_H
 #define PGSTREAM_ENGINE_ASSESS_H
