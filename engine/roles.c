@@ -50,6 +50,13 @@ static const char source_passwords_sql[] =
 	" SELECT a.rolname, a.rolpassword FROM pg_catalog.pg_authid a"
 	" WHERE a.oid IN (SELECT oid FROM r) AND a.rolpassword IS NOT NULL";
 
+static const char source_settings_sql[] =
+	USED_ROLES_CTE
+	" SELECT r.rolname, split_part(c, '=', 1), substr(c, strpos(c, '=') + 1)"
+	" FROM pg_catalog.pg_db_role_setting s JOIN r ON r.oid = s.setrole, db,"
+	" LATERAL pg_catalog.unnest(s.setconfig) AS c"
+	" WHERE s.setdatabase = db.oid ORDER BY 1, 2";
+
 static const char target_login_sql[] =
 	"SELECT rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls,"
 	" pg_catalog.current_setting('server_version_num')::int"
@@ -116,6 +123,28 @@ roles_read_source(PGconn *src, RoleSet *set, SyncError *err)
 		snprintf(m->role, sizeof(m->role), "%s", PQgetvalue(res, i, 0));
 		snprintf(m->member, sizeof(m->member), "%s", PQgetvalue(res, i, 1));
 		m->admin = is_t(res, i, 2);
+	}
+	PQclear(res);
+	if ((res = pgconn_query(src, source_settings_sql, 0, NULL, err)) == NULL)
+		return sync_error_context(err, "could not read the source's role settings");
+	set->settings = calloc((size_t) PQntuples(res) + 1, sizeof(RoleSetting));
+	if (set->settings == NULL)
+	{
+		PQclear(res);
+		return sync_error_set(err, SYNC_ERR_INTERNAL, "out of memory");
+	}
+	for (int i = 0; i < PQntuples(res); i++)
+	{
+		RoleSetting *st = &set->settings[set->nsettings++];
+
+		snprintf(st->role, sizeof(st->role), "%s", PQgetvalue(res, i, 0));
+		st->name = strdup(PQgetvalue(res, i, 1));
+		st->value = strdup(PQgetvalue(res, i, 2));
+		if (st->name == NULL || st->value == NULL)
+		{
+			PQclear(res);
+			return sync_error_set(err, SYNC_ERR_INTERNAL, "out of memory");
+		}
 	}
 	PQclear(res);
 	/* only a superuser may read pg_authid: otherwise no password moves */
@@ -375,6 +404,23 @@ roles_plan(const RoleSet *set, RolePlan *p)
 		else
 			plan_create(set, r, p);
 	}
+	/* settings of the roles created here (existing ones stay as they are) */
+	for (int i = 0; i < set->nsettings && can_create; i++)
+	{
+		const RoleDef *r = find_role(set, set->settings[i].role);
+		int		   *grown;
+
+		if (r == NULL || r->on_target)
+			continue;
+		grown = realloc(p->settings, (size_t) (p->nsettings + 1) * sizeof(int));
+		if (grown == NULL)
+		{
+			p->oom = true;
+			break;
+		}
+		p->settings = grown;
+		p->settings[p->nsettings++] = i;
+	}
 	/* memberships that involve a role created here (existing ones stay as they are) */
 	for (int i = 0; i < set->nmembers && can_create; i++)
 	{
@@ -410,6 +456,7 @@ roles_plan_term(RolePlan *p)
 {
 	free_list(p->sql, p->nsql);
 	free(p->what);
+	free(p->settings);
 	free_list(p->created, p->ncreated);
 	free_list(p->existing, p->nexisting);
 	free_list(p->dropped, p->ndropped);
@@ -425,6 +472,12 @@ roles_set_term(RoleSet *set)
 		free(set->roles[i].password);
 	free(set->roles);
 	free(set->members);
+	for (int i = 0; i < set->nsettings; i++)
+	{
+		free(set->settings[i].name);
+		free(set->settings[i].value);
+	}
+	free(set->settings);
 	memset(set, 0, sizeof(*set));
 }
 
@@ -444,8 +497,43 @@ join(char *const *list, int n, char *buf, size_t size)
 	return buf;
 }
 
+/* One role setting, in a transaction of its own (see roles.h). */
+static bool
+apply_setting(PGconn *tgt, const RoleSetting *st, SyncError *e)
+{
+	const char *params[2] = {st->name, st->value};
+	SqlStr		s = {0};
+	PGresult   *res;
+	bool		ok;
+
+	sqlstr_add(&s, "ALTER ROLE ");
+	add_ident(&s, st->role);
+	sqlstr_add(&s, " IN DATABASE ");
+	add_ident(&s, PQdb(tgt));
+	sqlstr_add(&s, " SET ");
+	add_ident(&s, st->name);
+	sqlstr_add(&s, " FROM CURRENT");
+	if (s.oom)
+	{
+		free(s.p);
+		return sync_error_set(e, SYNC_ERR_INTERNAL, "out of memory");
+	}
+	ok = pgconn_exec(tgt, "BEGIN", e);
+	if (ok && (res = pgconn_query(tgt, "SELECT pg_catalog.set_config($1, $2, true)", 2,
+								  params, e)) != NULL)
+		PQclear(res);
+	else
+		ok = false;
+	ok = ok && pgconn_exec(tgt, s.p, e) && pgconn_exec(tgt, "COMMIT", e);
+	if (!ok && PQstatus(tgt) == CONNECTION_OK)
+		PQclear(PQexec(tgt, "ROLLBACK"));
+	free(s.p);
+	return ok;
+}
+
 bool
-roles_apply(PGconn *tgt, const RolePlan *plan, char **failed, SyncError *err)
+roles_apply(PGconn *tgt, const RoleSet *set, const RolePlan *plan, char **failed,
+			SyncError *err)
 {
 	SqlStr		names = {0};
 
@@ -470,6 +558,26 @@ roles_apply(PGconn *tgt, const RolePlan *plan, char **failed, SyncError *err)
 		sqlstr_add(&names, names.len ? ", " : "");
 		sqlstr_add(&names, plan->what[i]);
 	}
+	for (int i = 0; i < plan->nsettings; i++)
+	{
+		const RoleSetting *st = &set->settings[plan->settings[i]];
+		SyncError	e;
+
+		sync_error_clear(&e);
+		if (apply_setting(tgt, st, &e))
+			continue;
+		if (PQstatus(tgt) != CONNECTION_OK)
+		{
+			*err = e;
+			free(names.p);
+			return sync_error_context(err, "could not set %s for role \"%s\" on the target",
+									  st->name, st->role);
+		}
+		log_warn("could not set %s for role \"%s\" in the target database: %s", st->name,
+				 st->role, e.message);
+		sqlstr_add(&names, names.len ? ", " : "");
+		sqlstr_add(&names, st->role);
+	}
 	*failed = names.p;
 	return true;
 }
@@ -482,6 +590,8 @@ roles_report(const RolePlan *plan)
 	if (plan->ncreated > 0)
 		log_info("created %d role(s) the source database uses: %s", plan->ncreated,
 				 join(plan->created, plan->ncreated, buf, sizeof(buf)));
+	if (plan->nsettings > 0)
+		log_info("set %d setting(s) of those roles in the target database", plan->nsettings);
 	if (plan->nexisting > 0)
 		log_info("%d role(s) the source database uses exist on the target and are used as "
 				 "they are: %s", plan->nexisting,
@@ -516,7 +626,7 @@ roles_sync(PGconn *src, PGconn *tgt, SyncError *err)
 	roles_plan(&set, &plan);
 	if (plan.oom)
 		ok = sync_error_set(err, SYNC_ERR_INTERNAL, "out of memory");
-	else if ((ok = roles_apply(tgt, &plan, &failed, err)))
+	else if ((ok = roles_apply(tgt, &set, &plan, &failed, err)))
 	{
 		roles_report(&plan);
 		if (failed != NULL)

@@ -10,8 +10,9 @@
  * with the memberships among them.
  *
  * Within what a non-superuser target login may do (Azure): a role missing on
- * the target is created (CREATEROLE needed); one that exists is used as it
- * is.  Attributes the login may not give (SUPERUSER; REPLICATION and
+ * the target is created (CREATEROLE needed), with its settings in this
+ * database (ALTER ROLE ... IN DATABASE ... SET); one that exists is used as
+ * it is.  Attributes the login may not give (SUPERUSER; REPLICATION and
  * BYPASSRLS unless superuser, or on 16+ unless it has them; CREATEDB on 16+
  * unless it has it) are left out and reported by role.  A password moves as
  * its hash when the source login can read pg_authid (superuser); otherwise
@@ -57,6 +58,14 @@ typedef struct RoleMembership
 	bool		admin;
 } RoleMembership;
 
+/* ALTER ROLE role IN DATABASE <this one> SET name = value, on the source. */
+typedef struct RoleSetting
+{
+	char		role[ROLE_NAME_MAX];
+	char	   *name;			/* owned */
+	char	   *value;			/* owned; as pg_db_role_setting holds it */
+} RoleSetting;
+
 /* What the target login may give (read from the target). */
 typedef struct RoleTargetLogin
 {
@@ -74,6 +83,8 @@ typedef struct RoleSet
 	int			nroles;
 	RoleMembership *members;
 	int			nmembers;
+	RoleSetting *settings;
+	int			nsettings;
 	bool		passwords_read;	/* the source login could read pg_authid */
 	RoleTargetLogin login;
 } RoleSet;
@@ -83,6 +94,8 @@ typedef struct RolePlan
 	char	  **sql;			/* statements to run on the target, in order */
 	const char **what;			/* per statement: the role it is for */
 	int			nsql;
+	int		   *settings;		/* indexes into RoleSet.settings to apply */
+	int			nsettings;
 	/* the report, one line each (malloc'd) */
 	char	  **created;		/* roles the plan creates */
 	int			ncreated;
@@ -105,10 +118,14 @@ bool		roles_read_target(PGconn *tgt, RoleSet *set, SyncError *err);
 void		roles_plan(const RoleSet *set, RolePlan *plan);
 
 /*
- * Run the plan; a statement that fails is a warning (the role is then named
- * in *failed, malloc'd, NULL if none).  False only if the target is lost.
+ * Run the plan, then the role settings it chose (each as set_config() of the
+ * stored value and ALTER ROLE ... IN DATABASE ... SET ... FROM CURRENT, so a
+ * list such as a search_path keeps its elements).  A statement that fails is
+ * a warning (the role is then named in *failed, malloc'd, NULL if none).
+ * False only if the target is lost.
  */
-bool		roles_apply(PGconn *tgt, const RolePlan *plan, char **failed, SyncError *err);
+bool		roles_apply(PGconn *tgt, const RoleSet *set, const RolePlan *plan, char **failed,
+						SyncError *err);
 
 /* Log the report (info and warning lines). */
 void		roles_report(const RolePlan *plan);

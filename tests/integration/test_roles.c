@@ -5,7 +5,8 @@
  *
  *   roles_the_database_uses_are_created_with_their_memberships
  *       owners, grantees, a group and its member, a role only in a policy,
- *       default privileges and a per-database setting: each exists on the
+ *       default privileges and per-database settings (one a list, which
+ *       stays a list): each exists on the
  *       target after sync --no-follow, with its attributes (REPLICATION and
  *       BYPASSRLS left out and reported by role), its memberships and its
  *       password hash (the source login is a superuser); a role of the
@@ -115,6 +116,9 @@ START_TEST(roles_the_database_uses_are_created_with_their_memberships)
 	                       "ALTER DEFAULT PRIVILEGES FOR ROLE r1_owner IN SCHEMA app"
 	                       " GRANT SELECT ON TABLES TO r1_later;"
 	                       "ALTER ROLE r1_setting IN DATABASE roles_full SET work_mem = '8MB';"
+	                       "ALTER ROLE r1_setting IN DATABASE roles_full"
+	                       " SET search_path = app, \"My Schema\";"
+	                       "ALTER ROLE r1_exists IN DATABASE roles_full SET work_mem = '9MB';"
 	                       "INSERT INTO app.t VALUES (1, 'a')"));
 
 	ck_assert_int_eq(run_sync(db, "postgres", "migrator", &err), 0);
@@ -147,6 +151,15 @@ START_TEST(roles_the_database_uses_are_created_with_their_memberships)
 	                    " JOIN pg_roles m ON m.oid = am.member"
 	                    " WHERE g.rolname LIKE 'r1\\_%' AND m.rolname LIKE 'r1\\_%'",
 	                    "r1_group>r1_ro:true");
+	/* role settings in the database, a list kept as a list; an existing
+	 * role's settings are left alone */
+	itest_assert_scalar(&target, "postgres",
+	                    "SELECT string_agg(r.rolname || ':' || c, ' | ' ORDER BY r.rolname, c)"
+	                    " FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole"
+	                    " JOIN pg_database d ON d.oid = s.setdatabase,"
+	                    " unnest(s.setconfig) c WHERE d.datname = 'roles_full'",
+	                    "r1_setting:search_path=app, \"My Schema\" | r1_setting:work_mem=8MB");
+	assert_has(err, "set 2 setting(s) of those roles in the target database");
 	/* the password hash moved as it is */
 	{
 		char *a = cluster_query_scalar(&source, "postgres",

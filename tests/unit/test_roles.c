@@ -45,8 +45,18 @@ START_TEST(missing_roles_are_created_with_what_the_login_may_give)
 	set.login.version = 150000;
 	set.login.createrole = true;
 
+	{
+		static RoleSetting st[2] = {{"app", (char *) "work_mem", (char *) "8MB"},
+		                            {"old", (char *) "work_mem", (char *) "9MB"}};
+
+		set.settings = st;
+		set.nsettings = 2;
+	}
 	roles_plan(&set, &p);
 	ck_assert(!p.oom);
+	/* only the created role's settings; the existing role is left alone */
+	ck_assert_int_eq(p.nsettings, 1);
+	ck_assert_int_eq(p.settings[0], 0);
 	ck_assert_int_eq(p.nsql, 4);
 	ck_assert_str_eq(p.sql[0], "CREATE ROLE \"app\" WITH LOGIN INHERIT CREATEDB CONNECTION "
 	                           "LIMIT 5 PASSWORD E'SCRAM-SHA-256$4096:x''y'");
