@@ -37,7 +37,7 @@ static const char source_roles_sql[] =
 	USED_ROLES_CTE
 	" SELECT rolname, rolsuper, rolinherit, rolcreaterole, rolcreatedb, rolcanlogin,"
 	" rolreplication, rolbypassrls, rolconnlimit, coalesce(rolvaliduntil::text, '')"
-	" FROM r ORDER BY rolname COLLATE \"C\"";
+	" FROM r ORDER BY rolname";	/* name sorts bytewise; COLLATE on name needs 12 */
 
 static const char source_members_sql[] =
 	USED_ROLES_CTE
