@@ -163,7 +163,7 @@ START_TEST(a_table_changed_between_runs_stops_with_a_clear_message_and_no_slot)
 		ck_assert_int_eq(run_sync(db, "resume_changed", NULL, &err), 1);
 		ck_assert_msg(strstr(err, "table public.small changed on the source since this "
 		                          "migration created the tables on the target: its columns "
-		                          "are (id integer, v text, extra integer) on the source but "
+		                          "are (extra integer, id integer, v text) on the source but "
 		                          "(id integer, v text) on the target") != NULL,
 		              "the message must name the table and the difference: %s", err);
 		ck_assert_msg(strstr(err, "fix what the message above says first") != NULL, "%s", err);
