@@ -37,8 +37,9 @@ LDLIBS   := -lpq -llz4 -lssl -lcrypto -lpthread -lm
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
 PROTOCOL_SRC := $(wildcard protocol/*.c)
+STORAGE_SRC  := $(wildcard storage/*.c)
 APPLY_SRC    := $(wildcard apply/*.c)
-ENGINE_SRC   := $(filter-out engine/main.c,$(wildcard engine/*.c)) $(wildcard engine/cmd/*.c)
+ENGINE_SRC   := $(filter-out engine/main.c,$(wildcard engine/*.c)) $(wildcard engine/*/*.c)
 UNIT_SRC     := $(wildcard tests/unit/*.c) tests/support/wire_build.c tests/support/failpoint_ctl.c tests/support/proc.c
 INTEG_SRC    := $(wildcard tests/integration/*.c) $(filter-out tests/support/wire_build.c,$(wildcard tests/support/*.c))
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(filter-out tests/fuzz/replay_main.c,$(wildcard tests/fuzz/fuzz_*.c)))
@@ -46,7 +47,8 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(filter-out tests/fuzz/replay_main.
 obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
 PROTOCOL_OBJ := $(call obj,$(PROTOCOL_SRC))
-APPLY_OBJ    := $(call obj,$(APPLY_SRC))
+STORAGE_OBJ  := $(call obj,$(STORAGE_SRC))
+APPLY_OBJ    := $(call obj,$(APPLY_SRC)) $(STORAGE_OBJ)
 ENGINE_OBJ   := $(call obj,$(ENGINE_SRC))
 
 .PHONY: all test check-unit check-integration fuzz-replay fuzz bench demo lint clean deps matrix \
@@ -75,6 +77,11 @@ $(BUILD)/run_unit: $(call obj,$(UNIT_SRC)) $(APPLY_OBJ) $(PROTOCOL_OBJ) $(ENGINE
 $(BUILD)/run_integration: $(call obj,$(INTEG_SRC)) $(APPLY_OBJ) $(PROTOCOL_OBJ) $(ENGINE_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LDLIBS)
 
+DRILL_OBJ := $(call obj,tests/drill/run_drill.c tests/drill/drill_lib.c tests/support/cluster.c \
+               tests/support/proc.c tests/support/failpoint_ctl.c)
+$(BUILD)/run_drill: $(DRILL_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ -lpq -lpthread -lm
+
 # Every fuzz target also links with a replay main, so seeds run under gcc.
 $(BUILD)/replay_%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay_main.o $(PROTOCOL_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -82,9 +89,9 @@ $(BUILD)/replay_%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/replay_main.o $(P
 build/fuzz/fuzz_%: build/fuzz/tests/fuzz/fuzz_%.o $(patsubst %.c,build/fuzz/%.o,$(PROTOCOL_SRC))
 	clang -fsanitize=fuzzer,address,undefined -o $@ $^ -llz4 -lpthread
 
-# fuzz_walspool also needs the spool itself, from engine/
-$(BUILD)/replay_fuzz_walspool: $(BUILD)/engine/walspool.o
-build/fuzz/fuzz_walspool: build/fuzz/engine/walspool.o
+# fuzz_walspool also needs the spool itself, from storage/
+$(BUILD)/replay_fuzz_walspool: $(BUILD)/storage/walspool.o
+build/fuzz/fuzz_walspool: build/fuzz/storage/walspool.o
 
 # Debian packages, then the PostgreSQL server majors the cross-version tests
 # start (npm's @embedded-postgres, cached outside the repo).
@@ -141,13 +148,15 @@ matrix:
 mutate: deps
 	tests/mutate/run.py
 
-# protocol/ is pure: no libpq, no I/O, no upward includes.  apply/ never
-# includes engine/.  Banned functions everywhere.
+# protocol/ is pure: no libpq, no I/O, no upward includes.  storage/ is
+# files only: no libpq, no apply/ or engine/.  apply/ never includes engine/.
+# Banned functions everywhere.
 lint-layers:
-	@! grep -nE '#include [<"](libpq-fe\.h|apply/|engine/|unistd\.h)' protocol/*.[ch] || { echo "protocol/ must stay pure"; exit 1; }
+	@! grep -nE '#include [<"](libpq-fe\.h|apply/|engine/|storage/|unistd\.h)' protocol/*.[ch] || { echo "protocol/ must stay pure"; exit 1; }
 	@! grep -nE '#include <stdio\.h>' $(filter-out protocol/error.c,$(wildcard protocol/*.[ch])) || { echo "protocol/ does no I/O (only error.c formats with vsnprintf)"; exit 1; }
+	@! grep -nE '#include [<"](libpq-fe\.h|apply/|engine/)' storage/*.[ch] || { echo "storage/ holds files only: no libpq, apply/ or engine/"; exit 1; }
 	@! grep -nE '#include "engine/' apply/*.[ch] || { echo "apply/ must not include engine/"; exit 1; }
-	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|atoll|system|popen)\s*\(' protocol/*.c apply/*.c engine/*.c engine/cmd/*.c || { echo "banned function"; exit 1; }
+	@! grep -nE '\b(strcpy|strcat|sprintf|vsprintf|gets|atoi|atol|atoll|system|popen)\s*\(' protocol/*.c storage/*.c apply/*.c engine/*.c engine/*/*.c || { echo "banned function"; exit 1; }
 
 lint: lint-layers
 

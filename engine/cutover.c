@@ -51,12 +51,12 @@
 #include "engine/failpoint.h"
 #include "engine/json.h"
 #include "engine/log.h"
-#include "engine/replclient.h"
-#include "engine/schema.h"
+#include "apply/replclient.h"
+#include "engine/schema/schema.h"
 #include "engine/sequences.h"
 #include "engine/snapshot.h"
 #include "engine/state.h"
-#include "engine/stream.h"
+#include "engine/stream/stream.h"
 #include "engine/verify.h"
 
 typedef struct CutoverOptions

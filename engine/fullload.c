@@ -16,7 +16,7 @@
 #include "apply/statesql.h"
 #include "engine/failpoint.h"
 #include "engine/log.h"
-#include "engine/schema.h"
+#include "engine/schema/schema.h"
 #include "engine/progress.h"
 
 #define MAX_PARTS_PER_TABLE 1024

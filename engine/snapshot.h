@@ -16,8 +16,8 @@
 
 #include <libpq-fe.h>
 
-#include "engine/assess.h"
-#include "engine/replclient.h"
+#include "engine/assess/assess.h"
+#include "apply/replclient.h"
 #include "protocol/error.h"
 #include "protocol/lsn.h"
 

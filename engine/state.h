@@ -9,7 +9,7 @@
  *   pgstream.tables       the tables being copied, with size estimates
  *   pgstream.copy_parts   one row per copy range; done is set in the same
  *                         target transaction as the rows it copied
- *   pgstream.schema_steps deferred schema (engine/schema.c)
+ *   pgstream.schema_steps deferred schema (engine/schema/schema.c)
  */
 #ifndef PGSTREAM_ENGINE_STATE_H
 #define PGSTREAM_ENGINE_STATE_H

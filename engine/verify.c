@@ -110,7 +110,7 @@ verify_sort_objects(VerifyObject *objs, size_t n)
 }
 
 /*
- * What pgstream leaves out on purpose (engine/schema.c: pg_dump
+ * What pgstream leaves out on purpose (engine/schema/schema.c: pg_dump
  * --no-publications --no-subscriptions --no-privileges, and the event
  * triggers it skips because creating them needs a superuser).
  */

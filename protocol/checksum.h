@@ -1,7 +1,7 @@
 /*
  * protocol/checksum.h -- XXH32 (Yann Collet's xxHash, 32-bit variant), the
- * checksum of every on-disk block pgstream writes (apply/spool.c,
- * engine/walspool.c).  Pure; the reference algorithm with little-endian
+ * checksum of every on-disk block pgstream writes (storage/txspool.c,
+ * storage/walspool.c).  Pure; the reference algorithm with little-endian
  * lanes, so files are portable between machines.
  */
 #ifndef PGSTREAM_PROTOCOL_CHECKSUM_H

@@ -2370,7 +2370,7 @@ cutover_with_timed_kills(Drill *d, int count)
 
 /*
  * The moments of a cutover its failpoints name (engine/cutover.c,
- * engine/schema.c), in the order it passes them.  with_sync: sync is
+ * engine/schema/schema.c), in the order it passes them.  with_sync: sync is
  * stopped (SIGSTOP) before the cutover starts, so that it cannot apply the
  * barrier meanwhile, and killed -9 together with the cutover (the machine
  * crashed).  final_step: the kill lands at the n-th final schema step, n
@@ -3435,7 +3435,7 @@ windows_schema(Drill *d)
 	return true;
 }
 
-/* The spool failpoints (fix/spool, engine/stream.c), each the moment of a
+/* The spool failpoints (fix/spool, engine/stream/stream.c), each the moment of a
  * bug of issue 13. */
 static const struct
 {

@@ -22,7 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "engine/walspool.h"
+#include "storage/walspool.h"
 #include "tests/fuzz/fuzz_target.h"
 
 static char dir[256];

@@ -4,7 +4,7 @@
  *
  * pgoutput before protocol 2 carries no logical decoding messages, so on
  * sources 11-13 the cutover barrier is a WAL position (engine/cutover.c,
- * engine/stream.c; docs/architecture.md "Cutover barrier").  One source
+ * engine/stream/stream.c; docs/architecture.md "Cutover barrier").  One source
  * cluster of an old major (CLUSTER_LOGICAL, from the majors cache: `make
  * deps`) and the default (Debian 15) target.
  *

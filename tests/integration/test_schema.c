@@ -1,5 +1,5 @@
 /*
- * tests/integration/test_schema.c -- the schema stage (engine/schema.c)
+ * tests/integration/test_schema.c -- the schema stage (engine/schema/schema.c)
  * against real clusters: capture from a source under an exported snapshot,
  * then pre-data, index and final phases on a target whose login is not a
  * superuser (it only owns the target database, as on Azure).
@@ -28,7 +28,7 @@
 #include <string.h>
 
 #include "apply/pgconn.h"
-#include "engine/schema.h"
+#include "engine/schema/schema.h"
 #include "tests/integration/suites.h"
 #include "tests/support/cluster.h"
 

@@ -566,7 +566,7 @@ END_TEST
 /*
  * The same rows in a transaction the source streams while in progress
  * (logical_decoding_work_mem at its minimum): they go through the spool
- * (apply/spool.c) before they are applied.
+ * (storage/txspool.c) before they are applied.
  */
 START_TEST(large_values_streamed_transaction_bounded_memory)
 {

@@ -30,7 +30,7 @@ MUTANTS = [
     {
         "name": "restart-skip-boundary",
         "why": "a transaction committed exactly at the restart position is lost",
-        "file": "engine/stream.c",
+        "file": "engine/stream/stream.c",
         "from": "return commit_lsn < applied_lsn;",
         "to": "return commit_lsn <= applied_lsn;",
         "checks": ["unit:replication", "integration:stream"],
@@ -38,7 +38,7 @@ MUTANTS = [
     {
         "name": "spool-confirms-mid-transaction-flush",
         "why": "issue 13 item 1: --spool confirms a commit recovery cuts off",
-        "file": "engine/stream.c",
+        "file": "engine/stream/stream.c",
         "from": "\tif (r->boundary_commit_end > r->sh->durable)\n\t\tr->sh->durable = r->boundary_commit_end;",
         "to": "\tif (r->last_commit_end > r->sh->durable)\n\t\tr->sh->durable = r->last_commit_end;",
         "checks": ["integration:stream_faults"],
@@ -54,7 +54,7 @@ MUTANTS = [
     {
         "name": "segment-starts-mid-transaction",
         "why": "issue 13 item 4: a spool segment begins inside a transaction and wedges restarts",
-        "file": "engine/walspool.c",
+        "file": "storage/walspool.c",
         "from": "\t\ts->last_clean && !s->open_continues;",
         "to": "\t\t!s->open_continues;",
         "checks": ["unit:walspool", "integration:stream_faults"],
@@ -62,7 +62,7 @@ MUTANTS = [
     {
         "name": "confirm-received-not-durable",
         "why": "the source is told a position the target cannot give back",
-        "file": "engine/stream.c",
+        "file": "engine/stream/stream.c",
         "from": "feedback_note_durable(&r->rc->feedback, sh->durable);",
         "to": "feedback_note_durable(&r->rc->feedback, r->rc->feedback.received);",
         "checks": ["integration:stream_faults", "integration:stream"],
@@ -149,7 +149,7 @@ MUTANTS = [
     {
         "name": "spool-removed-with-writes-after-the-barrier",
         "why": "--spool: writes after the cutover barrier, confirmed from the spool, are deleted with it",
-        "file": "engine/stream.c",
+        "file": "engine/stream/stream.c",
         "from": "\tif (writes == 0)\n\t\treturn true;",
         "to": "\tif (writes == 0 || first != 1)\n\t\treturn true;",
         "checks": ["integration:spool_mode"],

@@ -16,11 +16,11 @@ Suite *bytes_suite(void);
 Suite *arena_suite(void);
 Suite *replication_suite(void);
 Suite *pgoutput_suite(void);
-Suite *schema_split_suite(void); /* engine/schema.c */
-Suite *spool_suite(void); /* apply/spool.c */
+Suite *schema_split_suite(void); /* engine/schema/schema.c */
+Suite *spool_suite(void); /* storage/txspool.c */
 Suite *redact_suite(void); /* apply/pgconn.c */
 Suite *engine_suite(void); /* engine/ and apply/ pure helpers */
-Suite *walspool_suite(void); /* engine/walspool.c */
+Suite *walspool_suite(void); /* storage/walspool.c */
 Suite *durable_suite(void); /* apply/durable.c */
 Suite *failpoint_suite(void); /* engine/failpoint.c */
 Suite *names_suite(void); /* protocol/names.c */

@@ -9,11 +9,11 @@
 #include <string.h>
 
 #include "apply/relmap.h"
-#include "engine/assess.h"
+#include "engine/assess/assess.h"
 #include "engine/fullload.h"
 #include "engine/json.h"
 #include "engine/progress.h"
-#include "engine/replclient.h"
+#include "apply/replclient.h"
 #include "engine/snapshot.h"
 #include "engine/state.h"
 #include "protocol/checksum.h"

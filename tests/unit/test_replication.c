@@ -4,7 +4,7 @@
  */
 #include <string.h>
 
-#include "engine/stream.h"
+#include "engine/stream/stream.h"
 #include "protocol/replication.h"
 #include "tests/support/wire_build.h"
 #include "tests/unit/guard_page.h"
@@ -352,7 +352,7 @@ START_TEST(keepalive_keeps_idle)
 END_TEST
 
 /*
- * The restart skip (engine/stream.c): applied_lsn is the end of the last
+ * The restart skip (engine/stream/stream.c): applied_lsn is the end of the last
  * commit applied; a commit record may start exactly there and must then be
  * applied.  "<=" instead of "<" lost that transaction.
  */
@@ -371,13 +371,13 @@ START_TEST(restart_skip_boundary_is_exact)
 END_TEST
 
 /*
- * The position barrier (sources < 14, engine/stream.c): B = 0x5000.  A
+ * The position barrier (sources < 14, engine/stream/stream.c): B = 0x5000.  A
  * commit record that starts at B or later committed after the freeze; only
  * a commit at or after B proves every earlier commit has arrived, and only
  * between transactions may the barrier be recorded where the applier is.
  */
 /*
- * --spool, after the barrier (engine/stream.c): which spooled messages are a
+ * --spool, after the barrier (engine/stream/stream.c): which spooled messages are a
  * write committed after it.  Inside a streamed block a change may still be
  * aborted; its Stream Commit is the write.
  */

@@ -1,6 +1,6 @@
 /*
  * tests/unit/test_schema_split.c -- splitting pg_restore output into schema
- * steps (engine/schema.c), on text captured from pg_restore 15.
+ * steps (engine/schema/schema.c), on text captured from pg_restore 15.
  *
  * FX_SCRIPT is `pg_restore -f - -L list --no-owner --no-privileges` of a
  * schema-only dump, and FX_LIST that list (`pg_restore -l`), for a database
@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/schema.h"
+#include "engine/schema/schema.h"
 #include "engine/subproc.h"
 #include "tests/unit/suites.h"
 

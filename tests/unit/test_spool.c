@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "apply/spool.h"
+#include "storage/txspool.h"
 #include "tests/unit/suites.h"
 
 #define TOP_XID 700u

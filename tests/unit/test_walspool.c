@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/walspool.h"
+#include "storage/walspool.h"
 #include "tests/unit/suites.h"
 
 #define BIG_RECORD_MAX ((size_t) 20 * 1024 * 1024)
@@ -790,7 +790,7 @@ START_TEST(test_resume_is_the_last_boundary_frame)
 }
 END_TEST
 
-/* A record of zero bytes (the session marker of engine/stream.c) round-trips. */
+/* A record of zero bytes (the session marker of engine/stream/stream.c) round-trips. */
 START_TEST(test_empty_record_round_trips)
 {
 	SyncError	err;

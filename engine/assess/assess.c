@@ -1,5 +1,5 @@
 /*
- * engine/assess.c -- pre-migration checks (see assess.h): the Findings API,
+ * engine/assess/assess.c -- pre-migration checks (see assess.h): the Findings API,
  * the runner, printing, and the server-level checks (versions, settings,
  * replication privilege, slot and publication names, activity, TLS).  The
  * object-by-object checks are in assess_catalog.c.
@@ -7,7 +7,7 @@
  * Every check only reads.  A check whose query fails does not stop the
  * others: it adds a warning saying it could not run and why.
  */
-#include "engine/assess.h"
+#include "engine/assess/assess.h"
 
 #include <ctype.h>
 #include <stdarg.h>
@@ -18,7 +18,7 @@
 
 #include "apply/pgconn.h"
 #include "apply/statesql.h"
-#include "engine/assess_internal.h"
+#include "engine/assess/internal.h"
 #include "engine/json.h"
 #include "engine/subproc.h"
 

@@ -1,5 +1,5 @@
 /*
- * engine/schema.h -- the schema stage of "pgstream sync": dump the source
+ * engine/schema/schema.h -- the schema stage of "pgstream sync": dump the source
  * schema once, split it into steps, keep the steps on the target, and apply
  * them in three phases around the data copy.
  *
@@ -43,8 +43,8 @@
  * transaction-local (SET LOCAL), so that the caller's connection keeps its
  * own settings.
  */
-#ifndef PGSTREAM_ENGINE_SCHEMA_H
-#define PGSTREAM_ENGINE_SCHEMA_H
+#ifndef PGSTREAM_ENGINE_SCHEMA_SCHEMA_H
+#define PGSTREAM_ENGINE_SCHEMA_SCHEMA_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -327,4 +327,4 @@ char *schema_preamble_for_server(const char *preamble, int server_version);
 /* Phase of a post-data entry from its type: index or final. */
 SchemaPhase schema_post_data_phase(const char *desc);
 
-#endif /* PGSTREAM_ENGINE_SCHEMA_H */
+#endif /* PGSTREAM_ENGINE_SCHEMA_SCHEMA_H */

@@ -1,5 +1,5 @@
 /*
- * engine/status.c -- "pgstream status": the phase and per-table progress of
+ * engine/cmd/status.c -- "pgstream status": the phase and per-table progress of
  * the migration whose state is on the target.
  */
 #include <getopt.h>
@@ -15,7 +15,7 @@
 #include "engine/json.h"
 #include "engine/log.h"
 #include "engine/progress.h"
-#include "engine/schema.h"
+#include "engine/schema/schema.h"
 #include "engine/state.h"
 
 static const char status_help[] =

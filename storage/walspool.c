@@ -1,5 +1,5 @@
 /*
- * engine/walspool.c -- durable on-disk spool of replication messages.
+ * storage/walspool.c -- durable on-disk spool of replication messages.
  *
  * FILE FORMAT
  *
@@ -66,7 +66,7 @@
  * the flushed length it saw under that mutex.  Segment files are opened and
  * unlinked under the mutex so that a listed segment always exists.
  */
-#include "engine/walspool.h"
+#include "storage/walspool.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -1,5 +1,5 @@
 /*
- * engine/assess_cmd.c -- "pgstream assess": run the pre-migration checks
+ * engine/cmd/assess.c -- "pgstream assess": run the pre-migration checks
  * and print the findings.  Reads only; changes nothing on either server.
  */
 #include <getopt.h>
@@ -8,7 +8,7 @@
 
 #include "apply/pgconn.h"
 #include "apply/statesql.h"
-#include "engine/assess.h"
+#include "engine/assess/assess.h"
 #include "engine/cli.h"
 #include "engine/failpoint.h"
 #include "engine/log.h"

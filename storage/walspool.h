@@ -1,5 +1,5 @@
 /*
- * engine/walspool.h -- durable on-disk spool of replication messages.
+ * storage/walspool.h -- durable on-disk spool of replication messages.
  *
  * "pgstream sync --spool DIR" decouples receiving from applying: a receiver
  * thread appends every replication message (its Lsn and raw pgoutput
@@ -13,7 +13,7 @@
  * checksummed frame and fsyncs it.  A frame flushed with boundary=true says
  * that the data so far ends outside any transaction and carries the highest
  * commit end LSN seen; after a crash walspool_open() cuts the spool back to
- * the last such frame.  See engine/walspool.c for the on-disk format.
+ * the last such frame.  See storage/walspool.c for the on-disk format.
  *
  * Threads: one writer (append, flush) and any number of cursors, each used by
  * one thread, may run concurrently; release_before is safe with both.
@@ -21,8 +21,8 @@
  * After a failed append or flush the writer side is unusable (every later
  * append or flush fails); cursors and release_before keep working.
  */
-#ifndef PGSTREAM_ENGINE_WALSPOOL_H
-#define PGSTREAM_ENGINE_WALSPOOL_H
+#ifndef PGSTREAM_STORAGE_WALSPOOL_H
+#define PGSTREAM_STORAGE_WALSPOOL_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /*
- * engine/stream.h -- live sync: stream changes from the slot and apply them
+ * engine/stream/stream.h -- live sync: stream changes from the slot and apply them
  * to the target until the cutover barrier has been applied.
  *
  * Two threads.  The receiver owns the replication connection: it reads
@@ -11,15 +11,15 @@
  * position, and spools streamed in-progress transactions to disk until their
  * Stream Commit.
  */
-#ifndef PGSTREAM_ENGINE_STREAM_H
-#define PGSTREAM_ENGINE_STREAM_H
+#ifndef PGSTREAM_ENGINE_STREAM_STREAM_H
+#define PGSTREAM_ENGINE_STREAM_STREAM_H
 
 #include <signal.h>
 #include <stdbool.h>
 
 #include <libpq-fe.h>
 
-#include "engine/replclient.h"
+#include "apply/replclient.h"
 #include "protocol/error.h"
 #include "protocol/lsn.h"
 

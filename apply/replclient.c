@@ -1,11 +1,11 @@
 /*
- * engine/replclient.c -- walsender client over libpq.
+ * apply/replclient.c -- walsender client over libpq.
  *
  * The loop follows pg_recvlogical's StreamLogicalLog(): PQgetCopyData in
  * async mode, poll() on the socket when it has nothing, keepalive replies and
  * periodic status updates, but split into a step function the caller drives.
  */
-#include "engine/replclient.h"
+#include "apply/replclient.h"
 
 #include <errno.h>
 #include <poll.h>

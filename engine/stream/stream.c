@@ -1,5 +1,5 @@
 /*
- * engine/stream.c -- live sync (see stream.h).
+ * engine/stream/stream.c -- live sync (see stream.h).
  *
  * NOTES
  *
@@ -20,7 +20,7 @@
  * an idle source.
  *
  * Streamed transactions.  Between Stream Start and Stream Stop the raw
- * messages go to a per-xid spool file (apply/spool.c, LZ4); Stream Commit
+ * messages go to a per-xid spool file (storage/txspool.c, LZ4); Stream Commit
  * replays the spool through the same handlers as a normal transaction;
  * Stream Abort drops the spool or a subtransaction's tail.
  *
@@ -43,7 +43,7 @@
  * drops partly streamed transactions of the session before.  See
  * docs/architecture.md for the invariants.
  */
-#include "engine/stream.h"
+#include "engine/stream/stream.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -56,11 +56,11 @@
 
 #include "apply/pgconn.h"
 #include "apply/relmap.h"
-#include "apply/spool.h"
+#include "storage/txspool.h"
 #include "apply/statesql.h"
 #include "apply/writer.h"
 #include "engine/failpoint.h"
-#include "engine/walspool.h"
+#include "storage/walspool.h"
 #include "engine/log.h"
 #include "engine/state.h"
 #include "protocol/arena.h"

@@ -1,5 +1,5 @@
 /*
- * engine/assess_catalog.c -- the checks that read the catalogs object by
+ * engine/assess/catalog.c -- the checks that read the catalogs object by
  * object: privileges on tables, what CREATE PUBLICATION needs, replica
  * identity, names, objects logical replication does not carry, extensions,
  * collations and the target's schemas (see assess.h for the list).
@@ -13,9 +13,9 @@
 
 #include "apply/pgconn.h"
 #include "apply/statesql.h"
-#include "engine/assess_internal.h"
+#include "engine/assess/internal.h"
 #include "engine/roles.h"
-#include "engine/schema.h"
+#include "engine/schema/schema.h"
 
 /*
  * Schemas pgstream migrates: not the system's, not its own state schema.

@@ -1,5 +1,5 @@
 /*
- * engine/schema.c -- the schema stage: pg_dump once, split into steps kept
+ * engine/schema/schema.c -- the schema stage: pg_dump once, split into steps kept
  * on the target, apply them in three phases.  See schema.h for the phases
  * and the state table.
  *
@@ -41,7 +41,7 @@
  * done, so two runs racing, or a crash at any point, can neither build an
  * index twice nor skip one.
  */
-#include "engine/schema.h"
+#include "engine/schema/schema.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,5 +1,5 @@
 /*
- * apply/spool.c -- on-disk spool for one streamed transaction.
+ * storage/txspool.c -- on-disk spool for one streamed transaction.
  *
  * FILE FORMAT
  *
@@ -46,7 +46,7 @@
  * and forgets every index entry made since (the index is a stack: entries
  * are added in order of first record and removed from the top).
  */
-#include "apply/spool.h"
+#include "storage/txspool.h"
 
 #include <errno.h>
 #include <fcntl.h>

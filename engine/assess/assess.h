@@ -1,5 +1,5 @@
 /*
- * engine/assess.h -- checks of source and target before anything moves.
+ * engine/assess/assess.h -- checks of source and target before anything moves.
  *
  * Each problem is a Finding with a severity, the check's name, the object it
  * concerns, a message and the exact fix.  "pgstream assess" prints them;
@@ -32,8 +32,8 @@
  *   roles         roles the database uses that sync creates, cannot create
  *                 (no CREATEROLE), or creates without attributes or password
  */
-#ifndef PGSTREAM_ENGINE_ASSESS_H
-#define PGSTREAM_ENGINE_ASSESS_H
+#ifndef PGSTREAM_ENGINE_ASSESS_ASSESS_H
+#define PGSTREAM_ENGINE_ASSESS_ASSESS_H
 
 #include <stdbool.h>
 

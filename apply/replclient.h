@@ -1,5 +1,5 @@
 /*
- * engine/replclient.h -- the walsender client: a replication=database
+ * apply/replclient.h -- the walsender client: a replication=database
  * connection, IDENTIFY_SYSTEM, START_REPLICATION with pgoutput options gated
  * on the source version, reading CopyData, answering keepalives and sending
  * standby status updates.
@@ -9,8 +9,8 @@
  * runs ahead of what the caller declared durable.  A client opened with
  * confirm=false (peek) always reports flush 0, so the slot never advances.
  */
-#ifndef PGSTREAM_ENGINE_REPLCLIENT_H
-#define PGSTREAM_ENGINE_REPLCLIENT_H
+#ifndef PGSTREAM_APPLY_REPLCLIENT_H
+#define PGSTREAM_APPLY_REPLCLIENT_H
 
 #include <stdbool.h>
 #include <stdint.h>

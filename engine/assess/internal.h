@@ -1,5 +1,5 @@
 /*
- * engine/assess_internal.h -- what assess.c and assess_catalog.c share.
+ * engine/assess/internal.h -- what assess.c and assess_catalog.c share.
  *
  * assess.c holds the Findings API, the runner, printing and the server-level
  * checks (versions, settings, activity, TLS); assess_catalog.c the checks
@@ -10,7 +10,7 @@
 #ifndef PGSTREAM_ENGINE_ASSESS_INTERNAL_H
 #define PGSTREAM_ENGINE_ASSESS_INTERNAL_H
 
-#include "engine/assess.h"
+#include "engine/assess/assess.h"
 
 /* Per-object findings of one kind beyond this are summed up in one more. */
 #define ASSESS_MAX_PER_CHECK 20

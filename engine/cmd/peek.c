@@ -1,5 +1,5 @@
 /*
- * engine/peek.c -- "pgstream peek": print the decoded change stream of an
+ * engine/cmd/peek.c -- "pgstream peek": print the decoded change stream of an
  * existing logical slot, one line per pgoutput message, without ever
  * confirming a position (the slot does not move, so a second run prints the
  * same changes).
@@ -16,7 +16,7 @@
 #include "engine/failpoint.h"
 #include "engine/json.h"
 #include "engine/log.h"
-#include "engine/replclient.h"
+#include "apply/replclient.h"
 #include "protocol/arena.h"
 #include "protocol/names.h"
 #include "protocol/pgoutput.h"

@@ -1,5 +1,5 @@
 /*
- * apply/spool.h -- on-disk spool for one streamed (in-progress) transaction.
+ * storage/txspool.h -- on-disk spool for one streamed (in-progress) transaction.
  *
  * With "streaming on" the source sends a large transaction in chunks
  * (Stream Start ... Stream Stop), interleaved with other transactions, and
@@ -23,8 +23,8 @@
  * subtransaction abort the spool is left unusable: every later call fails
  * (a sticky error, as in hiredis) and the caller should destroy it.
  */
-#ifndef PGSTREAM_APPLY_SPOOL_H
-#define PGSTREAM_APPLY_SPOOL_H
+#ifndef PGSTREAM_STORAGE_TXSPOOL_H
+#define PGSTREAM_STORAGE_TXSPOOL_H
 
 #include <stdbool.h>
 #include <stddef.h>
