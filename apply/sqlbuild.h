@@ -21,20 +21,10 @@
 
 #include "protocol/lsn.h"
 #include "protocol/pgoutput.h"
-
-/* A growable NUL-terminated string; oom is sticky (later adds do nothing). */
-typedef struct SqlStr
-{
-	char	   *p;				/* owned; NULL until the first add */
-	size_t		len;
-	size_t		cap;
-	bool		oom;
-} SqlStr;
-
-void		sqlstr_add(SqlStr *s, const char *t);
+#include "protocol/strbuf.h"
 
 /* "$n" */
-void		sqlstr_param(SqlStr *s, int n);
+void		sqlstr_param(StrBuf *s, int n);
 
 /*
  * A quoted identifier: always in double quotes, embedded quotes doubled
@@ -74,17 +64,17 @@ typedef struct SqlRel
  * identity's row lookup: "ONLY schema.table", or "schema.table" for a
  * partitioned table.
  */
-void		sql_add_target(SqlStr *s, const SqlRel *r);
+void		sql_add_target(StrBuf *s, const SqlRel *r);
 
 /*
  * INSERT of the columns in mask (DEFAULT VALUES when none), parameters
  * $1.. in column order, OVERRIDING SYSTEM VALUE for identity ALWAYS
  * columns.  cols receives the quoted column list (for COPY).
  */
-void		sql_build_insert(const SqlRel *r, const bool *mask, SqlStr *sql, SqlStr *cols);
+void		sql_build_insert(const SqlRel *r, const bool *mask, StrBuf *sql, StrBuf *cols);
 
 /* "COPY schema.table (cols) FROM STDIN" */
-void		sql_build_copy(const SqlRel *r, const char *cols, SqlStr *sql);
+void		sql_build_copy(const SqlRel *r, const char *cols, StrBuf *sql);
 
 /*
  * " WHERE ..." for the columns in keymask, parameters numbered from
@@ -99,7 +89,7 @@ void		sql_build_copy(const SqlRel *r, const char *cols, SqlStr *sql);
  * are alike), that row is any one of the relation's.
  */
 void		sql_build_where(const SqlRel *r, const bool *keymask, bool full,
-							int first_param, SqlStr *sql);
+							int first_param, StrBuf *sql);
 
 /*
  * One column's condition in a FULL match, parameter $param: with eq_op,
@@ -111,7 +101,7 @@ void		sql_build_where(const SqlRel *r, const bool *keymask, bool full,
  * and the only exact match of a type without "=" (point, json, xml, a
  * composite with such a field).
  */
-void		sql_add_full_match(SqlStr *sql, const char *col, const char *eq_op,
+void		sql_add_full_match(StrBuf *sql, const char *col, const char *eq_op,
 							   const char *type, int param);
 
 /*
@@ -119,9 +109,9 @@ void		sql_add_full_match(SqlStr *sql, const char *col, const char *eq_op,
  * nothing can be set, a SELECT that still finds exactly the one row.
  */
 void		sql_build_update(const SqlRel *r, const bool *setmask, const bool *keymask,
-							 bool full, SqlStr *sql);
+							 bool full, StrBuf *sql);
 
-void		sql_build_delete(const SqlRel *r, const bool *keymask, bool full, SqlStr *sql);
+void		sql_build_delete(const SqlRel *r, const bool *keymask, bool full, StrBuf *sql);
 
 /*
  * One TRUNCATE of exactly the listed relations (each with ONLY, partitioned
@@ -131,22 +121,22 @@ void		sql_build_delete(const SqlRel *r, const bool *keymask, bool full, SqlStr *
  * and the apply worker likewise replays without cascading.
  */
 void		sql_build_truncate(const SqlRel *const *rels, int nrels, uint8_t flags,
-							   SqlStr *sql);
+							   StrBuf *sql);
 
 /*
  * Key of a prepared statement: op, relid, version, and per column one
  * digit for the two masks (mask_b may be NULL).
  */
-void		sql_make_key(SqlStr *key, char op, const SqlRel *r, const bool *mask_a,
+void		sql_make_key(StrBuf *key, char op, const SqlRel *r, const bool *mask_a,
 						 const bool *mask_b);
 
 /*
  * Bytes of a value in COPY text format, \\ \n \r \t escaped; a value may be
  * escaped in slices cut anywhere (every escape stands for one byte).
  */
-void		sql_copy_escape_bytes(SqlStr *s, const uint8_t *p, size_t len);
+void		sql_copy_escape_bytes(StrBuf *s, const uint8_t *p, size_t len);
 
 /* One value in COPY text format: "\N" for NULL, \\ \n \r \t escaped. */
-void		sql_copy_escape(SqlStr *s, const TupleValue *v);
+void		sql_copy_escape(StrBuf *s, const TupleValue *v);
 
 #endif

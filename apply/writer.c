@@ -129,7 +129,7 @@ struct Writer
 	char	   *run_key;		/* owned: statement key of the run */
 	int			run_rows;		/* rows in the run so far */
 	char	   *copy_sql;		/* owned: COPY ... FROM STDIN for the run */
-	SqlStr		copy_buf;		/* COPY text of rows not yet sent */
+	StrBuf		copy_buf;		/* COPY text of rows not yet sent */
 	int			copy_rows;
 	bool		copy_open;		/* out of pipeline mode, COPY in progress */
 };
@@ -1031,7 +1031,7 @@ run_end(Writer *w, SyncError *err)
 static bool
 run_track(Writer *w, const TargetRel *t, const char *key, const char *cols, SyncError *err)
 {
-	SqlStr		sql = {0};
+	StrBuf		sql = {0};
 
 	if (w->run_rel == t && w->run_key && strcmp(w->run_key, key) == 0)
 	{
@@ -1083,11 +1083,11 @@ copy_add_row(Writer *w, const TargetRel *t, const TupleData *tup, const bool *ma
 
 		if (!mask[i])
 			continue;
-		sqlstr_add(&w->copy_buf, first ? "" : "\t");
+		strbuf_add(&w->copy_buf, first ? "" : "\t");
 		first = false;
 		if (v->kind == TUPLE_VALUE_NULL)
 		{
-			sqlstr_add(&w->copy_buf, "\\N");
+			strbuf_add(&w->copy_buf, "\\N");
 			continue;
 		}
 		for (size_t off = 0; ok && off < v->data.len; off += ESCAPE_SLICE_BYTES)
@@ -1099,7 +1099,7 @@ copy_add_row(Writer *w, const TargetRel *t, const TupleData *tup, const bool *ma
 			ok = copy_stream_some(w, big, err);
 		}
 	}
-	sqlstr_add(&w->copy_buf, "\n");
+	strbuf_add(&w->copy_buf, "\n");
 	w->copy_rows++;
 	if (!ok)
 		return copy_finish(w, false, err);	/* err keeps the first error */
@@ -1124,7 +1124,7 @@ row_bytes(const TupleData *tup, const bool *mask, int natts)
 static bool
 insert_shape(TargetRel *t, const bool *mask, SyncError *err)
 {
-	SqlStr		key = {0},
+	StrBuf		key = {0},
 				sql = {0},
 				cols = {0};
 
@@ -1281,7 +1281,7 @@ static bool
 run_keyed(Writer *w, const TargetRel *t, char op, const bool *setmask, const bool *keymask,
 		  bool full, const ParamSpec *spec, int n, SyncError *err)
 {
-	SqlStr		key = {0},
+	StrBuf		key = {0},
 				sql = {0};
 	size_t		slot = 0;
 	const char *name;
@@ -1349,7 +1349,7 @@ bool
 writer_truncate(Writer *w, const RemoteRelation *const *rels, int nrels, uint8_t flags,
 				SyncError *err)
 {
-	SqlStr		sql = {0};
+	StrBuf		sql = {0};
 	const SqlRel **targets;
 	bool		ok = true;
 

@@ -254,30 +254,30 @@ push_sql(RolePlan *p, char *sql, const char *what)
 
 /* A string literal that reads the same whatever standard_conforming_strings. */
 static void
-add_literal(SqlStr *s, const char *v)
+add_literal(StrBuf *s, const char *v)
 {
 	char		one[2] = {0, 0};
 
-	sqlstr_add(s, "E'");
+	strbuf_add(s, "E'");
 	for (; *v; v++)
 	{
 		if (*v == '\'' || *v == '\\')
-			sqlstr_add(s, *v == '\'' ? "'" : "\\");
+			strbuf_add(s, *v == '\'' ? "'" : "\\");
 		one[0] = *v;
-		sqlstr_add(s, one);
+		strbuf_add(s, one);
 	}
-	sqlstr_add(s, "'");
+	strbuf_add(s, "'");
 }
 
 static void
-add_ident(SqlStr *s, const char *name)
+add_ident(StrBuf *s, const char *name)
 {
 	char	   *q = sql_quote_ident(name);
 
 	if (q == NULL)
 		s->oom = true;
 	else
-		sqlstr_add(s, q);
+		strbuf_add(s, q);
 	free(q);
 }
 
@@ -317,42 +317,42 @@ plan_create(const RoleSet *set, const RoleDef *r, RolePlan *p)
 		{'R', "REPLICATION", offsetof(RoleDef, replication)},
 		{'B', "BYPASSRLS", offsetof(RoleDef, bypassrls)},
 	};
-	SqlStr		s = {0};
-	SqlStr		dropped = {0};
+	StrBuf		s = {0};
+	StrBuf		dropped = {0};
 	char		num[32];
 
-	sqlstr_add(&s, "CREATE ROLE ");
+	strbuf_add(&s, "CREATE ROLE ");
 	add_ident(&s, r->name);
-	sqlstr_add(&s, r->login ? " WITH LOGIN" : " WITH NOLOGIN");
-	sqlstr_add(&s, r->inherit ? " INHERIT" : " NOINHERIT");
+	strbuf_add(&s, r->login ? " WITH LOGIN" : " WITH NOLOGIN");
+	strbuf_add(&s, r->inherit ? " INHERIT" : " NOINHERIT");
 	for (size_t i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++)
 	{
 		if (!*(const bool *) ((const char *) r + attrs[i].offset))
 			continue;
 		if (may_give(&set->login, attrs[i].code))
 		{
-			sqlstr_add(&s, " ");
-			sqlstr_add(&s, attrs[i].word);
+			strbuf_add(&s, " ");
+			strbuf_add(&s, attrs[i].word);
 		}
 		else
 		{
-			sqlstr_add(&dropped, dropped.len ? ", " : "");
-			sqlstr_add(&dropped, attrs[i].word);
+			strbuf_add(&dropped, dropped.len ? ", " : "");
+			strbuf_add(&dropped, attrs[i].word);
 		}
 	}
 	if (r->connlimit >= 0)
 	{
 		snprintf(num, sizeof(num), " CONNECTION LIMIT %d", r->connlimit);
-		sqlstr_add(&s, num);
+		strbuf_add(&s, num);
 	}
 	if (r->valid_until[0])
 	{
-		sqlstr_add(&s, " VALID UNTIL ");
+		strbuf_add(&s, " VALID UNTIL ");
 		add_literal(&s, r->valid_until);
 	}
 	if (r->password != NULL)
 	{
-		sqlstr_add(&s, " PASSWORD ");
+		strbuf_add(&s, " PASSWORD ");
 		add_literal(&s, r->password);
 	}
 	if (s.oom || dropped.oom)
@@ -363,12 +363,12 @@ plan_create(const RoleSet *set, const RoleDef *r, RolePlan *p)
 	push(p, &p->created, &p->ncreated, dup_or_oom(p, r->name));
 	if (dropped.len > 0)
 	{
-		SqlStr		line = {0};
+		StrBuf		line = {0};
 
-		sqlstr_add(&line, "role ");
+		strbuf_add(&line, "role ");
 		add_ident(&line, r->name);
-		sqlstr_add(&line, " was created without ");
-		sqlstr_add(&line, dropped.p);
+		strbuf_add(&line, " was created without ");
+		strbuf_add(&line, dropped.p);
 		push(p, &p->dropped, &p->ndropped, line.oom ? NULL : line.p);
 		if (line.oom)
 			free(line.p);
@@ -376,11 +376,11 @@ plan_create(const RoleSet *set, const RoleDef *r, RolePlan *p)
 	free(dropped.p);
 	if (r->login && r->password == NULL)
 	{
-		SqlStr		line = {0};
+		StrBuf		line = {0};
 
-		sqlstr_add(&line, "ALTER ROLE ");
+		strbuf_add(&line, "ALTER ROLE ");
 		add_ident(&line, r->name);
-		sqlstr_add(&line, " PASSWORD '...'");
+		strbuf_add(&line, " PASSWORD '...'");
 		push(p, &p->need_password, &p->nneed_password, line.oom ? NULL : line.p);
 		if (line.oom)
 			free(line.p);
@@ -427,16 +427,16 @@ roles_plan(const RoleSet *set, RolePlan *p)
 		const RoleMembership *m = &set->members[i];
 		const RoleDef *g = find_role(set, m->role);
 		const RoleDef *u = find_role(set, m->member);
-		SqlStr		s = {0};
+		StrBuf		s = {0};
 
 		if (g == NULL || u == NULL || (g->on_target && u->on_target))
 			continue;
-		sqlstr_add(&s, "GRANT ");
+		strbuf_add(&s, "GRANT ");
 		add_ident(&s, m->role);
-		sqlstr_add(&s, " TO ");
+		strbuf_add(&s, " TO ");
 		add_ident(&s, m->member);
 		if (m->admin)
-			sqlstr_add(&s, " WITH ADMIN OPTION");
+			strbuf_add(&s, " WITH ADMIN OPTION");
 		push_sql(p, s.oom ? NULL : s.p, m->member);
 		if (s.oom)
 			free(s.p);
@@ -502,17 +502,17 @@ static bool
 apply_setting(PGconn *tgt, const RoleSetting *st, SyncError *e)
 {
 	const char *params[2] = {st->name, st->value};
-	SqlStr		s = {0};
+	StrBuf		s = {0};
 	PGresult   *res;
 	bool		ok;
 
-	sqlstr_add(&s, "ALTER ROLE ");
+	strbuf_add(&s, "ALTER ROLE ");
 	add_ident(&s, st->role);
-	sqlstr_add(&s, " IN DATABASE ");
+	strbuf_add(&s, " IN DATABASE ");
 	add_ident(&s, PQdb(tgt));
-	sqlstr_add(&s, " SET ");
+	strbuf_add(&s, " SET ");
 	add_ident(&s, st->name);
-	sqlstr_add(&s, " FROM CURRENT");
+	strbuf_add(&s, " FROM CURRENT");
 	if (s.oom)
 	{
 		free(s.p);
@@ -535,7 +535,7 @@ bool
 roles_apply(PGconn *tgt, const RoleSet *set, const RolePlan *plan, char **failed,
 			SyncError *err)
 {
-	SqlStr		names = {0};
+	StrBuf		names = {0};
 
 	*failed = NULL;
 	for (int i = 0; i < plan->nsql; i++)
@@ -555,8 +555,8 @@ roles_apply(PGconn *tgt, const RoleSet *set, const RolePlan *plan, char **failed
 		/* the statement holds a password hash: name the role, not the SQL */
 		log_warn("could not create or grant role \"%s\" on the target: %s", plan->what[i],
 				 e.message);
-		sqlstr_add(&names, names.len ? ", " : "");
-		sqlstr_add(&names, plan->what[i]);
+		strbuf_add(&names, names.len ? ", " : "");
+		strbuf_add(&names, plan->what[i]);
 	}
 	for (int i = 0; i < plan->nsettings; i++)
 	{
@@ -575,8 +575,8 @@ roles_apply(PGconn *tgt, const RoleSet *set, const RolePlan *plan, char **failed
 		}
 		log_warn("could not set %s for role \"%s\" in the target database: %s", st->name,
 				 st->role, e.message);
-		sqlstr_add(&names, names.len ? ", " : "");
-		sqlstr_add(&names, st->role);
+		strbuf_add(&names, names.len ? ", " : "");
+		strbuf_add(&names, st->role);
 	}
 	*failed = names.p;
 	return true;

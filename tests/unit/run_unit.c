@@ -30,6 +30,7 @@ main(void)
 	srunner_add_suite(sr, writer_sql_suite());
 	srunner_add_suite(sr, roles_suite());
 	srunner_add_suite(sr, verify_suite());
+	srunner_add_suite(sr, strbuf_suite());
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);

@@ -27,5 +27,6 @@ Suite *names_suite(void); /* protocol/names.c */
 Suite *writer_sql_suite(void); /* apply/sqlbuild.c */
 Suite *roles_suite(void); /* engine/roles.c */
 Suite *verify_suite(void); /* engine/verify.c */
+Suite *strbuf_suite(void); /* protocol/strbuf.c */
 
 #endif

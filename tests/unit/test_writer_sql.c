@@ -91,7 +91,7 @@ START_TEST(insert_names_each_written_column_once)
 {
 	TestRel		t;
 	bool		mask[] = {true, true};
-	SqlStr		sql = {0},
+	StrBuf		sql = {0},
 				cols = {0};
 
 	rel_init(&t, "public", "parent", false, 2, id_v);
@@ -111,7 +111,7 @@ START_TEST(insert_skips_masked_columns_and_numbers_parameters_densely)
 	static const char *const names[] = {"a", "gen", "c"};
 	TestRel		t;
 	bool		mask[] = {true, false, true};
-	SqlStr		sql = {0},
+	StrBuf		sql = {0},
 				cols = {0};
 
 	rel_init(&t, "s", "parted", true, 3, names);
@@ -129,7 +129,7 @@ START_TEST(insert_with_no_column_uses_default_values)
 {
 	TestRel		t;
 	bool		mask[] = {false, false};
-	SqlStr		sql = {0},
+	StrBuf		sql = {0},
 				cols = {0};
 
 	rel_init(&t, "public", "t", false, 2, id_v);
@@ -144,7 +144,7 @@ END_TEST
 START_TEST(copy_names_the_table_and_columns)
 {
 	TestRel		t;
-	SqlStr		sql = {0};
+	StrBuf		sql = {0};
 
 	rel_init(&t, "public", "parent", false, 2, id_v);
 	sql_build_copy(&t.r, "\"id\", \"v\"", &sql);
@@ -161,7 +161,7 @@ START_TEST(update_by_key_touches_only_the_named_table)
 	TestRel		t;
 	bool		setmask[] = {true, true};
 	bool		keymask[] = {true, false};
-	SqlStr		sql = {0};
+	StrBuf		sql = {0};
 
 	rel_init(&t, "public", "parent", false, 2, id_v);
 	sql_build_update(&t.r, setmask, keymask, false, &sql);
@@ -177,7 +177,7 @@ START_TEST(update_of_a_partitioned_table_routes_to_its_partitions)
 	TestRel		t;
 	bool		setmask[] = {false, true};
 	bool		keymask[] = {true, false};
-	SqlStr		sql = {0};
+	StrBuf		sql = {0};
 
 	rel_init(&t, "public", "parted", true, 2, id_v);
 	sql_build_update(&t.r, setmask, keymask, false, &sql);
@@ -193,7 +193,7 @@ START_TEST(update_with_a_composite_key_ands_every_key_column)
 	TestRel		t;
 	bool		setmask[] = {false, true, false};
 	bool		keymask[] = {true, false, true};
-	SqlStr		sql = {0};
+	StrBuf		sql = {0};
 
 	rel_init(&t, "public", "t", false, 3, names);
 	sql_build_update(&t.r, setmask, keymask, false, &sql);
@@ -209,7 +209,7 @@ START_TEST(update_with_full_identity_picks_one_row_of_the_same_table)
 	TestRel		t;
 	bool		setmask[] = {false, true};
 	bool		keymask[] = {true, true};
-	SqlStr		sql = {0};
+	StrBuf		sql = {0};
 
 	rel_init(&t, "public", "fparent", false, 2, id_v);
 	sql_build_update(&t.r, setmask, keymask, true, &sql);
@@ -227,7 +227,7 @@ START_TEST(update_with_full_identity_of_a_partitioned_table_searches_its_partiti
 	TestRel		t;
 	bool		setmask[] = {false, true};
 	bool		keymask[] = {true, true};
-	SqlStr		sql = {0};
+	StrBuf		sql = {0};
 
 	rel_init(&t, "public", "fparted", true, 2, id_v);
 	sql_build_update(&t.r, setmask, keymask, true, &sql);
@@ -249,7 +249,7 @@ START_TEST(full_identity_without_columns_picks_any_one_row)
 {
 	TestRel		t;
 	bool		none[1] = {false};
-	SqlStr		sql = {0};
+	StrBuf		sql = {0};
 
 	rel_init(&t, "public", "z", false, 0, id_v);
 	sql_build_delete(&t.r, none, true, &sql);
@@ -257,7 +257,7 @@ START_TEST(full_identity_without_columns_picks_any_one_row)
 					 " WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM ONLY"
 					 " \"public\".\"z\" LIMIT 1)");
 	free(sql.p);
-	sql = (SqlStr) {0};
+	sql = (StrBuf) {0};
 	sql_build_update(&t.r, none, none, true, &sql);
 	ck_assert_str_eq(sql.p, "SELECT 1 FROM ONLY \"public\".\"z\""
 					 " WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM ONLY"
@@ -265,7 +265,7 @@ START_TEST(full_identity_without_columns_picks_any_one_row)
 	free(sql.p);
 	rel_free(&t);
 	rel_init(&t, "public", "zp", true, 0, id_v);
-	sql = (SqlStr) {0};
+	sql = (StrBuf) {0};
 	sql_build_delete(&t.r, none, true, &sql);
 	ck_assert_str_eq(sql.p, "DELETE FROM \"public\".\"zp\""
 					 " WHERE (tableoid, ctid) = (SELECT tableoid, ctid FROM"
@@ -285,7 +285,7 @@ START_TEST(full_identity_compares_types_without_equality_as_text)
 	static const char *const names[] = {"id", "doc"};
 	TestRel		t;
 	bool		keymask[] = {true, true};
-	SqlStr		sql = {0};
+	StrBuf		sql = {0};
 
 	rel_init(&t, "public", "j", false, 2, names);
 	t.text_compare[1] = true;
@@ -314,7 +314,7 @@ START_TEST(full_identity_names_the_operator_and_the_type_when_needed)
 	static const char *const names[] = {"id", "h", "f"};
 	TestRel		t;
 	bool		keymask[] = {true, true, true};
-	SqlStr		sql = {0};
+	StrBuf		sql = {0};
 
 	rel_init(&t, "public", "k", false, 3, names);
 	t.eq_op[1] = strdup("OPERATOR(public.=)");
@@ -345,7 +345,7 @@ START_TEST(full_identity_update_numbers_match_parameters_after_the_set)
 	TestRel		t;
 	bool		setmask[] = {false, true};
 	bool		keymask[] = {true, true};
-	SqlStr		sql = {0};
+	StrBuf		sql = {0};
 
 	rel_init(&t, "app", "kl", false, 2, names);
 	t.text_compare[0] = true;
@@ -372,7 +372,7 @@ START_TEST(keys_of_extension_and_composite_types_name_operator_and_type)
 	static const char *const names[] = {"id", "path", "pt", "v"};
 	TestRel		t;
 	bool		keymask[] = {true, true, true, false};
-	SqlStr		sql = {0};
+	StrBuf		sql = {0};
 
 	rel_init(&t, "app", "k", false, 4, names);
 	t.eq_op[1] = strdup("OPERATOR(ext.=)");
@@ -393,7 +393,7 @@ START_TEST(update_with_nothing_to_set_still_checks_the_one_row)
 	TestRel		t;
 	bool		setmask[] = {false, false};
 	bool		keymask[] = {true, false};
-	SqlStr		sql = {0};
+	StrBuf		sql = {0};
 
 	rel_init(&t, "public", "doc", false, 2, id_v);
 	sql_build_update(&t.r, setmask, keymask, false, &sql);
@@ -409,7 +409,7 @@ START_TEST(delete_by_key_touches_only_the_named_table)
 {
 	TestRel		t;
 	bool		keymask[] = {true, false};
-	SqlStr		sql = {0};
+	StrBuf		sql = {0};
 
 	rel_init(&t, "public", "parent", false, 2, id_v);
 	sql_build_delete(&t.r, keymask, false, &sql);
@@ -423,7 +423,7 @@ START_TEST(delete_from_a_partitioned_table_routes_to_its_partitions)
 {
 	TestRel		t;
 	bool		keymask[] = {true, true};
-	SqlStr		sql = {0};
+	StrBuf		sql = {0};
 
 	rel_init(&t, "public", "parted", true, 2, id_v);
 	sql_build_delete(&t.r, keymask, false, &sql);
@@ -440,7 +440,7 @@ START_TEST(truncate_lists_exactly_the_named_tables)
 	TestRel		a,
 				b;
 	const SqlRel *rels[2];
-	SqlStr		sql = {0};
+	StrBuf		sql = {0};
 
 	rel_init(&a, "public", "parent", false, 2, id_v);
 	rel_init(&b, "public", "child", false, 2, id_v);
@@ -449,7 +449,7 @@ START_TEST(truncate_lists_exactly_the_named_tables)
 	sql_build_truncate(rels, 1, 0, &sql);
 	ck_assert_str_eq(sql.p, "TRUNCATE ONLY \"public\".\"parent\"");
 	free(sql.p);
-	sql = (SqlStr) {0};
+	sql = (StrBuf) {0};
 	sql_build_truncate(rels, 2, 0, &sql);
 	ck_assert_str_eq(sql.p, "TRUNCATE ONLY \"public\".\"parent\", ONLY \"public\".\"child\"");
 	free(sql.p);
@@ -463,7 +463,7 @@ START_TEST(truncate_of_a_partitioned_table_empties_its_partitions)
 	TestRel		a,
 				b;
 	const SqlRel *rels[2];
-	SqlStr		sql = {0};
+	StrBuf		sql = {0};
 
 	rel_init(&a, "public", "parted", true, 2, id_v);
 	rel_init(&b, "public", "plain", false, 2, id_v);
@@ -492,7 +492,7 @@ START_TEST(truncate_honours_restart_identity_and_never_cascades)
 	};
 	TestRel		t;
 	const SqlRel *rels[1];
-	SqlStr		sql = {0};
+	StrBuf		sql = {0};
 
 	rel_init(&t, "public", "t", false, 2, id_v);
 	rels[0] = &t.r;
@@ -512,7 +512,7 @@ START_TEST(statement_keys_tell_every_shape_apart)
 	bool		m1[] = {true, false, true};
 	bool		m2[] = {true, true, false};
 	bool		m3[] = {false, false, true};
-	SqlStr		k[6] = {{0}};
+	StrBuf		k[6] = {{0}};
 
 	rel_init(&t, "public", "t", false, 3, names);
 	sql_make_key(&k[0], 'U', &t.r, m1, m3);
@@ -542,7 +542,7 @@ static void
 check_escape(const char *in, size_t len, TupleValueKind kind, const char *expected)
 {
 	TupleValue	v;
-	SqlStr		s = {0};
+	StrBuf		s = {0};
 
 	memset(&v, 0, sizeof(v));
 	v.kind = kind;
@@ -578,7 +578,7 @@ START_TEST(copy_text_escaped_in_slices_equals_whole)
 
 	for (size_t cut = 1; cut <= len; cut++)
 	{
-		SqlStr		whole = {0},
+		StrBuf		whole = {0},
 					sliced = {0};
 
 		sql_copy_escape_bytes(&whole, (const uint8_t *) in, len);
