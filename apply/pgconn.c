@@ -496,12 +496,18 @@ pgconn_connect(const char *conninfo, const PgconnOptions *opts,
 		return NULL;
 	user = PQconninfoParse(conninfo, NULL);
 	if (user == NULL)
-		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory"), NULL;
+	{
+		sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
 	build_params(user, opts, keys, vals, options_buf, sizeof(options_buf));
 	conn = PQconnectdbParams(keys, vals, 0);
 	PQconninfoFree(user);
 	if (conn == NULL)
-		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory"), NULL;
+	{
+		sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
 	if (PQstatus(conn) != CONNECTION_OK)
 	{
 		const char *hint;

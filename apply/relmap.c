@@ -132,10 +132,16 @@ relmap_update(RelMap *map, const PgoutputRelation *rel, SyncError *err)
 	size_t		i;
 
 	if ((map->count + 1) * 2 > map->nslots && !grow(map))
-		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory"), NULL;
+	{
+		sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
 	copy = relation_copy(rel);
 	if (copy == NULL)
-		return sync_error_set(err, SYNC_ERR_NOMEM, "out of memory"), NULL;
+	{
+		sync_error_set(err, SYNC_ERR_NOMEM, "out of memory");
+		return NULL;
+	}
 	copy->version = ++map->next_version;
 	i = slot_of(map, rel->relid);
 	if (map->slots[i] == NULL)

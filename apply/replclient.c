@@ -238,17 +238,29 @@ wait_readable(ReplClient *rc, int timeout_ms, SyncError *err)
 	int			r;
 
 	if (pfd.fd < 0)
-		return sync_error_set(err, SYNC_ERR_CONNECT, "source connection lost"), -1;
+	{
+		sync_error_set(err, SYNC_ERR_CONNECT, "source connection lost");
+		return -1;
+	}
 	r = poll(&pfd, 1, timeout_ms);
 	if (r < 0 && errno != EINTR)
-		return sync_error_set(err, SYNC_ERR_IO, "poll failed: %s", strerror(errno)), -1;
+	{
+		sync_error_set(err, SYNC_ERR_IO, "poll failed: %s", strerror(errno));
+		return -1;
+	}
 	if (r > 0)
-		rc->silent_us = 0, rc->ping_sent = false;
+	{
+		rc->silent_us = 0;
+		rc->ping_sent = false;
+	}
 	else
 		rc->silent_us += replclient_now_us() - start;
 	if (r > 0 && PQconsumeInput(rc->conn) == 0)
-		return sync_error_set(err, SYNC_ERR_CONNECT, "lost connection to source: %s",
-							  conn_error(rc, msg, sizeof(msg))), -1;
+	{
+		sync_error_set(err, SYNC_ERR_CONNECT, "lost connection to source: %s",
+							  conn_error(rc, msg, sizeof(msg)));
+		return -1;
+	}
 	return r > 0 ? 1 : 0;
 }
 
@@ -270,11 +282,13 @@ stream_ended(ReplClient *rc, int r, SyncError *err)
 						   *PQerrorMessage(rc->conn) ? conn_error(rc, msg, sizeof(msg))
 						   : "replication stream failed");
 		}
-		return sync_error_context(err, "replication stream from source ended"), -1;
+		sync_error_context(err, "replication stream from source ended");
+		return -1;
 	}
 	PQclear(res);
-	return sync_error_set(err, SYNC_ERR_CONNECT,
-						  "source ended the replication stream"), -1;
+	sync_error_set(err, SYNC_ERR_CONNECT,
+						  "source ended the replication stream");
+	return -1;
 }
 
 /* Handle one CopyData payload; returns 1 when it is a message for the caller. */
@@ -282,7 +296,10 @@ static int
 handle_copydata(ReplClient *rc, int len, int64_t now, ReplMessage *msg, SyncError *err)
 {
 	if (replication_decode((const uint8_t *) rc->copybuf, (size_t) len, msg, err) != DECODE_OK)
-		return sync_error_context(err, "invalid message from source"), -1;
+	{
+		sync_error_context(err, "invalid message from source");
+		return -1;
+	}
 	rc->last_recv_us = now;
 	rc->silent_us = 0;
 	rc->ping_sent = false;
@@ -361,8 +378,11 @@ replclient_next(ReplClient *rc, int timeout_ms, ReplMessage *msg, SyncError *err
 		{
 			consumed = true;
 			if (PQconsumeInput(rc->conn) == 0)
-				return sync_error_set(err, SYNC_ERR_CONNECT, "lost connection to source: %s",
-									  conn_error(rc, buf, sizeof(buf))), -1;
+			{
+				sync_error_set(err, SYNC_ERR_CONNECT, "lost connection to source: %s",
+									  conn_error(rc, buf, sizeof(buf)));
+				return -1;
+			}
 			continue;
 		}
 		if (now >= deadline)

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,6 +28,19 @@ cli_exit_code(const SyncError *err)
 		default:
 			return EXIT_FAILED;
 	}
+}
+
+int
+cli_usage_error(const char *command, const char *fmt,...)
+{
+	va_list		ap;
+
+	fprintf(stderr, "pgstream %s: ", command);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_USAGE;
 }
 
 bool

@@ -29,6 +29,13 @@
 /* Map an error to the exit code above. */
 int			cli_exit_code(const SyncError *err);
 
+/*
+ * A bad option: "pgstream COMMAND: <message>" on stderr; returns EXIT_USAGE
+ * so that an option parser can say `return cli_usage_error(...)`.
+ */
+int			cli_usage_error(const char *command, const char *fmt,...)
+			__attribute__((format(printf, 2, 3)));
+
 /* Parse a non-negative integer option value; false on junk or overflow. */
 bool		cli_parse_int(const char *text, long min, long max, long *out);
 

@@ -37,7 +37,6 @@
  * cutover.after_barrier_applied, cutover.before_drop.
  */
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,8 +47,8 @@
 #include "apply/result.h"
 #include "apply/statesql.h"
 #include "engine/cli.h"
+#include "engine/cutover.h"
 #include "engine/failpoint.h"
-#include "engine/json.h"
 #include "engine/log.h"
 #include "apply/replclient.h"
 #include "engine/schema/schema.h"
@@ -58,33 +57,6 @@
 #include "engine/state.h"
 #include "engine/stream/stream.h"
 #include "engine/verify.h"
-
-typedef struct CutoverOptions
-{
-	const char *source;
-	const char *target;
-	bool		freeze;
-	long		timeout_s;
-	bool		json;
-	bool		verify;			/* --verify: digests of every table too */
-} CutoverOptions;
-
-typedef struct CutoverReport
-{
-	char		token[64];
-	char		barrier_lsn[LSN_FORMAT_MAX + 8];
-	bool		froze;
-	char		dbname[128];
-	long		sequences;
-	int			final_steps;
-	PGresult   *counts;			/* table names, in the order of rows[] */
-	long long  *rows;			/* rows per table (equal on both sides) */
-	bool		counts_match;
-	int			insert_only_checked;	/* tables compared in full */
-	double		write_gap_s;
-	bool		was_frozen;		/* read-only before this run: not ours to undo */
-	int			verified_tables;	/* --verify: tables found identical; -1 without */
-} CutoverReport;
 
 /* One run.  What it did is recorded here so that a failure can undo it. */
 typedef struct Cutover
@@ -104,42 +76,6 @@ static bool check_untracked_tables(PGconn *src, PGconn *tgt, SyncError *err);
 static bool wait_until(PGconn *conn, const char *sql, int nparams, const char *const *params,
 					   double deadline, SyncError *err);
 
-static const char cutover_help[] =
-	"Usage: pgstream cutover --source CONNINFO --target CONNINFO [OPTIONS]\n"
-	"\n"
-	"Finish a live migration started with \"pgstream sync\" (which must be\n"
-	"running).  The source must be quiesced: no more writes.  cutover writes a\n"
-	"barrier into the source WAL and waits until sync has applied everything\n"
-	"committed before it; then sets sequences from the source, creates the\n"
-	"deferred foreign keys and triggers on the target, compares row counts per\n"
-	"table, drops the slot and publication on the source and the state schema\n"
-	"on the target, and reports what it verified.\n"
-	"\n"
-	"Options:\n"
-	"  --source CONNINFO   source database (same as given to sync)\n"
-	"  --target CONNINFO   target database\n"
-	"  --freeze            quiesce the source first: make the database read-only\n"
-	"                      for new transactions and end every session that\n"
-	"                      could write (undone if the cutover fails or is\n"
-	"                      interrupted; else undo with ALTER DATABASE ...\n"
-	"                      RESET default_transaction_read_only)\n"
-	"  --timeout SECONDS   how long to wait for the barrier (default 300); on\n"
-	"                      timeout the migration keeps streaming\n"
-	"  --json              print the report as JSON on stdout\n"
-	"  --verify            also compare every table's contents (row count and\n"
-	"                      digest, as pgstream verify --data) before the point\n"
-	"                      of no return; a difference fails the cutover\n"
-	"  --state-schema NAME\n"
-	"                      the schema on the target that holds the migration's\n"
-	"                      state, as given to sync (default \"pgstream\")\n"
-	"  --help              show this help\n"
-	"\n"
-	"SIGINT, SIGTERM and SIGHUP stop the cutover and undo it (before its point\n"
-	"of no return; after it, it finishes).\n"
-	"\n"
-	"Exit codes: 0 cut over and verified, 1 failed, timed out or interrupted,\n"
-	"3 usage error, 4 could not connect.\n";
-
 static double
 now_s(void)
 {
@@ -147,57 +83,6 @@ now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double) ts.tv_sec + (double) ts.tv_nsec / 1e9;
-}
-
-static int
-parse_options(int argc, char **argv, CutoverOptions *o)
-{
-	static const struct option longopts[] = {
-		{"source", required_argument, NULL, 's'},
-		{"target", required_argument, NULL, 't'},
-		{"freeze", no_argument, NULL, 'f'},
-		{"timeout", required_argument, NULL, 'T'},
-		{"json", no_argument, NULL, 'j'},
-		{"verify", no_argument, NULL, 'v'},
-		{"state-schema", required_argument, NULL, 'x'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0}
-	};
-	int			c;
-	const char *state_schema = STATE_SCHEMA_DEFAULT;
-
-	memset(o, 0, sizeof(*o));
-	o->timeout_s = 300;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1)
-	{
-		if (c == 's')
-			o->source = optarg;
-		else if (c == 't')
-			o->target = optarg;
-		else if (c == 'f')
-			o->freeze = true;
-		else if (c == 'j')
-			o->json = true;
-		else if (c == 'v')
-			o->verify = true;
-		else if (c == 'x')
-			state_schema = optarg;
-		else if (c == 'T')
-		{
-			if (!cli_parse_int(optarg, 1, 86400, &o->timeout_s))
-				return fputs("pgstream cutover: --timeout must be 1 to 86400 seconds\n", stderr), EXIT_USAGE;
-		}
-		else if (c == 'h')
-			return fputs(cutover_help, stdout), -1;
-		else
-			return fputs("Try \"pgstream cutover --help\".\n", stderr), EXIT_USAGE;
-	}
-	if (!o->source || !o->target || optind < argc)
-		return fputs("pgstream cutover: --source and --target are required\n", stderr), EXIT_USAGE;
-	if (!cli_use_state_schema("cutover", state_schema))
-		return EXIT_USAGE;
-	return EXIT_OK;
 }
 
 /* A random token so a barrier is never mistaken for an older one. */
@@ -1019,73 +904,9 @@ compare_insert_only(PGconn *src, PGconn *tgt, int *checked, SyncError *err)
 	return true;
 }
 
-static void
-print_report(const CutoverReport *r, bool json)
-{
-	JsonWriter	w;
-	int			n = r->counts ? PQntuples(r->counts) : 0;
-
-	if (!json)
-	{
-		printf("cutover complete\n  barrier: %s at %s\n  write gap: %.2f s\n"
-			   "  sequences set: %ld\n  deferred schema steps applied: %d\n"
-			   "  row counts: %s for %d tables\n", r->token, r->barrier_lsn, r->write_gap_s,
-			   r->sequences, r->final_steps, r->counts_match ? "equal" : "DIFFERENT", n);
-		for (int i = 0; i < n; i++)
-			printf("    %-50s %lld rows\n", PQgetvalue(r->counts, i, 0), r->rows[i]);
-		if (r->verified_tables >= 0)
-			printf("  table contents (--verify): identical for %d tables\n", r->verified_tables);
-		return;
-	}
-	json_init(&w);
-	json_begin_object(&w);
-	json_key(&w, "barrier_token");
-	json_string(&w, r->token);
-	json_key(&w, "barrier_lsn");
-	json_string(&w, r->barrier_lsn);
-	json_key(&w, "write_gap_seconds");
-	json_double(&w, json_round(r->write_gap_s, 3));
-	json_key(&w, "froze_source");
-	json_bool(&w, r->froze);
-	json_key(&w, "checks");
-	json_begin_object(&w);
-	json_key(&w, "barrier_applied");
-	json_bool(&w, true);
-	json_key(&w, "sequences_set");
-	json_int(&w, r->sequences);
-	json_key(&w, "deferred_schema_steps");
-	json_int(&w, r->final_steps);
-	json_key(&w, "row_counts_equal");
-	json_bool(&w, r->counts_match);
-	json_key(&w, "insert_only_tables_identical");
-	json_int(&w, r->insert_only_checked);
-	json_key(&w, "contents_identical");
-	if (r->verified_tables >= 0)
-		json_int(&w, r->verified_tables);
-	else
-		json_null(&w);
-	json_end_object(&w);
-	json_key(&w, "tables");
-	json_begin_array(&w);
-	for (int i = 0; i < n; i++)
-	{
-		json_begin_object(&w);
-		json_key(&w, "name");
-		json_string(&w, PQgetvalue(r->counts, i, 0));
-		json_key(&w, "rows");
-		json_int(&w, r->rows[i]);
-		json_end_object(&w);
-	}
-	json_end_array(&w);
-	json_end_object(&w);
-	if (!w.oom)
-		puts(w.data);
-	json_term(&w);
-}
-
 /*
  * Steps 0-4.  Until the point of no return (source and target agree) a
- * signal or any failure makes cmd_cutover undo this run: disarm the
+ * signal or any failure makes cutover_main undo this run: disarm the
  * barrier, unfreeze what this run froze.  After it the run finishes: the
  * deferred schema is on the target then, and the source must stay frozen
  * (a failure there keeps it frozen and says so).
@@ -1167,29 +988,25 @@ cutover_undo(Cutover *c)
 }
 
 int
-cmd_cutover(int argc, char **argv)
+cutover_main(const CutoverOptions *o, CutoverReport *r)
 {
-	CutoverOptions o;
-	CutoverReport r;
 	Cutover		c;
 	SyncError	err;
 	PgconnOptions co = {PGCONN_SQL, "pgstream cutover", true, NULL};
-	int			rc = parse_options(argc, argv, &o);
+	int			rc = EXIT_OK;
 	double		t0;
 
-	if (rc != EXIT_OK)
-		return rc < 0 ? EXIT_OK : rc;
 	/* a signal must never leave the source frozen: undo, then exit */
 	cli_install_undo_handler("cutover");
-	memset(&r, 0, sizeof(r));
-	r.verified_tables = -1;
+	memset(r, 0, sizeof(*r));
+	r->verified_tables = -1;
 	memset(&c, 0, sizeof(c));
-	c.o = &o;
-	c.r = &r;
+	c.o = o;
+	c.r = r;
 	sync_error_clear(&err);
 	t0 = now_s();
-	c.src = pgconn_connect(o.source, &co, "source", &err);
-	c.tgt = c.src ? pgconn_connect(o.target, &co, "target", &err) : NULL;
+	c.src = pgconn_connect(o->source, &co, "source", &err);
+	c.tgt = c.src ? pgconn_connect(o->target, &co, "target", &err) : NULL;
 	/* this session writes the barrier, even if an earlier cutover froze the database */
 	if (c.tgt == NULL || !pgconn_exec(c.src, "SET default_transaction_read_only = off", &err) ||
 		!cutover_execute(&c, t0, &err))
@@ -1203,12 +1020,18 @@ cmd_cutover(int argc, char **argv)
 		if (cli_stop_requested)
 			log_info("%s arrived after the point of no return; the cutover finished",
 					 cli_signal_name(cli_stop_signal));
-		log_info("cutover done: write gap %.2f s", r.write_gap_s);
-		print_report(&r, o.json);
+		log_info("cutover done: write gap %.2f s", r->write_gap_s);
 	}
-	PQclear(r.counts);
-	free(r.rows);
 	pgconn_close(c.src);
 	pgconn_close(c.tgt);
 	return rc;
+}
+
+void
+cutover_report_free(CutoverReport *r)
+{
+	PQclear(r->counts);
+	free(r->rows);
+	r->counts = NULL;
+	r->rows = NULL;
 }

@@ -28,10 +28,16 @@ wait_watched(PGconn *conn, SlotWatchFn watch, void *arg, SyncError *err)
 		int			r = poll(&pfd, 1, SLOT_WATCH_MS);
 
 		if (r < 0 && errno != EINTR)
-			return sync_error_set(err, SYNC_ERR_IO, "poll failed: %s", strerror(errno)), NULL;
+		{
+			sync_error_set(err, SYNC_ERR_IO, "poll failed: %s", strerror(errno));
+			return NULL;
+		}
 		if (r > 0 && !PQconsumeInput(conn))
-			return sync_error_set(err, SYNC_ERR_CONNECT, "source connection lost: %s",
-								  PQerrorMessage(conn)), NULL;
+		{
+			sync_error_set(err, SYNC_ERR_CONNECT, "source connection lost: %s",
+								  PQerrorMessage(conn));
+			return NULL;
+		}
 		if (r == 0 && watch != NULL && !watch(arg, err))
 			return NULL;
 	}
@@ -43,7 +49,10 @@ wait_watched(PGconn *conn, SlotWatchFn watch, void *arg, SyncError *err)
 			PQclear(next);
 	}
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		return pgconn_error_from_result(conn, res, err), NULL;
+	{
+		pgconn_error_from_result(conn, res, err);
+		return NULL;
+	}
 	return res;
 }
 

@@ -494,11 +494,17 @@ parse_peek_options(int argc, char **argv, PeekOptions *o)
 				break;
 			case 'l':
 				if (!cli_parse_int(optarg, 1, 1000000000, &o->limit))
-					return fprintf(stderr, "pgstream peek: --limit must be a positive integer\n"), EXIT_USAGE;
+				{
+					fprintf(stderr, "pgstream peek: --limit must be a positive integer\n");
+					return EXIT_USAGE;
+				}
 				break;
 			case 'i':
 				if (!cli_parse_int(optarg, 1, 86400 * 365, &o->idle_exit_s))
-					return fprintf(stderr, "pgstream peek: --idle-exit must be a positive number of seconds\n"), EXIT_USAGE;
+				{
+					fprintf(stderr, "pgstream peek: --idle-exit must be a positive number of seconds\n");
+					return EXIT_USAGE;
+				}
 				break;
 			case 'j':
 				o->json = true;

@@ -231,12 +231,21 @@ cmd_status(int argc, char **argv)
 		else if (c == 'x')
 			state_schema = optarg;
 		else if (c == 'h')
-			return fputs(status_help, stdout), EXIT_OK;
+		{
+			fputs(status_help, stdout);
+			return EXIT_OK;
+		}
 		else
-			return fputs("Try \"pgstream status --help\".\n", stderr), EXIT_USAGE;
+		{
+			fputs("Try \"pgstream status --help\".\n", stderr);
+			return EXIT_USAGE;
+		}
 	}
 	if (target == NULL || optind < argc)
-		return fputs("pgstream status: --target is required\n", stderr), EXIT_USAGE;
+	{
+		fputs("pgstream status: --target is required\n", stderr);
+		return EXIT_USAGE;
+	}
 	if (!cli_use_state_schema("status", state_schema))
 		return EXIT_USAGE;
 	cli_install_quit_handler("status");
